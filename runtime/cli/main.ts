@@ -1,0 +1,267 @@
+/**
+ * The `kubestep` command: run, resume, show, runs, logs, dump. Exit codes: 0 success, 1 the run failed,
+ * 2 bad usage or a flow definition error (nothing ran), 130 interrupted.
+ */
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
+import { loadFlow } from "../code/load.js";
+import { openStorage } from "../datastore/index.js";
+import { FlowDatastore } from "../datastore/flowstore.js";
+import type { Storage } from "../datastore/storage.js";
+import type { DatastoreKind } from "../environment.js";
+import { resolveParams, paramType } from "../flow/params.js";
+import { Orchestrator, type Output } from "../exec/orchestrator.js";
+import { LocalExecutor } from "../exec/local.js";
+import { FlowDefinitionError, ParameterError } from "../errors.js";
+import { ArtifactStore } from "../artifacts/store.js";
+import type { FlowGraph } from "../flow/graph.js";
+
+const USAGE: Record<string, string> = {
+  main: `kubestep — write a flow as a TypeScript class of steps, run it locally or on Kubernetes.
+
+Usage: kubestep <command> [options]
+
+Commands:
+  run <flow.ts>                      run a flow (flow parameters as --name value)
+  resume <flow.ts> [step]            re-run a failed run from its failed step, reusing finished tasks
+  show <flow.ts>                     print the flow's graph and parameters
+  runs <Flow>                        list the runs of a flow
+  logs <Flow/run/step[/task]>        print the logs of tasks
+  dump <Flow/run/step/task>          print a task's artifacts
+
+Run \`kubestep <command> --help\` for a command's options.`,
+  run: `Usage: kubestep run <flow.ts> [--<param> value ...] [options]
+
+Options:
+  --flow <Name>           the flow to run when the file exports several
+  --max-workers <N>       tasks run at once (default 16)
+  --max-num-splits <N>    largest foreach allowed (default 100)
+  --tag <tag>             tag the run (repeatable)
+  --run-id <id>           use this run id instead of a generated one
+  --datastore <kind>      local (default) | s3 | gs | azure (or KUBESTEP_DEFAULT_DATASTORE)
+  --quiet                 do not print task output, only progress and errors
+  --help                  this help`,
+  resume: `Usage: kubestep resume <flow.ts> [step] [options]
+
+Re-runs <step> (default: the first step that did not finish) and everything after it, in a new run that
+reuses the artifacts of every finished task before it (no recomputation).
+
+Options:
+  --origin-run-id <id>    the run to resume (default: the latest run of the flow)
+  --flow, --max-workers, --max-num-splits, --tag, --run-id, --datastore, --quiet: as for run`,
+  show: `Usage: kubestep show <flow.ts> [--flow <Name>]
+
+Prints the steps, their transitions and decorators, and the parameters.`,
+  runs: `Usage: kubestep runs <Flow> [--datastore <kind>]
+
+Lists runs with status, start time, tags and parameters, newest last.`,
+  logs: `Usage: kubestep logs <Flow/run/step[/task]> [--attempt N] [--datastore <kind>]
+
+Prints the stored output of every task of a step (or of one task); the last attempt unless --attempt.`,
+  dump: `Usage: kubestep dump <Flow/run/step/task> [--artifact <name>] [--datastore <kind>]
+
+Prints the task's artifacts (all, or one).`,
+};
+
+function defaultRunId(): string {
+  return `${Date.now()}-${randomBytes(2).toString("hex")}`;
+}
+
+async function storageFrom(p: ParsedArgs): Promise<Storage> {
+  const kind = (opt(p, "datastore") ?? process.env.KUBESTEP_DEFAULT_DATASTORE ?? "local") as DatastoreKind;
+  const kinds: DatastoreKind[] = ["local", "s3", "gs", "azure"];
+  if (!kinds.includes(kind)) throw new UsageError(`--datastore ${JSON.stringify(kind)} is invalid; allowed: ${kinds.join(", ")}`);
+  if (kind === "local") return openStorage("local", resolve(process.env.KUBESTEP_DATASTORE_SYSROOT_LOCAL ?? ".kubestep"));
+  const envName = `KUBESTEP_DATASTORE_SYSROOT_${{ s3: "S3", gs: "GS", azure: "AZURE" }[kind]}`;
+  const root = process.env[envName];
+  if (!root) throw new UsageError(`--datastore ${kind} needs ${envName} (e.g. ${{ s3: "s3://bucket/prefix", gs: "gs://bucket/prefix", azure: "azure://account/container/prefix" }[kind]})`);
+  return openStorage(kind, root);
+}
+
+const consoleOutput = (quiet: boolean): Output => ({
+  line: (text, stream) => {
+    if (!quiet) (stream === "stderr" ? process.stderr : process.stdout).write(text + "\n");
+  },
+  info: (text) => process.stderr.write(text + "\n"),
+});
+
+const RUN_OPTS = ["flow", "max-workers", "max-num-splits", "tag", "run-id", "datastore", "origin-run-id"];
+
+async function runOrResume(argv: string[], resume: boolean): Promise<number> {
+  const p = parseArgs(argv, RUN_OPTS, ["help", "quiet"], !resume);
+  if (p.flags.has("help")) return usage(resume ? "resume" : "run", 0);
+  const [file, stepArg, ...more] = p.positionals;
+  if (!file) throw new UsageError("missing the flow file");
+  if (more.length || (!resume && stepArg)) throw new UsageError(`unexpected argument ${more[0] ?? stepArg}`);
+  const started = Date.now();
+  const { graph, code } = await loadFlow(file, opt(p, "flow"));
+  const storage = await storageFrom(p);
+  const ds = new FlowDatastore(storage, graph.flowName);
+  let params: Record<string, unknown>;
+  let originRunId: string | undefined;
+  if (resume) {
+    originRunId = opt(p, "origin-run-id") ?? (await ds.listRuns()).filter((r) => r !== (opt(p, "run-id") ?? "")).pop();
+    if (!originRunId) throw new UsageError(`no run of ${graph.flowName} to resume in ${storage.root}`);
+    const origin = await ds.readRun(originRunId);
+    if (!origin) throw new UsageError(`run ${graph.flowName}/${originRunId} does not exist in ${storage.root}`);
+    params = origin.params;
+  } else params = resolveParams(graph.meta.params, p.extra);
+  const runId = opt(p, "run-id") ?? defaultRunId();
+  if (await ds.readRun(runId)) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
+  await storage.put(ds.codeKey(code.sha), code.bytes).catch(() => undefined);
+  const output = consoleOutput(p.flags.has("quiet"));
+  const executor = new LocalExecutor(code.path, { spares: Math.min(2, intOpt(p, "max-workers", 16)) });
+  executor.warm();
+  const orch = new Orchestrator({
+    graph, storage, executorFor: () => executor, runId, params, tags: p.options.tag ?? [], codeHash: code.sha, flowFile: resolve(file),
+    maxWorkers: intOpt(p, "max-workers", 16), maxNumSplits: intOpt(p, "max-num-splits", 100), output,
+    ...(resume ? { resume: { originRunId: originRunId!, ...(stepArg ? { step: stepArg } : {}) } } : {}),
+  });
+  output.info(`${resume ? "resuming" : "running"} ${graph.flowName} run ${runId} (datastore ${storage.root})`);
+  let interrupted = false;
+  const onSignal = (sig: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    output.info(`${sig}: stopping every task of run ${runId}...`);
+    void orch.interrupt(`interrupted by ${sig}`);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const res = await orch.execute();
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  const secs = ((Date.now() - started) / 1000).toFixed(2);
+  if (res.ok) output.info(`run ${graph.flowName}/${runId} succeeded in ${secs} s`);
+  else output.info(`run ${graph.flowName}/${runId} failed after ${secs} s: ${res.error}\n  resume it with: kubestep resume ${file} --origin-run-id ${runId}`);
+  return interrupted ? 130 : res.ok ? 0 : 1;
+}
+
+function describeGraph(graph: FlowGraph): string {
+  const lines = [`Flow ${graph.flowName}`, ""];
+  for (const s of graph.order) {
+    const n = graph.nodes[s]!;
+    const decos = Object.entries(n.meta.decorators).map(([k, d]) => `@${k}${d.options && Object.keys(d.options as object).length ? JSON.stringify(d.options) : ""}`);
+    const to = n.out.length ? ` -> ${n.out.join(", ")}${n.foreach ? ` (foreach ${n.foreach})` : ""}${n.numParallel ? ` (parallel ${n.numParallel})` : ""}` : "";
+    lines.push(`  ${s}${n.isJoin ? "(inputs)" : ""} [${n.type}]${to}${decos.length ? "  " + decos.join(" ") : ""}`);
+  }
+  const params = Object.values(graph.meta.params);
+  if (params.length) {
+    lines.push("", "Parameters:");
+    for (const pm of params) lines.push(`  --${pm.name} <${paramType(pm)}>${pm.options.default !== undefined ? ` (default ${JSON.stringify(pm.options.default)})` : pm.options.required ? " (required)" : ""}${pm.options.help ? `  ${pm.options.help}` : ""}`);
+  }
+  return lines.join("\n");
+}
+
+function splitPathspec(spec: string | undefined, min: number, what: string): string[] {
+  const parts = (spec ?? "").split("/").filter(Boolean);
+  if (parts.length < min) throw new UsageError(`expected ${what}, got ${JSON.stringify(spec ?? "")}`);
+  return parts;
+}
+
+async function cmdRuns(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ["datastore"], ["help"], false);
+  if (p.flags.has("help")) return usage("runs", 0);
+  const [flow] = splitPathspec(p.positionals[0], 1, "a flow name");
+  const ds = new FlowDatastore(await storageFrom(p), flow!);
+  const runs = await ds.listRuns();
+  if (!runs.length) process.stdout.write(`no runs of ${flow}\n`);
+  for (const r of runs) {
+    const m = await ds.readRun(r);
+    if (!m) continue;
+    process.stdout.write(`${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}\n`);
+  }
+  return 0;
+}
+
+async function cmdLogs(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ["datastore", "attempt"], ["help"], false);
+  if (p.flags.has("help")) return usage("logs", 0);
+  const [flow, run, step, task] = splitPathspec(p.positionals[0], 3, "Flow/run/step[/task]");
+  const ds = new FlowDatastore(await storageFrom(p), flow!);
+  const tasks = task ? [task] : await ds.listTasks(run!, step!);
+  if (!tasks.length) throw new UsageError(`no tasks at ${flow}/${run}/${step}`);
+  for (const t of tasks) {
+    const meta = await ds.readTask(run!, step!, t);
+    if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${t}`);
+    const attempt = opt(p, "attempt") !== undefined ? Number(opt(p, "attempt")) : meta.attempts.length - 1;
+    const text = attempt >= 0 ? await ds.readLog(run!, step!, t, attempt) : undefined;
+    if (tasks.length > 1 || task === undefined) process.stdout.write(`--- ${flow}/${run}/${step}/${t} attempt ${attempt} (${meta.status}) ---\n`);
+    process.stdout.write(text ?? (meta.clonedFrom ? `(reused from ${meta.clonedFrom}; see its logs)\n` : "(no log stored)\n"));
+  }
+  return 0;
+}
+
+async function cmdDump(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ["datastore", "artifact"], ["help"], false);
+  if (p.flags.has("help")) return usage("dump", 0);
+  const [flow, run, step, task] = splitPathspec(p.positionals[0], 4, "Flow/run/step/task");
+  const ds = new FlowDatastore(await storageFrom(p), flow!);
+  const meta = await ds.readTask(run!, step!, task!);
+  if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${task}`);
+  const store = new ArtifactStore(ds);
+  const only = opt(p, "artifact");
+  const { inspect } = await import("node:util");
+  for (const [name, ref] of Object.entries(meta.artifacts ?? {})) {
+    if (only && name !== only) continue;
+    const v = await store.load(name, ref);
+    process.stdout.write(`${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}\n`);
+  }
+  if (only && !meta.artifacts?.[only]) throw new UsageError(`task has no artifact ${only}; it has: ${Object.keys(meta.artifacts ?? {}).join(", ")}`);
+  return 0;
+}
+
+async function cmdShow(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ["flow"], ["help"], false);
+  if (p.flags.has("help")) return usage("show", 0);
+  const file = p.positionals[0];
+  if (!file) throw new UsageError("missing the flow file");
+  const { graph } = await loadFlow(file, opt(p, "flow"));
+  process.stdout.write(describeGraph(graph) + "\n");
+  return 0;
+}
+
+function usage(cmd: string, code: number): number {
+  (code ? process.stderr : process.stdout).write(USAGE[cmd]! + "\n");
+  return code;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case "run":
+        return await runOrResume(rest, false);
+      case "resume":
+        return await runOrResume(rest, true);
+      case "show":
+        return await cmdShow(rest);
+      case "runs":
+        return await cmdRuns(rest);
+      case "logs":
+        return await cmdLogs(rest);
+      case "dump":
+        return await cmdDump(rest);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        return usage("main", cmd === undefined ? 2 : 0);
+      default:
+        process.stderr.write(`kubestep: unknown command ${JSON.stringify(cmd)}\n\n`);
+        return usage("main", 2);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
+      return usage(USAGE[cmd!] ? cmd! : "main", 2);
+    }
+    if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError") {
+      process.stderr.write(`kubestep ${cmd}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`kubestep ${cmd}: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Code packaging: the flow file with its imports and the runtime, bundled by esbuild into one ES module.
+ * Run as a program (`node package.mjs`), it executes the task in `KUBESTEP_TASK_SPEC` (or the first line of
+ * stdin); imported, it only exposes `loadFlowModule()`. Content-addressed by the sha256 of its bytes.
+ */
+import { existsSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHash, randomBytes } from "node:crypto";
+import { FlowDefinitionError } from "../errors.js";
+
+/** A built code package. */
+export interface CodePackage {
+  /** sha256 of the bundle. */
+  sha: string;
+  /** Local path of the bundle (runnable with `node`). */
+  path: string;
+  /** The bundle's bytes. */
+  bytes: Uint8Array;
+}
+
+/** Options of {@link buildCodePackage}. */
+export interface PackageOptions {
+  /**
+   * Bundle every dependency (cloud SDKs, Kubernetes client) so the file runs anywhere `node` runs
+   * (Kubernetes pods). Local runs leave heavy SDKs external to keep task start-up fast.
+   */
+  selfContained?: boolean;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Root of the kubestep package (holds package.json and node_modules). */
+export const PACKAGE_ROOT = resolve(here, "..", "..", here.includes(`${"/"}dist${"/"}`) ? ".." : ".");
+
+function runtimeFile(rel: string): string {
+  const base = resolve(here, "..", rel);
+  for (const ext of [".js", ".ts"]) if (existsSync(base + ext)) return base + ext;
+  throw new Error(`kubestep runtime file ${rel} not found under ${resolve(here, "..")}`);
+}
+
+/** Packages that stay external in local bundles (resolved from kubestep's node_modules at run time). */
+const HEAVY = [/^@kubernetes\/client-node/, /^@aws-sdk\//, /^@smithy\//, /^@google-cloud\//, /^@azure\//, /^esbuild$/];
+
+/** Bundles a flow file into a code package and caches it under the package's `.cache/code/`. */
+export async function buildCodePackage(flowFile: string, options: PackageOptions = {}): Promise<CodePackage> {
+  const esbuild = await import("esbuild");
+  const abs = resolve(flowFile);
+  if (!existsSync(abs)) throw new FlowDefinitionError(`flow file ${flowFile} does not exist`);
+  // The flow module is imported lazily: a warm task process boots (node + runtime) before it knows
+  // its task, then applies the step's environment, then imports the user's code.
+  const entry = [
+    `import { taskProcessMain } from ${JSON.stringify(runtimeFile("exec/task"))};`,
+    `import { pathToFileURL } from "node:url";`,
+    `export const loadFlowModule = () => import(${JSON.stringify(abs)});`,
+    `if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) taskProcessMain(loadFlowModule);`,
+  ].join("\n");
+  const indexFile = runtimeFile("index");
+  const result = await esbuild.build({
+    stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: "kubestep-entry.ts", loader: "ts" },
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    sourcemap: "inline",
+    sourcesContent: false,
+    logLevel: "silent",
+    banner: { js: "import { createRequire as __ksCreateRequire } from 'node:module'; const require = __ksCreateRequire(import.meta.url);" },
+    plugins: [
+      {
+        name: "kubestep",
+        setup(build) {
+          build.onResolve({ filter: /^kubestep$/ }, () => ({ path: indexFile }));
+          if (!options.selfContained)
+            build.onResolve({ filter: /^[@a-z]/ }, (args) => (HEAVY.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined));
+        },
+      },
+    ],
+  }).catch((e: { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }) => {
+    const msgs = (e.errors ?? []).map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text));
+    throw new FlowDefinitionError(`cannot build the code package for ${flowFile}:\n  ${msgs.join("\n  ") || String(e)}`);
+  });
+  const bytes = result.outputFiles[0]!.contents;
+  const sha = createHash("sha256").update(bytes).digest("hex");
+  const dir = join(PACKAGE_ROOT, ".cache", "code");
+  const path = join(dir, `${sha}.mjs`);
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  }
+  return { sha, path, bytes };
+}

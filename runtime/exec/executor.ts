@@ -1,0 +1,54 @@
+/** What an executor (local processes, Kubernetes Jobs) does for the orchestrator: run one attempt. */
+import type { TaskSpec } from "./spec.js";
+
+/** How an attempt ended. */
+export interface AttemptOutcome {
+  ok: boolean;
+  exitCode?: number | null;
+  signal?: string | null;
+  /** Short cause when it failed: exception, exit, timeout, killed, oom, unschedulable, image, ... */
+  reason?: string;
+  /** Explanation a user can act on. */
+  error?: string;
+  /** Everything the attempt printed (stdout and stderr, interleaved), for the log archive. */
+  log: string;
+  /** Where it ran (e.g. "local", a Job name). */
+  where: string;
+}
+
+/** What the orchestrator passes with each attempt. */
+export interface AttemptOptions {
+  /** Kill the attempt after this many seconds (`@timeout`). */
+  timeoutSeconds?: number;
+  /** Extra environment variables (`@environment`). */
+  env: Record<string, string>;
+  /** Line prefix for live logs, `[run/step/task]`. */
+  prefix: string;
+  /** Receives each output line (already prefixed) as it arrives. */
+  onLine: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+export interface Executor {
+  /** Runs one attempt to completion. */
+  runAttempt(spec: TaskSpec, options: AttemptOptions): Promise<AttemptOutcome>;
+  /** Stops every attempt still running (Ctrl-C, or another task failed). */
+  stopAll(reason: string): Promise<void>;
+  /** Releases what the executor keeps between attempts (spare processes, watches); called at the end of a run. */
+  close?(): Promise<void>;
+}
+
+/** Splits a byte stream into lines, calling `emit` per complete line; `flush` emits the rest. */
+export class LineSplitter {
+  private rest = "";
+  constructor(private readonly emit: (line: string) => void) {}
+  push(chunk: Buffer | string): void {
+    const text = this.rest + chunk.toString();
+    const lines = text.split("\n");
+    this.rest = lines.pop()!;
+    for (const l of lines) this.emit(l);
+  }
+  flush(): void {
+    if (this.rest) this.emit(this.rest);
+    this.rest = "";
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The local executor: each attempt is its own `node` child process running the code package, so a
+ * crash or `process.exit` in user code fails that attempt, never the orchestrator.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { LineSplitter, type AttemptOptions, type AttemptOutcome, type Executor } from "./executor.js";
+import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
+
+/** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
+const KILL_GRACE_MS = 2000;
+
+/** Options of the local executor. */
+export interface LocalExecutorOptions {
+  /**
+   * Task processes started ahead of need (default 2). A spare boots Node and the runtime while other
+   * tasks run and takes exactly one task; user code is imported only once the task is known.
+   */
+  spares?: number;
+}
+
+export class LocalExecutor implements Executor {
+  private readonly running = new Set<ChildProcess>();
+  private readonly spares: ChildProcess[] = [];
+  private stopReason: string | undefined;
+  private closed = false;
+  private readonly spareCount: number;
+
+  constructor(
+    private readonly codePath: string,
+    options: LocalExecutorOptions = {},
+  ) {
+    this.spareCount = options.spares ?? 2;
+  }
+
+  private spawnProcess(): ChildProcess {
+    return spawn(process.execPath, ["--enable-source-maps", this.codePath], {
+      env: { ...process.env, [TASK_SPEC_ENV]: "" },
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true, // own process group: Ctrl-C reaches the orchestrator, which stops the group
+    });
+  }
+
+  /** Starts spare task processes up to the configured count. */
+  warm(): void {
+    while (!this.closed && !this.stopReason && this.spares.length < this.spareCount) {
+      const c = this.spawnProcess();
+      c.on("error", () => undefined);
+      this.spares.push(c);
+    }
+  }
+
+  private take(): ChildProcess {
+    let child: ChildProcess | undefined;
+    while ((child = this.spares.shift()) && (child.exitCode !== null || child.signalCode !== null));
+    child ??= this.spawnProcess();
+    setImmediate(() => this.warm());
+    return child;
+  }
+
+  /** Stops the spare processes (end of run). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.spares.splice(0)) {
+      c.stdin?.destroy();
+      killGroup(c);
+    }
+  }
+
+  runAttempt(spec: TaskSpec, o: AttemptOptions): Promise<AttemptOutcome> {
+    return new Promise((resolvePromise) => {
+      const child = this.take();
+      child.stdin!.on("error", () => undefined);
+      child.stdin!.end(JSON.stringify({ spec, env: o.env }) + "\n");
+      this.running.add(child);
+      const log: string[] = [];
+      const tail: string[] = [];
+      const onLine = (stream: "stdout" | "stderr") => (line: string) => {
+        log.push(line);
+        if (stream === "stderr") {
+          tail.push(line);
+          if (tail.length > 30) tail.shift();
+        }
+        o.onLine(`${o.prefix} ${line}`, stream);
+      };
+      const out = new LineSplitter(onLine("stdout"));
+      const err = new LineSplitter(onLine("stderr"));
+      child.stdout!.on("data", (c: Buffer) => out.push(c));
+      child.stderr!.on("data", (c: Buffer) => err.push(c));
+      let timedOut = false;
+      const timer = o.timeoutSeconds
+        ? setTimeout(() => {
+            timedOut = true;
+            killGroup(child);
+          }, o.timeoutSeconds * 1000)
+        : undefined;
+      child.on("error", (e) => {
+        log.push(String(e));
+      });
+      child.on("close", (code, signal) => {
+        if (timer) clearTimeout(timer);
+        out.flush();
+        err.flush();
+        this.running.delete(child);
+        const base = { exitCode: code, signal, log: log.join("\n") + (log.length ? "\n" : ""), where: `local pid ${child.pid}` };
+        if (code === 0 && !timedOut) return resolvePromise({ ok: true, ...base });
+        let reason = "exception";
+        let error: string;
+        if (timedOut) {
+          reason = "timeout";
+          error = `step ${spec.step}: timed out after ${o.timeoutSeconds} s (@timeout) and was killed`;
+        } else if (this.stopReason) {
+          reason = "killed";
+          error = `step ${spec.step}: stopped (${this.stopReason})`;
+        } else if (signal) {
+          reason = "killed";
+          error = `step ${spec.step}: the task process was killed by ${signal}`;
+        } else {
+          const exc = lastException(tail);
+          if (exc) error = `step ${spec.step}: ${exc}`;
+          else {
+            reason = "exit";
+            error = `step ${spec.step}: the task process exited with code ${code} before finishing the step (process.exit() or a crash in user code)`;
+          }
+        }
+        resolvePromise({ ok: false, reason, error, ...base });
+      });
+    });
+  }
+
+  async stopAll(reason: string): Promise<void> {
+    this.stopReason = reason;
+    void this.close();
+    const children = [...this.running];
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.exitCode !== null || c.signalCode !== null) return r();
+            c.once("close", () => r());
+            killGroup(c);
+          }),
+      ),
+    );
+  }
+}
+
+function killGroup(child: ChildProcess): void {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, s);
+    } catch {
+      try {
+        child.kill(s);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal("SIGTERM");
+  const t = setTimeout(() => signal("SIGKILL"), KILL_GRACE_MS);
+  t.unref();
+  child.once("close", () => clearTimeout(t));
+}
+
+/** The first line of the last uncaught exception printed by the task (`Error: message`). */
+function lastException(stderrTail: string[]): string | undefined {
+  for (let i = stderrTail.length - 1; i >= 0; i--) {
+    const l = stderrTail[i]!;
+    if (/^\s+at /.test(l)) continue;
+    if (/^[A-Za-z_$][\w$]*(Error|Exception)?(\s\[[^\]]+\])?: /.test(l) || /^[A-Z]\w*Error$/.test(l)) {
+      // Walk up to the first line of this stack (the message may span lines).
+      return l;
+    }
+  }
+  return undefined;
+}

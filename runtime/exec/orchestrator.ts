@@ -1,0 +1,316 @@
+/**
+ * The orchestrator: walks the flow graph, launches each task through an executor (up to
+ * `maxWorkers` at once), handles retries, timeouts, @catch, joins and foreach fan-out, records
+ * metadata, streams logs with a `[run/step/task]` prefix, and supports `resume`.
+ */
+import { userInfo } from "node:os";
+import { ArtifactStore } from "../artifacts/store.js";
+import { FlowDatastore, type ForeachFrame, type RunMeta, type TaskMeta, type TaskResult } from "../datastore/flowstore.js";
+import type { Storage } from "../datastore/storage.js";
+import type { FlowGraph, GraphNode } from "../flow/graph.js";
+import type { CatchOptions } from "../flow/decorators.js";
+import type { Executor, AttemptOutcome } from "./executor.js";
+import type { TaskSpec } from "./spec.js";
+
+/** Where the orchestrator writes logs and progress. */
+export interface Output {
+  /** A task's output line (already prefixed). */
+  line(text: string, stream: "stdout" | "stderr"): void;
+  /** A runtime message (progress, failures). */
+  info(text: string): void;
+}
+
+/** What `resume` reuses. */
+export interface ResumeFrom {
+  /** The failed run to resume. */
+  originRunId: string;
+  /** Step to re-run from (default: the first step that did not finish). */
+  step?: string;
+}
+
+export interface OrchestratorOptions {
+  graph: FlowGraph;
+  storage: Storage;
+  /** Chooses the executor for each step (local processes, Kubernetes). */
+  executorFor: (node: GraphNode) => Executor;
+  runId: string;
+  params: Record<string, unknown>;
+  tags: string[];
+  codeHash: string;
+  flowFile: string;
+  maxWorkers: number;
+  maxNumSplits: number;
+  output: Output;
+  resume?: ResumeFrom;
+  /** Sleep used between retries (tests may shorten it; the default honours minutesBetweenRetries). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Result of a run. */
+export interface RunOutcome {
+  runId: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** User name recorded with runs (`KUBESTEP_USER` overrides). */
+export function currentUser(): string {
+  return process.env.KUBESTEP_USER || process.env.USER || (() => { try { return userInfo().username; } catch { return "unknown"; } })();
+}
+
+function stackKey(stack: ForeachFrame[]): string {
+  return stack.map((f) => `${f.step}:${f.index}`).join(",");
+}
+
+interface PendingJoin {
+  expected: number;
+  arrived: Array<{ order: number; task: TaskMeta }>;
+  stack: ForeachFrame[];
+}
+
+export class Orchestrator {
+  private readonly ds: FlowDatastore;
+  private readonly store: ArtifactStore;
+  private nextTaskId = 1;
+  private readonly queue: Array<() => Promise<void>> = [];
+  private active = 0;
+  private done = 0;
+  private failed = 0;
+  private cloned = 0;
+  private firstError: string | undefined;
+  private stopping = false;
+  private readonly joins = new Map<string, PendingJoin>();
+  private readonly origin = new Map<string, TaskMeta>();
+  private rerun = new Set<string>();
+  private readonly executors = new Set<Executor>();
+  private finish!: () => void;
+  private run!: RunMeta;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly o: OrchestratorOptions) {
+    this.ds = new FlowDatastore(o.storage, o.graph.flowName);
+    this.store = new ArtifactStore(this.ds);
+    this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Runs the flow to completion (or failure). */
+  async execute(): Promise<RunOutcome> {
+    const { graph, runId } = this.o;
+    if (this.o.resume) await this.loadOrigin(this.o.resume);
+    this.run = {
+      flowName: graph.flowName, runId, status: "running", params: this.o.params, tags: this.o.tags, user: currentUser(),
+      codeHash: this.o.codeHash, createdAt: new Date().toISOString(), flowFile: this.o.flowFile,
+      ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}),
+    };
+    await this.ds.writeRun(this.run);
+    const finished = new Promise<void>((r) => (this.finish = r));
+    this.launch("start", [], [], 0);
+    this.pump();
+    await finished;
+    await Promise.all([...this.executors].map((e) => e.close?.()));
+    const ok = this.failed === 0 && !this.firstError;
+    this.run = { ...this.run, status: ok ? "succeeded" : "failed", finishedAt: new Date().toISOString(), ...(this.firstError ? { error: this.firstError } : {}) };
+    await this.ds.writeRun(this.run);
+    return { runId, ok, ...(this.firstError ? { error: this.firstError } : {}) };
+  }
+
+  /** Stops everything (Ctrl-C): running attempts are killed, the run is marked failed. */
+  async interrupt(reason: string): Promise<void> {
+    this.firstError ??= reason;
+    this.stopping = true;
+    this.queue.length = 0;
+    await Promise.all([...this.executors].map((e) => e.stopAll(reason)));
+  }
+
+  private async loadOrigin(r: ResumeFrom): Promise<void> {
+    const { graph } = this.o;
+    const originRun = await this.ds.readRun(r.originRunId);
+    if (!originRun) throw new Error(`resume: run ${graph.flowName}/${r.originRunId} does not exist in ${this.o.storage.root}`);
+    let maxId = 0;
+    const ok = new Set<string>();
+    const unfinished = new Set<string>();
+    for (const step of await this.ds.listSteps(r.originRunId)) {
+      for (const id of await this.ds.listTasks(r.originRunId, step)) {
+        maxId = Math.max(maxId, Number(id) || 0);
+        const t = await this.ds.readTask(r.originRunId, step, id);
+        if (t?.status === "succeeded" && t.artifacts) {
+          this.origin.set(`${step}|${stackKey(t.foreachStack)}`, { ...t, clonedFrom: t.clonedFrom ?? `${r.originRunId}/${step}/${id}` });
+          ok.add(step);
+        } else unfinished.add(step);
+      }
+    }
+    this.nextTaskId = maxId + 1;
+    let from = r.step;
+    if (from !== undefined && !graph.nodes[from]) throw new Error(`resume: step ${from} is not in flow ${graph.flowName} (steps: ${graph.order.join(", ")})`);
+    if (from === undefined) {
+      from = graph.order.find((s) => !ok.has(s) || unfinished.has(s));
+      if (from === undefined) throw new Error(`resume: run ${r.originRunId} finished successfully; name a step to re-run from`);
+    }
+    // Re-run the chosen step and everything after it.
+    const rerun = new Set<string>([from]);
+    for (const s of graph.order) if (rerun.has(s)) for (const t of graph.nodes[s]!.out) rerun.add(t);
+    this.rerun = rerun;
+    this.o.output.info(`resuming run ${r.originRunId} from step ${from}; reusing finished tasks of ${graph.order.filter((s) => !rerun.has(s)).join(", ") || "no step"}`);
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    this.queue.push(job);
+  }
+
+  private pump(): void {
+    while (!this.stopping && this.active < this.o.maxWorkers && this.queue.length) {
+      const job = this.queue.shift()!;
+      this.active++;
+      job()
+        .catch((e: Error) => this.fail(`internal error: ${e.stack ?? e.message}`))
+        .finally(() => {
+          this.active--;
+          this.pump();
+          if (this.active === 0 && (this.queue.length === 0 || this.stopping)) this.finish();
+        });
+    }
+    if (this.active === 0 && (this.queue.length === 0 || this.stopping)) this.finish();
+  }
+
+  private fail(message: string): void {
+    this.failed++;
+    if (!this.firstError) {
+      this.firstError = message;
+      this.stopping = true;
+      this.queue.length = 0;
+      void Promise.all([...this.executors].map((e) => e.stopAll(`another task failed: ${message.split("\n")[0]}`)));
+    }
+  }
+
+  private launch(step: string, parents: TaskMeta[], stack: ForeachFrame[], order: number): void {
+    const taskId = String(this.nextTaskId++);
+    void order;
+    this.enqueue(() => this.runTask(step, taskId, parents, stack));
+  }
+
+  private progress(): string {
+    return `${this.done} done, ${this.active - 1} running, ${this.queue.length} queued, ${this.failed} failed${this.cloned ? `, ${this.cloned} reused` : ""}`;
+  }
+
+  private async runTask(step: string, taskId: string, parents: TaskMeta[], stack: ForeachFrame[]): Promise<void> {
+    const { graph, runId } = this.o;
+    const node = graph.nodes[step]!;
+    const started = new Date().toISOString();
+    const meta: TaskMeta = { step, taskId, status: "running", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: stack, attempts: [], startedAt: started };
+
+    const reuse = !this.rerun.has(step) ? this.origin.get(`${step}|${stackKey(stack)}`) : undefined;
+    if (reuse) {
+      Object.assign(meta, { status: "succeeded", artifacts: reuse.artifacts, transition: reuse.transition, foreachNum: reuse.foreachNum, clonedFrom: reuse.clonedFrom, finishedAt: new Date().toISOString() });
+      await this.ds.writeTask(runId, meta);
+      this.cloned++;
+      this.done++;
+      this.o.output.info(`[${runId}/${step}/${taskId}] reused ${reuse.clonedFrom} (${this.progress()})`);
+      this.advance(node, meta);
+      return;
+    }
+
+    await this.ds.writeTask(runId, meta);
+    const retry = node.meta.decorators.retry?.options as { times: number; minutesBetweenRetries: number } | undefined;
+    const timeoutSeconds = (node.meta.decorators.timeout?.options as { seconds: number } | undefined)?.seconds;
+    const envVars = (node.meta.decorators.environment?.options as { vars: Record<string, string> } | undefined)?.vars ?? {};
+    const catchOpts = node.meta.decorators.catch?.options as CatchOptions | undefined;
+    const executor = this.o.executorFor(node);
+    this.executors.add(executor);
+    const maxAttempts = 1 + (retry?.times ?? 0);
+    const prefix = `[${runId}/${step}/${taskId}]`;
+    let outcome: AttemptOutcome | undefined;
+    let result: TaskResult | undefined;
+    for (let attempt = 0; attempt < maxAttempts && !this.stopping; attempt++) {
+      if (attempt > 0) {
+        const wait = (retry?.minutesBetweenRetries ?? 0) * 60_000;
+        this.o.output.info(`${prefix} retrying (attempt ${attempt + 1} of ${maxAttempts})${wait ? ` in ${retry!.minutesBetweenRetries} min` : ""}`);
+        if (wait) await this.sleep(wait);
+        if (this.stopping) break;
+      }
+      const spec: TaskSpec = {
+        flowName: graph.flowName, runId, step, taskId, attempt, parents: meta.parents, foreachStack: stack, params: this.o.params,
+        datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
+      };
+      const a = { attempt, status: "running" as const, startedAt: new Date().toISOString() };
+      meta.attempts.push(a);
+      outcome = await executor.runAttempt(spec, { timeoutSeconds, env: envVars, prefix, onLine: (l, s) => this.o.output.line(l, s) });
+      await this.ds.writeLog(runId, step, taskId, attempt, outcome.log);
+      if (outcome.ok) {
+        result = await this.ds.readResult(runId, step, taskId, attempt);
+        if (!result) outcome = { ...outcome, ok: false, reason: "exit", error: `step ${step}: the task exited without storing its result` };
+      }
+      meta.attempts[attempt] = {
+        ...a, status: outcome.ok ? "succeeded" : "failed", finishedAt: new Date().toISOString(), exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null,
+        executor: outcome.where, ...(outcome.ok ? {} : { reason: outcome.reason, error: outcome.error }),
+      };
+      if (outcome.ok) break;
+      this.o.output.info(`${prefix} attempt ${attempt + 1} failed: ${outcome.error}`);
+      await this.ds.writeTask(runId, meta);
+    }
+
+    if (result && outcome?.ok) {
+      Object.assign(meta, { status: "succeeded", artifacts: result.artifacts, transition: result.transition, foreachNum: result.foreachNum, finishedAt: new Date().toISOString() });
+      await this.ds.writeTask(runId, meta);
+      this.done++;
+      this.o.output.info(`${prefix} finished (${this.progress()})`);
+      this.advance(node, meta);
+      return;
+    }
+
+    const error = outcome?.error ?? `step ${step}: stopped before it ran`;
+    if (catchOpts && !this.stopping && node.foreach === undefined) {
+      // @catch: record the failure and continue along the declared transition.
+      const parentArtifacts = !node.isJoin && parents[0]?.artifacts ? parents[0].artifacts : {};
+      const artifacts = { ...parentArtifacts };
+      if (catchOpts.var) artifacts[catchOpts.var] = await this.store.save(catchOpts.var, { type: outcome?.reason ?? "exception", message: error, step, attempts: meta.attempts.length });
+      Object.assign(meta, { status: "succeeded", artifacts, transition: { targets: node.out }, caught: error, finishedAt: new Date().toISOString() });
+      await this.ds.writeTask(runId, meta);
+      this.done++;
+      if (catchOpts.printException !== false) this.o.output.info(`${prefix} @catch: ${error}; continuing${catchOpts.var ? ` (failure stored in ${catchOpts.var})` : ""}`);
+      this.advance(node, meta);
+      return;
+    }
+    Object.assign(meta, { status: "failed", finishedAt: new Date().toISOString() });
+    await this.ds.writeTask(runId, meta);
+    if (catchOpts && node.foreach !== undefined && !this.stopping)
+      this.o.output.info(`${prefix} @catch cannot continue a failed foreach step (the number of splits is unknown)`);
+    this.fail(error);
+  }
+
+  /** Schedules what follows a finished task. */
+  private advance(node: GraphNode, task: TaskMeta): void {
+    if (this.stopping) return;
+    const { graph } = this.o;
+    const t = task.transition;
+    if (!t) return; // end
+    for (const [bi, target] of t.targets.entries()) {
+      const tn = graph.nodes[target]!;
+      if (tn.isJoin) {
+        const closing = graph.nodes[tn.splitParents[tn.splitParents.length - 1]!]!;
+        const foreachJoin = closing.type === "foreach";
+        const stack = foreachJoin ? task.foreachStack.slice(0, -1) : task.foreachStack;
+        const key = `${target}|${stackKey(stack)}`;
+        const order = foreachJoin ? task.foreachStack[task.foreachStack.length - 1]!.index : tn.in.indexOf(node.name);
+        const expected = foreachJoin ? task.foreachStack[task.foreachStack.length - 1]!.num : tn.in.length;
+        const pj = this.joins.get(key) ?? { expected, arrived: [], stack };
+        pj.arrived.push({ order, task });
+        this.joins.set(key, pj);
+        if (pj.arrived.length === pj.expected) {
+          this.joins.delete(key);
+          const parents = pj.arrived.sort((a, b) => a.order - b.order).map((a) => a.task);
+          this.launch(target, parents, stack, 0);
+        }
+      } else if (t.foreach !== undefined) {
+        const num = task.foreachNum ?? 0;
+        if (num === 0) {
+          this.fail(`step ${node.name}: foreach over ${t.foreach} is empty; a foreach needs at least one element`);
+          return;
+        }
+        for (let i = 0; i < num; i++) this.launch(target, [task], [...task.foreachStack, { step: node.name, index: i, num }], i);
+      } else {
+        this.launch(target, [task], task.foreachStack, bi);
+      }
+    }
+    this.pump();
+  }
+}

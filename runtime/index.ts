@@ -1,0 +1,16 @@
+/**
+ * kubestep: write a workflow as a TypeScript class of steps, run it locally, send any step to Kubernetes.
+ *
+ * ```ts
+ * import { FlowSpec, step, param, current, type Inputs } from "kubestep";
+ * ```
+ */
+import "./flow/meta.js"; // installs the Symbol.metadata polyfill before any flow class is defined
+export { FlowSpec, type Inputs, type InputTask, type NextOptions, type MergeOptions, type Transition } from "./flow/flowspec.js";
+export { step, param, retry, timeout, catchFailure, catchFailure as catch, environment, resources, parseMegabytes } from "./flow/decorators.js";
+export type { RetryOptions, TimeoutOptions, CatchOptions, EnvironmentOptions, ResourcesOptions, ResolvedResources, StepDecorator } from "./flow/decorators.js";
+export type { ParamOptions } from "./flow/meta.js";
+export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js";
+export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactError } from "./errors.js";
+export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
+export type { KubestepEnvironment, GpuPoolSpec, TaintSpec, DatastoreSpec, DatastoreKind, QosClass, ResourceDefaults } from "./environment.js";
