@@ -124,3 +124,40 @@ describe("local orchestrator", function () {
     assert.ok(existsSync(counter));
   });
 });
+
+describe("local orchestrator: context", function () {
+  this.timeout(60_000);
+  const context = join(FLOWS, "context.ts");
+
+  it("applies @environment before the flow is imported and fills `current`", async () => {
+    const cwd = scratch();
+    const r = await kubestep(["run", context, "--width", "2", "--tag", "t1"], { cwd, env: { KUBESTEP_USER: "alice" } });
+    assert.equal(r.code, 0, r.stderr);
+    const run = new Flow("ContextFlow", { root: join(cwd, ".kubestep") }).latestRun!;
+    const fan = run.step("fan").tasks[0]!;
+    assert.deepEqual(fan.data.seen, {
+      atImport: "from-decorator", inStep: "from-decorator", flowName: "ContextFlow", runId: run.id, stepName: "fan", taskId: fan.id,
+      retryCount: 0, pathspec: `ContextFlow/${run.id}/fan/${fan.id}`, onKubernetes: false, user: "alice", tags: ["t1"],
+    });
+    assert.equal(run.meta.user, "alice");
+  });
+
+  it("refuses a foreach wider than --max-num-splits, naming the artifact and the limit", async () => {
+    const cwd = scratch();
+    const r = await kubestep(["run", context, "--width", "5", "--max-num-splits", "3"], { cwd });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /step start: foreach over items would start 5 tasks, more than --max-num-splits 3/);
+    const bad = await kubestep(["run", context, "--max-workers", "0"], { cwd });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--max-workers "0" is invalid; expected a whole number >= 1/);
+  });
+
+  it("runs tasks in parallel up to --max-workers", async () => {
+    const cwd = scratch();
+    const r = await kubestep(["run", context, "--width", "6", "--max-workers", "2"], { cwd });
+    assert.equal(r.code, 0, r.stderr);
+    const running = [...r.stderr.matchAll(/(\d+) running/g)].map((m) => Number(m[1]));
+    // When a task finishes, at most one other is running (2 at once), and the foreach did overlap.
+    assert.equal(Math.max(...running), 1, `saw ${running}`);
+  });
+});
