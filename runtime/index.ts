@@ -7,8 +7,8 @@
  */
 import "./flow/meta.js"; // installs the Symbol.metadata polyfill before any flow class is defined
 export { FlowSpec, type Inputs, type InputTask, type NextOptions, type MergeOptions, type Transition } from "./flow/flowspec.js";
-export { step, param, retry, timeout, catchFailure, catchFailure as catch, environment, resources, parseMegabytes } from "./flow/decorators.js";
-export type { RetryOptions, TimeoutOptions, CatchOptions, EnvironmentOptions, ResourcesOptions, ResolvedResources, StepDecorator } from "./flow/decorators.js";
+export { step, param, retry, timeout, catchFailure, catchFailure as catch, environment, resources, parallel, parseMegabytes } from "./flow/decorators.js";
+export type { RetryOptions, TimeoutOptions, CatchOptions, EnvironmentOptions, ResourcesOptions, ResolvedResources, StepDecorator, ParallelOptions } from "./flow/decorators.js";
 export type { ParamOptions } from "./flow/meta.js";
 export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js";
 export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactError } from "./errors.js";

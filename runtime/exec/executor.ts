@@ -26,6 +26,8 @@ export interface AttemptOptions {
   prefix: string;
   /** Receives each output line (already prefixed) as it arrives. */
   onLine: (line: string, stream: "stdout" | "stderr") => void;
+  /** Aborting stops the attempt (a gang member failed); the reason becomes its error. */
+  signal?: AbortSignal;
 }
 
 export interface Executor {

@@ -69,8 +69,16 @@ export class LocalExecutor implements Executor {
   runAttempt(spec: TaskSpec, o: AttemptOptions): Promise<AttemptOutcome> {
     return new Promise((resolvePromise) => {
       const child = this.take();
+      if (spec.parallel) spec = { ...spec, parallel: { ...spec.parallel, mainIp: "127.0.0.1" } };
       child.stdin!.on("error", () => undefined);
       child.stdin!.end(JSON.stringify({ spec, env: o.env }) + "\n");
+      let aborted: string | undefined;
+      const onAbort = () => {
+        aborted = String(o.signal?.reason ?? "stopped");
+        killGroup(child);
+      };
+      if (o.signal?.aborted) onAbort();
+      else o.signal?.addEventListener("abort", onAbort, { once: true });
       this.running.add(child);
       const log: string[] = [];
       const tail: string[] = [];
@@ -98,6 +106,7 @@ export class LocalExecutor implements Executor {
       });
       child.on("close", (code, signal) => {
         if (timer) clearTimeout(timer);
+        o.signal?.removeEventListener("abort", onAbort);
         out.flush();
         err.flush();
         this.running.delete(child);
@@ -108,6 +117,9 @@ export class LocalExecutor implements Executor {
         if (timedOut) {
           reason = "timeout";
           error = `step ${spec.step}: timed out after ${o.timeoutSeconds} s (@timeout) and was killed`;
+        } else if (aborted) {
+          reason = "killed";
+          error = aborted;
         } else if (this.stopReason) {
           reason = "killed";
           error = `step ${spec.step}: stopped (${this.stopReason})`;

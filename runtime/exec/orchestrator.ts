@@ -193,14 +193,15 @@ export class Orchestrator {
   }
 
   private async runTask(step: string, taskId: string, parents: TaskMeta[], stack: ForeachFrame[]): Promise<void> {
-    const { graph, runId } = this.o;
-    const node = graph.nodes[step]!;
-    const started = new Date().toISOString();
-    const meta: TaskMeta = { step, taskId, status: "running", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: stack, attempts: [], startedAt: started };
-
+    const { runId } = this.o;
+    const node = this.o.graph.nodes[step]!;
     const reuse = !this.rerun.has(step) ? this.origin.get(`${step}|${stackKey(stack)}`) : undefined;
     if (reuse) {
-      Object.assign(meta, { status: "succeeded", artifacts: reuse.artifacts, transition: reuse.transition, foreachNum: reuse.foreachNum, clonedFrom: reuse.clonedFrom, finishedAt: new Date().toISOString() });
+      const meta: TaskMeta = {
+        step, taskId, status: "succeeded", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: stack, attempts: [],
+        startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(),
+        artifacts: reuse.artifacts!, ...(reuse.transition ? { transition: reuse.transition } : {}), ...(reuse.foreachNum !== undefined ? { foreachNum: reuse.foreachNum } : {}), clonedFrom: reuse.clonedFrom!,
+      };
       await this.ds.writeTask(runId, meta);
       this.cloned++;
       this.done++;
@@ -208,8 +209,20 @@ export class Orchestrator {
       this.advance(node, meta);
       return;
     }
+    await this.runGroup(node, [{ taskId, stack }], parents);
+  }
 
-    await this.ds.writeTask(runId, meta);
+  /**
+   * Runs a group of tasks of one step as a unit: one task normally, or the N nodes of an `@parallel` step
+   * (gang semantics: all start together; one failing stops the others and fails the group). Retries
+   * re-run the whole group.
+   */
+  private async runGroup(node: GraphNode, members: Array<{ taskId: string; stack: ForeachFrame[] }>, parents: TaskMeta[]): Promise<void> {
+    const { graph, runId } = this.o;
+    const step = node.name;
+    const now = () => new Date().toISOString();
+    const metas: TaskMeta[] = members.map((m) => ({ step, taskId: m.taskId, status: "running", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: m.stack, attempts: [], startedAt: now() }));
+    await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
     const retry = node.meta.decorators.retry?.options as { times: number; minutesBetweenRetries: number } | undefined;
     const timeoutSeconds = (node.meta.decorators.timeout?.options as { seconds: number } | undefined)?.seconds;
     const envVars = (node.meta.decorators.environment?.options as { vars: Record<string, string> } | undefined)?.vars ?? {};
@@ -217,63 +230,90 @@ export class Orchestrator {
     const executor = this.o.executorFor(node);
     this.executors.add(executor);
     const maxAttempts = 1 + (retry?.times ?? 0);
-    const prefix = `[${runId}/${step}/${taskId}]`;
-    let outcome: AttemptOutcome | undefined;
-    let result: TaskResult | undefined;
+    const prefixes = metas.map((m) => `[${runId}/${step}/${m.taskId}]`);
+    const gang = members.length > 1;
+    let outcomes: AttemptOutcome[] = [];
+    let gangFailure: string | undefined;
+    let results: Array<TaskResult | undefined> = [];
     for (let attempt = 0; attempt < maxAttempts && !this.stopping; attempt++) {
       if (attempt > 0) {
         const wait = (retry?.minutesBetweenRetries ?? 0) * 60_000;
-        this.o.output.info(`${prefix} retrying (attempt ${attempt + 1} of ${maxAttempts})${wait ? ` in ${retry!.minutesBetweenRetries} min` : ""}`);
+        this.o.output.info(`${prefixes[0]}${gang ? ` (+${members.length - 1} nodes)` : ""} retrying (attempt ${attempt + 1} of ${maxAttempts})${wait ? ` in ${retry!.minutesBetweenRetries} min` : ""}`);
         if (wait) await this.sleep(wait);
         if (this.stopping) break;
       }
-      const spec: TaskSpec = {
-        flowName: graph.flowName, runId, step, taskId, attempt, parents: meta.parents, foreachStack: stack, params: this.o.params,
-        datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
+      const abort = new AbortController();
+      let firstFailure: string | undefined;
+      gangFailure = undefined;
+      const runOne = async (meta: TaskMeta, i: number): Promise<[AttemptOutcome, TaskResult | undefined]> => {
+        const spec: TaskSpec = {
+          flowName: graph.flowName, runId, step, taskId: meta.taskId, attempt, parents: meta.parents, foreachStack: meta.foreachStack, params: this.o.params,
+          datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
+          ...(gang ? { parallel: { nodeIndex: i, numNodes: members.length, controlTaskId: metas[0]!.taskId } } : {}),
+        };
+        const a = { attempt, status: "running" as const, startedAt: now() };
+        meta.attempts.push(a);
+        let outcome = await executor.runAttempt(spec, { timeoutSeconds, env: envVars, prefix: prefixes[i]!, onLine: (l, s) => this.o.output.line(l, s), signal: abort.signal });
+        await this.ds.writeLog(runId, step, meta.taskId, attempt, outcome.log);
+        let result: TaskResult | undefined;
+        if (outcome.ok) {
+          result = await this.ds.readResult(runId, step, meta.taskId, attempt);
+          if (!result) outcome = { ...outcome, ok: false, reason: "exit", error: `step ${step}: the task exited without storing its result` };
+        }
+        if (!outcome.ok && gang) {
+          if (firstFailure === undefined) {
+            firstFailure = `node ${i} (task ${meta.taskId}) failed: ${outcome.error}`;
+            gangFailure = firstFailure;
+            abort.abort(`step ${step}: ${firstFailure}; stopping the other nodes of the gang`);
+          } else if (outcome.reason === "killed") outcome = { ...outcome, error: `step ${step}: stopped because ${firstFailure}` };
+        }
+        meta.attempts[attempt] = {
+          ...a, status: outcome.ok ? "succeeded" : "failed", finishedAt: now(), exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null,
+          executor: outcome.where, ...(outcome.ok ? {} : { reason: outcome.reason, error: outcome.error }),
+        };
+        if (!outcome.ok) this.o.output.info(`${prefixes[i]} attempt ${attempt + 1} failed: ${outcome.error}`);
+        return [outcome, result];
       };
-      const a = { attempt, status: "running" as const, startedAt: new Date().toISOString() };
-      meta.attempts.push(a);
-      outcome = await executor.runAttempt(spec, { timeoutSeconds, env: envVars, prefix, onLine: (l, s) => this.o.output.line(l, s) });
-      await this.ds.writeLog(runId, step, taskId, attempt, outcome.log);
-      if (outcome.ok) {
-        result = await this.ds.readResult(runId, step, taskId, attempt);
-        if (!result) outcome = { ...outcome, ok: false, reason: "exit", error: `step ${step}: the task exited without storing its result` };
-      }
-      meta.attempts[attempt] = {
-        ...a, status: outcome.ok ? "succeeded" : "failed", finishedAt: new Date().toISOString(), exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null,
-        executor: outcome.where, ...(outcome.ok ? {} : { reason: outcome.reason, error: outcome.error }),
-      };
-      if (outcome.ok) break;
-      this.o.output.info(`${prefix} attempt ${attempt + 1} failed: ${outcome.error}`);
-      await this.ds.writeTask(runId, meta);
+      const settled = await Promise.all(metas.map(runOne));
+      outcomes = settled.map((x) => x[0]);
+      results = settled.map((x) => x[1]);
+      if (outcomes.every((o) => o.ok)) break;
+      await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
     }
 
-    if (result && outcome?.ok) {
-      Object.assign(meta, { status: "succeeded", artifacts: result.artifacts, transition: result.transition, foreachNum: result.foreachNum, finishedAt: new Date().toISOString() });
-      await this.ds.writeTask(runId, meta);
-      this.done++;
-      this.o.output.info(`${prefix} finished (${this.progress()})`);
-      this.advance(node, meta);
+    if (outcomes.length && outcomes.every((o) => o.ok)) {
+      for (const [i, meta] of metas.entries()) {
+        const result = results[i]!;
+        Object.assign(meta, { status: "succeeded", artifacts: result.artifacts, transition: result.transition, foreachNum: result.foreachNum, finishedAt: now() });
+        await this.ds.writeTask(runId, meta);
+        this.done++;
+        this.o.output.info(`${prefixes[i]} finished (${this.progress()})`);
+      }
+      for (const meta of metas) this.advance(node, meta);
       return;
     }
 
-    const error = outcome?.error ?? `step ${step}: stopped before it ran`;
-    if (catchOpts && !this.stopping && node.foreach === undefined) {
+    const failedOutcome = outcomes.find((o) => !o.ok && o.reason !== "killed") ?? outcomes.find((o) => !o.ok);
+    const error = (gang && gangFailure ? `step ${step}: parallel ${gangFailure}` : failedOutcome?.error) ?? `step ${step}: stopped before it ran`;
+    if (catchOpts && !this.stopping && node.foreach === undefined && !gang) {
       // @catch: record the failure and continue along the declared transition.
+      const meta = metas[0]!;
       const parentArtifacts = !node.isJoin && parents[0]?.artifacts ? parents[0].artifacts : {};
       const artifacts = { ...parentArtifacts };
-      if (catchOpts.var) artifacts[catchOpts.var] = await this.store.save(catchOpts.var, { type: outcome?.reason ?? "exception", message: error, step, attempts: meta.attempts.length });
-      Object.assign(meta, { status: "succeeded", artifacts, transition: { targets: node.out }, caught: error, finishedAt: new Date().toISOString() });
+      if (catchOpts.var) artifacts[catchOpts.var] = await this.store.save(catchOpts.var, { type: failedOutcome?.reason ?? "exception", message: error, step, attempts: meta.attempts.length });
+      Object.assign(meta, { status: "succeeded", artifacts, transition: { targets: node.out }, caught: error, finishedAt: now() });
       await this.ds.writeTask(runId, meta);
       this.done++;
-      if (catchOpts.printException !== false) this.o.output.info(`${prefix} @catch: ${error}; continuing${catchOpts.var ? ` (failure stored in ${catchOpts.var})` : ""}`);
+      if (catchOpts.printException !== false) this.o.output.info(`${prefixes[0]} @catch: ${error}; continuing${catchOpts.var ? ` (failure stored in ${catchOpts.var})` : ""}`);
       this.advance(node, meta);
       return;
     }
-    Object.assign(meta, { status: "failed", finishedAt: new Date().toISOString() });
-    await this.ds.writeTask(runId, meta);
+    for (const meta of metas) {
+      Object.assign(meta, { status: "failed", finishedAt: now() });
+      await this.ds.writeTask(runId, meta);
+    }
     if (catchOpts && node.foreach !== undefined && !this.stopping)
-      this.o.output.info(`${prefix} @catch cannot continue a failed foreach step (the number of splits is unknown)`);
+      this.o.output.info(`${prefixes[0]} @catch cannot continue a failed foreach step (the number of splits is unknown)`);
     this.fail(error);
   }
 
@@ -287,7 +327,7 @@ export class Orchestrator {
       const tn = graph.nodes[target]!;
       if (tn.isJoin) {
         const closing = graph.nodes[tn.splitParents[tn.splitParents.length - 1]!]!;
-        const foreachJoin = closing.type === "foreach";
+        const foreachJoin = closing.type === "foreach" || closing.type === "parallel";
         const stack = foreachJoin ? task.foreachStack.slice(0, -1) : task.foreachStack;
         const key = `${target}|${stackKey(stack)}`;
         const order = foreachJoin ? task.foreachStack[task.foreachStack.length - 1]!.index : tn.in.indexOf(node.name);
@@ -300,6 +340,14 @@ export class Orchestrator {
           const parents = pj.arrived.sort((a, b) => a.order - b.order).map((a) => a.task);
           this.launch(target, parents, stack, 0);
         }
+      } else if (node.type === "parallel") {
+        const num = t.numParallel ?? node.numParallel ?? (tn.meta.decorators.parallel?.options as { numNodes?: number } | undefined)?.numNodes;
+        if (!num || num < 2 || !Number.isInteger(num)) {
+          this.fail(`step ${node.name}: @parallel step ${target} needs numParallel >= 2 (got ${num}); use this.next(this.${target}, { numParallel: N }) or @parallel({ numNodes: N })`);
+          return;
+        }
+        const members = Array.from({ length: num }, (_, i) => ({ taskId: String(this.nextTaskId++), stack: [...task.foreachStack, { step: node.name, index: i, num }] }));
+        this.enqueue(() => this.runGroup(tn, members, [task]));
       } else if (t.foreach !== undefined) {
         const num = task.foreachNum ?? 0;
         if (num === 0) {

@@ -24,6 +24,8 @@ export interface TaskSpec {
   tags: string[];
   /** Maximum number of foreach splits allowed. */
   maxNumSplits: number;
+  /** Set for the nodes of an `@parallel` step. `mainIp` is filled by the executor. */
+  parallel?: { nodeIndex: number; numNodes: number; controlTaskId: string; mainIp?: string };
   /** Whether the task runs on Kubernetes. */
   kubernetes?: boolean;
 }

@@ -93,8 +93,8 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
 
   // Foreach input: this task's element of the parent's foreach artifact.
   const frame = spec.foreachStack[spec.foreachStack.length - 1];
-  if (!node.isJoin && frame && parents[0]?.step === frame.step) {
-    const parentNode = graph.nodes[frame.step]!;
+  const parentNode = frame ? graph.nodes[frame.step] : undefined;
+  if (!node.isJoin && frame && parents[0]?.step === frame.step && parentNode?.foreach !== undefined) {
     const items = store.loadSync(parentNode.foreach!, parents[0].artifacts![parentNode.foreach!]!);
     const arr = Array.isArray(items) ? items : Array.from(items as Iterable<unknown>);
     Object.defineProperty(flow, "input", { value: arr[frame.index], writable: true, enumerable: false, configurable: true });
@@ -109,6 +109,7 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
     flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt,
     pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`, isRunningOnKubernetes: !!spec.kubernetes,
     username: spec.user, tags: spec.tags, tempdir: process.env.KUBESTEP_TEMPDIR ?? td,
+    ...(spec.parallel ? { parallel: { nodeIndex: spec.parallel.nodeIndex, numNodes: spec.parallel.numNodes, controlTaskId: spec.parallel.controlTaskId, mainIp: spec.parallel.mainIp ?? process.env.KUBESTEP_PARALLEL_MAIN_IP ?? "127.0.0.1" } } : {}),
   });
 
   const method = (flow as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.step]!;

@@ -201,3 +201,25 @@ export function resources(options: ResourcesOptions): StepDecorator {
     addStepDecorator(context, "resources", out);
   };
 }
+
+/** Options of `@parallel`. */
+export interface ParallelOptions {
+  /** Number of nodes (>= 2) when the previous step calls plain `this.next(this.<step>)`; `numParallel` in `next` wins. */
+  numNodes?: number;
+}
+
+/**
+ * Runs the step as a gang of N nodes started together (distributed training). Inside,
+ * `current.parallel` gives { nodeIndex, numNodes, mainIp, controlTaskId }; node 0 is the control.
+ * Reach it with `this.next(this.train, { numParallel: 4 })` or declare `@parallel({ numNodes: 4 })`;
+ * a join after it receives every node's task.
+ */
+export function parallel(options: ParallelOptions = {}): StepDecorator {
+  return (_m, context) => {
+    const s = String(context.name);
+    checkKeys(s, "parallel", options, ["numNodes"]);
+    if (options.numNodes !== undefined && (!Number.isInteger(options.numNodes) || options.numNodes < 2))
+      throw new DecoratorArgumentError(s, "@parallel numNodes", options.numNodes, "expected a whole number >= 2 (a gang of one is a normal step)");
+    addStepDecorator(context, "parallel", { ...(options.numNodes !== undefined ? { numNodes: options.numNodes } : {}) });
+  };
+}

@@ -166,6 +166,22 @@ export function buildGraph(cls: Function): FlowGraph {
     }
   }
 
+  // @parallel targets: the step before them is a parallel fan-out.
+  for (const n of Object.values(nodes)) {
+    if (n.meta.decorators.parallel && n.meta.decorators.catch)
+      throw new FlowDefinitionError(`step ${n.name}: @parallel cannot be combined with @catch (a gang either succeeds as a whole or fails); remove @catch`);
+    const parallelTargets = n.out.filter((t) => nodes[t]?.meta.decorators.parallel);
+    if (n.type === "parallel" && n.out.some((t) => nodes[t] && !nodes[t]!.meta.decorators.parallel))
+      throw new FlowDefinitionError(`step ${n.name}: this.next(..., { numParallel }) targets ${n.out.join(", ")}, which is not an @parallel step; add @parallel() to it`);
+    if (!parallelTargets.length) continue;
+    if (n.out.length !== 1 || n.foreach !== undefined) throw new FlowDefinitionError(`step ${n.name}: an @parallel step (${parallelTargets.join(", ")}) must be the only target of this.next()`);
+    const numNodes = (nodes[parallelTargets[0]!]!.meta.decorators.parallel!.options as { numNodes?: number }).numNodes;
+    if (n.type !== "parallel" && numNodes === undefined)
+      throw new FlowDefinitionError(`step ${n.name}: reaches @parallel step ${parallelTargets[0]} without a size; use this.next(this.${parallelTargets[0]}, { numParallel: N }) or @parallel({ numNodes: N })`);
+    n.type = "parallel";
+    if (n.numParallel === undefined && numNodes !== undefined) n.numParallel = numNodes;
+  }
+
   if (!nodes.start) throw new FlowDefinitionError(`flow ${flowName} has no start step; add \`@step start() { ...; this.next(this.<step>); }\``);
   if (!nodes.end) throw new FlowDefinitionError(`flow ${flowName} has no end step; add \`@step end() {}\``);
   if (nodes.start.isJoin) throw new FlowDefinitionError("step start: must not take inputs (it is the first step)");

@@ -41,8 +41,14 @@ function parseOne(p: ParamMeta, raw: string): unknown {
  * Resolves parameter values: CLI text parsed by type, defaults filled, required ones enforced,
  * unknown names rejected with the list of declared parameters.
  */
-export function resolveParams(declared: Record<string, ParamMeta>, given: Record<string, string>): Record<string, unknown> {
+export function resolveParams(declared: Record<string, ParamMeta>, givenRaw: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  // `--fail-node` and `--failNode` both name the field failNode.
+  const given: Record<string, string> = {};
+  for (const [k, v] of Object.entries(givenRaw)) {
+    const camel = k.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    given[declared[k] ? k : declared[camel] ? camel : k] = v;
+  }
   for (const name of Object.keys(given)) {
     if (!declared[name]) {
       const names = Object.keys(declared);
