@@ -52,6 +52,7 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     `import { taskProcessMain } from ${JSON.stringify(runtimeFile("exec/task"))};`,
     `import { pathToFileURL } from "node:url";`,
     `export const loadFlowModule = () => import(${JSON.stringify(abs)});`,
+    `export const runTaskProcess = () => taskProcessMain(loadFlowModule);`,
     `if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) taskProcessMain(loadFlowModule);`,
   ].join("\n");
   const indexFile = runtimeFile("index");
