@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { AzureDatastore, GcsDatastore, S3Datastore, azureRoleDefinitionId, irsaTrustPolicy, s3AccessPolicy } from "../../components/datastore.js";
+import { inputError, ofType, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
+
+const IRSA = { namespace: "ml", serviceAccount: "kubestep-step", oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC", oidcProviderUrl: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC" };
+
+describe("components/datastore", () => {
+  before(() => setupMocks());
+  beforeEach(() => resetResources());
+
+  describe("S3Datastore", () => {
+    it("creates an encrypted, private, versioned, TLS-only bucket with lifecycle and an IRSA role limited to the prefix", async () => {
+      const d = new S3Datastore("s1", { bucketName: "ml-artifacts", region: "eu-west-1", prefix: "runs", retentionDays: 10, expireAfterDays: 3, irsa: IRSA, protect: true });
+      assert.deepEqual(await valueOf(d.datastore), { kind: "s3", root: "s3://ml-artifacts/runs", region: "eu-west-1" });
+      assert.deepEqual(await valueOf(d.serviceAccountAnnotations), { "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/s1-irsa-r1" });
+      await settle();
+      const bucket = one(T.s3Bucket, "s1");
+      assert.equal(bucket.protect, true);
+      assert.equal(bucket.inputs.bucket, "ml-artifacts");
+      assert.equal(bucket.inputs.forceDestroy, false);
+      assert.deepEqual(one(T.s3Encryption, "s1").inputs.rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }]);
+      const pab = one(T.s3PublicAccess, "s1").inputs;
+      assert.deepEqual({ ...pab }, { bucket: "ml-artifacts", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+      assert.deepEqual(one(T.s3Versioning, "s1").inputs.versioningConfiguration, { status: "Enabled" });
+      assert.deepEqual(one(T.s3Lifecycle, "s1").inputs.rules, [
+        { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "runs/" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 7 } },
+        { id: "expire-noncurrent-versions", status: "Enabled", filter: { prefix: "runs/" }, noncurrentVersionExpiration: { noncurrentDays: 10 } },
+        { id: "expire-objects", status: "Enabled", filter: { prefix: "runs/" }, expiration: { days: 3 } },
+      ]);
+      assert.deepEqual(JSON.parse(one(T.s3Policy, "s1").inputs.policy as string), {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "DenyInsecureTransport",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3:*",
+            Resource: ["arn:aws:s3:::ml-artifacts", "arn:aws:s3:::ml-artifacts/*"],
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
+        ],
+      });
+      const trust = JSON.parse(one(T.iamRole, "s1").inputs.assumeRolePolicy as string);
+      assert.deepEqual(trust, irsaTrustPolicy(IRSA));
+      assert.deepEqual(trust.Statement[0].Principal, { Federated: IRSA.oidcProviderArn });
+      assert.equal(trust.Statement[0].Action, "sts:AssumeRoleWithWebIdentity");
+      assert.deepEqual(trust.Statement[0].Condition, {
+        StringEquals: { "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:ml:kubestep-step", "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com" },
+      });
+      const access = JSON.parse(one(T.iamRolePolicy, "s1").inputs.policy as string);
+      assert.deepEqual(access, s3AccessPolicy("arn:aws:s3:::ml-artifacts", "runs"));
+      assert.equal(access.Statement[2].Resource, "arn:aws:s3:::ml-artifacts/runs/*");
+      assert.deepEqual(access.Statement[0].Condition, { StringLike: { "s3:prefix": ["runs", "runs/*"] } });
+      assert.ok(!JSON.stringify(access).includes('"s3:*"'));
+    });
+    it("uses SSE-KMS when a key is given and suspends versioning when disabled", async () => {
+      new S3Datastore("s2", { kmsKeyId: "arn:aws:kms:eu-west-1:1:key/k", versioning: false, irsa: IRSA });
+      await settle();
+      assert.deepEqual(one(T.s3Encryption, "s2").inputs.rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "arn:aws:kms:eu-west-1:1:key/k" }, bucketKeyEnabled: true }]);
+      assert.deepEqual(one(T.s3Versioning, "s2").inputs.versioningConfiguration, { status: "Suspended" });
+      assert.equal(one(T.s3Bucket, "s2").protect, false);
+    });
+    it("rejects invalid arguments", () => {
+      let e = inputError(() => new S3Datastore("s3", { irsa: { ...IRSA, serviceAccount: "Bad SA" } }));
+      assert.equal(e.propertyPath, "irsa.serviceAccount");
+      e = inputError(() => new S3Datastore("s4", { prefix: "/abs/", irsa: IRSA }));
+      assert.equal(e.propertyPath, "prefix");
+      e = inputError(() => new S3Datastore("s5", { retentionDays: 0, irsa: IRSA }));
+      assert.equal(e.propertyPath, "retentionDays");
+      e = inputError(() => new S3Datastore("s6", { irsa: { ...IRSA, oidcProviderArn: "oidc.eks" } }));
+      assert.equal(e.propertyPath, "irsa.oidcProviderArn");
+    });
+  });
+
+  describe("GcsDatastore", () => {
+    it("creates a uniform, public-access-prevented, versioned bucket and a Workload Identity bound Google service account", async () => {
+      const d = new GcsDatastore("gs1", { bucketName: "ml-bkt", location: "US-CENTRAL1", project: "proj-1", workloadIdentity: { namespace: "ml", serviceAccount: "kubestep-step" }, protect: true });
+      assert.deepEqual(await valueOf(d.datastore), { kind: "gs", root: "gs://ml-bkt/kubestep" });
+      assert.deepEqual(await valueOf(d.serviceAccountAnnotations), { "iam.gke.io/gcp-service-account": "ks-gs1@proj-1.iam.gserviceaccount.com" });
+      await settle();
+      const b = one(T.gcsBucket, "gs1");
+      assert.equal(b.protect, true);
+      assert.equal(b.inputs.uniformBucketLevelAccess, true);
+      assert.equal(b.inputs.publicAccessPrevention, "enforced");
+      assert.deepEqual(b.inputs.versioning, { enabled: true });
+      assert.deepEqual(b.inputs.lifecycleRules, [{ action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: 30, withState: "ARCHIVED" } }]);
+      assert.equal(one(T.gsa, "gs1").inputs.accountId, "ks-gs1");
+      const wi = one(T.gsaIam, "gs1").inputs;
+      assert.equal(wi.role, "roles/iam.workloadIdentityUser");
+      assert.equal(wi.member, "serviceAccount:proj-1.svc.id.goog[ml/kubestep-step]");
+      assert.equal(wi.serviceAccountId, "projects/proj-1/serviceAccounts/ks-gs1@proj-1.iam.gserviceaccount.com");
+      const bi = one(T.gcsBucketIam, "gs1").inputs;
+      assert.deepEqual({ ...bi }, { bucket: "ml-bkt", role: "roles/storage.objectUser", member: "serviceAccount:ks-gs1@proj-1.iam.gserviceaccount.com" });
+    });
+    it("rejects invalid arguments", () => {
+      const e = inputError(() => new GcsDatastore("gs2", { location: "", project: "p", workloadIdentity: { namespace: "ml", serviceAccount: "sa" } }));
+      assert.equal(e.propertyPath, "location");
+    });
+  });
+
+  describe("AzureDatastore", () => {
+    it("creates an https-only TLS1.2 private account, container, identity, federated credential and a container-scoped role assignment", async () => {
+      const d = new AzureDatastore("az1", {
+        resourceGroupName: "rg1",
+        accountName: "mlstore1",
+        retentionDays: 9,
+        workloadIdentity: { namespace: "ml", serviceAccount: "kubestep-step", oidcIssuerUrl: "https://eastus.oic.prod-aks.azure.com/t/c/" },
+      });
+      assert.deepEqual(await valueOf(d.datastore), { kind: "azure", root: "azure://mlstore1/kubestep/kubestep" });
+      assert.deepEqual(await valueOf(d.podLabels), { "azure.workload.identity/use": "true" });
+      assert.deepEqual(await valueOf(d.serviceAccountAnnotations), { "azure.workload.identity/client-id": "client-az1-identity" });
+      await settle();
+      const acc = one(T.azStorageAccount, "az1").inputs;
+      assert.equal(acc.enableHttpsTrafficOnly, true);
+      assert.equal(acc.minimumTlsVersion, "TLS1_2");
+      assert.equal(acc.allowBlobPublicAccess, false);
+      assert.equal(acc.allowSharedKeyAccess, false);
+      assert.equal(acc.kind, "StorageV2");
+      const svc = one(T.azBlobService, "az1").inputs;
+      assert.equal(svc.isVersioningEnabled, true);
+      assert.deepEqual(svc.deleteRetentionPolicy, { enabled: true, days: 9 });
+      assert.equal(one(T.azContainer, "az1").inputs.publicAccess, "None");
+      const fed = one(T.azFederation, "az1").inputs;
+      assert.equal(fed.subject, "system:serviceaccount:ml:kubestep-step");
+      assert.equal(fed.issuer, "https://eastus.oic.prod-aks.azure.com/t/c/");
+      assert.deepEqual(fed.audiences, ["api://AzureADTokenExchange"]);
+      const ra = one(T.azRoleAssignment, "az1").inputs;
+      const containerId = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg1/providers/BlobContainer/kubestep";
+      assert.equal(ra.scope, containerId);
+      assert.equal(ra.principalId, "principal-az1-identity");
+      assert.equal(ra.principalType, "ServicePrincipal");
+      assert.equal(ra.roleDefinitionId, "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe");
+      assert.equal(ofType(T.azIdentity, "az1").length, 1);
+    });
+    it("rejects invalid arguments", () => {
+      let e = inputError(() => new AzureDatastore("az2", { resourceGroupName: "rg", accountName: "Bad-Name", workloadIdentity: { namespace: "ml", serviceAccount: "sa", oidcIssuerUrl: "https://x" } }));
+      assert.equal(e.propertyPath, "accountName");
+      e = inputError(() => new AzureDatastore("az3", { resourceGroupName: "rg", workloadIdentity: { namespace: "ml", serviceAccount: "sa", oidcIssuerUrl: "http://x" } }));
+      assert.equal(e.propertyPath, "workloadIdentity.oidcIssuerUrl");
+      e = inputError(() => azureRoleDefinitionId("not-an-id", "x"));
+      assert.equal(e.propertyPath, "scope");
+    });
+  });
+});

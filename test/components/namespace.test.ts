@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { inputError, ofType, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
+import {
+  StepNamespace,
+  limitRangeManifest,
+  namespaceManifest,
+  stepNamespaceObjects,
+  submitterRoleBindingManifest,
+  submitterRoleManifest,
+  submitterRules,
+} from "../../components/namespace.js";
+
+const EXACT_RULES = [
+  { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "list", "watch", "delete"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+  { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+  { apiGroups: [""], resources: ["events"], verbs: ["list", "watch"] },
+];
+const JOBSETS = { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "get", "list", "watch", "delete"] };
+
+describe("components/namespace", () => {
+  before(() => setupMocks());
+  beforeEach(() => resetResources());
+
+  describe("pure manifests", () => {
+    it("submitter rules are exactly what the runtime uses (+ JobSets for @parallel), never secrets or pod creation", () => {
+      assert.deepEqual(submitterRules(false), EXACT_RULES);
+      assert.deepEqual(submitterRules(true), [...EXACT_RULES, JOBSETS]);
+      for (const r of submitterRules(true)) {
+        assert.ok(!r.resources.includes("secrets"));
+        if (r.resources.includes("pods")) assert.ok(!r.verbs.includes("create"));
+      }
+    });
+    it("binds users, groups and service accounts", () => {
+      const rb = submitterRoleBindingManifest("ml", { users: ["alice"], groups: ["ml-team"], serviceAccounts: [{ name: "ci" }, { namespace: "ci", name: "runner" }] });
+      assert.deepEqual(rb.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kubestep-submitter" });
+      assert.deepEqual(rb.subjects, [
+        { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" },
+        { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "ml-team" },
+        { kind: "ServiceAccount", name: "ci", namespace: "ml" },
+        { kind: "ServiceAccount", name: "runner", namespace: "ci" },
+      ]);
+      assert.equal(rb.metadata.namespace, "ml");
+    });
+    it("rejects bad names and an empty submitter list with InputPropertyError", () => {
+      let e = inputError(() => namespaceManifest("Bad_NS"));
+      assert.equal(e.propertyPath, "namespace");
+      assert.match(e.reason, /Bad_NS/);
+      e = inputError(() => submitterRoleBindingManifest("ml", {}));
+      assert.equal(e.propertyPath, "submitters");
+      e = inputError(() => submitterRoleBindingManifest("ml", { serviceAccounts: [{ name: "Nope!" }] }));
+      assert.equal(e.propertyPath, "submitters.serviceAccounts[0].name");
+      e = inputError(() => limitRangeManifest("ml", { maximum: { cpu: "1" } } as never));
+      assert.equal(e.propertyPath, "limitRange.maximum");
+      e = inputError(() => stepNamespaceObjects({ namespace: "ml", submitters: { users: ["a"] }, stepServiceAccount: "UPPER" }));
+      assert.equal(e.propertyPath, "stepServiceAccount");
+    });
+  });
+
+  describe("StepNamespace", () => {
+    it("creates namespace, step SA, Role, RoleBinding, quota and limits with the exact inputs", async () => {
+      const ns = new StepNamespace("t1", {
+        namespace: "ml-dev",
+        labels: { team: "ml" },
+        stepServiceAccountAnnotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x" },
+        imagePullSecrets: ["regcred"],
+        submitters: { groups: ["ml-team"] },
+        resourceQuota: { "requests.nvidia.com/gpu": "4" },
+        limitRange: { defaultRequest: { cpu: "1", memory: "2Gi" } },
+      });
+      assert.equal(await valueOf(ns.namespace), "ml-dev");
+      assert.equal(await valueOf(ns.serviceAccount), "kubestep-step");
+      await settle();
+      const nsr = one(T.namespace, "t1");
+      assert.deepEqual(nsr.inputs.metadata, { name: "ml-dev", labels: { "app.kubernetes.io/managed-by": "kubestep", team: "ml" } });
+      const sa = one(T.serviceAccount, "t1");
+      assert.deepEqual(sa.inputs.metadata, {
+        name: "kubestep-step",
+        namespace: "ml-dev",
+        labels: { "app.kubernetes.io/managed-by": "kubestep" },
+        annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x" },
+      });
+      assert.equal(sa.inputs.automountServiceAccountToken, false);
+      assert.deepEqual(sa.inputs.imagePullSecrets, [{ name: "regcred" }]);
+      const role = one(T.role, "t1");
+      assert.deepEqual(role.inputs.rules, [...EXACT_RULES, JOBSETS]);
+      assert.deepEqual(role.inputs.metadata, { name: "kubestep-submitter", namespace: "ml-dev", labels: { "app.kubernetes.io/managed-by": "kubestep" } });
+      const rb = one(T.roleBinding, "t1");
+      assert.deepEqual(rb.inputs.subjects, [{ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "ml-team" }]);
+      assert.deepEqual(rb.inputs.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kubestep-submitter" });
+      assert.deepEqual(one(T.resourceQuota, "t1").inputs.spec, { hard: { "requests.nvidia.com/gpu": "4" } });
+      assert.deepEqual(one(T.limitRange, "t1").inputs.spec, { limits: [{ type: "Container", defaultRequest: { cpu: "1", memory: "2Gi" } }] });
+      for (const r of [nsr, sa, role, rb]) assert.match(r.parent, /StepNamespace::t1$/);
+      // the component creates exactly the objects the pure functions build
+      assert.deepEqual(role.inputs.rules, submitterRoleManifest("ml-dev").rules);
+    });
+    it("omits JobSets without @parallel, mounts the token only when asked, and creates no quota/limits unless given", async () => {
+      new StepNamespace("t2", { namespace: "ml2", parallel: false, automountStepServiceAccountToken: true, submitters: { users: ["bob"] } });
+      await settle();
+      assert.deepEqual(one(T.role, "t2").inputs.rules, EXACT_RULES);
+      assert.equal(one(T.serviceAccount, "t2").inputs.automountServiceAccountToken, true);
+      assert.equal(ofType(T.resourceQuota, "t2").length, 0);
+      assert.equal(ofType(T.limitRange, "t2").length, 0);
+    });
+    it("throws InputPropertyError from the constructor for invalid arguments", () => {
+      const e = inputError(() => new StepNamespace("t3", { namespace: "ok", submitters: { users: [] } }));
+      assert.equal(e.propertyPath, "submitters");
+      assert.match(e.reason, /at least one/);
+    });
+  });
+});
