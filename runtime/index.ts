@@ -14,3 +14,5 @@ export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js"
 export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactError } from "./errors.js";
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
 export type { KubestepEnvironment, GpuPoolSpec, TaintSpec, DatastoreSpec, DatastoreKind, QosClass, ResourceDefaults } from "./environment.js";
+export { kubernetes } from "./kubernetes/decorator.js";
+export type { KubernetesOptions, KubernetesToleration, KubernetesSecurityContext } from "./kubernetes/options.js";

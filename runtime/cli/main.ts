@@ -9,13 +9,40 @@ import { loadFlow } from "../code/load.js";
 import { openStorage } from "../datastore/index.js";
 import { FlowDatastore } from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
-import type { DatastoreKind } from "../environment.js";
 import { resolveParams, paramType } from "../flow/params.js";
-import { Orchestrator, type Output } from "../exec/orchestrator.js";
+import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
 import { LocalExecutor } from "../exec/local.js";
 import { FlowDefinitionError, ParameterError } from "../errors.js";
 import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
+import type { ResolvedResources } from "../flow/decorators.js";
+import type { KubestepEnvironment } from "../environment.js";
+import { loadEnvironment } from "../environment-source.js";
+import { datastoreFromEnv } from "../datastore/open.js";
+import { parseWithKubernetes, resolveKubernetesConfig, type ResolvedKubernetesConfig } from "../kubernetes/config.js";
+import type { KubernetesOptions } from "../kubernetes/options.js";
+import { buildCodePackage } from "../code/package.js";
+import { KubernetesExecutor, FORWARDED_ENV, parsePendingTimeout } from "../exec/kubernetes/executor.js";
+import { loadKubeConfig, kubeApis } from "../exec/kubernetes/client.js";
+import { DEFAULT_IMAGE_PULL_GRACE_SECONDS } from "../exec/kubernetes/explain.js";
+import { jobLabelSelector } from "../kubernetes/jobspec.js";
+
+function parsePendingTimeoutOption(): number | null {
+  try {
+    return parsePendingTimeout(process.env.KUBESTEP_KUBERNETES_PENDING_TIMEOUT);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function imagePullGraceOption(): number | undefined {
+  try {
+    const v = parsePendingTimeout(process.env.KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE, "KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", DEFAULT_IMAGE_PULL_GRACE_SECONDS);
+    return v ?? undefined;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
 
 const USAGE: Record<string, string> = {
   main: `kubestep — write a flow as a TypeScript class of steps, run it locally or on Kubernetes.
@@ -29,6 +56,7 @@ Commands:
   runs <Flow>                        list the runs of a flow
   logs <Flow/run/step[/task]>        print the logs of tasks
   dump <Flow/run/step/task>          print a task's artifacts
+  kubernetes list|kill               list or delete a run's Kubernetes jobs
 
 Run \`kubestep <command> --help\` for a command's options.`,
   run: `Usage: kubestep run <flow.ts> [--<param> value ...] [options]
@@ -40,6 +68,10 @@ Options:
   --tag <tag>             tag the run (repeatable)
   --run-id <id>           use this run id instead of a generated one
   --datastore <kind>      local (default) | s3 | gs | azure (or KUBESTEP_DEFAULT_DATASTORE)
+  --with kubernetes[:k=v,...]  run every step on Kubernetes, with option overrides (e.g. cpu=4,memory=8000)
+  --stack <name>          read the environment from \`pulumi stack output kubestep --stack <name>\`
+  --environment <file>    read the environment from a JSON file (or KUBESTEP_ENVIRONMENT)
+  --kube-context <name>   kubeconfig context to use (default: the current one)
   --quiet                 do not print task output, only progress and errors
   --help                  this help`,
   resume: `Usage: kubestep resume <flow.ts> [step] [options]
@@ -49,7 +81,8 @@ reuses the artifacts of every finished task before it (no recomputation).
 
 Options:
   --origin-run-id <id>    the run to resume (default: the latest run of the flow)
-  --flow, --max-workers, --max-num-splits, --tag, --run-id, --datastore, --quiet: as for run`,
+  --flow, --max-workers, --max-num-splits, --tag, --run-id, --datastore, --with, --stack, --environment,
+  --kube-context, --quiet: as for run`,
   show: `Usage: kubestep show <flow.ts> [--flow <Name>]
 
 Prints the steps, their transitions and decorators, and the parameters.`,
@@ -62,21 +95,33 @@ Prints the stored output of every task of a step (or of one task); the last atte
   dump: `Usage: kubestep dump <Flow/run/step/task> [--artifact <name>] [--datastore <kind>]
 
 Prints the task's artifacts (all, or one).`,
+  kubernetes: `Usage: kubestep kubernetes list [--run-id R] [--user U] [--all] [--namespace N] [--kube-context C]
+       kubestep kubernetes kill --run-id R [--namespace N] [--kube-context C]
+
+list: the kubestep Jobs in the namespace (default KUBESTEP_KUBERNETES_NAMESPACE or "default"), selected on the
+server by label: your own unless --user or --all. kill: deletes a run's Jobs and their pods.`,
 };
 
 function defaultRunId(): string {
   return `${Date.now()}-${randomBytes(2).toString("hex")}`;
 }
 
-async function storageFrom(p: ParsedArgs): Promise<Storage> {
-  const kind = (opt(p, "datastore") ?? process.env.KUBESTEP_DEFAULT_DATASTORE ?? "local") as DatastoreKind;
-  const kinds: DatastoreKind[] = ["local", "s3", "gs", "azure"];
-  if (!kinds.includes(kind)) throw new UsageError(`--datastore ${JSON.stringify(kind)} is invalid; allowed: ${kinds.join(", ")}`);
-  if (kind === "local") return openStorage("local", resolve(process.env.KUBESTEP_DATASTORE_SYSROOT_LOCAL ?? ".kubestep"));
-  const envName = `KUBESTEP_DATASTORE_SYSROOT_${{ s3: "S3", gs: "GS", azure: "AZURE" }[kind]}`;
-  const root = process.env[envName];
-  if (!root) throw new UsageError(`--datastore ${kind} needs ${envName} (e.g. ${{ s3: "s3://bucket/prefix", gs: "gs://bucket/prefix", azure: "azure://account/container/prefix" }[kind]})`);
-  return openStorage(kind, root);
+async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Promise<Storage> {
+  const flag = opt(p, "datastore");
+  // The provisioned environment supplies the datastore unless --datastore / KUBESTEP_DEFAULT_DATASTORE say otherwise.
+  if (environment && !flag && !process.env.KUBESTEP_DEFAULT_DATASTORE && environment.datastore.kind !== "local") {
+    const d = environment.datastore;
+    if (d.endpoint && d.kind === "s3") process.env.KUBESTEP_S3_ENDPOINT_URL ??= d.endpoint;
+    if (d.region) process.env.AWS_REGION ??= d.region;
+    return openStorage(d.kind, d.root);
+  }
+  let choice;
+  try {
+    choice = datastoreFromEnv(process.env, flag);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return openStorage(choice.kind, choice.kind === "local" ? resolve(choice.root) : choice.root);
 }
 
 const consoleOutput = (quiet: boolean): Output => ({
@@ -86,7 +131,31 @@ const consoleOutput = (quiet: boolean): Output => ({
   info: (text) => process.stderr.write(text + "\n"),
 });
 
-const RUN_OPTS = ["flow", "max-workers", "max-num-splits", "tag", "run-id", "datastore", "origin-run-id"];
+const RUN_OPTS = ["flow", "max-workers", "max-num-splits", "tag", "run-id", "datastore", "origin-run-id", "with", "stack", "environment", "kube-context"];
+
+/** Which steps run on Kubernetes, with their resolved configuration (validated before anything runs). */
+function kubernetesConfigs(graph: FlowGraph, withSpecs: string[], environment: KubestepEnvironment | undefined): Record<string, ResolvedKubernetesConfig> {
+  let withOverrides: Partial<KubernetesOptions> | undefined;
+  for (const w of withSpecs) {
+    if (w !== "kubernetes" && !w.startsWith("kubernetes:")) throw new UsageError(`--with ${JSON.stringify(w)} is not supported; use --with kubernetes or --with kubernetes:cpu=4,memory=8000`);
+    withOverrides = { ...withOverrides, ...parseWithKubernetes(w) };
+  }
+  const configs: Record<string, ResolvedKubernetesConfig> = {};
+  for (const name of graph.order) {
+    const d = graph.nodes[name]!.meta.decorators;
+    if (!d.kubernetes && !withOverrides) continue;
+    configs[name] = resolveKubernetesConfig({
+      step: name,
+      ...(d.kubernetes ? { decorator: d.kubernetes.options as KubernetesOptions } : {}),
+      ...(d.resources ? { resources: d.resources.options as ResolvedResources } : {}),
+      ...(d.timeout ? { timeoutSeconds: (d.timeout.options as { seconds: number }).seconds } : {}),
+      ...(withOverrides ? { withOverrides } : {}),
+      env: process.env,
+      ...(environment ? { environment } : {}),
+    });
+  }
+  return configs;
+}
 
 async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const p = parseArgs(argv, RUN_OPTS, ["help", "quiet"], !resume);
@@ -96,7 +165,13 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (more.length || (!resume && stepArg)) throw new UsageError(`unexpected argument ${more[0] ?? stepArg}`);
   const started = Date.now();
   const { graph, code } = await loadFlow(file, opt(p, "flow"));
-  const storage = await storageFrom(p);
+  const environment = await loadEnvironment({ ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}), ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}), env: process.env });
+  const k8sConfigs = kubernetesConfigs(graph, p.options.with ?? [], environment);
+  const k8sSteps = Object.keys(k8sConfigs);
+  const storage = await storageFrom(p, environment);
+  if (k8sSteps.length && storage.kind === "local")
+    throw new UsageError(`steps ${k8sSteps.join(", ")} run on Kubernetes, whose pods cannot read the local datastore ${storage.root}; choose one they reach: --datastore s3 (KUBESTEP_DATASTORE_SYSROOT_S3=s3://bucket/prefix), gs (KUBESTEP_DATASTORE_SYSROOT_GS) or azure (KUBESTEP_DATASTORE_SYSROOT_AZURE), or --stack <name> / --environment <file> for a provisioned environment`);
+  const pendingTimeoutSeconds = k8sSteps.length ? parsePendingTimeoutOption() : null;
   const ds = new FlowDatastore(storage, graph.flowName);
   let params: Record<string, unknown>;
   let originRunId: string | undefined;
@@ -109,12 +184,25 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   } else params = resolveParams(graph.meta.params, p.extra);
   const runId = opt(p, "run-id") ?? defaultRunId();
   if (await ds.readRun(runId)) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
-  await storage.put(ds.codeKey(code.sha), code.bytes).catch(() => undefined);
+  if (!(await storage.exists(ds.codeKey(code.sha)))) await storage.put(ds.codeKey(code.sha), code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
-  const executor = new LocalExecutor(code.path, { spares: Math.min(2, intOpt(p, "max-workers", 16)) });
+  const executor = new LocalExecutor(code.path, { spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0 });
   executor.warm();
+  let k8sExecutor: KubernetesExecutor | undefined;
+  if (k8sSteps.length) {
+    const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
+    const pkg = await buildCodePackage(resolve(file), { selfContained: true });
+    const codeKey = ds.codeKey(pkg.sha);
+    if (!(await storage.exists(codeKey))) {
+      output.info(`uploading the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`);
+      await storage.put(codeKey, pkg.bytes);
+    }
+    const podEnv: Record<string, string> = {};
+    for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
+    k8sExecutor = new KubernetesExecutor({ kubeConfig, storage, codeSha: pkg.sha, codeKey, configs: k8sConfigs, podEnv, pendingTimeoutSeconds, imagePullGraceSeconds: imagePullGraceOption(), info: (t) => output.info(t) });
+  }
   const orch = new Orchestrator({
-    graph, storage, executorFor: () => executor, runId, params, tags: p.options.tag ?? [], codeHash: code.sha, flowFile: resolve(file),
+    graph, storage, executorFor: (node) => (k8sConfigs[node.name] ? k8sExecutor! : executor), runId, params, tags: p.options.tag ?? [], codeHash: code.sha, flowFile: resolve(file),
     maxWorkers: intOpt(p, "max-workers", 16), maxNumSplits: intOpt(p, "max-num-splits", 100), output,
     ...(resume ? { resume: { originRunId: originRunId!, ...(stepArg ? { step: stepArg } : {}) } } : {}),
   });
@@ -221,6 +309,34 @@ async function cmdShow(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdKubernetes(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const p = parseArgs(rest, ["run-id", "user", "namespace", "kube-context"], ["help", "all"], false);
+  if (p.flags.has("help") || sub === "--help" || sub === undefined) return usage("kubernetes", sub === undefined ? 2 : 0);
+  if (sub !== "list" && sub !== "kill") throw new UsageError(`unknown subcommand kubernetes ${sub}; use list or kill`);
+  const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
+  const { batch, core } = await kubeApis(kubeConfig);
+  const namespace = opt(p, "namespace") ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
+  const runId = opt(p, "run-id");
+  if (sub === "kill" && !runId) throw new UsageError("kubernetes kill needs --run-id <id>");
+  const user = p.flags.has("all") || runId ? opt(p, "user") : (opt(p, "user") ?? currentUser());
+  const labelSelector = jobLabelSelector({ ...(runId ? { runId } : {}), ...(user ? { user } : {}) });
+  const jobs = (await batch.listNamespacedJob({ namespace, labelSelector })).items;
+  if (sub === "list") {
+    if (!jobs.length) process.stdout.write(`no kubestep jobs in namespace ${namespace} matching ${labelSelector}\n`);
+    for (const j of jobs) {
+      const a = j.metadata?.annotations ?? {};
+      const st = j.status?.succeeded ? "succeeded" : j.status?.failed ? "failed" : j.status?.active ? "running" : "pending";
+      process.stdout.write(`${j.metadata?.name}  ${st.padEnd(9)} ${a["kubestep.io/flow"] ?? ""}/${a["kubestep.io/run"] ?? ""}/${a["kubestep.io/step"] ?? ""}/${a["kubestep.io/task"] ?? ""} attempt ${a["kubestep.io/attempt"] ?? ""} user=${a["kubestep.io/user"] ?? ""}\n`);
+    }
+    return 0;
+  }
+  await Promise.all(jobs.map((j) => batch.deleteNamespacedJob({ namespace, name: j.metadata!.name!, propagationPolicy: "Background", gracePeriodSeconds: 0 })));
+  await core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
+  process.stdout.write(`deleted ${jobs.length} job(s) and their pods of run ${runId} in namespace ${namespace}\n`);
+  return 0;
+}
+
 function usage(cmd: string, code: number): number {
   (code ? process.stderr : process.stdout).write(USAGE[cmd]! + "\n");
   return code;
@@ -243,6 +359,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdLogs(rest);
       case "dump":
         return await cmdDump(rest);
+      case "kubernetes":
+        return await cmdKubernetes(rest);
       case undefined:
       case "help":
       case "--help":
@@ -257,7 +375,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);
     }
-    if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError") {
+    if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError" || (e as Error).name === "EnvironmentError" || (e as Error).name === "EnvironmentSourceError" || (e as Error).name === "KubeConfigError") {
       process.stderr.write(`kubestep ${cmd}: ${(e as Error).message}\n`);
       return 2;
     }

@@ -175,7 +175,7 @@ function killGroup(child: ChildProcess): void {
 }
 
 /** The first line of the last uncaught exception printed by the task (`Error: message`). */
-function lastException(stderrTail: string[]): string | undefined {
+export function lastException(stderrTail: string[]): string | undefined {
   for (let i = stderrTail.length - 1; i >= 0; i--) {
     const l = stderrTail[i]!;
     if (/^\s+at /.test(l)) continue;

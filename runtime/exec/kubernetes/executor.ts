@@ -1,0 +1,238 @@
+/**
+ * The Kubernetes executor: each attempt of a step is one batch/v1 Job (backoffLimit 0). The pod
+ * downloads the code package from a pre-signed URL, runs the task, and stores artifacts in the
+ * datastore itself. One watch per namespace follows every Job and pod of the run; logs stream live
+ * with the `[run/step/task]` prefix; every failure is explained (see explain.ts); nothing is left
+ * behind when the run is stopped.
+ */
+import type { KubeConfig, V1Pod, CoreV1Event } from "@kubernetes/client-node";
+import type { AttemptOptions, AttemptOutcome, Executor } from "../executor.js";
+import type { TaskSpec } from "../spec.js";
+import type { Storage } from "../../datastore/storage.js";
+import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
+import { buildJob, jobLabelSelector, jobNameFor, CONTAINER_NAME } from "../../kubernetes/jobspec.js";
+import { podBootstrapCommand } from "../../code/bootstrap.js";
+import { kubeApis, apiErrorInfo, type KubeApis } from "./client.js";
+import { RunWatch, type JobSnapshot } from "./watch.js";
+import { explain, explainCreateError, DEFAULT_PENDING_TIMEOUT_SECONDS, type Verdict } from "./explain.js";
+import { followPodLogs } from "./logs.js";
+import { lastException } from "../local.js";
+
+/** Seconds a pre-signed code URL stays valid. */
+const CODE_URL_SECONDS = 24 * 3600;
+
+/** Environment variables forwarded from the CLI's environment to task pods (datastore endpoint and region). */
+export const FORWARDED_ENV = ["KUBESTEP_S3_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_DATASTORE_SYSROOT_GS", "KUBESTEP_DATASTORE_SYSROOT_AZURE"];
+
+/**
+ * Parses `KUBESTEP_KUBERNETES_PENDING_TIMEOUT`: seconds (or with a unit s/m/h), or "never".
+ * @returns seconds, or null for never.
+ */
+export function parsePendingTimeout(text: string | undefined, variable = "KUBESTEP_KUBERNETES_PENDING_TIMEOUT", dflt: number = DEFAULT_PENDING_TIMEOUT_SECONDS): number | null {
+  if (text === undefined || text.trim() === "") return dflt;
+  const t = text.trim().toLowerCase();
+  if (t === "never") return null;
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h)?$/.exec(t);
+  if (!m || !(Number(m[1]) > 0))
+    throw new Error(`${variable}=${JSON.stringify(text)} is invalid; use seconds (e.g. 900), a duration with s/m/h (e.g. 15m), or "never"`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? "s") as "s" | "m" | "h"];
+}
+
+/** What the executor needs for a run. */
+export interface KubernetesExecutorOptions {
+  kubeConfig: KubeConfig;
+  /** The datastore every pod reads and writes (never local). */
+  storage: Storage;
+  /** Code package sha and its datastore key. */
+  codeSha: string;
+  codeKey: string;
+  /** Resolved, validated configuration per step. */
+  configs: Record<string, ResolvedKubernetesConfig>;
+  /** Extra env for every pod (forwarded datastore settings). */
+  podEnv: Record<string, string>;
+  /** Seconds an unschedulable pod may pend; null = forever. */
+  pendingTimeoutSeconds: number | null;
+  /** Seconds image pull errors are tolerated before the step fails (`KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE`). */
+  imagePullGraceSeconds?: number;
+  /** Progress messages (pending reasons, deletions). */
+  info: (text: string) => void;
+}
+
+interface Tracked {
+  namespace: string;
+  jobName: string;
+}
+
+export class KubernetesExecutor implements Executor {
+  private apis: KubeApis | undefined;
+  private readonly watches = new Map<string, Promise<RunWatch>>();
+  private readonly created = new Map<string, Tracked>();
+  private stopped: string | undefined;
+  private readonly aborts = new Set<AbortController>();
+
+  constructor(private readonly o: KubernetesExecutorOptions) {}
+
+  private async api(): Promise<KubeApis> {
+    return (this.apis ??= await kubeApis(this.o.kubeConfig));
+  }
+
+  private watch(namespace: string, runId: string): Promise<RunWatch> {
+    let w = this.watches.get(namespace);
+    if (!w) {
+      w = RunWatch.start({ kubeConfig: this.o.kubeConfig, namespace, labelSelector: jobLabelSelector({ runId }) });
+      this.watches.set(namespace, w);
+    }
+    return w;
+  }
+
+  async runAttempt(spec: TaskSpec, a: AttemptOptions): Promise<AttemptOutcome> {
+    const config = this.o.configs[spec.step];
+    if (!config) throw new Error(`step ${spec.step} has no Kubernetes configuration`);
+    const { namespace } = config;
+    const where = (job: string) => `kubernetes job ${namespace}/${job}`;
+    const jobName = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt });
+    const fail = (reason: string, error: string, log = "", extra: Partial<AttemptOutcome> = {}): AttemptOutcome => ({ ok: false, reason, error, log, where: where(jobName), ...extra });
+    if (this.stopped) return fail("killed", `step ${spec.step}: stopped (${this.stopped})`);
+
+    const watch = await this.watch(namespace, spec.runId);
+    const { batch, core } = await this.api();
+    const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
+    const taskSpec: TaskSpec = { ...spec, kubernetes: true };
+    const job = buildJob(config, {
+      flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
+      command: podBootstrapCommand(), jobName,
+      env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
+      ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
+    });
+    try {
+      await batch.createNamespacedJob({ namespace, body: job });
+    } catch (e) {
+      const v = explainCreateError(e, spec.step);
+      return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+    }
+    this.created.set(jobName, { namespace, jobName });
+
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    const onAbort = () => abort.abort(a.signal?.reason ?? "stopped");
+    a.signal?.addEventListener("abort", onAbort, { once: true });
+    let logs: Promise<{ text: string }> | undefined;
+    let events: CoreV1Event[] = [];
+    let lastEventsFetch = 0;
+    let lastProgress = "";
+    let lastProgressAt = 0;
+    let runningSince: number | undefined;
+
+    const verdict = await new Promise<Verdict & { timedOut?: boolean; aborted?: string }>((resolve) => {
+      let done = false;
+      const finish = (v: Verdict & { timedOut?: boolean; aborted?: string }) => {
+        if (done) return;
+        done = true;
+        clearInterval(timer);
+        unsubscribe();
+        resolve(v);
+      };
+      const evaluate = (snap: JobSnapshot) => {
+        if (done) return;
+        const pod: V1Pod | undefined = snap.pods[snap.pods.length - 1];
+        const podName = pod?.metadata?.name;
+        const podDeleted = !!podName && snap.deletedPods.includes(podName);
+        const v = explain({
+          step: spec.step, ...(snap.job ? { job: snap.job } : {}), ...(pod ? { pod } : {}), events,
+          pendingTimeoutSeconds: this.o.pendingTimeoutSeconds, ...(this.o.imagePullGraceSeconds !== undefined ? { imagePullGraceSeconds: this.o.imagePullGraceSeconds, configErrorGraceSeconds: Math.min(30, this.o.imagePullGraceSeconds) } : {}), podDeleted: podDeleted || (snap.jobDeleted && !pod), containerName: CONTAINER_NAME,
+        });
+        if (pod && !logs && (pod.status?.phase === "Running" || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed")) {
+          runningSince = Date.now();
+          logs = followPodLogs({
+            kubeConfig: this.o.kubeConfig, namespace, pod: podName!, container: CONTAINER_NAME, prefix: a.prefix, signal: abort.signal,
+            onLine: (line) => a.onLine(`${a.prefix} ${line}`, "stdout"),
+          }).catch((e: Error) => ({ text: `(logs unavailable: ${e.message})\n` }));
+        }
+        if (v.state === "succeeded" || v.state === "failed") return finish(v);
+        // Progress while pending: when the reason changes, and every 30 s while it stays.
+        const gist = (v.message ?? "").replace(/\d+ s\b/g, "N s");
+        if (v.message && v.state === "pending" && (gist !== lastProgress || Date.now() - lastProgressAt > 30_000)) {
+          lastProgress = gist;
+          lastProgressAt = Date.now();
+          this.o.info(`${a.prefix} ${v.message}`);
+        }
+        // The scheduler's and kubelet's reasons arrive as events: fetch them while pending.
+        if (pod && v.state === "pending" && Date.now() - lastEventsFetch > 3000) {
+          lastEventsFetch = Date.now();
+          core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${podName}` })
+            .then((l) => { events = l.items; evaluate(watch.snapshot(jobName)); })
+            .catch(() => undefined);
+        }
+      };
+      const unsubscribe = watch.subscribe(jobName, (e) => evaluate(e.snapshot));
+      // Time-based verdicts (pending timeout, image-pull grace, @timeout) need a clock, not only events.
+      const timer = setInterval(() => {
+        if (a.timeoutSeconds && runningSince && Date.now() - runningSince > a.timeoutSeconds * 1000)
+          return finish({ state: "failed", reason: "DeadlineExceeded", message: `step ${spec.step}: timed out after ${a.timeoutSeconds} s (@timeout); the Job was deleted`, retryable: true, timedOut: true });
+        evaluate(watch.snapshot(jobName));
+      }, 1000);
+      abort.signal.addEventListener("abort", () => finish({ state: "failed", reason: "Error", message: String(abort.signal.reason ?? "stopped"), retryable: false, aborted: String(abort.signal.reason) }), { once: true });
+      evaluate(watch.snapshot(jobName));
+    });
+    a.signal?.removeEventListener("abort", onAbort);
+
+    const terminal = verdict.state === "succeeded" || (verdict.state === "failed" && !verdict.timedOut && !verdict.aborted && verdict.reason !== "Unschedulable" && verdict.reason !== "ImagePull" && verdict.reason !== "CreateContainerConfigError");
+    let logText = "";
+    if (logs) {
+      // The container ended: the follower drains the last lines (also after an OOM kill).
+      if (!terminal) abort.abort("stopped");
+      logText = (await logs).text;
+    }
+    this.aborts.delete(abort);
+    if (!terminal) await this.deleteJob(namespace, jobName);
+    this.created.delete(jobName);
+    if (verdict.state === "succeeded") return { ok: true, exitCode: 0, log: logText, where: where(jobName) };
+    const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(watch.snapshot(jobName));
+    if (verdict.aborted) return fail("killed", verdict.aborted, logText, { exitCode: null });
+    if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null });
+    const exc = verdict.reason === "Error" ? lastException(logText.split("\n").slice(-40)) : undefined;
+    return fail(reasonOf(verdict), exc ? `step ${spec.step}: ${exc}` : verdict.message ?? `step ${spec.step}: the Job failed`, logText, { exitCode });
+  }
+
+  /** Deletes a Job and its pods now (foreground), ignoring "not found". */
+  private async deleteJob(namespace: string, name: string): Promise<void> {
+    const { batch, core } = await this.api();
+    await batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background", gracePeriodSeconds: 0 }).catch(() => undefined);
+    await core.deleteCollectionNamespacedPod({ namespace, labelSelector: `job-name=${name}`, gracePeriodSeconds: 0 }).catch(() => undefined);
+  }
+
+  async stopAll(reason: string): Promise<void> {
+    this.stopped = reason;
+    for (const a of this.aborts) a.abort(reason);
+    const jobs = [...this.created.values()];
+    if (jobs.length) this.o.info(`deleting ${jobs.length} Kubernetes job(s) of the run...`);
+    await Promise.all(jobs.map((j) => this.deleteJob(j.namespace, j.jobName)));
+  }
+
+  async close(): Promise<void> {
+    const ws = [...this.watches.values()];
+    this.watches.clear();
+    await Promise.all(ws.map(async (w) => (await w.catch(() => undefined))?.close()));
+  }
+}
+
+function lastExitCode(snap: JobSnapshot): number | null {
+  const pod = snap.pods[snap.pods.length - 1];
+  const st = pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME) ?? pod?.status?.containerStatuses?.[0];
+  return st?.state?.terminated?.exitCode ?? null;
+}
+
+function reasonOf(v: Verdict): string {
+  switch (v.reason) {
+    case "OOMKilled": return "oom";
+    case "DeadlineExceeded": return "timeout";
+    case "Unschedulable": return "unschedulable";
+    case "ImagePull": return "image";
+    case "CreateContainerConfigError": return "config";
+    case "Evicted": return "evicted";
+    case "PodDeleted": return "deleted";
+    case "NodeLost": return "node-lost";
+    case "Error": return "exception";
+    default: return v.reason ? v.reason.toLowerCase() : "exception";
+  }
+}

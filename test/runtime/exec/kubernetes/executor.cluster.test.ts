@@ -1,0 +1,231 @@
+/**
+ * @kubernetes steps end to end on the REAL local cluster, with a REAL S3 server (s3rver) as the datastore:
+ * artifacts both ways, secrets, tmpfs, /dev/shm, PVC, node selection, GPU pools, retries, @catch, every
+ * failure explained, Ctrl-C cleanup, list/kill, and logs after the pods are gone.
+ */
+import { strict as assert } from "node:assert";
+import { spawn, execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FLOWS, BIN, kubestep, runIdOf, scratch, type CliResult } from "../../../helpers/cli.js";
+
+const NS = `ks-e2e-${Date.now().toString(36)}`;
+const flows = join(FLOWS, "k8s");
+const features = join(flows, "features.ts");
+const NODE = process.env.LOCAL_CLUSTER_NODE ?? "local-node";
+
+function kubectl(...args: string[]): string {
+  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+function kubectlApply(obj: object): void {
+  execFileSync("kubectl", ["apply", "-f", "-"], { input: JSON.stringify(obj), encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the tests with npm test (it starts the local cluster and s3rver)`);
+  return v;
+}
+
+const cwd = scratch();
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    KUBESTEP_KUBERNETES_NAMESPACE: NS,
+    KUBESTEP_KUBERNETES_CONTAINER_IMAGE: `localhost/node:${process.versions.node.split(".")[0]}-local`,
+    KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "IfNotPresent",
+    KUBESTEP_DEFAULT_DATASTORE: "s3",
+    KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "8s",
+    KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE: "5s",
+    ...extra,
+  };
+}
+const run = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> => kubestep(["run", ...args], { cwd, env: env(extra) });
+
+function jobsInNamespace(): string[] {
+  return kubectl("get", "jobs", "-n", NS, "-o", "name").split("\n").filter(Boolean);
+}
+function podsInNamespace(): string[] {
+  return kubectl("get", "pods", "-n", NS, "-o", "name").split("\n").filter(Boolean);
+}
+
+describe("Kubernetes executor on the real cluster", function () {
+  this.timeout(300_000);
+
+  before(() => {
+    required("KUBECONFIG");
+    required("KUBESTEP_DATASTORE_SYSROOT_S3");
+    required("KUBESTEP_S3_ENDPOINT_URL");
+    kubectl("create", "namespace", NS);
+    kubectl("create", "secret", "generic", "kubestep-s3", "-n", NS, `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`);
+    kubectl("create", "secret", "generic", "ks-e2e-secret", "-n", NS, "--from-literal=E2E_TOKEN=s3cr3t");
+  });
+  after(() => {
+    try { kubectl("delete", "namespace", NS, "--wait=false"); } catch { /* best effort */ }
+    try { kubectl("delete", "pv", `${NS}-pv`, "--wait=false"); } catch { /* may not exist */ }
+  });
+
+  it("runs local start -> @kubernetes foreach x3 -> @kubernetes join -> local end, artifacts flowing both ways; logs live and after the pods are gone", async () => {
+    const r = await run([join(flows, "mixed.ts")]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /words=A10,BB10,CCC10 sum=12 onKubernetes=false/);
+    const id = runIdOf(r);
+    // Live logs from the pods, prefixed.
+    for (const i of [0, 1, 2]) assert.match(r.stdout, new RegExp(`\\[${id}/fan/\\d+\\] fan ${i} on pod:ks-mixedflow-fan-`));
+    // The pods ran with the Job's labels; list finds them by label on the server.
+    const list = await kubestep(["kubernetes", "list", "--run-id", id], { cwd, env: env() });
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout.trim().split("\n").length, 4, list.stdout);
+    assert.match(list.stdout, /succeeded\s+MixedFlow\/\S+\/fan\/\d+ attempt 0/);
+    // Remove every Job and pod, then read the archived logs from the datastore.
+    const kill = await kubestep(["kubernetes", "kill", "--run-id", id], { cwd, env: env() });
+    assert.equal(kill.code, 0, kill.stderr);
+    assert.match(kill.stdout, /deleted 4 job\(s\)/);
+    for (let i = 0; i < 60 && podsInNamespace().length; i++) await new Promise((s) => setTimeout(s, 500));
+    assert.deepEqual(podsInNamespace(), []);
+    const logs = await kubestep(["logs", `MixedFlow/${id}/fan`], { cwd, env: env() });
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal((logs.stdout.match(/fan \d on pod:/g) ?? []).length, 3, logs.stdout);
+  });
+
+  it("mounts secrets as env, a tmpfs tempdir and /dev/shm, with their size limits", async () => {
+    const r = await run(["--flow", "VolumesFlow", features]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const dump = await kubestep(["dump", `VolumesFlow/${runIdOf(r)}/probe/2`], { cwd, env: env() });
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.match(dump.stdout, /secret = 's3cr3t'/);
+    assert.match(dump.stdout, /tempdir = '\/kubestep_temp'/);
+    const TMPFS_MAGIC = 0x01021994;
+    assert.match(dump.stdout, new RegExp(`tmpfsType = ${TMPFS_MAGIC}`));
+    assert.match(dump.stdout, new RegExp(`shmType = ${TMPFS_MAGIC}`));
+    const job = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/step=probe`, "-o", "json")).items[0];
+    const vols = Object.fromEntries(job.spec.template.spec.volumes.map((v: { name: string; emptyDir?: { sizeLimit: string } }) => [v.name, v.emptyDir?.sizeLimit]));
+    assert.deepEqual(Object.values(vols).sort(), ["32Mi", "64Mi"]);
+  });
+
+  it("shares a PVC (hostPath PV) between two steps", async () => {
+    const dir = scratch();
+    kubectlApply({ apiVersion: "v1", kind: "PersistentVolume", metadata: { name: `${NS}-pv` }, spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteOnce"], storageClassName: "ks-e2e", hostPath: { path: dir }, claimRef: { namespace: NS, name: "ks-e2e-pvc" } } });
+    kubectlApply({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "ks-e2e-pvc", namespace: NS }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "ks-e2e", resources: { requests: { storage: "1Gi" } } } });
+    const r = await run(["--flow", "PvcFlow", features]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const id = runIdOf(r);
+    const token = (await kubestep(["dump", `PvcFlow/${id}/start/1`, "--artifact", "token"], { cwd, env: env() })).stdout.trim();
+    const readBack = (await kubestep(["dump", `PvcFlow/${id}/read/3`, "--artifact", "readBack"], { cwd, env: env() })).stdout.trim();
+    assert.match(token, /^token = 't-\d+'$/);
+    assert.equal(readBack.replace("readBack", "token"), token);
+  });
+
+  it("honours nodeSelector and tolerations on a tainted node", async () => {
+    kubectl("label", "node", NODE, "kubestep.io/e2e-pool=pinned", "--overwrite");
+    kubectl("taint", "node", NODE, "kubestep.io/e2e-dedicated=yes:NoSchedule", "--overwrite");
+    try {
+      const r = await run(["--flow", "SelectorFlow", features]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const pod = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", "kubestep.io/step=pinned", "-o", "json")).items[0].spec.template.spec;
+      assert.deepEqual(pod.nodeSelector, { "kubestep.io/e2e-pool": "pinned" });
+      assert.ok(pod.tolerations.some((t: { key: string }) => t.key === "kubestep.io/e2e-dedicated"));
+    } finally {
+      kubectl("taint", "node", NODE, "kubestep.io/e2e-dedicated-");
+    }
+    // Without the toleration the same taint makes the pod unschedulable: proven by the GPU test below.
+  });
+
+  it("requests a GPU from a fake nvidia.com/gpu capacity, the environment's pool taint tolerated automatically", async () => {
+    const patch = JSON.stringify([{ op: "add", path: "/status/capacity/nvidia.com~1gpu", value: "2" }]);
+    kubectl("patch", "node", NODE, "--subresource=status", "--type=json", "-p", patch);
+    kubectl("label", "node", NODE, "kubestep.io/e2e-gpu-pool=fake", "--overwrite");
+    kubectl("taint", "node", NODE, "nvidia.com/gpu=present:NoSchedule", "--overwrite");
+    const envFile = join(cwd, "environment.json");
+    writeFileSync(envFile, JSON.stringify({
+      version: 1, name: "e2e", namespace: NS, serviceAccount: "default", image: `localhost/node:${process.versions.node.split(".")[0]}-local`,
+      datastore: { kind: "s3", root: required("KUBESTEP_DATASTORE_SYSROOT_S3"), endpoint: required("KUBESTEP_S3_ENDPOINT_URL") },
+      gpuPools: [{ name: "fake", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { "kubestep.io/e2e-gpu-pool": "fake" }, taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }] }],
+    }));
+    try {
+      for (let i = 0; i < 40 && !kubectl("get", "node", NODE, "-o", "jsonpath={.status.allocatable.nvidia\\.com/gpu}").includes("2"); i++) await new Promise((s) => setTimeout(s, 500));
+      const r = await run(["--flow", "GpuFlow", features, "--environment", envFile], { KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "" , KUBESTEP_KUBERNETES_NAMESPACE: "", KUBESTEP_DEFAULT_DATASTORE: "" });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const spec = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", "kubestep.io/step=train", "-o", "json")).items[0].spec.template.spec;
+      assert.equal(spec.containers[0].resources.limits["nvidia.com/gpu"], "1");
+      assert.equal(spec.nodeSelector["kubestep.io/e2e-gpu-pool"], "fake");
+      assert.ok(spec.tolerations.some((t: { key: string; effect: string }) => t.key === "nvidia.com/gpu" && t.effect === "NoSchedule"));
+      // A step without the pool's toleration cannot land on the tainted node: the scheduler says why.
+      const blocked = await run(["--flow", "RetryK8sFlow", features]);
+      assert.equal(blocked.code, 1);
+      assert.match(blocked.stderr, /step flaky cannot be scheduled: 0\/1 nodes are available: 1 node\(s\) had taint \{nvidia\.com\/gpu: present\}/);
+    } finally {
+      kubectl("taint", "node", NODE, "nvidia.com/gpu-");
+    }
+  });
+
+  it("retries a failed pod with a new Job and succeeds on the 2nd attempt", async () => {
+    const r = await run(["--flow", "RetryK8sFlow", features]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stderr, /attempt 1 failed: step flaky: Error: first attempt fails on purpose/);
+    const jobs = kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)},kubestep.io/step=flaky`, "-o", "jsonpath={.items[*].metadata.labels.kubestep\\.io/attempt}");
+    assert.deepEqual(jobs.split(" ").sort(), ["0", "1"]);
+  });
+
+  it("@catch works for a Kubernetes step", async () => {
+    const r = await run(["--flow", "CatchK8sFlow", features]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stderr, /@catch: step boom: Error: boom in a pod; continuing/);
+  });
+
+  const failures: Array<[string, RegExp, string]> = [
+    ["HugeCpuFlow", /step big cannot be scheduled: 0\/1 nodes are available: 1 Insufficient cpu/, "unschedulable"],
+    ["BadImageFlow", /step pull cannot start: pulling image localhost\/does-not-exist:1 failed \((ErrImagePull|ImagePullBackOff)\)/, "image"],
+    ["OomFlow", /step hog ran out of memory \(limit 160 MB\); raise memory=/, "oom"],
+    ["MissingSecretFlow", /step needs cannot start its container: secret no-such-secret does not exist/, "config"],
+  ];
+  for (const [flow, message, reason] of failures) {
+    it(`explains ${reason}: ${flow}`, async () => {
+      const r = await run(["--flow", flow, features]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, message);
+      const id = runIdOf(r);
+      const runs = await kubestep(["runs", flow], { cwd, env: env() });
+      assert.match(runs.stdout, new RegExp(`${id}\\s+failed`));
+      if (reason !== "oom") {
+        // Failures the pod never recovers from leave no Job behind.
+        assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(), "");
+      } else {
+        const logs = await kubestep(["logs", `${flow}/${id}/hog`], { cwd, env: env() });
+        assert.match(logs.stdout, /allocating past the limit now/);
+      }
+    });
+  }
+
+  it("kills a step at its @timeout and explains it; rejects a @timeout under 60 s before submitting", async () => {
+    const short = await run(["--flow", "ShortTimeoutFlow", features]);
+    assert.equal(short.code, 2);
+    assert.match(short.stderr, /step slow: .*timeout.*60/i);
+    const r = await run(["--flow", "TimeoutK8sFlow", features]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /step slow: timed out after 60 s \(@timeout\)/);
+    assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)}`, "-o", "name").trim(), "");
+  });
+
+  it("refuses to run @kubernetes steps with the local datastore, naming the datastores that work", async () => {
+    const r = await run([join(flows, "mixed.ts")], { KUBESTEP_DEFAULT_DATASTORE: "local" });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /steps fan, join run on Kubernetes, whose pods cannot read the local datastore .*: --datastore s3 .* gs .* azure/);
+  });
+
+  it("Ctrl-C deletes the run's Jobs and pods before exiting", async () => {
+    const child = spawn(process.execPath, [BIN, "run", "--flow", "SleepFlow", features], { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    await new Promise<void>((res) => {
+      const t = setInterval(() => { if (/\] sleeping/.test(out)) { clearInterval(t); res(); } }, 200);
+    });
+    const id = /run (\S+) \(datastore/.exec(out)![1]!;
+    assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim().split("\n").length, 1);
+    child.kill("SIGINT");
+    const code = await new Promise((r) => child.on("close", r));
+    assert.equal(code, 130, out);
+    assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(), "");
+    for (let i = 0; i < 60 && kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(); i++) await new Promise((s) => setTimeout(s, 500));
+    assert.equal(kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(), "");
+  });
+});

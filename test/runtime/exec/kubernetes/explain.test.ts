@@ -1,0 +1,158 @@
+/**
+ * explain() / explainCreateError() on real-shaped objects: the fixtures in ./fixtures are Jobs, pods
+ * and events captured from the local cluster (managedFields removed); a few verdicts whose situations
+ * cannot be produced on a single-node test cluster (eviction, node loss) are derived from them by
+ * setting the status fields the kubelet / node controller set.
+ */
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
+import { explain, explainCreateError, parseConfigError, parseQuantity } from "../../../../runtime/exec/kubernetes/explain.js";
+
+interface Fixture {
+  job: V1Job;
+  pod: V1Pod;
+  events: CoreV1Event[];
+}
+const FIX = join(dirname(fileURLToPath(import.meta.url)), "fixtures");
+const load = (name: string): Fixture => JSON.parse(readFileSync(join(FIX, `${name}.json`), "utf8")) as Fixture;
+const at = (f: Fixture, secondsAfterCreation: number) => new Date(new Date(f.pod.metadata!.creationTimestamp!).getTime() + secondsAfterCreation * 1000);
+
+describe("explain (real-shaped fixtures)", () => {
+  it("succeeded and running", () => {
+    const ok = load("succeeded");
+    assert.deepEqual(explain({ step: "s", ...ok }), { state: "succeeded", reason: "Succeeded", retryable: false });
+    const run = load("running");
+    assert.equal(explain({ step: "s", ...run }).state, "running");
+  });
+
+  it("Unschedulable: pending with the scheduler's message, failed after the pending timeout, never with null", () => {
+    const f = load("unschedulable");
+    const pending = explain({ step: "train", ...f, now: at(f, 60) });
+    assert.equal(pending.state, "pending");
+    assert.equal(pending.reason, "Unschedulable");
+    assert.match(pending.message!, /^step train cannot be scheduled: 0\/1 nodes are available: 1 Insufficient cpu\. \(it requests cpu=1k\)/);
+    assert.match(pending.message!, /Pending for 60 s; failing after 15 min/);
+    const failed = explain({ step: "train", ...f, now: at(f, 16 * 60) });
+    assert.equal(failed.state, "failed");
+    assert.equal(failed.retryable, false);
+    assert.match(failed.message!, /Gave up after 16 min pending \(KUBESTEP_KUBERNETES_PENDING_TIMEOUT\)/);
+    assert.equal(explain({ step: "train", ...f, now: at(f, 99_999), pendingTimeoutSeconds: null }).state, "pending");
+    // Without the condition message, the FailedScheduling event's message is used.
+    const pod = structuredClone(f.pod);
+    pod.status!.conditions![0]!.message = undefined;
+    assert.match(explain({ step: "train", job: f.job, pod, events: f.events }).message!, /0\/1 nodes are available: 1 Insufficient cpu/);
+  });
+
+  it("ErrImagePull / ImagePullBackOff: pending within the grace, then failed naming the image and the kubelet's message", () => {
+    const f = load("image-pull");
+    const first = new Date(f.events.find((e) => /^Failed to pull image/.test(e.message ?? ""))!.firstTimestamp!);
+    const early = explain({ step: "prep", ...f, now: new Date(first.getTime() + 10_000), imagePullGraceSeconds: 60 });
+    assert.equal(early.state, "pending");
+    assert.match(early.message!, /failing in 50 s/);
+    const v = explain({ step: "prep", ...f, now: new Date(first.getTime() + 61_000), imagePullGraceSeconds: 60 });
+    assert.equal(v.state, "failed");
+    assert.equal(v.reason, "ImagePull");
+    assert.equal(v.retryable, false);
+    assert.match(v.message!, /^step prep cannot start: pulling image does-not-exist failed \((ErrImagePull|ImagePullBackOff)\): Failed to pull image "does-not-exist": rpc error/);
+  });
+
+  it("CreateContainerConfigError names the missing secret and how to create it", () => {
+    const f = load("missing-secret");
+    const v = explain({ step: "load", ...f, now: at(f, 120) });
+    assert.equal(v.state, "failed");
+    assert.equal(v.reason, "CreateContainerConfigError");
+    const ns = f.pod.metadata!.namespace!;
+    assert.equal(v.message, `step load cannot start its container: secret db-credentials does not exist (secret "db-credentials" not found); create it in namespace ${ns} (kubectl create secret generic db-credentials -n ${ns} ...) or remove it from the step's secrets.`);
+    assert.equal(explain({ step: "load", ...f, now: at(f, 1), configErrorGraceSeconds: 30 }).state, "pending");
+    assert.deepEqual(parseConfigError("couldn't find key password in Secret ns1/db"), { kind: "secret", name: "db", key: "password" });
+    assert.deepEqual(parseConfigError('configmap "settings" not found'), { kind: "configmap", name: "settings" });
+  });
+
+  it("OOMKilled: the limit in MB and what to raise", () => {
+    const f = load("oom");
+    const v = explain({ step: "train", ...f });
+    assert.deepEqual(v, { state: "failed", reason: "OOMKilled", message: "step train ran out of memory (limit 67 MB); raise memory=256 (MB) with @resources or @kubernetes", retryable: true });
+    const pod = structuredClone(f.pod);
+    pod.spec!.containers[0]!.resources = { limits: { memory: "4096M" } };
+    assert.match(explain({ step: "train", job: f.job, pod }).message!, /^step train ran out of memory \(limit 4096 MB\); raise memory=8192 \(MB\)/);
+  });
+
+  it("a non-zero exit code is a retryable failure", () => {
+    const f = load("exit-code");
+    const v = explain({ step: "fit", ...f });
+    assert.equal(v.state, "failed");
+    assert.equal(v.reason, "Error");
+    assert.match(v.message!, /^step fit failed: its container exited with code 3/);
+    assert.equal(v.retryable, true);
+  });
+
+  it("DeadlineExceeded from the Job condition", () => {
+    const f = load("deadline");
+    const v = explain({ step: "slow", ...f });
+    assert.equal(v.reason, "DeadlineExceeded");
+    assert.match(v.message!, /^step slow timed out: it ran longer than its time limit of 2 s \(Job was active longer than specified deadline\); raise @timeout/);
+  });
+
+  it("Evicted (status set by the kubelet)", () => {
+    const f = load("running");
+    const pod = structuredClone(f.pod);
+    pod.status = { ...pod.status, phase: "Failed", reason: "Evicted", message: "The node was low on resource: memory. Container task was using 2097152Ki, which exceeds its request of 0. ", containerStatuses: [] };
+    const v = explain({ step: "etl", job: f.job, pod });
+    assert.equal(v.reason, "Evicted");
+    assert.match(v.message!, /^step etl: pod \S+ was evicted by the kubelet: The node was low on resource: memory/);
+    assert.equal(v.retryable, true);
+  });
+
+  it("node lost (pod status NodeLost, or deleted after NodeNotReady)", () => {
+    const f = load("running");
+    const pod = structuredClone(f.pod);
+    pod.status = { ...pod.status, reason: "NodeLost", message: "Node local-node which was running pod x is unresponsive" };
+    const v = explain({ step: "etl", job: f.job, pod });
+    assert.equal(v.reason, "NodeLost");
+    assert.match(v.message!, /^step etl: the node running pod \S+ \(local-node\) was lost \(Node local-node which was running pod x is unresponsive\)/);
+    const ev: CoreV1Event = { metadata: {}, involvedObject: { kind: "Pod", name: f.pod.metadata!.name }, reason: "NodeNotReady", message: "Node is not ready", lastTimestamp: new Date() };
+    assert.equal(explain({ step: "etl", job: f.job, pod: f.pod, events: [ev], podDeleted: true }).reason, "NodeLost");
+  });
+
+  it("pod deleted by someone else", () => {
+    const f = load("running");
+    const v = explain({ step: "etl", ...f, podDeleted: true });
+    assert.equal(v.reason, "PodDeleted");
+    assert.match(v.message!, /deleted by someone else \(not kubestep\)/);
+    assert.equal(explain({ step: "etl", job: f.job, podDeleted: true }).reason, "PodDeleted");
+  });
+
+  it("no pod yet: pending; a FailedCreate quota event is shown", () => {
+    const f = load("succeeded");
+    const job = structuredClone(f.job);
+    job.status = {};
+    assert.equal(explain({ step: "a", job }).state, "pending");
+    const ev: CoreV1Event = { metadata: {}, involvedObject: { kind: "Job", name: job.metadata!.name }, reason: "FailedCreate", message: 'Error creating: pods "a-x" is forbidden: exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=8, limited: requests.cpu=8', lastTimestamp: new Date() };
+    const v = explain({ step: "a", job, events: [ev] });
+    assert.equal(v.reason, "QuotaExceeded");
+    assert.match(v.message!, /exceeded quota: compute/);
+  });
+
+  it("explainCreateError: quota 403 body as client-node delivers it (JSON text)", () => {
+    const body = JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message: 'jobs.batch "ks-x" is forbidden: exceeded quota: compute, requested: count/jobs.batch=1, used: count/jobs.batch=0, limited: count/jobs.batch=0', reason: "Forbidden", code: 403 });
+    const err = Object.assign(new Error("HTTP-Code: 403"), { code: 403, body });
+    const v = explainCreateError(err, "train");
+    assert.equal(v.reason, "QuotaExceeded");
+    assert.match(v.message!, /^step train could not be submitted: the namespace's resource quota is exceeded: jobs.batch "ks-x" is forbidden: exceeded quota: compute/);
+    assert.equal(explainCreateError(Object.assign(new Error("x"), { code: 403, body: JSON.stringify({ message: "jobs.batch is forbidden: User \"u\" cannot create resource" }) }), "t").reason, "Forbidden");
+    assert.equal(explainCreateError(Object.assign(new Error("x"), { code: 422, body: { message: "invalid" } }), "t").reason, "Invalid");
+    assert.equal(explainCreateError(new Error("connect ECONNREFUSED"), "t").retryable, true);
+  });
+
+  it("parseQuantity", () => {
+    assert.equal(parseQuantity("64Mi"), 64 * 2 ** 20);
+    assert.equal(parseQuantity("4096M"), 4096e6);
+    assert.equal(parseQuantity("500m"), 0.5);
+    assert.equal(parseQuantity("1e3"), 1000);
+    assert.equal(parseQuantity("1.5Gi"), 1.5 * 2 ** 30);
+    assert.equal(parseQuantity("bad"), undefined);
+  });
+});
