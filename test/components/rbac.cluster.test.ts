@@ -136,4 +136,30 @@ describe("components/namespace RBAC on a real cluster", function () {
     assert.equal((await step.request("GET", `/api/v1/namespaces/${NS}/pods`)).status, 403);
     assert.equal((await step.request("GET", `/apis/batch/v1/namespaces/${NS}/jobs`)).status, 403);
   });
+
+  it("runs a real @kubernetes flow with exactly the submitter's rights (a token bound by the component's RoleBinding)", async function () {
+    for (const v of ["KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
+      assert.ok(process.env[v], `${v} must be set (npm test starts s3rver)`);
+    // The admin provides the datastore credentials; the submitter cannot read or create secrets.
+    await admin.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: "v1", kind: "Secret", metadata: { name: "kubestep-s3" }, stringData: { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY! } });
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { kubestep, FLOWS } = await import("../helpers/cli.js");
+    const dir = mkdtempSync(join(tmpdir(), "ks-submitter-"));
+    writeFileSync(join(dir, "kubeconfig"), submitterKubeconfig(creds));
+    const r = await kubestep(["run", join(FLOWS, "k8s", "mixed.ts"), "--datastore", "s3"], {
+      cwd: dir,
+      env: {
+        KUBECONFIG: join(dir, "kubeconfig"), KUBESTEP_KUBERNETES_NAMESPACE: NS, KUBESTEP_KUBERNETES_SERVICE_ACCOUNT: objects.stepServiceAccount.metadata.name,
+        KUBESTEP_KUBERNETES_CONTAINER_IMAGE: `localhost/node:${process.versions.node.split(".")[0]}-local`,
+      },
+    });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /words=A10,BB10,CCC10 sum=12/);
+    // The pods ran as the step service account, which itself has no API rights.
+    const pods = await admin.get<{ items: { spec: { serviceAccountName: string } }[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=app.kubernetes.io%2Fpart-of%3Dkubestep`);
+    assert.ok(pods.items.length >= 4);
+    assert.ok(pods.items.every((p) => p.spec.serviceAccountName === objects.stepServiceAccount.metadata.name));
+  });
 });

@@ -195,6 +195,19 @@ describe("Kubernetes executor on the real cluster", function () {
     });
   }
 
+  it("explains a Job refused by a ResourceQuota (403 on create) with the quota's message", async () => {
+    const nsq = `${NS}-quota`;
+    kubectl("create", "namespace", nsq);
+    try {
+      kubectlApply({ apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "no-jobs", namespace: nsq }, spec: { hard: { "count/jobs.batch": "0" } } });
+      const r = await run(["--flow", "CatchK8sFlow", features], { KUBESTEP_KUBERNETES_NAMESPACE: nsq });
+      assert.equal(r.code, 0, "@catch turns the refusal into a recorded failure");
+      assert.match(r.stderr, /step boom could not be submitted: the namespace's resource quota is exceeded: .*exceeded quota: no-jobs/);
+    } finally {
+      kubectl("delete", "namespace", nsq, "--wait=false");
+    }
+  });
+
   it("kills a step at its @timeout and explains it; rejects a @timeout under 60 s before submitting", async () => {
     const short = await run(["--flow", "ShortTimeoutFlow", features]);
     assert.equal(short.code, 2);
