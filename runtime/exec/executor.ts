@@ -35,6 +35,8 @@ export interface Executor {
   runAttempt(spec: TaskSpec, options: AttemptOptions): Promise<AttemptOutcome>;
   /** Stops every attempt still running (Ctrl-C, or another task failed). */
   stopAll(reason: string): Promise<void>;
+  /** Removes what a finished attempt left behind (a gang that failed as a whole discards its successful nodes). */
+  discard?(spec: TaskSpec): Promise<void>;
   /** Releases what the executor keeps between attempts (spare processes, watches); called at the end of a run. */
   close?(): Promise<void>;
 }

@@ -245,7 +245,7 @@ export class Orchestrator {
       const abort = new AbortController();
       let firstFailure: string | undefined;
       gangFailure = undefined;
-      const runOne = async (meta: TaskMeta, i: number): Promise<[AttemptOutcome, TaskResult | undefined]> => {
+      const runOne = async (meta: TaskMeta, i: number): Promise<[AttemptOutcome, TaskResult | undefined, TaskSpec]> => {
         const spec: TaskSpec = {
           flowName: graph.flowName, runId, step, taskId: meta.taskId, attempt, parents: meta.parents, foreachStack: meta.foreachStack, params: this.o.params,
           datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
@@ -272,12 +272,14 @@ export class Orchestrator {
           executor: outcome.where, ...(outcome.ok ? {} : { reason: outcome.reason, error: outcome.error }),
         };
         if (!outcome.ok) this.o.output.info(`${prefixes[i]} attempt ${attempt + 1} failed: ${outcome.error}`);
-        return [outcome, result];
+        return [outcome, result, spec];
       };
       const settled = await Promise.all(metas.map(runOne));
       outcomes = settled.map((x) => x[0]);
       results = settled.map((x) => x[1]);
       if (outcomes.every((o) => o.ok)) break;
+      // A gang fails as a whole: nodes that finished are discarded too.
+      if (gang) await Promise.all(settled.filter((x) => x[0].ok).map((x) => executor.discard?.(x[2])));
       await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
     }
 

@@ -97,13 +97,24 @@ export class KubernetesExecutor implements Executor {
     const watch = await this.watch(namespace, spec.runId);
     const { batch, core } = await this.api();
     const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
-    const taskSpec: TaskSpec = { ...spec, kubernetes: true };
+    let taskSpec: TaskSpec = { ...spec, kubernetes: true };
+    if (spec.parallel && spec.parallel.nodeIndex > 0) {
+      // Without JobSet (and without cluster DNS) workers learn the control pod's IP from the watch.
+      const controlJob = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.parallel.controlTaskId, attempt: spec.attempt });
+      const ip = await waitForPodIp(watch, controlJob, config.hostnameResolutionTimeout * 1000, a.signal);
+      if (!ip.ok) return fail(ip.reason, `step ${spec.step}: ${ip.message}`);
+      taskSpec = { ...taskSpec, parallel: { ...spec.parallel, mainIp: ip.ip } };
+    }
     const job = buildJob(config, {
       flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
       command: podBootstrapCommand(), jobName,
       env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
       ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
     });
+    if (spec.parallel && spec.parallel.nodeIndex === 0) {
+      // The control node's address is its own pod IP.
+      job.spec!.template.spec!.containers[0]!.env!.push({ name: "KUBESTEP_PARALLEL_MAIN_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+    }
     try {
       await batch.createNamespacedJob({ namespace, body: job });
     } catch (e) {
@@ -184,7 +195,9 @@ export class KubernetesExecutor implements Executor {
       logText = (await logs).text;
     }
     this.aborts.delete(abort);
-    if (!terminal) await this.deleteJob(namespace, jobName);
+    // Failures the pod cannot recover from, and any failed node of a gang, leave nothing behind
+    // (logs are archived); finished Jobs otherwise expire by ttlSecondsAfterFinished.
+    if (!terminal || (spec.parallel && verdict.state !== "succeeded")) await this.deleteJob(namespace, jobName);
     this.created.delete(jobName);
     if (verdict.state === "succeeded") return { ok: true, exitCode: 0, log: logText, where: where(jobName) };
     const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(watch.snapshot(jobName));
@@ -201,6 +214,12 @@ export class KubernetesExecutor implements Executor {
     await core.deleteCollectionNamespacedPod({ namespace, labelSelector: `job-name=${name}`, gracePeriodSeconds: 0 }).catch(() => undefined);
   }
 
+  async discard(spec: TaskSpec): Promise<void> {
+    const config = this.o.configs[spec.step];
+    if (!config) return;
+    await this.deleteJob(config.namespace, jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt }));
+  }
+
   async stopAll(reason: string): Promise<void> {
     this.stopped = reason;
     for (const a of this.aborts) a.abort(reason);
@@ -214,6 +233,33 @@ export class KubernetesExecutor implements Executor {
     this.watches.clear();
     await Promise.all(ws.map(async (w) => (await w.catch(() => undefined))?.close()));
   }
+}
+
+/** Waits for the newest pod of a Job to have an IP; fails on timeout, abort, or the Job failing first. */
+async function waitForPodIp(watch: RunWatch, jobName: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ ok: true; ip: string } | { ok: false; reason: string; message: string }> {
+  const ipOf = (snap: JobSnapshot) => snap.pods[snap.pods.length - 1]?.status?.podIP;
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (r: { ok: true; ip: string } | { ok: false; reason: string; message: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      unsubscribe();
+      signal?.removeEventListener("abort", onAbort);
+      resolve(r);
+    };
+    const check = (snap: JobSnapshot) => {
+      const ip = ipOf(snap);
+      if (ip) return done({ ok: true, ip });
+      if (snap.job?.status?.failed) done({ ok: false, reason: "killed", message: `the control node's Job ${jobName} failed before it had an address` });
+    };
+    const onAbort = () => done({ ok: false, reason: "killed", message: String(signal?.reason ?? "stopped") });
+    const unsubscribe = watch.subscribe(jobName, (e) => check(e.snapshot));
+    const timer = setTimeout(() => done({ ok: false, reason: "timeout", message: `the control node (Job ${jobName}) had no address after ${Math.round(timeoutMs / 1000)} s (hostnameResolutionTimeout)` }), timeoutMs);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    check(watch.snapshot(jobName));
+  });
 }
 
 function lastExitCode(snap: JobSnapshot): number | null {

@@ -208,6 +208,29 @@ describe("Kubernetes executor on the real cluster", function () {
     }
   });
 
+  const parallelWith = 'kubernetes:cpu=0.2,memory=256,secrets=["kubestep-s3"]';
+  it("@parallel without JobSet: 3 pods, workers reach the control pod by IP and exchange a message", async () => {
+    const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\]/);
+    const jobs = kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)},kubestep.io/step=train`, "-o", "name").trim().split("\n");
+    assert.equal(jobs.length, 3, "a control Job and two worker Jobs, sharing the run's labels");
+  });
+
+  it("@parallel: a failing worker fails the step and leaves no pod of the gang", async () => {
+    const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
+    const id = runIdOf(r);
+    const pods = () => kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim();
+    for (let i = 0; i < 60 && pods(); i++) await new Promise((s) => setTimeout(s, 500));
+    assert.equal(pods(), "");
+    assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(), "");
+    // The failing node's output was archived before its Job was deleted.
+    const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
+    assert.match(logs.stdout, /node 2 fails on purpose/);
+  });
+
   it("kills a step at its @timeout and explains it; rejects a @timeout under 60 s before submitting", async () => {
     const short = await run(["--flow", "ShortTimeoutFlow", features]);
     assert.equal(short.code, 2);
