@@ -193,10 +193,10 @@ export function storageConformance(store: () => Storage, options: ConformanceOpt
     let polls = 0;
     while (!done) {
       polls++;
-      const ended = sourceEnded;
       const listed = await s.list(k("new"));
       assert.ok(listed.every((x) => x === k("new/obj")), `no temporary object is listed (${listed.join(", ")})`);
-      if (listed.length || (await s.exists(k("new/obj")))) assert.ok(ended, "the object became visible before its source stream ended");
+      // Read the flag after observing visibility: the object may only appear once the source has ended.
+      if (listed.length || (await s.exists(k("new/obj")))) assert.ok(sourceEnded, "the object became visible before its source stream ended");
       await new Promise((r) => setTimeout(r, 30));
     }
     await writing;
