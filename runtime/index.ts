@@ -7,7 +7,7 @@
  */
 import "./flow/meta.js"; // installs the Symbol.metadata polyfill before any flow class is defined
 export { FlowSpec, type Inputs, type InputTask, type NextOptions, type MergeOptions, type Transition } from "./flow/flowspec.js";
-export { step, param, retry, timeout, catchFailure, catchFailure as catch, environment, resources, parallel, parseMegabytes } from "./flow/decorators.js";
+export { step, param, retry, timeout, catchFailure, catchFailure as catch, environment, resources, parallel } from "./flow/decorators.js";
 export type { RetryOptions, TimeoutOptions, CatchOptions, EnvironmentOptions, ResourcesOptions, ResolvedResources, StepDecorator, ParallelOptions } from "./flow/decorators.js";
 export type { ParamOptions } from "./flow/meta.js";
 export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js";
@@ -15,4 +15,5 @@ export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactEr
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
 export type { KubestepEnvironment, GpuPoolSpec, TaintSpec, DatastoreSpec, DatastoreKind, QosClass, ResourceDefaults } from "./environment.js";
 export { kubernetes } from "./kubernetes/decorator.js";
+export { parseMegabytes } from "./kubernetes/options.js";
 export type { KubernetesOptions, KubernetesToleration, KubernetesSecurityContext } from "./kubernetes/options.js";

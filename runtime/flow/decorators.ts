@@ -5,6 +5,7 @@
  */
 import { DecoratorArgumentError } from "../errors.js";
 import { addParam, addStepDecorator, stepMetaFor, type ParamOptions } from "./meta.js";
+import { parseMegabytes, SIZE_UNITS_HELP } from "../kubernetes/options.js";
 
 type StepMethod = (this: unknown, ...args: never[]) => unknown;
 /** A TS 5 standard method decorator. */
@@ -158,23 +159,6 @@ export interface ResolvedResources {
   sharedMemory?: number;
 }
 
-const UNITS: Record<string, number> = {
-  "": 1, mb: 1, m: 1, gb: 1000, g: 1000, tb: 1_000_000, t: 1_000_000, kb: 0.001, k: 0.001,
-  mi: 1.048576, gi: 1073.741824, ti: 1099511.627776, ki: 0.001024,
-};
-
-/**
- * Parses a size in MB: a number (MB) or a string with a unit (KB, MB, GB, TB, Ki, Mi, Gi, Ti, M, G).
- * Returns undefined for text that does not parse.
- */
-export function parseMegabytes(v: number | string): number | undefined {
-  if (typeof v === "number") return Number.isFinite(v) ? v : undefined;
-  const m = /^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$/.exec(v);
-  if (!m) return undefined;
-  const factor = UNITS[m[2]!.toLowerCase()];
-  return factor === undefined ? undefined : Number(m[1]) * factor;
-}
-
 /** Declares what a step needs: cpu, memory, disk, gpu, sharedMemory. */
 export function resources(options: ResourcesOptions): StepDecorator {
   return (_m, context) => {
@@ -189,7 +173,7 @@ export function resources(options: ResourcesOptions): StepDecorator {
       const v = options[k];
       if (v === undefined) continue;
       const mb = typeof v === "number" || typeof v === "string" ? parseMegabytes(v) : undefined;
-      if (mb === undefined || !(mb > 0)) throw new DecoratorArgumentError(s, `@resources ${k}`, v, "expected MB > 0 as a number, or a string with a unit: KB, MB, GB, TB, Ki, Mi, Gi, Ti (e.g. \"16GB\", \"512Mi\")");
+      if (mb === undefined || !(mb > 0)) throw new DecoratorArgumentError(s, `@resources ${k}`, v, `expected MB > 0: ${SIZE_UNITS_HELP}`);
       out[k] = mb;
     }
     if (options.gpu !== undefined) out.gpu = nonNegative(s, "@resources gpu", options.gpu, true);
