@@ -249,7 +249,7 @@ export class Orchestrator {
         const spec: TaskSpec = {
           flowName: graph.flowName, runId, step, taskId: meta.taskId, attempt, parents: meta.parents, foreachStack: meta.foreachStack, params: this.o.params,
           datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
-          ...(gang ? { parallel: { nodeIndex: i, numNodes: members.length, controlTaskId: metas[0]!.taskId } } : {}),
+          ...(gang ? { parallel: { nodeIndex: i, numNodes: members.length, controlTaskId: metas[0]!.taskId, taskIds: metas.map((m) => m.taskId) } } : {}),
         };
         const a = { attempt, status: "running" as const, startedAt: now() };
         meta.attempts.push(a);

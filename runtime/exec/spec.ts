@@ -25,7 +25,7 @@ export interface TaskSpec {
   /** Maximum number of foreach splits allowed. */
   maxNumSplits: number;
   /** Set for the nodes of an `@parallel` step. `mainIp` is filled by the executor. */
-  parallel?: { nodeIndex: number; numNodes: number; controlTaskId: string; mainIp?: string };
+  parallel?: { nodeIndex: number; numNodes: number; controlTaskId: string; mainIp?: string; taskIds?: string[] };
   /** Whether the task runs on Kubernetes. */
   kubernetes?: boolean;
 }

@@ -13,6 +13,7 @@ import { FLOWSPEC_MARK, TASK_STATE, type FlowSpec, type Inputs, type MergeOption
 import { buildGraph } from "../flow/graph.js";
 import { FlowDefinitionError } from "../errors.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
+import { parallelNodeFromEnv } from "../kubernetes/jobset.js";
 
 /** Artifact names that belong to the runtime, not to the user. */
 export const RESERVED = new Set(["input", "index"]);
@@ -153,7 +154,13 @@ export interface TaskLaunch {
 
 function readLaunch(): Promise<TaskLaunch> {
   const inline = process.env[TASK_SPEC_ENV];
-  if (inline) return Promise.resolve({ spec: JSON.parse(inline) as TaskSpec, env: {} });
+  if (inline) {
+    const spec = JSON.parse(inline) as TaskSpec;
+    // In a JobSet pod the spec is the control's; the pod's own node and task come from its environment.
+    const node = parallelNodeFromEnv(process.env);
+    if (node) Object.assign(spec, { taskId: node.taskId, parallel: { nodeIndex: node.nodeIndex, numNodes: node.numNodes, controlTaskId: node.controlTaskId, mainIp: node.mainIp } });
+    return Promise.resolve({ spec, env: {} });
+  }
   return new Promise((resolveLaunch, reject) => {
     let buf = "";
     const onData = (c: Buffer) => {

@@ -12,6 +12,7 @@ import type { Storage } from "../../datastore/storage.js";
 import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
 import { buildJob, jobLabelSelector, jobNameFor, CONTAINER_NAME } from "../../kubernetes/jobspec.js";
 import { podBootstrapCommand } from "../../code/bootstrap.js";
+import { buildJobSet, createJobSet, deleteJobSet, hasJobSetApi, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { kubeApis, apiErrorInfo, type KubeApis } from "./client.js";
 import { RunWatch, type JobSnapshot } from "./watch.js";
 import { explain, explainCreateError, DEFAULT_PENDING_TIMEOUT_SECONDS, type Verdict } from "./explain.js";
@@ -60,7 +61,9 @@ export interface KubernetesExecutorOptions {
 
 interface Tracked {
   namespace: string;
+  /** A Job, or (kind "jobset") a JobSet. */
   jobName: string;
+  kind?: "job" | "jobset";
 }
 
 export class KubernetesExecutor implements Executor {
@@ -69,6 +72,7 @@ export class KubernetesExecutor implements Executor {
   private readonly created = new Map<string, Tracked>();
   private stopped: string | undefined;
   private readonly aborts = new Set<AbortController>();
+  private jobSetApi: Promise<boolean> | undefined;
 
   constructor(private readonly o: KubernetesExecutorOptions) {}
 
@@ -98,7 +102,35 @@ export class KubernetesExecutor implements Executor {
     const { batch, core } = await this.api();
     const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
     let taskSpec: TaskSpec = { ...spec, kubernetes: true };
-    if (spec.parallel && spec.parallel.nodeIndex > 0) {
+    // @parallel: with the JobSet API (jobset.x-k8s.io/v1alpha2) one JobSet holds the gang; without it, a control
+    // Job and worker Jobs whose workers get the control pod's IP.
+    const useJobSet = !!spec.parallel && (await (this.jobSetApi ??= hasJobSetApi(this.o.kubeConfig).catch(() => false)));
+    let watchJob = jobName;
+    let pickPod = (snap: JobSnapshot): V1Pod | undefined => snap.pods[snap.pods.length - 1];
+    let cleanup = () => this.deleteJob(namespace, jobName);
+    if (useJobSet) {
+      const par = spec.parallel!;
+      const jsName = jobSetNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt }, par.controlTaskId);
+      watchJob = `${jsName}-${par.nodeIndex === 0 ? "control" : "worker"}-0`;
+      if (par.nodeIndex > 0) pickPod = (snap) => snap.pods.filter((p) => p.metadata?.annotations?.[COMPLETION_INDEX_ANNOTATION] === String(par.nodeIndex - 1)).pop();
+      cleanup = () => deleteJobSet(this.o.kubeConfig, namespace, jsName).catch(() => undefined);
+      if (par.nodeIndex === 0) {
+        const body = buildJobSet(config, {
+          flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user, command: podBootstrapCommand(),
+          env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
+          ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
+        }, { numNodes: par.numNodes, controlTaskId: par.controlTaskId, workerTaskIds: (par.taskIds ?? []).slice(1) });
+        try {
+          await createJobSet(this.o.kubeConfig, namespace, body);
+        } catch (e) {
+          const v = explainCreateError(e, spec.step);
+          return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+        }
+        this.o.info(`${a.prefix} created JobSet ${namespace}/${jsName} (${par.numNodes} nodes)`);
+        this.created.set(jsName, { namespace, jobName: jsName, kind: "jobset" });
+      }
+    }
+    if (!useJobSet && spec.parallel && spec.parallel.nodeIndex > 0) {
       // Without JobSet (and without cluster DNS) workers learn the control pod's IP from the watch.
       const controlJob = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.parallel.controlTaskId, attempt: spec.attempt });
       const ip = await waitForPodIp(watch, controlJob, config.hostnameResolutionTimeout * 1000, a.signal);
@@ -115,13 +147,18 @@ export class KubernetesExecutor implements Executor {
       // The control node's address is its own pod IP.
       job.spec!.template.spec!.containers[0]!.env!.push({ name: "KUBESTEP_PARALLEL_MAIN_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
     }
-    try {
-      await batch.createNamespacedJob({ namespace, body: job });
-    } catch (e) {
-      const v = explainCreateError(e, spec.step);
-      return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+    if (!useJobSet) {
+      try {
+        await batch.createNamespacedJob({ namespace, body: job });
+      } catch (e) {
+        const v = explainCreateError(e, spec.step);
+        return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+      }
+      this.created.set(jobName, { namespace, jobName });
     }
-    this.created.set(jobName, { namespace, jobName });
+    const submittedAt = Date.now();
+    // A JobSet whose controller never makes its Jobs must not hang the run.
+    const noJobTimeoutMs = useJobSet ? (this.o.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS) * 1000 : undefined;
 
     const abort = new AbortController();
     this.aborts.add(abort);
@@ -145,7 +182,10 @@ export class KubernetesExecutor implements Executor {
       };
       const evaluate = (snap: JobSnapshot) => {
         if (done) return;
-        const pod: V1Pod | undefined = snap.pods[snap.pods.length - 1];
+        if (noJobTimeoutMs !== undefined && !snap.job && Date.now() - submittedAt > noJobTimeoutMs)
+          return finish({ state: "failed", reason: "Unschedulable", retryable: false,
+            message: `step ${spec.step}: the JobSet for this @parallel step was created but no Job of it (${watchJob}) appeared within ${Math.round(noJobTimeoutMs / 1000)} s; the cluster serves the jobset.x-k8s.io API but its controller is not running. Install the JobSet controller, or remove the JobSet CRD so kubestep runs the gang as plain Jobs` });
+        const pod: V1Pod | undefined = pickPod(snap);
         const podName = pod?.metadata?.name;
         const podDeleted = !!podName && snap.deletedPods.includes(podName);
         const v = explain({
@@ -171,19 +211,19 @@ export class KubernetesExecutor implements Executor {
         if (pod && v.state === "pending" && Date.now() - lastEventsFetch > 3000) {
           lastEventsFetch = Date.now();
           core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${podName}` })
-            .then((l) => { events = l.items; evaluate(watch.snapshot(jobName)); })
+            .then((l) => { events = l.items; evaluate(watch.snapshot(watchJob)); })
             .catch(() => undefined);
         }
       };
-      const unsubscribe = watch.subscribe(jobName, (e) => evaluate(e.snapshot));
+      const unsubscribe = watch.subscribe(watchJob, (e) => evaluate(e.snapshot));
       // Time-based verdicts (pending timeout, image-pull grace, @timeout) need a clock, not only events.
       const timer = setInterval(() => {
         if (a.timeoutSeconds && runningSince && Date.now() - runningSince > a.timeoutSeconds * 1000)
           return finish({ state: "failed", reason: "DeadlineExceeded", message: `step ${spec.step}: timed out after ${a.timeoutSeconds} s (@timeout); the Job was deleted`, retryable: true, timedOut: true });
-        evaluate(watch.snapshot(jobName));
+        evaluate(watch.snapshot(watchJob));
       }, 1000);
       abort.signal.addEventListener("abort", () => finish({ state: "failed", reason: "Error", message: String(abort.signal.reason ?? "stopped"), retryable: false, aborted: String(abort.signal.reason) }), { once: true });
-      evaluate(watch.snapshot(jobName));
+      evaluate(watch.snapshot(watchJob));
     });
     a.signal?.removeEventListener("abort", onAbort);
 
@@ -197,10 +237,10 @@ export class KubernetesExecutor implements Executor {
     this.aborts.delete(abort);
     // Failures the pod cannot recover from, and any failed node of a gang, leave nothing behind
     // (logs are archived); finished Jobs otherwise expire by ttlSecondsAfterFinished.
-    if (!terminal || (spec.parallel && verdict.state !== "succeeded")) await this.deleteJob(namespace, jobName);
+    if (!terminal || (spec.parallel && verdict.state !== "succeeded")) await cleanup();
     this.created.delete(jobName);
     if (verdict.state === "succeeded") return { ok: true, exitCode: 0, log: logText, where: where(jobName) };
-    const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(watch.snapshot(jobName));
+    const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(pickPod(watch.snapshot(watchJob)));
     if (verdict.aborted) return fail("killed", verdict.aborted, logText, { exitCode: null });
     if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null });
     const exc = verdict.reason === "Error" ? lastException(logText.split("\n").slice(-40)) : undefined;
@@ -218,6 +258,7 @@ export class KubernetesExecutor implements Executor {
     const config = this.o.configs[spec.step];
     if (!config) return;
     await this.deleteJob(config.namespace, jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt }));
+    if (spec.parallel) await deleteJobSet(this.o.kubeConfig, config.namespace, jobSetNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt }, spec.parallel.controlTaskId)).catch(() => undefined);
   }
 
   async stopAll(reason: string): Promise<void> {
@@ -225,7 +266,7 @@ export class KubernetesExecutor implements Executor {
     for (const a of this.aborts) a.abort(reason);
     const jobs = [...this.created.values()];
     if (jobs.length) this.o.info(`deleting ${jobs.length} Kubernetes job(s) of the run...`);
-    await Promise.all(jobs.map((j) => this.deleteJob(j.namespace, j.jobName)));
+    await Promise.all(jobs.map((j) => (j.kind === "jobset" ? deleteJobSet(this.o.kubeConfig, j.namespace, j.jobName).catch(() => undefined) : this.deleteJob(j.namespace, j.jobName))));
   }
 
   async close(): Promise<void> {
@@ -262,8 +303,7 @@ async function waitForPodIp(watch: RunWatch, jobName: string, timeoutMs: number,
   });
 }
 
-function lastExitCode(snap: JobSnapshot): number | null {
-  const pod = snap.pods[snap.pods.length - 1];
+function lastExitCode(pod: V1Pod | undefined): number | null {
   const st = pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME) ?? pod?.status?.containerStatuses?.[0];
   return st?.state?.terminated?.exitCode ?? null;
 }

@@ -231,6 +231,39 @@ describe("Kubernetes executor on the real cluster", function () {
     assert.match(logs.stdout, /node 2 fails on purpose/);
   });
 
+  it("@parallel with the JobSet API present: detects it, creates one JobSet (control + workers), fails cleanly when no controller runs it", async () => {
+    const crd = join(FLOWS, "..", "jobset-crd.json");
+    kubectl("apply", "-f", crd);
+    try {
+      kubectl("wait", "--for=condition=Established", "crd/jobsets.jobset.x-k8s.io", "--timeout=60s");
+      const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith], { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (c) => (out += c));
+      child.stderr.on("data", (c) => (out += c));
+      let seen: { spec: { replicatedJobs: Array<{ name: string; replicas: number; template: { spec: { parallelism: number; completionMode?: string } } }> } } | undefined;
+      const closed = new Promise((r) => child.on("close", r));
+      while (!seen && child.exitCode === null) {
+        const list = JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-o", "json")).items;
+        if (list.length) seen = list[0];
+        else await new Promise((r) => setTimeout(r, 300));
+      }
+      const code = await closed;
+      assert.ok(seen, `a JobSet was created:\n${out}`);
+      const rj = Object.fromEntries(seen!.spec.replicatedJobs.map((j) => [j.name, j]));
+      assert.deepEqual(Object.keys(rj).sort(), ["control", "worker"]);
+      assert.equal(rj.control!.replicas, 1);
+      assert.equal(rj.worker!.template.spec.parallelism, 2);
+      assert.equal(rj.worker!.template.spec.completionMode, "Indexed");
+      assert.equal(code, 1, out);
+      assert.match(out, /created JobSet .* \(3 nodes\)/);
+      assert.match(out, /step train: the JobSet for this @parallel step was created but no Job of it .* appeared within 8 s; .* controller is not running/);
+      assert.equal(JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-o", "json")).items.length, 0, "the JobSet was deleted");
+    } finally {
+      kubectl("delete", "-f", crd, "--wait=true");
+      for (let i = 0; i < 60 && kubectl("api-versions").includes("jobset.x-k8s.io"); i++) await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+
   it("kills a step at its @timeout and explains it; rejects a @timeout under 60 s before submitting", async () => {
     const short = await run(["--flow", "ShortTimeoutFlow", features]);
     assert.equal(short.code, 2);
