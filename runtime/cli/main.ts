@@ -19,15 +19,21 @@ import type { ResolvedResources } from "../flow/decorators.js";
 import type { KubestepEnvironment } from "../environment.js";
 import { loadEnvironment } from "../environment-source.js";
 import { datastoreFromEnv } from "../datastore/open.js";
-import { parseWithKubernetes, resolveKubernetesConfig, type ResolvedKubernetesConfig } from "../kubernetes/config.js";
+import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
 import type { KubernetesOptions } from "../kubernetes/options.js";
 import { buildCodePackage } from "../code/package.js";
-import { KubernetesExecutor, FORWARDED_ENV, parsePendingTimeout } from "../exec/kubernetes/executor.js";
-import { loadKubeConfig, kubeApis } from "../exec/kubernetes/client.js";
-import { DEFAULT_IMAGE_PULL_GRACE_SECONDS } from "../exec/kubernetes/explain.js";
-import { jobLabelSelector } from "../kubernetes/jobspec.js";
+import type { KubernetesExecutor } from "../exec/kubernetes/executor.js";
 
-function parsePendingTimeoutOption(): number | null {
+// Kubernetes modules load only when a run or command needs them, to keep local start-up fast.
+const k8sModules = async () => {
+  const [config, executor, client, explain, jobspec] = await Promise.all([
+    import("../kubernetes/config.js"), import("../exec/kubernetes/executor.js"), import("../exec/kubernetes/client.js"),
+    import("../exec/kubernetes/explain.js"), import("../kubernetes/jobspec.js"),
+  ]);
+  return { ...config, ...executor, ...client, ...explain, ...jobspec };
+};
+
+function parsePendingTimeoutOption(parsePendingTimeout: (t: string | undefined) => number | null): number | null {
   try {
     return parsePendingTimeout(process.env.KUBESTEP_KUBERNETES_PENDING_TIMEOUT);
   } catch (e) {
@@ -35,7 +41,7 @@ function parsePendingTimeoutOption(): number | null {
   }
 }
 
-function imagePullGraceOption(): number | undefined {
+function imagePullGraceOption(parsePendingTimeout: (t: string | undefined, v: string, d: number) => number | null, DEFAULT_IMAGE_PULL_GRACE_SECONDS: number): number | undefined {
   try {
     const v = parsePendingTimeout(process.env.KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE, "KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", DEFAULT_IMAGE_PULL_GRACE_SECONDS);
     return v ?? undefined;
@@ -134,7 +140,9 @@ const consoleOutput = (quiet: boolean): Output => ({
 const RUN_OPTS = ["flow", "max-workers", "max-num-splits", "tag", "run-id", "datastore", "origin-run-id", "with", "stack", "environment", "kube-context"];
 
 /** Which steps run on Kubernetes, with their resolved configuration (validated before anything runs). */
-function kubernetesConfigs(graph: FlowGraph, withSpecs: string[], environment: KubestepEnvironment | undefined): Record<string, ResolvedKubernetesConfig> {
+async function kubernetesConfigs(graph: FlowGraph, withSpecs: string[], environment: KubestepEnvironment | undefined): Promise<Record<string, ResolvedKubernetesConfig>> {
+  if (!withSpecs.length && !graph.order.some((s) => graph.nodes[s]!.meta.decorators.kubernetes)) return {};
+  const { parseWithKubernetes, resolveKubernetesConfig } = await import("../kubernetes/config.js");
   let withOverrides: Partial<KubernetesOptions> | undefined;
   for (const w of withSpecs) {
     if (w !== "kubernetes" && !w.startsWith("kubernetes:")) throw new UsageError(`--with ${JSON.stringify(w)} is not supported; use --with kubernetes or --with kubernetes:cpu=4,memory=8000`);
@@ -166,12 +174,13 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const started = Date.now();
   const { graph, code } = await loadFlow(file, opt(p, "flow"));
   const environment = await loadEnvironment({ ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}), ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}), env: process.env });
-  const k8sConfigs = kubernetesConfigs(graph, p.options.with ?? [], environment);
+  const k8sConfigs = await kubernetesConfigs(graph, p.options.with ?? [], environment);
+  const k8s = Object.keys(k8sConfigs).length ? await k8sModules() : undefined;
   const k8sSteps = Object.keys(k8sConfigs);
   const storage = await storageFrom(p, environment);
   if (k8sSteps.length && storage.kind === "local")
     throw new UsageError(`steps ${k8sSteps.join(", ")} run on Kubernetes, whose pods cannot read the local datastore ${storage.root}; choose one they reach: --datastore s3 (KUBESTEP_DATASTORE_SYSROOT_S3=s3://bucket/prefix), gs (KUBESTEP_DATASTORE_SYSROOT_GS) or azure (KUBESTEP_DATASTORE_SYSROOT_AZURE), or --stack <name> / --environment <file> for a provisioned environment`);
-  const pendingTimeoutSeconds = k8sSteps.length ? parsePendingTimeoutOption() : null;
+  const pendingTimeoutSeconds = k8s ? parsePendingTimeoutOption(k8s.parsePendingTimeout) : null;
   const ds = new FlowDatastore(storage, graph.flowName);
   let params: Record<string, unknown>;
   let originRunId: string | undefined;
@@ -189,7 +198,8 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const executor = new LocalExecutor(code.path, { spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0 });
   executor.warm();
   let k8sExecutor: KubernetesExecutor | undefined;
-  if (k8sSteps.length) {
+  if (k8s) {
+    const { KubernetesExecutor, FORWARDED_ENV, loadKubeConfig, parsePendingTimeout, DEFAULT_IMAGE_PULL_GRACE_SECONDS } = k8s;
     const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
     const pkg = await buildCodePackage(resolve(file), { selfContained: true });
     const codeKey = ds.codeKey(pkg.sha);
@@ -199,7 +209,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
     }
     const podEnv: Record<string, string> = {};
     for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
-    k8sExecutor = new KubernetesExecutor({ kubeConfig, storage, codeSha: pkg.sha, codeKey, configs: k8sConfigs, podEnv, pendingTimeoutSeconds, imagePullGraceSeconds: imagePullGraceOption(), info: (t) => output.info(t) });
+    k8sExecutor = new KubernetesExecutor({ kubeConfig, storage, codeSha: pkg.sha, codeKey, configs: k8sConfigs, podEnv, pendingTimeoutSeconds, imagePullGraceSeconds: imagePullGraceOption(parsePendingTimeout, DEFAULT_IMAGE_PULL_GRACE_SECONDS), info: (t) => output.info(t) });
   }
   const orch = new Orchestrator({
     graph, storage, executorFor: (node) => (k8sConfigs[node.name] ? k8sExecutor! : executor), runId, params, tags: p.options.tag ?? [], codeHash: code.sha, flowFile: resolve(file),
@@ -314,6 +324,7 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
   const p = parseArgs(rest, ["run-id", "user", "namespace", "kube-context"], ["help", "all"], false);
   if (p.flags.has("help") || sub === "--help" || sub === undefined) return usage("kubernetes", sub === undefined ? 2 : 0);
   if (sub !== "list" && sub !== "kill") throw new UsageError(`unknown subcommand kubernetes ${sub}; use list or kill`);
+  const { loadKubeConfig, kubeApis, jobLabelSelector } = await k8sModules();
   const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
   const { batch, core } = await kubeApis(kubeConfig);
   const namespace = opt(p, "namespace") ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";

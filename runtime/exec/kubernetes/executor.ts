@@ -137,17 +137,17 @@ export class KubernetesExecutor implements Executor {
       if (!ip.ok) return fail(ip.reason, `step ${spec.step}: ${ip.message}`);
       taskSpec = { ...taskSpec, parallel: { ...spec.parallel, mainIp: ip.ip } };
     }
-    const job = buildJob(config, {
-      flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
-      command: podBootstrapCommand(), jobName,
-      env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
-      ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
-    });
-    if (spec.parallel && spec.parallel.nodeIndex === 0) {
-      // The control node's address is its own pod IP.
-      job.spec!.template.spec!.containers[0]!.env!.push({ name: "KUBESTEP_PARALLEL_MAIN_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
-    }
     if (!useJobSet) {
+      const job = buildJob(config, {
+        flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
+        command: podBootstrapCommand(), jobName,
+        env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
+        ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
+      });
+      if (spec.parallel && spec.parallel.nodeIndex === 0) {
+        // The control node's address is its own pod IP.
+        job.spec!.template.spec!.containers[0]!.env!.push({ name: "KUBESTEP_PARALLEL_MAIN_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+      }
       try {
         await batch.createNamespacedJob({ namespace, body: job });
       } catch (e) {
