@@ -3,6 +3,8 @@
  * inputs, runs the step (awaiting it when async), stores the artifacts and the transition, exits.
  */
 import { mkdirSync } from "node:fs";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArtifactStore, artifactView, defineLazyArtifacts } from "../artifacts/store.js";
@@ -23,6 +25,26 @@ function findFlowClass(mod: Record<string, unknown>, name: string): Function {
   if (typeof cls === "function" && (cls as unknown as Record<symbol, unknown>)[FLOWSPEC_MARK]) return cls;
   for (const v of Object.values(mod)) if (typeof v === "function" && v.name === name) return v;
   throw new Error(`the code package does not export flow ${name}`);
+}
+
+/**
+ * Waits until `host` resolves (an `@parallel` worker waiting for the control node's DNS name, which a
+ * JobSet publishes only once the control pod runs). IP addresses return at once.
+ * @throws after `timeoutSeconds` with the host and the last resolver error.
+ */
+export async function waitForHostname(host: string, timeoutSeconds: number, step: string): Promise<void> {
+  if (isIP(host)) return;
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    try {
+      await lookup(host);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline)
+        throw new Error(`step ${step}: the control node ${host} did not resolve within ${timeoutSeconds} s (hostnameResolutionTimeout): ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /** Runs the attempt described by `spec` with the flow module `mod`. Resolves to the result it stored. */
@@ -104,6 +126,8 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
     Object.defineProperty(flow, "index", { value: frame.index, writable: true, enumerable: false, configurable: true });
   }
 
+  if (spec.parallel && spec.parallel.nodeIndex > 0 && spec.parallel.mainIp)
+    await waitForHostname(spec.parallel.mainIp, Number(process.env.KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT) || 600, spec.step);
   const td = join(tmpdir(), "kubestep", spec.runId, `${spec.step}-${spec.taskId}`);
   mkdirSync(td, { recursive: true });
   setCurrent({
