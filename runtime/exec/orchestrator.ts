@@ -129,15 +129,16 @@ export class Orchestrator {
     let maxId = 0;
     const ok = new Set<string>();
     const unfinished = new Set<string>();
-    for (const step of await this.ds.listSteps(r.originRunId)) {
-      for (const id of await this.ds.listTasks(r.originRunId, step)) {
-        maxId = Math.max(maxId, Number(id) || 0);
-        const t = await this.ds.readTask(r.originRunId, step, id);
-        if (t?.status === "succeeded" && t.artifacts) {
-          this.origin.set(`${step}|${stackKey(t.foreachStack)}`, { ...t, clonedFrom: t.clonedFrom ?? `${r.originRunId}/${step}/${id}` });
-          ok.add(step);
-        } else unfinished.add(step);
-      }
+    const steps = await this.ds.listSteps(r.originRunId);
+    const tasks = (await Promise.all(steps.map(async (step) => (await this.ds.listTasks(r.originRunId, step)).map((id) => ({ step, id }))))).flat();
+    const metas = await Promise.all(tasks.map(({ step, id }) => this.ds.readTask(r.originRunId, step, id)));
+    for (const [i, { step, id }] of tasks.entries()) {
+      maxId = Math.max(maxId, Number(id) || 0);
+      const t = metas[i];
+      if (t?.status === "succeeded" && t.artifacts) {
+        this.origin.set(`${step}|${stackKey(t.foreachStack)}`, { ...t, clonedFrom: t.clonedFrom ?? `${r.originRunId}/${step}/${id}` });
+        ok.add(step);
+      } else unfinished.add(step);
     }
     this.nextTaskId = maxId + 1;
     let from = r.step;
