@@ -68,7 +68,7 @@ describe("kubestep CLI", function () {
     const cwd = scratch();
     const r = await kubestep(["run", join(FLOWS, "failing.ts")], { cwd });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /exports several flows \(BadArtifactFlow, CatchFlow, ExitFlow, ResumeFlow, RetryFlow, TimeoutFlow\); choose one with --flow <Name>/);
+    assert.match(r.stderr, /exports several flows \(BadArtifactFlow, CatchFlow, ExitFlow, ResumeFlow, RetryFlow, SleepLocalFlow, TimeoutFlow\); choose one with --flow <Name>/);
     const missing = await kubestep(["run", join(cwd, "nope.ts")], { cwd });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /flow file .*nope\.ts does not exist/);
@@ -86,21 +86,23 @@ describe("kubestep CLI", function () {
     const cwd = scratch();
     const { spawn } = await import("node:child_process");
     const { BIN } = await import("../../helpers/cli.js");
-    const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "failing.ts"), "--flow", "TimeoutFlow"], {
+    const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "failing.ts"), "--flow", "SleepLocalFlow"], {
       cwd, env: { ...process.env, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep") }, stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";
     child.stderr.on("data", (c) => {
       err += c;
-      if (/start\/\d+\] finished/.test(err) && !child.killed) setTimeout(() => child.kill("SIGINT"), 200);
+    });
+    child.stdout.on("data", (c) => {
+      if (/\] napping/.test(String(c)) && !child.killed) child.kill("SIGINT");
     });
     const code = await new Promise((r) => child.on("close", r));
     assert.equal(code, 130);
     assert.match(err, /SIGINT: stopping every task/);
     const { Flow } = await import("../../../runtime/client/index.js");
-    const run = new Flow("TimeoutFlow", { root: join(cwd, ".kubestep") }).latestRun!;
+    const run = new Flow("SleepLocalFlow", { root: join(cwd, ".kubestep") }).latestRun!;
     assert.equal(run.status, "failed");
     assert.match(run.error!, /interrupted by SIGINT/);
-    assert.equal(run.step("slow").task.attempts[0]!.reason, "killed");
+    assert.equal(run.step("nap").task.attempts[0]!.reason, "killed");
   });
 });
