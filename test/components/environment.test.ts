@@ -3,7 +3,7 @@ import { Environment, environmentContract } from "../../components/environment.j
 import { parseEnvironment } from "../../runtime/environment.js";
 import { inputError, ofType, one, resetResources, resources, settle, setupMocks, T, valueOf } from "./mocks.js";
 
-const BASE = { namespace: "ml", image: "python:3.12", submitters: { groups: ["ml"] } };
+const BASE = { namespace: "ml", image: "node:20-slim", submitters: { groups: ["ml"] } };
 
 describe("components/environment", () => {
   before(() => setupMocks("unit"));
@@ -26,7 +26,7 @@ describe("components/environment", () => {
       namespace: "ml",
       serviceAccount: "kubestep-step",
       datastore: { kind: "gs", root: "gs://ml-bkt/kubestep" },
-      image: "python:3.12",
+      image: "node:20-slim",
       imagePullSecrets: [],
       defaults: { cpu: 2, qos: "Guaranteed" },
       podLabels: {},

@@ -7,7 +7,7 @@ const VALID = {
   namespace: "ml",
   serviceAccount: "kubestep-step",
   datastore: { kind: "gs", root: "gs://b/kubestep" },
-  image: "python:3.12",
+  image: "node:20-slim",
   imagePullSecrets: ["regcred"],
   defaults: { cpu: 2, memory: 8192, disk: 10240, qos: "Guaranteed" },
   podLabels: { "azure.workload.identity/use": "true" },

@@ -44,7 +44,7 @@ function commonAssertions(env: KubestepEnvironment, stack: string, ns: string, o
   assert.equal(env.name, stack);
   assert.equal(env.namespace, ns);
   assert.equal(env.serviceAccount, "kubestep-step");
-  assert.equal(env.image, "python:3.12-slim");
+  assert.equal(env.image, "node:20-slim");
   assert.match(env.datastore.root, /^s3:\/\/kubestep-datastore-bucket-a1b2c3\/kubestep$/);
   assert.equal(env.datastore.region, "us-east-1");
   assert.deepEqual(env.gpuPools.map((p) => ({ name: p.name, resourceName: p.resourceName, nodeLabels: p.nodeLabels, taints: p.taints })), [
