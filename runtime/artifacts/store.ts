@@ -28,7 +28,7 @@ export class ArtifactStore {
   /** Loads a value synchronously (local store, or prefetched). */
   loadSync(name: string, ref: ArtifactRef): unknown {
     const bytes = this.prefetched.get(ref.sha) ?? this.ds.getBlobSync(ref.sha);
-    if (!bytes) throw new Error(`artifact ${name} (${ref.sha.slice(0, 12)}) was not prefetched and the datastore cannot read synchronously`);
+    if (!bytes) throw new Error(`artifact ${name} (${ref.sha.slice(0, 12)}) is in a remote datastore (${this.ds.storage.root}) and was not loaded yet; call \`await task.fetch()\` (or \`await run.fetch()\`) before reading task.data`);
     return decodeArtifact(ref.encoding, bytes);
   }
 

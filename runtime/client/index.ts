@@ -5,14 +5,58 @@
  * const run = new Flow("HelloFlow").latestRun;
  * run?.successful; run?.step("join").task.data.total;
  * ```
- * Reads are synchronous and lazy (artifacts load on first access). They use the local datastore
+ * Reads are synchronous and lazy (artifacts load on first access). `new Flow(name)` reads the local datastore
  * (`KUBESTEP_DATASTORE_SYSROOT_LOCAL`, default `.kubestep` in the working directory, or `namespaceRoot()`).
+ * For S3, GCS or Azure, `await Flow.connect(name, { datastore: "s3" })` takes a snapshot of the flow's metadata;
+ * artifacts then load with `await task.fetch()` (or `await run.fetch()`) before `task.data` is read.
  */
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalStorage } from "../datastore/local.js";
 import { FlowDatastore, type AttemptMeta, type RunMeta, type TaskMeta } from "../datastore/flowstore.js";
 import { ArtifactStore, artifactView } from "../artifacts/store.js";
+import type { DatastoreKind } from "../environment.js";
+import type { Storage } from "../datastore/storage.js";
+
+/** Where the client reads metadata from, synchronously. */
+interface ClientSource {
+  runIds(): string[];
+  stepNames(runId: string): string[];
+  taskIds(runId: string, step: string): string[];
+  run(runId: string): RunMeta | undefined;
+  task(runId: string, step: string, taskId: string): TaskMeta | undefined;
+  log(runId: string, step: string, taskId: string, attempt: number): string | undefined;
+}
+
+function localSource(ds: FlowDatastore, dir: string): ClientSource {
+  return {
+    runIds: () => children(join(dir, "runs")).sort(),
+    stepNames: (runId) => children(join(dir, "runs", runId)).filter((n) => n !== "run.json"),
+    taskIds: (runId, step) => children(join(dir, "runs", runId, step)).sort((a, b) => Number(a) - Number(b)),
+    run: (runId) => ds.readRunSync(runId),
+    task: (runId, step, taskId) => ds.readTaskSync(runId, step, taskId),
+    log: (runId, step, taskId, attempt) => ds.storage.getSync?.(ds.logKey(runId, step, taskId, attempt))?.toString("utf8"),
+  };
+}
+
+/** Reads every metadata object and log of a flow from a store into memory (artifacts stay remote). */
+async function snapshotSource(ds: FlowDatastore): Promise<ClientSource> {
+  const prefix = `${ds.flowName}/runs`;
+  const keys = (await ds.storage.list(prefix)).filter((k) => /\/(run|task)\.json$|\/log\.txt$/.test(k));
+  const objects = new Map<string, string>();
+  await Promise.all(keys.map(async (k) => objects.set(k.slice(prefix.length + 1), (await ds.storage.get(k))?.toString("utf8") ?? "")));
+  const parts = [...objects.keys()].map((k) => k.split("/"));
+  const uniq = (xs: string[]) => [...new Set(xs)];
+  const json = <T>(k: string): T | undefined => (objects.has(k) ? (JSON.parse(objects.get(k)!) as T) : undefined);
+  return {
+    runIds: () => uniq(parts.filter((p) => p[1] === "run.json").map((p) => p[0]!)).sort(),
+    stepNames: (runId) => uniq(parts.filter((p) => p[0] === runId && p.length === 4 && p[3] === "task.json").map((p) => p[1]!)),
+    taskIds: (runId, step) => uniq(parts.filter((p) => p[0] === runId && p[1] === step && p[3] === "task.json").map((p) => p[2]!)).sort((a, b) => Number(a) - Number(b)),
+    run: (runId) => json<RunMeta>(`${runId}/run.json`),
+    task: (runId, step, taskId) => json<TaskMeta>(`${runId}/${step}/${taskId}/task.json`),
+    log: (runId, step, taskId, attempt) => objects.get(`${runId}/${step}/${taskId}/${attempt}/log.txt`),
+  };
+}
 
 let rootOverride: string | undefined;
 
@@ -33,20 +77,45 @@ function children(dir: string): string[] {
 /** A flow and its runs. */
 export class Flow {
   /** @internal */ readonly ds: FlowDatastore;
-  /** @internal */ readonly dir: string;
+  /** @internal */ readonly source: ClientSource;
+  /** @internal */ readonly store: ArtifactStore;
   constructor(
     /** Flow class name. */
     readonly name: string,
     options: { root?: string } = {},
+    /** @internal */ remote?: { ds: FlowDatastore; source: ClientSource },
   ) {
-    const root = options.root ? resolve(options.root) : namespaceRoot();
-    this.ds = new FlowDatastore(new LocalStorage(root), name);
-    this.dir = join(root, name);
+    if (remote) {
+      this.ds = remote.ds;
+      this.source = remote.source;
+    } else {
+      const root = options.root ? resolve(options.root) : namespaceRoot();
+      this.ds = new FlowDatastore(new LocalStorage(root), name);
+      this.source = localSource(this.ds, join(root, name));
+    }
+    this.store = new ArtifactStore(this.ds);
   }
+
+  /**
+   * Reads a flow from any datastore (S3, GCS, Azure, or a local directory): the flow's run and task metadata
+   * and logs are read now; artifacts load with `await task.fetch()` / `await run.fetch()`.
+   */
+  static async connect(name: string, options: { datastore: DatastoreKind; root?: string } | { storage: Storage }): Promise<Flow> {
+    let storage: Storage;
+    if ("storage" in options) storage = options.storage;
+    else {
+      const { openStorage, datastoreFromEnv } = await import("../datastore/open.js");
+      const root = options.root ?? datastoreFromEnv(process.env, options.datastore).root;
+      storage = await openStorage(options.datastore, root);
+    }
+    const ds = new FlowDatastore(storage, name);
+    return new Flow(name, {}, { ds, source: await snapshotSource(ds) });
+  }
+
   /** All runs, oldest first. */
   get runs(): Run[] {
-    return children(join(this.dir, "runs"))
-      .sort()
+    return this.source
+      .runIds()
       .map((id) => this.run(id))
       .filter((r): r is Run => !!r);
   }
@@ -60,7 +129,7 @@ export class Flow {
   }
   /** A run by id (undefined when it does not exist). */
   run(id: string): Run | undefined {
-    const meta = this.ds.readRunSync(id);
+    const meta = this.source.run(id);
     return meta ? new Run(this, meta) : undefined;
   }
   /** Runs carrying every one of the tags. */
@@ -95,8 +164,8 @@ export class Run {
   get error(): string | undefined { return this.meta.error; }
   /** Steps that have tasks, in start order. */
   get steps(): Step[] {
-    return children(join(this.flow.dir, "runs", this.id))
-      .filter((n) => n !== "run.json")
+    return this.flow.source
+      .stepNames(this.id)
       .map((n) => new Step(this, n))
       .sort((a, b) => Number(a.tasks[0]?.id ?? 0) - Number(b.tasks[0]?.id ?? 0));
   }
@@ -107,6 +176,11 @@ export class Run {
   /** The end task's artifacts (undefined when the run did not reach end). */
   get data(): Record<string, unknown> | undefined {
     return this.step("end").tasks[0]?.data;
+  }
+  /** Loads the artifacts of every task of the run (needed before `data` for remote datastores). */
+  async fetch(): Promise<this> {
+    await Promise.all(this.steps.flatMap((s) => s.tasks.map((t) => t.fetch())));
+    return this;
   }
 }
 
@@ -122,8 +196,8 @@ export class Step {
   get pathspec(): string { return `${this.run.pathspec}/${this.name}`; }
   /** Its tasks, by id. */
   get tasks(): Task[] {
-    return children(join(this.run.flow.dir, "runs", this.run.id, this.name))
-      .sort((a, b) => Number(a) - Number(b))
+    return this.run.flow.source
+      .taskIds(this.run.id, this.name)
       .map((id) => this.taskById(id))
       .filter((t): t is Task => !!t);
   }
@@ -135,7 +209,7 @@ export class Step {
   }
   /** A task by id. */
   taskById(id: string): Task | undefined {
-    const meta = this.run.flow.ds.readTaskSync(this.run.id, this.name, id);
+    const meta = this.run.flow.source.task(this.run.id, this.name, id);
     return meta ? new Task(this, meta) : undefined;
   }
 }
@@ -163,14 +237,18 @@ export class Task {
   get artifactNames(): string[] { return Object.keys(this.meta.artifacts ?? {}); }
   /** Artifacts, loaded lazily on access: `task.data.total`. */
   get data(): Record<string, unknown> {
-    this.dataView ??= artifactView(this.meta.artifacts ?? {}, new ArtifactStore(this.step.run.flow.ds));
+    this.dataView ??= artifactView(this.meta.artifacts ?? {}, this.step.run.flow.store);
     return this.dataView;
+  }
+  /** Loads this task's artifacts from the datastore (needed before `data` for remote datastores). */
+  async fetch(): Promise<this> {
+    await this.step.run.flow.store.prefetch(Object.values(this.meta.artifacts ?? {}));
+    return this;
   }
   /** The failure @catch recorded, if any. */
   get caught(): string | undefined { return this.meta.caught; }
   /** The output of an attempt (default: the last one). */
   logs(attempt = this.meta.attempts.length - 1): string {
-    const b = this.step.run.flow.ds.storage.getSync?.(this.step.run.flow.ds.logKey(this.step.run.id, this.step.name, this.id, attempt));
-    return b?.toString("utf8") ?? "";
+    return this.step.run.flow.source.log(this.step.run.id, this.step.name, this.id, attempt) ?? "";
   }
 }

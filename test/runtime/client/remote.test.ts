@@ -1,0 +1,32 @@
+/** The client API over a remote datastore: a run stored in a REAL S3 server (s3rver), read with Flow.connect. */
+import { strict as assert } from "node:assert";
+import { join } from "node:path";
+import { Flow } from "../../../runtime/client/index.js";
+import { ROOT, kubestep, runIdOf, scratch } from "../../helpers/cli.js";
+
+describe("client API over S3", function () {
+  this.timeout(60_000);
+
+  it("connects to the S3 datastore, lists runs and reads artifacts after fetch()", async () => {
+    for (const v of ["KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"])
+      assert.ok(process.env[v], `${v} must be set (npm test starts s3rver)`);
+    const cwd = scratch();
+    const r = await kubestep(["run", join(ROOT, "examples", "hello.ts"), "--n", "4", "--datastore", "s3", "--tag", "remote"], { cwd });
+    assert.equal(r.code, 0, r.stderr);
+    const id = runIdOf(r);
+    const flow = await Flow.connect("HelloFlow", { datastore: "s3" });
+    const run = flow.run(id)!;
+    assert.ok(run, `run ${id} is listed`);
+    assert.ok(run.successful);
+    assert.deepEqual(run.tags, ["remote"]);
+    assert.deepEqual(run.steps.map((s) => s.name), ["start", "square", "join", "end"]);
+    const join_ = run.step("join").task;
+    assert.throws(() => join_.data.total, /is in a remote datastore .* call `await task.fetch\(\)`/);
+    await join_.fetch();
+    assert.equal(join_.data.total, 14);
+    await run.fetch();
+    assert.deepEqual(run.step("square").tasks.map((t) => t.data.sq).sort(), [0, 1, 4, 9]);
+    assert.match(run.step("end").task.logs(), /total = 14/);
+    assert.ok(flow.runsTagged("remote").some((x) => x.id === id));
+  });
+});
