@@ -4,9 +4,9 @@
  * runtime needs and nothing more. Needs KUBECONFIG (fails without it).
  */
 import assert from "node:assert/strict";
-import { KubeHttp, loadKubeconfig } from "./kube-http.js";
+import { KubeHttp, loadKubeconfig } from "../helpers/kube-http.js";
 import { provisionSubmitter, serviceAccountToken, submitterAuth, submitterKubeconfig, type SubmitterCredentials } from "./submitter-identity.js";
-import { parseKubeconfig } from "./kube-http.js";
+import { parseKubeconfig } from "../helpers/kube-http.js";
 import type { StepNamespaceObjects } from "../../components/namespace.js";
 
 const suffix = Math.random().toString(36).slice(2, 8);

@@ -4,7 +4,7 @@
  * turns its token into a kubeconfig — so a test, or a full `@kubernetes` flow run
  * (`KUBECONFIG=<written file> kubestep run ...`), can act as a bound submitter.
  */
-import { KubeHttp, type KubeAuth } from "./kube-http.js";
+import { KubeHttp, type KubeAuth } from "../helpers/kube-http.js";
 import { stepNamespaceObjects, type StepNamespaceObjects, type StepNamespaceSpecInput } from "../../components/namespace.js";
 
 /** Cluster coordinates + bearer token of a submitter. */

@@ -11,7 +11,15 @@ import { resolveKubernetesConfig, type KubernetesConfigInput } from "../../../ru
 import { buildJob, type RunContext } from "../../../runtime/kubernetes/jobspec.js";
 import { KUBERNETES_OPTION_NAMES, type KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 import { KUBERNETES_ENV_VARS, parseWithKubernetes } from "../../../runtime/kubernetes/config.js";
-import { KubeRest, quantityValue } from "./kube-rest.js";
+import { KubeHttp, loadKubeconfig } from "../../helpers/kube-http.js";
+import { parseQuantity } from "../../../runtime/exec/kubernetes/explain.js";
+
+/** A quantity's value; a malformed one fails the test. */
+function quantityValue(q: string | number): number {
+  const v = parseQuantity(q);
+  if (v === undefined) throw new Error(`not a quantity: ${q}`);
+  return v;
+}
 
 const NS = `kubestep-dryrun-${Date.now().toString(36)}`;
 const NODE_MAJOR = process.versions.node.split(".")[0];
@@ -150,12 +158,12 @@ function buildCase(c: Case): V1Job {
 
 describe("kubernetes Job: server-side dry run on the local cluster", function () {
   this.timeout(120_000);
-  let kube: KubeRest;
+  let kube: KubeHttp;
 
   before(async () => {
     const path = process.env.KUBECONFIG;
     if (!path) throw new Error("KUBECONFIG is not set: this test needs the local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)");
-    kube = new KubeRest(path);
+    kube = new KubeHttp(loadKubeconfig(path));
     const r = await kube.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
     assert.equal(r.status, 201, `creating namespace ${NS}: ${JSON.stringify(r.body)}`);
   });
@@ -198,6 +206,6 @@ describe("kubernetes Job: server-side dry run on the local cluster", function ()
   it("dry runs create nothing", async () => {
     const r = await kube.request("GET", `/apis/batch/v1/namespaces/${NS}/jobs`);
     assert.equal(r.status, 200);
-    assert.deepEqual((r.body.items as unknown[]).length, 0);
+    assert.deepEqual(((r.body as { items: unknown[] }).items).length, 0);
   });
 });

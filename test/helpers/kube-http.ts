@@ -1,8 +1,7 @@
 /**
- * A minimal Kubernetes REST client for the RBAC cluster test (node:https only). Used because
- * the installed @kubernetes/client-node 2.x pulls undici 8, which needs Node >= 22, and this
- * project runs on Node 20. Supports kubeconfigs with inline/file CA, client certificates or a
- * bearer token — enough to act as the admin and as a submitter.
+ * A minimal Kubernetes REST client for cluster tests (node:https only): raw requests with exact status
+ * codes, independent of the runtime's own client code under test. Supports kubeconfigs with inline/file
+ * CA, client certificates or a bearer token — enough to act as the admin and as a submitter.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
