@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Kubernetes benchmarks (not a test), on the local cluster with s3rver:
+// Kubernetes benchmarks (not a test), on the local cluster with the S3 server (versitygw) of test/tooling/servers/up.sh:
 //   1. a trivial @kubernetes step, submit to artifacts saved, vs a bare `kubectl create job` of the same
 //      image running `node -e` waited to completion: prints both and the ratio (target <= 1.5x);
 //   2. the wall time of a 20-way @kubernetes foreach.
@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, "..", "bin", "kubestep.mjs");
 for (const v of ["KUBECONFIG", "KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"]) {
-  if (!process.env[v]) { console.error(`${v} is not set: start the cluster (test/tooling/cluster/up.sh) and s3rver (test/tooling/servers/up.sh) first`); process.exit(2); }
+  if (!process.env[v]) { console.error(`${v} is not set: start the cluster (test/tooling/cluster/up.sh) and the datastore servers (eval "$(bash test/tooling/servers/up.sh s3)") first`); process.exit(2); }
 }
 const repeat = Number(process.argv[process.argv.indexOf("--repeat") + 1]) || 3;
 const NS = `ks-bench-${Date.now().toString(36)}`;

@@ -118,6 +118,7 @@ async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Pr
   if (environment && !flag && !process.env.KUBESTEP_DEFAULT_DATASTORE && environment.datastore.kind !== "local") {
     const d = environment.datastore;
     if (d.endpoint && d.kind === "s3") process.env.KUBESTEP_S3_ENDPOINT_URL ??= d.endpoint;
+    if (d.endpoint && d.kind === "gs" && !process.env.KUBESTEP_GCS_ENDPOINT_URL) process.env.KUBESTEP_GCS_ENDPOINT_URL = d.endpoint;
     if (d.region) process.env.AWS_REGION ??= d.region;
     return openStorage(d.kind, d.root);
   }
@@ -386,7 +387,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);
     }
-    if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError" || (e as Error).name === "EnvironmentError" || (e as Error).name === "EnvironmentSourceError" || (e as Error).name === "KubeConfigError") {
+    if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError" || (e as Error).name === "EnvironmentError" || (e as Error).name === "EnvironmentSourceError" || (e as Error).name === "KubeConfigError" || (e as Error).name === "DatastoreConfigError") {
       process.stderr.write(`kubestep ${cmd}: ${(e as Error).message}\n`);
       return 2;
     }

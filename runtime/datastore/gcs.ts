@@ -3,7 +3,9 @@
  *
  * - Credentials: Application Default Credentials, never overridden (`GOOGLE_APPLICATION_CREDENTIALS`,
  *   `gcloud auth application-default login`, GKE Workload Identity through the metadata server).
- * - Endpoint: `KUBESTEP_GCS_ENDPOINT_URL` (or the `endpoint` option) for emulators.
+ * - Endpoint: the `endpoint` option, else `KUBESTEP_GCS_ENDPOINT_URL`, else the SDK's own
+ *   `STORAGE_EMULATOR_HOST`, for emulators such as fake-gcs-server (`http://host:port`). Like the SDK, requests
+ *   to a custom endpoint carry no credentials; signing URLs still needs a service account key (ADC).
  * - Writes are atomic: an upload (single request or resumable) creates the object generation only when
  *   it completes; a failed upload leaves the previous generation in place.
  * - Pre-signed URLs are V4 signed URLs; with Workload Identity the SDK signs through the IAM
@@ -17,14 +19,25 @@ import { pipeline } from "node:stream/promises";
 import type { Bucket } from "@google-cloud/storage";
 import type { Storage } from "./storage.js";
 import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./open.js";
+import { checkEndpointUrl } from "./endpoint.js";
 
 /** Environment variable holding a custom GCS endpoint (emulators), e.g. `http://127.0.0.1:4443`. */
 export const GCS_ENDPOINT_VAR = "KUBESTEP_GCS_ENDPOINT_URL";
+/** The GCS SDK's own emulator variable, honoured when {@link GCS_ENDPOINT_VAR} is not set. */
+export const GCS_EMULATOR_HOST_VAR = "STORAGE_EMULATOR_HOST";
 
 /** Options of {@link GcsStorage}. */
 export interface GcsStorageOptions {
-  /** Custom API endpoint; default `KUBESTEP_GCS_ENDPOINT_URL`. */
+  /**
+   * Custom API endpoint (an `http://` or `https://` URL, e.g. a fake-gcs-server at `http://127.0.0.1:4443`);
+   * default `KUBESTEP_GCS_ENDPOINT_URL`, else `STORAGE_EMULATOR_HOST`. Requests to it carry no credentials.
+   */
   endpoint?: string;
+  /**
+   * Service account key file (JSON) used for signed URLs and, without an endpoint, for requests; default
+   * `GOOGLE_APPLICATION_CREDENTIALS` of `env`, else the rest of Application Default Credentials.
+   */
+  keyFilename?: string;
   /** Project for the client; default from Application Default Credentials. */
   projectId?: string;
   /** Environment to read defaults from; default `process.env`. */
@@ -48,11 +61,14 @@ export class GcsStorage implements Storage {
   /** Custom endpoint, if any. */
   readonly endpoint: string | undefined;
   private readonly projectId: string | undefined;
+  private readonly keyFilename: string | undefined;
   private bucketPromise: Promise<Bucket> | undefined;
+  /** Set once the bucket is known to exist (see {@link GcsStorage.missing}). */
+  private bucketSeen = false;
 
   /**
    * @param root `gs://bucket` or `gs://bucket/prefix`.
-   * @throws DatastoreConfigError for a malformed root.
+   * @throws DatastoreConfigError for a malformed root or endpoint (naming the variable, the value and the allowed form).
    */
   constructor(
     readonly root: string,
@@ -63,8 +79,16 @@ export class GcsStorage implements Storage {
     this.bucketName = parsed.bucket;
     this.prefix = parsed.prefix;
     const env = options.env ?? process.env;
-    this.endpoint = options.endpoint || env[GCS_ENDPOINT_VAR] || undefined;
+    const [source, endpoint] = options.endpoint
+      ? ["endpoint", options.endpoint]
+      : env[GCS_ENDPOINT_VAR]?.trim()
+        ? [GCS_ENDPOINT_VAR, env[GCS_ENDPOINT_VAR]]
+        : env[GCS_EMULATOR_HOST_VAR]?.trim()
+          ? [GCS_EMULATOR_HOST_VAR, env[GCS_EMULATOR_HOST_VAR]]
+          : [undefined, undefined];
+    this.endpoint = source && endpoint ? checkEndpointUrl(endpoint, source, "http://127.0.0.1:4443") : undefined;
     this.projectId = options.projectId;
+    this.keyFilename = options.keyFilename || env.GOOGLE_APPLICATION_CREDENTIALS || undefined;
   }
 
   /** The object name in the bucket for a datastore key (exported for tests and callers that log it). */
@@ -85,7 +109,12 @@ export class GcsStorage implements Storage {
       const storage = new sdk.Storage({
         ...(this.endpoint ? { apiEndpoint: this.endpoint } : {}),
         ...(this.projectId ? { projectId: this.projectId } : {}),
+        ...(this.keyFilename ? { keyFilename: this.keyFilename } : {}),
       });
+      // When STORAGE_EMULATOR_HOST is set in the process environment, the SDK uses it verbatim as the base of
+      // its JSON API requests (without /storage/v1), so they miss every emulator route and reads pass for
+      // "not found". The JSON API lives under /storage/v1 of the endpoint.
+      if (this.endpoint) storage.baseUrl = `${this.endpoint}/storage/v1`;
       return storage.bucket(this.bucketName);
     });
     return this.bucketPromise;
@@ -97,16 +126,46 @@ export class GcsStorage implements Storage {
 
   async put(key: string, data: Uint8Array | string): Promise<void> {
     const body = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    await (await this.file(key)).save(body, { resumable: body.byteLength > 16 * 1024 * 1024, validation: "crc32c" });
+    const f = await this.file(key);
+    try {
+      await f.save(body, { resumable: body.byteLength > 16 * 1024 * 1024, validation: "crc32c" });
+    } catch (e) {
+      throw this.bucketError(e);
+    }
   }
 
   async putStream(key: string, data: Readable): Promise<void> {
     const f = await this.file(key);
-    await pipeline(data, f.createWriteStream({ resumable: true, validation: "crc32c" }));
+    try {
+      await pipeline(data, f.createWriteStream({ resumable: true, validation: "crc32c" }));
+    } catch (e) {
+      throw this.bucketError(e);
+    }
   }
 
   async putFile(key: string, path: string): Promise<void> {
     return this.putStream(key, createReadStream(path));
+  }
+
+  /**
+   * Confirms that a 404 for an object means the object is missing, not the bucket: a missing bucket (or one
+   * the credentials cannot list) must fail the read rather than pass for a missing object. Checked with a
+   * one-key listing (the object permissions a pod has allow it; `buckets.get` may not be), once per store.
+   */
+  private async missing(): Promise<void> {
+    if (this.bucketSeen) return;
+    try {
+      await (await this.bucket()).getFiles({ maxResults: 1, autoPaginate: false });
+    } catch (e) {
+      throw this.bucketError(e);
+    }
+    this.bucketSeen = true;
+  }
+
+  /** A 404 from a bucket-level request (upload, listing) means the bucket is missing: say so. */
+  private bucketError(e: unknown): unknown {
+    if (!isNotFound(e)) return e;
+    return new Error(`the GCS bucket ${JSON.stringify(this.bucketName)} of the datastore root ${this.root} does not exist${this.endpoint ? ` at ${this.endpoint}` : ""}`, { cause: e });
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -114,8 +173,9 @@ export class GcsStorage implements Storage {
       const [buf] = await (await this.file(key)).download();
       return buf;
     } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
+      if (!isNotFound(e)) throw e;
+      await this.missing();
+      return undefined;
     }
   }
 
@@ -128,13 +188,16 @@ export class GcsStorage implements Storage {
 
   async exists(key: string): Promise<boolean> {
     const [yes] = await (await this.file(key)).exists();
+    if (!yes) await this.missing();
     return yes;
   }
 
   async list(prefix: string): Promise<string[]> {
     const bucket = await this.bucket();
     const p = listPrefix(this.prefix, prefix);
-    const [files] = await bucket.getFiles({ prefix: p || undefined, autoPaginate: true });
+    const [files] = await bucket.getFiles({ prefix: p || undefined, autoPaginate: true }).catch((e: unknown) => {
+      throw this.bucketError(e);
+    });
     return files.filter((f) => !f.name.endsWith("/")).map((f) => this.keyOf(f.name));
   }
 
@@ -144,7 +207,9 @@ export class GcsStorage implements Storage {
     const out = new Set<string>();
     let pageToken: string | undefined;
     do {
-      const [files, next, raw] = await bucket.getFiles({ prefix: p || undefined, delimiter: "/", autoPaginate: false, pageToken });
+      const [files, next, raw] = await bucket.getFiles({ prefix: p || undefined, delimiter: "/", autoPaginate: false, pageToken }).catch((e: unknown) => {
+        throw this.bucketError(e);
+      });
       for (const f of files) if (f.name.length > p.length) out.add(f.name.slice(p.length));
       for (const cp of (raw as { prefixes?: string[] } | undefined)?.prefixes ?? []) out.add(cp.slice(p.length).replace(/\/$/, ""));
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
@@ -157,12 +222,26 @@ export class GcsStorage implements Storage {
     await (await this.file(key)).delete({ ignoreNotFound: true });
   }
 
+  /**
+   * A V4 signed URL (`GOOG4-RSA-SHA256`) for reading the object, valid `seconds` (1 s to 7 days). Signing
+   * needs a service account key (`GOOGLE_APPLICATION_CREDENTIALS`) or, with Workload Identity, the IAM
+   * `signBlob` permission; with an endpoint the URL points at it (path style, `<endpoint>/<bucket>/<object>`).
+   */
   async presignGet(key: string, seconds: number): Promise<string> {
-    const [url] = await (await this.file(key)).getSignedUrl({
-      version: "v4",
-      action: "read",
-      expires: Date.now() + Math.max(1, Math.min(seconds, 7 * 24 * 3600)) * 1000,
-    });
-    return url;
+    const f = await this.file(key);
+    try {
+      const [url] = await f.getSignedUrl({
+        version: "v4",
+        action: "read",
+        expires: Date.now() + Math.max(1, Math.min(Math.round(seconds), 7 * 24 * 3600)) * 1000,
+      });
+      return url;
+    } catch (e) {
+      throw new Error(
+        `cannot sign a URL for gs://${this.bucketName}/${f.name}: ${(e as Error).message} ` +
+          `(signing needs a service account key in GOOGLE_APPLICATION_CREDENTIALS, or Workload Identity with iam.serviceAccounts.signBlob on the pod's service account)`,
+        { cause: e },
+      );
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The S3 datastore (`s3://bucket/prefix`), on `@aws-sdk/client-s3`. Works with AWS S3 and S3-compatible
- * servers (MinIO, s3rver, ...) through a custom endpoint with path-style addressing.
+ * servers (MinIO, versitygw, ...) through a custom endpoint with path-style addressing.
  *
  * - Credentials: the standard AWS provider chain, never overridden (environment variables, shared
  *   config/credentials files and profiles, IRSA web identity tokens in EKS pods, ECS/EC2 metadata).
@@ -19,6 +19,7 @@ import { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Storage } from "./storage.js";
 import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./open.js";
+import { checkEndpointUrl } from "./endpoint.js";
 
 /** Environment variable holding the endpoint of an S3-compatible server, e.g. `http://192.0.2.2:4568`. */
 export const S3_ENDPOINT_VAR = "KUBESTEP_S3_ENDPOINT_URL";
@@ -32,7 +33,7 @@ export const S3_PART_SIZE = 8 * 1024 * 1024;
 export interface S3StorageOptions {
   /** Bucket region; default `AWS_REGION`, `AWS_DEFAULT_REGION`, or `us-east-1` with a custom endpoint. */
   region?: string;
-  /** Custom endpoint URL of an S3-compatible server; default `KUBESTEP_S3_ENDPOINT_URL`. Enables path-style addressing. */
+  /** Custom endpoint URL (http:// or https://) of an S3-compatible server; default `KUBESTEP_S3_ENDPOINT_URL`. Enables path-style addressing. */
   endpoint?: string;
   /** Force path-style addressing (`endpoint/bucket/key`); default true when an endpoint is set. */
   forcePathStyle?: boolean;
@@ -54,9 +55,15 @@ function loadSdk(): Promise<S3Sdk> {
   return sdkPromise;
 }
 
+/**
+ * Whether an error means "no such object". Decided by the error code, not by the status alone: a 404 may
+ * also mean a missing bucket (NoSuchBucket) or, on some S3-compatible servers, an unknown access key,
+ * which must fail the read rather than pass for a missing object. HEAD responses have no body, so the SDK
+ * names every 404 of HeadObject "NotFound".
+ */
 function isNotFound(e: unknown): boolean {
-  const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return err?.name === "NoSuchKey" || err?.name === "NotFound" || err?.Code === "NoSuchKey" || err?.$metadata?.httpStatusCode === 404;
+  const err = e as { name?: string; Code?: string };
+  return err?.name === "NoSuchKey" || err?.Code === "NoSuchKey" || err?.name === "NotFound";
 }
 
 export class S3Storage implements Storage {
@@ -71,10 +78,12 @@ export class S3Storage implements Storage {
   readonly endpoint: string | undefined;
   private readonly forcePathStyle: boolean;
   private clientPromise: Promise<S3Client> | undefined;
+  /** Set once the bucket is known to be listable with these credentials (see {@link S3Storage.exists}). */
+  private bucketSeen = false;
 
   /**
    * @param root `s3://bucket` or `s3://bucket/prefix`.
-   * @throws DatastoreConfigError for a malformed root.
+   * @throws DatastoreConfigError for a malformed root or endpoint (naming the variable, the value and the allowed form).
    */
   constructor(
     readonly root: string,
@@ -85,7 +94,8 @@ export class S3Storage implements Storage {
     this.bucket = parsed.bucket;
     this.prefix = parsed.prefix;
     const env = options.env ?? process.env;
-    this.endpoint = options.endpoint || env[S3_ENDPOINT_VAR] || undefined;
+    const endpoint = options.endpoint ? (["endpoint", options.endpoint] as const) : env[S3_ENDPOINT_VAR]?.trim() ? ([S3_ENDPOINT_VAR, env[S3_ENDPOINT_VAR]!] as const) : undefined;
+    this.endpoint = endpoint ? checkEndpointUrl(endpoint[1], endpoint[0], "http://192.0.2.2:4568") : undefined;
     this.region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || (this.endpoint ? "us-east-1" : undefined);
     this.forcePathStyle = options.forcePathStyle ?? this.endpoint !== undefined;
   }
@@ -174,9 +184,15 @@ export class S3Storage implements Storage {
       await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.name(key) }));
       return true;
     } catch (e) {
-      if (isNotFound(e)) return false;
-      throw e;
+      if (!isNotFound(e)) throw e;
     }
+    // A HEAD 404 has no body: it may mean a missing bucket (or, on some servers, unknown credentials). A
+    // one-key listing, once per store, turns those into errors instead of "no such object".
+    if (!this.bucketSeen) {
+      await client.send(new s3.ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
+      this.bucketSeen = true;
+    }
+    return false;
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -139,7 +139,7 @@ describe("components/namespace RBAC on a real cluster", function () {
 
   it("runs a real @kubernetes flow with exactly the submitter's rights (a token bound by the component's RoleBinding)", async function () {
     for (const v of ["KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
-      assert.ok(process.env[v], `${v} must be set (npm test starts s3rver)`);
+      assert.ok(process.env[v], `${v} must be set (npm test starts the S3 server, versitygw)`);
     // The admin provides the datastore credentials; the submitter cannot read or create secrets.
     await admin.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: "v1", kind: "Secret", metadata: { name: "kubestep-s3" }, stringData: { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY! } });
     const { mkdtempSync, writeFileSync } = await import("node:fs");

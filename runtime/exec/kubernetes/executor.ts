@@ -22,8 +22,21 @@ import { lastException } from "../local.js";
 /** Seconds a pre-signed code URL stays valid. */
 const CODE_URL_SECONDS = 24 * 3600;
 
-/** Environment variables forwarded from the CLI's environment to task pods (datastore endpoint and region). */
-export const FORWARDED_ENV = ["KUBESTEP_S3_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_DATASTORE_SYSROOT_GS", "KUBESTEP_DATASTORE_SYSROOT_AZURE"];
+/**
+ * Environment variables forwarded from the CLI's environment to task pods: datastore roots, the S3 endpoint
+ * and region, and the GCS endpoint (`KUBESTEP_GCS_ENDPOINT_URL`, or the SDK's `STORAGE_EMULATOR_HOST`).
+ * Credentials are never forwarded: pods get theirs from secrets or workload identity.
+ */
+export const FORWARDED_ENV = [
+  "KUBESTEP_S3_ENDPOINT_URL",
+  "AWS_REGION",
+  "AWS_DEFAULT_REGION",
+  "KUBESTEP_GCS_ENDPOINT_URL",
+  "STORAGE_EMULATOR_HOST",
+  "KUBESTEP_DATASTORE_SYSROOT_S3",
+  "KUBESTEP_DATASTORE_SYSROOT_GS",
+  "KUBESTEP_DATASTORE_SYSROOT_AZURE",
+];
 
 /**
  * Parses `KUBESTEP_KUBERNETES_PENDING_TIMEOUT`: seconds (or with a unit s/m/h), or "never".

@@ -74,6 +74,21 @@ describe("kubestep CLI", function () {
     assert.match(missing.stderr, /flow file .*nope\.ts does not exist/);
   });
 
+  it("rejects a bad S3 or GCS endpoint with exit 2, naming the variable, the value and the allowed form", async () => {
+    const cwd = scratch();
+    const cases: Array<[string, Record<string, string>]> = [
+      ["gs", { KUBESTEP_DATASTORE_SYSROOT_GS: "gs://b-1/ks", KUBESTEP_GCS_ENDPOINT_URL: "localhost:4443" }],
+      ["s3", { KUBESTEP_DATASTORE_SYSROOT_S3: "s3://b-1/ks", KUBESTEP_S3_ENDPOINT_URL: "ftp://10.0.0.1" }],
+    ];
+    for (const [kind, env] of cases) {
+      const r = await kubestep(["run", hello, "--datastore", kind], { cwd, env });
+      assert.equal(r.code, 2, r.stderr);
+      const [variable, value] = Object.entries(env).find(([k]) => k.endsWith("_ENDPOINT_URL"))!;
+      assert.match(r.stderr, new RegExp(`^kubestep run: ${variable}="${value.replace(/[.]/g, "\\.")}" is not a valid endpoint: .*; use an http:// or https:// URL such as `, "m"));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    }
+  });
+
   it("show prints the graph, decorators and parameters", async () => {
     const r = await kubestep(["show", hello], { cwd: scratch() });
     assert.equal(r.code, 0, r.stderr);

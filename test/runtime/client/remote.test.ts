@@ -1,4 +1,4 @@
-/** The client API over a remote datastore: a run stored in a REAL S3 server (s3rver), read with Flow.connect. */
+/** The client API over a remote datastore: a run stored in a REAL S3 server (versitygw, verifying SigV4), read with Flow.connect. */
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { Flow } from "../../../runtime/client/index.js";
@@ -9,7 +9,7 @@ describe("client API over S3", function () {
 
   it("connects to the S3 datastore, lists runs and reads artifacts after fetch()", async () => {
     for (const v of ["KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"])
-      assert.ok(process.env[v], `${v} must be set (npm test starts s3rver)`);
+      assert.ok(process.env[v], `${v} must be set (npm test starts the S3 server, versitygw)`);
     const cwd = scratch();
     const r = await kubestep(["run", join(ROOT, "examples", "hello.ts"), "--n", "4", "--datastore", "s3", "--tag", "remote"], { cwd });
     assert.equal(r.code, 0, r.stderr);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Stops the servers test/tooling/servers/up.sh started (by their pid files) and removes their data.
+# Stops the servers test/tooling/servers/up.sh started (versitygw, fake-gcs-server, azurite; by their pid
+# files) and removes their data.
 # Usage: bash test/tooling/servers/down.sh
 set -uo pipefail
 STATE="${KUBESTEP_SERVERS_STATE:-/tmp/kubestep-servers}"
-for name in s3rver azurite; do
+for name in versitygw fake-gcs-server azurite; do
   pidfile="$STATE/$name.pid"
   [[ -f "$pidfile" ]] || continue
   pid="$(cat "$pidfile")"
@@ -15,4 +16,4 @@ for name in s3rver azurite; do
   fi
   rm -f "$pidfile"
 done
-rm -rf "$STATE/s3rver" "$STATE/azurite"
+rm -rf "$STATE/versitygw" "$STATE/fake-gcs-server" "$STATE/fake-gcs-server.bucket.json" "$STATE/azurite"

@@ -1,22 +1,33 @@
 /**
- * Real object-store servers for tests and CI: `s3rver` (S3 protocol) and `azurite` (Azure Blob).
- * Used programmatically by the datastore tests (random free ports, torn down in `after()`) and by
- * `run.ts` / `up.sh` for CI (fixed ports, listening on 0.0.0.0 so pods reach them at the host IP).
+ * Real object-store servers for tests and CI:
+ * - S3: versitygw (posix backend), which verifies every request's SigV4 signature (headers and pre-signed
+ *   query strings, including their expiry) against its root user's keys;
+ * - GCS: fake-gcs-server (filesystem backend; it does NOT check credentials or signed-URL signatures, see
+ *   {@link startGcsServer});
+ * - Azure Blob: azurite.
+ * versitygw and fake-gcs-server are built from pinned Go modules by `test/tooling/parts/build.sh` (cached
+ * after the first build); azurite comes from node_modules. Used programmatically by the datastore tests
+ * (random free ports, torn down in `after()`) and by `up.sh` for CI (fixed ports, listening on 0.0.0.0 so
+ * pods reach them at the host IP).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { promises as fsp } from "node:fs";
 import { createServer } from "node:net";
-import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "../../..");
 
-/** Access key id and secret s3rver accepts (it checks the signature with these). */
-export const S3RVER_KEY = "S3RVER";
-/** Bucket the servers create for tests. */
+/** Access key id of the S3 server's root user (versitygw verifies SigV4 signatures made with it and {@link S3_SECRET_KEY}). */
+export const S3_ACCESS_KEY = "KUBESTEPTESTROOT";
+/** Secret access key of the S3 server's root user (test-only). */
+export const S3_SECRET_KEY = "kubestep-test-secret-key-0123456789abcdef";
+/** Region the S3 server signs for. */
+export const S3_REGION = "us-east-1";
+/** Bucket the S3 and GCS servers create for tests. */
 export const TEST_BUCKET = "kubestep-test";
 /** Azurite's well-known development account. */
 export const AZURITE_ACCOUNT = "devstoreaccount1";
@@ -70,18 +81,64 @@ export function hostIp(): string {
   return "127.0.0.1";
 }
 
-/** Options of {@link startS3rver}. */
-export interface S3rverOptions {
-  /** Port; default a free one. */
-  port?: number;
-  /** Listen address; default 127.0.0.1 (use 0.0.0.0 for pods). */
-  address?: string;
-  /** Data directory; default a new temporary directory (removed on stop). */
-  directory?: string;
-  /** Host in the advertised URL; default the listen address (or the host IP for 0.0.0.0). */
-  advertiseHost?: string;
-  /** Buckets to create; default [TEST_BUCKET]. */
-  buckets?: string[];
+/** Listen addresses the servers may use: loopback or every local interface, never a remote address. */
+function checkListenAddress(address: string, what: string): void {
+  if (address !== "127.0.0.1" && address !== "0.0.0.0" && address !== "localhost")
+    throw new Error(`${what}: listen address ${JSON.stringify(address)} is not allowed; use 127.0.0.1 (this machine only) or 0.0.0.0 (pods reach it at the host IP)`);
+}
+
+/**
+ * The directory holding a part's binaries, built from its pinned Go module by `test/tooling/parts/build.sh`
+ * (cached: instant once built; a cold build takes minutes, so callers allow for it).
+ */
+export function partBinDir(part: "versitygw" | "fake-gcs-server"): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("bash", [join(ROOT, "test/tooling/parts/build.sh"), part], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`building the test part ${part} failed (test/tooling/parts/build.sh ${part}):\n${stderr}`));
+      const dir = stdout.trim().split("\n").pop() ?? "";
+      if (!existsSync(join(dir, part))) return reject(new Error(`test/tooling/parts/build.sh ${part} printed ${JSON.stringify(dir)}, which holds no ${part} binary:\n${stderr}`));
+      resolve(dir);
+    });
+  });
+}
+
+/** Collects a child's output (for error messages) and rejects `exited` if it exits. */
+function watchChild(child: ChildProcess): { output: () => string; exited: Promise<never> } {
+  let output = "";
+  const onData = (c: Buffer) => {
+    output = (output + c.toString()).slice(-20_000);
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<never>((_, reject) => {
+    child.once("exit", (code, signal) => reject(new Error(`exited with ${code ?? signal}`)));
+    child.once("error", reject);
+  });
+  exited.catch(() => undefined);
+  return { output: () => output, exited };
+}
+
+/** Polls `url` until it answers 200; rejects if the child exits first or after `ms`. */
+async function waitHealthy(child: ChildProcess, url: string, what: string, ms = 30_000): Promise<void> {
+  const { output, exited } = watchChild(child);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await Promise.race([
+      fetch(url, { signal: AbortSignal.timeout(2_000) }).then(
+        async (r) => {
+          await r.arrayBuffer();
+          return r.status === 200;
+        },
+        () => false,
+      ),
+      exited,
+    ]).catch((e: Error) => {
+      throw new Error(`${what} ${e.message} before it became ready:\n${output()}`);
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within ${ms / 1000} s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Waits until a child prints `marker`; rejects if it exits first or after `ms`. */
@@ -117,23 +174,57 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
+/** The environment a server child runs with: only what it needs, so no VGW_* / FAKE_GCS_* setting of the caller leaks in. */
+function childEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", TMPDIR: process.env.TMPDIR ?? "/tmp" };
+}
+
+/** Options of {@link startS3Server}. */
+export interface S3ServerOptions {
+  /** Port; default a free one. */
+  port?: number;
+  /** Listen address: 127.0.0.1 (default) or 0.0.0.0 (for pods). */
+  address?: string;
+  /** Data directory (the posix backend's root: one directory per bucket); default a new temporary directory (removed on stop). */
+  directory?: string;
+  /** Host in the advertised URL; default the listen address (or the host IP for 0.0.0.0). */
+  advertiseHost?: string;
+  /** Buckets to create; default [TEST_BUCKET]. */
+  buckets?: string[];
+}
+
 /**
- * Starts s3rver as a child process (`s3rver.mjs`, with `--openssl-legacy-provider`, see there).
+ * Starts versitygw (S3 gateway, posix backend) as a child process and creates the buckets. It verifies the
+ * SigV4 signature of every request with the root user's keys ({@link S3_ACCESS_KEY} / {@link S3_SECRET_KEY}).
  * `env` holds KUBESTEP_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
  * KUBESTEP_DATASTORE_SYSROOT_S3.
  */
-export async function startS3rver(options: S3rverOptions = {}): Promise<RunningServer & { process: ChildProcess }> {
+export async function startS3Server(options: S3ServerOptions = {}): Promise<RunningServer & { process: ChildProcess }> {
   const address = options.address ?? "127.0.0.1";
+  checkListenAddress(address, "the S3 server (versitygw)");
+  const bin = join(await partBinDir("versitygw"), "versitygw");
   const port = options.port ?? (await freePort(address === "0.0.0.0" ? "127.0.0.1" : address));
   const ownDir = options.directory === undefined;
-  const directory = options.directory ?? (await fsp.mkdtemp("/tmp/ks-s3rver-"));
+  const directory = options.directory ?? (await fsp.mkdtemp("/tmp/ks-versitygw-"));
+  await fsp.mkdir(directory, { recursive: true });
   const buckets = options.buckets ?? [TEST_BUCKET];
   const child = spawn(
-    process.execPath,
-    ["--openssl-legacy-provider", join(HERE, "s3rver.mjs"), "--port", String(port), "--address", address, "--directory", directory, ...buckets.flatMap((b) => ["--bucket", b])],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    bin,
+    ["--port", `${address}:${port}`, "--access", S3_ACCESS_KEY, "--secret", S3_SECRET_KEY, "--region", S3_REGION, "--health", "/_health", "--quiet", "posix", directory],
+    { stdio: ["ignore", "pipe", "pipe"], env: childEnv() },
   );
-  await waitForOutput(child, "s3rver listening", "s3rver");
+  const stopAll = async () => {
+    await stopChild(child);
+    if (ownDir) await fsp.rm(directory, { recursive: true, force: true });
+  };
+  const local = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(child, `${local}/_health`, "versitygw");
+    await createS3Buckets(local, buckets);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
   const host = options.advertiseHost ?? (address === "0.0.0.0" ? hostIp() : address);
   const url = `http://${host}:${port}`;
   return {
@@ -142,23 +233,158 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<RunningS
     process: child,
     env: {
       KUBESTEP_S3_ENDPOINT_URL: url,
-      AWS_ACCESS_KEY_ID: S3RVER_KEY,
-      AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
-      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: S3_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: S3_SECRET_KEY,
+      AWS_REGION: S3_REGION,
       KUBESTEP_DATASTORE_SYSROOT_S3: `s3://${buckets[0]}/kubestep`,
     },
-    async stop() {
-      await stopChild(child);
-      if (ownDir) await fsp.rm(directory, { recursive: true, force: true });
-    },
+    stop: stopAll,
   };
+}
+
+/** Creates buckets on an S3 endpoint with the root user's keys (an existing bucket of ours is fine). */
+export async function createS3Buckets(endpoint: string, buckets: readonly string[]): Promise<void> {
+  const s3 = await import("@aws-sdk/client-s3");
+  const client = new s3.S3Client({
+    endpoint,
+    region: S3_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY },
+  });
+  try {
+    for (const Bucket of buckets) {
+      try {
+        await client.send(new s3.CreateBucketCommand({ Bucket }));
+      } catch (e) {
+        if ((e as { name?: string }).name !== "BucketAlreadyOwnedByYou") throw new Error(`creating bucket ${Bucket} on ${endpoint} failed: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A throw-away Google service account key (JSON key file contents) and its public key, for signed URLs in tests. */
+export interface ThrowawayServiceAccountKey {
+  /** The key file's JSON object (`type: "service_account"`, `client_email`, `private_key`, ...). */
+  json: {
+    type: "service_account";
+    project_id: string;
+    private_key_id: string;
+    private_key: string;
+    client_email: string;
+    client_id: string;
+    token_uri: string;
+  };
+  /** PEM of the public key, to verify signatures made with the private key. */
+  publicKeyPem: string;
+}
+
+/** Generates a fresh 2048-bit RSA service account key that no Google service knows (test-only). */
+export function throwawayServiceAccountKey(project = "kubestep-test"): ThrowawayServiceAccountKey {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  });
+  return {
+    json: {
+      type: "service_account",
+      project_id: project,
+      private_key_id: randomBytes(20).toString("hex"),
+      private_key: privateKey,
+      client_email: `kubestep-test@${project}.iam.gserviceaccount.com`,
+      client_id: String(BigInt(`0x${randomBytes(8).toString("hex")}`)),
+      token_uri: "https://oauth2.googleapis.com/token",
+    },
+    publicKeyPem: publicKey,
+  };
+}
+
+/** Options of {@link startGcsServer}. */
+export interface GcsServerOptions {
+  /** Port; default a free one. */
+  port?: number;
+  /** Listen address: 127.0.0.1 (default) or 0.0.0.0 (for pods). */
+  address?: string;
+  /** Data directory (filesystem backend); default a new temporary directory (removed on stop). */
+  directory?: string;
+  /** Host in the advertised URL; default the listen address (or the host IP for 0.0.0.0). */
+  advertiseHost?: string;
+  /** Buckets to create; default [TEST_BUCKET]. */
+  buckets?: string[];
+}
+
+/**
+ * Starts fake-gcs-server (GCS JSON/XML API emulator, http, filesystem backend) as a child process and creates
+ * the buckets. It accepts any request without credentials and does not verify signed URLs (its
+ * `fakestorage` package never reads `X-Goog-Signature`; `X-Goog-Algorithm` only routes signed uploads), so
+ * tests verify signed URLs' signatures themselves. `-public-host` is the advertised `host:port`, so path-style
+ * URLs (`/bucket/object`, as signed URLs use) are served; `-external-url` makes resumable-upload locations
+ * point at the advertised URL.
+ *
+ * `env` holds KUBESTEP_GCS_ENDPOINT_URL, KUBESTEP_DATASTORE_SYSROOT_GS and GOOGLE_APPLICATION_CREDENTIALS (a
+ * throw-away service account key written to the data directory, used to sign URLs); `key` is that key.
+ */
+export async function startGcsServer(options: GcsServerOptions = {}): Promise<RunningServer & { process: ChildProcess; key: ThrowawayServiceAccountKey }> {
+  const address = options.address ?? "127.0.0.1";
+  checkListenAddress(address, "the GCS server (fake-gcs-server)");
+  const bin = join(await partBinDir("fake-gcs-server"), "fake-gcs-server");
+  const port = options.port ?? (await freePort(address === "0.0.0.0" ? "127.0.0.1" : address));
+  const ownDir = options.directory === undefined;
+  const directory = options.directory ?? (await fsp.mkdtemp("/tmp/ks-fake-gcs-"));
+  const buckets = options.buckets ?? [TEST_BUCKET];
+  const host = options.advertiseHost ?? (address === "0.0.0.0" ? hostIp() : address);
+  const url = `http://${host}:${port}`;
+  await fsp.mkdir(join(directory, "data"), { recursive: true });
+  const key = throwawayServiceAccountKey();
+  const keyFile = join(directory, "service-account.json");
+  await fsp.writeFile(keyFile, JSON.stringify(key.json, null, 2), { mode: 0o600 });
+  const child = spawn(
+    bin,
+    ["-scheme", "http", "-host", address, "-port", String(port), "-backend", "filesystem", "-filesystem-root", join(directory, "data"), "-public-host", `${host}:${port}`, "-external-url", url, "-log-level", "warn"],
+    { stdio: ["ignore", "pipe", "pipe"], env: childEnv() },
+  );
+  const stopAll = async () => {
+    await stopChild(child);
+    if (ownDir) await fsp.rm(directory, { recursive: true, force: true });
+  };
+  const local = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(child, `${local}/_internal/healthcheck`, "fake-gcs-server");
+    await createGcsBuckets(local, buckets);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return {
+    url,
+    port,
+    process: child,
+    key,
+    env: {
+      KUBESTEP_GCS_ENDPOINT_URL: url,
+      KUBESTEP_DATASTORE_SYSROOT_GS: `gs://${buckets[0]}/kubestep`,
+      GOOGLE_APPLICATION_CREDENTIALS: keyFile,
+    },
+    stop: stopAll,
+  };
+}
+
+/** Creates buckets on a GCS emulator through the JSON API (an existing bucket is fine). */
+export async function createGcsBuckets(endpoint: string, buckets: readonly string[]): Promise<void> {
+  for (const name of buckets) {
+    const res = await fetch(`${endpoint}/storage/v1/b?project=kubestep-test`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name }) });
+    const text = await res.text();
+    if (res.status !== 200 && res.status !== 409) throw new Error(`creating bucket ${name} on ${endpoint} failed: ${res.status} ${text}`);
+  }
 }
 
 /** Options of {@link startAzurite}. */
 export interface AzuriteOptions {
   /** Port; default a free one. */
   port?: number;
-  /** Listen address; default 127.0.0.1 (use 0.0.0.0 for pods). */
+  /** Listen address: 127.0.0.1 (default) or 0.0.0.0 (for pods). */
   host?: string;
   /** Host in the advertised URL; default the listen address (or the host IP for 0.0.0.0). */
   advertiseHost?: string;
@@ -174,6 +400,7 @@ export function azuriteConnectionString(blobUrl: string): string {
 /** Starts azurite's blob service as a child process (in-memory, loose mode). */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<RunningServer & { process: ChildProcess }> {
   const host = options.host ?? "127.0.0.1";
+  checkListenAddress(host, "azurite");
   const port = options.port ?? (await freePort(host === "0.0.0.0" ? "127.0.0.1" : host));
   const ownDir = options.location === undefined;
   const location = options.location ?? (await fsp.mkdtemp("/tmp/ks-azurite-"));

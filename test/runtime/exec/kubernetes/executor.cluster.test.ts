@@ -1,5 +1,5 @@
 /**
- * @kubernetes steps end to end on the REAL local cluster, with a REAL S3 server (s3rver) as the datastore:
+ * @kubernetes steps end to end on the REAL local cluster, with a REAL S3 server (versitygw, verifying SigV4) as the datastore:
  * artifacts both ways, secrets, tmpfs, /dev/shm, PVC, node selection, GPU pools, retries, @catch, every
  * failure explained, Ctrl-C cleanup, list/kill, and logs after the pods are gone.
  */
@@ -22,7 +22,7 @@ function kubectlApply(obj: object): void {
 }
 function required(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the tests with npm test (it starts the local cluster and s3rver)`);
+  if (!v) throw new Error(`${name} is not set: run the tests with npm test (it starts the local cluster and the datastore servers)`);
   return v;
 }
 
