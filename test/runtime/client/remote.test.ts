@@ -1,20 +1,28 @@
-/** The client API over a remote datastore: a run stored in a REAL S3 server (versitygw, verifying SigV4), read with Flow.connect. */
+/**
+ * The client API over remote datastores: a run stored in a REAL S3 server (versitygw, verifying SigV4) and in a
+ * REAL GCS API server (fake-gcs-server), both started by `npm test` (test/tooling/servers/up.sh), read with
+ * Flow.connect.
+ */
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { Flow } from "../../../runtime/client/index.js";
 import { ROOT, kubestep, runIdOf, scratch } from "../../helpers/cli.js";
 
-describe("client API over S3", function () {
+const remotes = [
+  { kind: "s3", name: "S3", server: "versitygw", vars: ["KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"] },
+  { kind: "gs", name: "GCS", server: "fake-gcs-server", vars: ["KUBESTEP_DATASTORE_SYSROOT_GS", "KUBESTEP_GCS_ENDPOINT_URL"] },
+] as const;
+
+for (const { kind, name, server, vars } of remotes) describe(`client API over ${name}`, function () {
   this.timeout(60_000);
 
-  it("connects to the S3 datastore, lists runs and reads artifacts after fetch()", async () => {
-    for (const v of ["KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"])
-      assert.ok(process.env[v], `${v} must be set (npm test starts the S3 server, versitygw)`);
+  it(`connects to the ${name} datastore, lists runs and reads artifacts after fetch()`, async () => {
+    for (const v of vars) assert.ok(process.env[v], `${v} must be set (npm test starts the ${name} server, ${server})`);
     const cwd = scratch();
-    const r = await kubestep(["run", join(ROOT, "examples", "hello.ts"), "--n", "4", "--datastore", "s3", "--tag", "remote"], { cwd });
+    const r = await kubestep(["run", join(ROOT, "examples", "hello.ts"), "--n", "4", "--datastore", kind, "--tag", "remote"], { cwd });
     assert.equal(r.code, 0, r.stderr);
     const id = runIdOf(r);
-    const flow = await Flow.connect("HelloFlow", { datastore: "s3" });
+    const flow = await Flow.connect("HelloFlow", { datastore: kind });
     const run = flow.run(id)!;
     assert.ok(run, `run ${id} is listed`);
     assert.ok(run.successful);
