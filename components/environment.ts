@@ -80,7 +80,7 @@ export interface EnvironmentDatastoreArgs {
   root?: string;
   /** Region of an S3 store. */
   region?: string;
-  /** Endpoint of an S3-compatible store (cloud `existing`). */
+  /** Endpoint of an S3-compatible store or a GCS emulator (cloud `existing`); the runtime sets `KUBESTEP_S3_ENDPOINT_URL` / `KUBESTEP_GCS_ENDPOINT_URL` from it. */
   endpoint?: string;
 }
 

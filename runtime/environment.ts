@@ -46,7 +46,7 @@ export interface DatastoreSpec {
   root: string;
   /** Cloud region of the bucket (S3). */
   region?: string;
-  /** Custom endpoint for S3-compatible or emulated stores. */
+  /** Custom endpoint (http:// or https:// URL) of an S3-compatible server or a GCS emulator; sets `KUBESTEP_S3_ENDPOINT_URL` / `KUBESTEP_GCS_ENDPOINT_URL` for the run and its pods. */
   endpoint?: string;
 }
 
