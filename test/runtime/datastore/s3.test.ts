@@ -26,6 +26,7 @@ describe("S3 datastore (versitygw)", function () {
   this.timeout(120_000);
   let server: RunningServer;
   let store: S3Storage;
+  const saved = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY };
 
   before(async function () {
     // The first start may build versitygw from its pinned Go module (cached afterwards).
@@ -37,6 +38,10 @@ describe("S3 datastore (versitygw)", function () {
     process.env.AWS_SECRET_ACCESS_KEY = server.env.AWS_SECRET_ACCESS_KEY;
   });
   after(async () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     await server?.stop();
   });
 
