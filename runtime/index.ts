@@ -12,6 +12,7 @@ export type { RetryOptions, TimeoutOptions, CatchOptions, EnvironmentOptions, Re
 export type { ParamOptions } from "./flow/meta.js";
 export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js";
 export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactError } from "./errors.js";
+export { MissingPeerError, type PeerNeed, type PeerFeature, type RuntimePeer } from "./peers.js";
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
 export type { KubestepEnvironment, GpuPoolSpec, TaintSpec, DatastoreSpec, DatastoreKind, QosClass, ResourceDefaults } from "./environment.js";
 export { kubernetes } from "./kubernetes/decorator.js";

@@ -23,6 +23,8 @@ import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
 import type { KubernetesOptions } from "../kubernetes/options.js";
 import { buildCodePackage } from "../code/package.js";
 import type { KubernetesExecutor } from "../exec/kubernetes/executor.js";
+import { requirePeer, requirePeers, MissingPeerError, type PeerNeed } from "../peers.js";
+import type { DatastoreKind } from "../environment.js";
 
 // Kubernetes modules load only when a run or command needs them, to keep local start-up fast.
 const k8sModules = async () => {
@@ -112,7 +114,15 @@ function defaultRunId(): string {
   return `${Date.now()}-${randomBytes(2).toString("hex")}`;
 }
 
-async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Promise<Storage> {
+/** The datastore a command uses (not yet opened), and how the user asked for it (for messages). */
+interface ChosenDatastore {
+  kind: DatastoreKind;
+  root: string;
+  /** As the user wrote it: `--datastore s3`, `KUBESTEP_DEFAULT_DATASTORE=gs`, `the environment's azure datastore`. */
+  reason: string;
+}
+
+function chooseDatastore(p: ParsedArgs, environment?: KubestepEnvironment): ChosenDatastore {
   const flag = opt(p, "datastore");
   // The provisioned environment supplies the datastore unless --datastore / KUBESTEP_DEFAULT_DATASTORE say otherwise.
   if (environment && !flag && !process.env.KUBESTEP_DEFAULT_DATASTORE && environment.datastore.kind !== "local") {
@@ -120,7 +130,7 @@ async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Pr
     if (d.endpoint && d.kind === "s3") process.env.KUBESTEP_S3_ENDPOINT_URL ??= d.endpoint;
     if (d.endpoint && d.kind === "gs" && !process.env.KUBESTEP_GCS_ENDPOINT_URL) process.env.KUBESTEP_GCS_ENDPOINT_URL = d.endpoint;
     if (d.region) process.env.AWS_REGION ??= d.region;
-    return openStorage(d.kind, d.root);
+    return { kind: d.kind, root: d.root, reason: `the environment's ${d.kind} datastore (${d.root})` };
   }
   let choice;
   try {
@@ -128,7 +138,30 @@ async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Pr
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  return openStorage(choice.kind, choice.kind === "local" ? resolve(choice.root) : choice.root);
+  const reason = choice.kindSource === "default" ? `the ${choice.kind} datastore` : choice.kindSource === "--datastore" ? `--datastore ${choice.kind}` : `${choice.kindSource}=${choice.kind}`;
+  return { kind: choice.kind, root: choice.kind === "local" ? resolve(choice.root) : choice.root, reason };
+}
+
+/** The optional peers a datastore needs (none for local); Azure without a key uses Entra ID through @azure/identity. */
+function datastoreNeeds(d: ChosenDatastore): PeerNeed[] {
+  if (d.kind === "local") return [];
+  const needs: PeerNeed[] = [{ feature: d.kind, reason: d.reason }];
+  if (d.kind === "azure" && !process.env.AZURE_STORAGE_CONNECTION_STRING && !process.env.AZURE_STORAGE_KEY)
+    needs.push({ feature: "azure-identity", reason: `${d.reason} without AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (Microsoft Entra ID credentials)` });
+  return needs;
+}
+
+async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Promise<Storage> {
+  const d = chooseDatastore(p, environment);
+  await requirePeers(datastoreNeeds(d));
+  return openStorage(d.kind, d.root);
+}
+
+/** How the user sent steps to Kubernetes, for messages: `--with kubernetes` or `step train (@kubernetes)`. */
+function kubernetesReason(graph: FlowGraph, withSpecs: string[], steps: string[]): string {
+  if (withSpecs.length) return `--with ${withSpecs[withSpecs.length - 1]}`;
+  const decorated = steps.filter((s) => graph.nodes[s]!.meta.decorators.kubernetes);
+  return `${decorated.length === 1 ? "step" : "steps"} ${decorated.join(", ")} (@kubernetes)`;
 }
 
 const consoleOutput = (quiet: boolean): Output => ({
@@ -176,11 +209,14 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const { graph, code } = await loadFlow(file, opt(p, "flow"));
   const environment = await loadEnvironment({ ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}), ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}), env: process.env });
   const k8sConfigs = await kubernetesConfigs(graph, p.options.with ?? [], environment);
-  const k8s = Object.keys(k8sConfigs).length ? await k8sModules() : undefined;
   const k8sSteps = Object.keys(k8sConfigs);
-  const storage = await storageFrom(p, environment);
-  if (k8sSteps.length && storage.kind === "local")
-    throw new UsageError(`steps ${k8sSteps.join(", ")} run on Kubernetes, whose pods cannot read the local datastore ${storage.root}; choose one they reach: --datastore s3 (KUBESTEP_DATASTORE_SYSROOT_S3=s3://bucket/prefix), gs (KUBESTEP_DATASTORE_SYSROOT_GS) or azure (KUBESTEP_DATASTORE_SYSROOT_AZURE), or --stack <name> / --environment <file> for a provisioned environment`);
+  const chosen = chooseDatastore(p, environment);
+  if (k8sSteps.length && chosen.kind === "local")
+    throw new UsageError(`steps ${k8sSteps.join(", ")} run on Kubernetes, whose pods cannot read the local datastore ${chosen.root}; choose one they reach: --datastore s3 (KUBESTEP_DATASTORE_SYSROOT_S3=s3://bucket/prefix), gs (KUBESTEP_DATASTORE_SYSROOT_GS) or azure (KUBESTEP_DATASTORE_SYSROOT_AZURE), or --stack <name> / --environment <file> for a provisioned environment`);
+  // Optional peers (cloud SDKs, the Kubernetes client) are checked before anything runs.
+  await requirePeers([...(k8sSteps.length ? [{ feature: "kubernetes" as const, reason: kubernetesReason(graph, p.options.with ?? [], k8sSteps) }] : []), ...datastoreNeeds(chosen)]);
+  const k8s = k8sSteps.length ? await k8sModules() : undefined;
+  const storage = await openStorage(chosen.kind, chosen.root);
   const pendingTimeoutSeconds = k8s ? parsePendingTimeoutOption(k8s.parsePendingTimeout) : null;
   const ds = new FlowDatastore(storage, graph.flowName);
   let params: Record<string, unknown>;
@@ -325,6 +361,7 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
   const p = parseArgs(rest, ["run-id", "user", "namespace", "kube-context"], ["help", "all"], false);
   if (p.flags.has("help") || sub === "--help" || sub === undefined) return usage("kubernetes", sub === undefined ? 2 : 0);
   if (sub !== "list" && sub !== "kill") throw new UsageError(`unknown subcommand kubernetes ${sub}; use list or kill`);
+  await requirePeer("kubernetes", `kubestep kubernetes ${sub}`);
   const { loadKubeConfig, kubeApis, jobLabelSelector } = await k8sModules();
   const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
   const { batch, core } = await kubeApis(kubeConfig);
@@ -386,6 +423,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);
+    }
+    if (e instanceof MissingPeerError) {
+      process.stderr.write(`kubestep ${cmd}: ${e.message}\n`);
+      return 2;
     }
     if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError" || (e as Error).name === "EnvironmentError" || (e as Error).name === "EnvironmentSourceError" || (e as Error).name === "KubeConfigError" || (e as Error).name === "DatastoreConfigError") {
       process.stderr.write(`kubestep ${cmd}: ${(e as Error).message}\n`);

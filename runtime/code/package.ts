@@ -8,6 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { FlowDefinitionError } from "../errors.js";
+import { RUNTIME_PEERS } from "../peers.js";
 
 /** A built code package. */
 export interface CodePackage {
@@ -22,8 +23,8 @@ export interface CodePackage {
 /** Options of {@link buildCodePackage}. */
 export interface PackageOptions {
   /**
-   * Bundle every dependency (cloud SDKs, Kubernetes client) so the file runs anywhere `node` runs
-   * (Kubernetes pods). Local runs leave heavy SDKs external to keep task start-up fast.
+   * Bundle every dependency (the installed cloud SDKs and Kubernetes client) so the file runs anywhere
+   * `node` runs (Kubernetes pods). Local runs leave heavy SDKs external to keep task start-up fast.
    */
   selfContained?: boolean;
 }
@@ -40,6 +41,9 @@ function runtimeFile(rel: string): string {
 
 /** Packages that stay external in local bundles (resolved from kubestep's node_modules at run time). */
 const HEAVY = [/^@kubernetes\/client-node/, /^@aws-sdk\//, /^@smithy\//, /^@google-cloud\//, /^@azure\//, /^esbuild$/];
+
+/** Bare imports of the runtime's optional peers (and their subpaths). */
+const OPTIONAL_PEER_FILTER = new RegExp(`^(${Object.keys(RUNTIME_PEERS).map((n) => n.replace(/[/.-]/g, "\\$&")).join("|")})(/|$)`);
 
 /** Bundles a flow file into a code package and caches it under the package's `.cache/code/`. */
 export async function buildCodePackage(flowFile: string, options: PackageOptions = {}): Promise<CodePackage> {
@@ -74,6 +78,14 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
           build.onResolve({ filter: /^kubestep$/ }, () => ({ path: indexFile }));
           if (!options.selfContained)
             build.onResolve({ filter: /^[@a-z]/ }, (args) => (HEAVY.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined));
+          else
+            // Optional peers (cloud SDKs, the Kubernetes client) are bundled when the user installed them;
+            // one that is not installed stays an import that fails, if ever reached, with the npm install to type.
+            build.onResolve({ filter: OPTIONAL_PEER_FILTER }, async (args) => {
+              if ((args.pluginData as { kubestepPeer?: boolean } | undefined)?.kubestepPeer) return undefined;
+              const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { kubestepPeer: true } });
+              return r.errors.length ? { path: args.path, external: true } : { path: r.path, external: r.external, sideEffects: r.sideEffects, namespace: r.namespace, pluginData: r.pluginData };
+            });
         },
       },
     ],

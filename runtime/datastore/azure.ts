@@ -7,8 +7,8 @@
  * 2. `AZURE_STORAGE_KEY`: the account key of the root's account (endpoint
  *    `https://<account>.blob.core.windows.net`, or `KUBESTEP_AZURE_BLOB_ENDPOINT`).
  * 3. Microsoft Entra ID (workload identity in AKS pods, `az login` on a laptop) through
- *    `DefaultAzureCredential` of the optional package `@azure/identity`, which kubestep does not
- *    depend on: install it next to kubestep to use this. Pre-signed URLs then use a user delegation SAS.
+ *    `DefaultAzureCredential` of the optional peer `@azure/identity`: install it next to kubestep to
+ *    use this. Pre-signed URLs then use a user delegation SAS.
  *
  * Writes are atomic: block blobs become visible only when their block list is committed, at the end
  * of an upload; a failed upload commits nothing. The SDK is imported on first use only.
@@ -17,6 +17,7 @@ import { Readable } from "node:stream";
 import type { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import type { Storage } from "./storage.js";
 import { DatastoreConfigError, keyOf, listPrefix, objectName, parseDatastoreRoot } from "./open.js";
+import { installCommand } from "../peers.js";
 
 /** Connection string variable (takes precedence). */
 export const AZURE_CONNECTION_STRING_VAR = "AZURE_STORAGE_CONNECTION_STRING";
@@ -121,7 +122,7 @@ export class AzureStorage implements Storage {
       } catch {
         throw new DatastoreConfigError(
           `no credentials for the azure datastore ${this.root}: set ${AZURE_CONNECTION_STRING_VAR} or ${AZURE_KEY_VAR}, ` +
-            `or install @azure/identity next to kubestep to use workload identity / az login (DefaultAzureCredential)`,
+            `or install @azure/identity next to kubestep to use workload identity / az login (DefaultAzureCredential): ${installCommand(["@azure/identity"])}`,
         );
       }
       service = new sdk.BlobServiceClient(endpoint, new identity.DefaultAzureCredential());

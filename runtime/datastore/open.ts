@@ -8,6 +8,7 @@
 import type { DatastoreKind } from "../environment.js";
 import { LocalStorage } from "./local.js";
 import type { Storage } from "./storage.js";
+import { requirePeer } from "../peers.js";
 
 /** Every datastore kind, in the order they are shown in messages. */
 export const DATASTORE_KINDS: readonly DatastoreKind[] = ["local", "s3", "gs", "azure"];
@@ -151,10 +152,13 @@ export function keyOf(prefix: string, name: string): string {
  * Opens the store for `kind` at `root`. Cloud SDKs are imported here, only for the kind asked for.
  * Credentials: see {@link S3Storage}, {@link GcsStorage}, {@link AzureStorage}.
  * @throws DatastoreConfigError when the root is malformed.
+ * @throws MissingPeerError when the kind's SDK (an optional peer) is not installed.
  */
 export async function openStorage(kind: DatastoreKind, root: string): Promise<Storage> {
   if (!isDatastoreKind(kind)) throw new DatastoreConfigError(`unknown datastore ${JSON.stringify(kind)}; use one of ${DATASTORE_KINDS.join(", ")}`);
   parseDatastoreRoot(kind, root);
+  // The cloud SDKs are optional peers: a missing one fails here, with the `npm install` to type.
+  if (kind !== "local") await requirePeer(kind);
   switch (kind) {
     case "local":
       return new LocalStorage(root);
