@@ -75,8 +75,8 @@ async function ok(r: Promise<Result>, what: string): Promise<Result> {
   return res;
 }
 
-/** Disk usage of a tree as `du` counts it (allocated blocks, hard links once), and the sum of file sizes. */
-function treeSize(dir: string): { disk: number; apparent: number } {
+/** Disk usage of trees as `du` counts it (allocated blocks, hard links once), and the sum of file sizes. */
+function treeSize(...dirs: string[]): { disk: number; apparent: number } {
   const seen = new Set<string>();
   let disk = 0;
   let apparent = 0;
@@ -92,7 +92,7 @@ function treeSize(dir: string): { disk: number; apparent: number } {
       if (st.isDirectory()) walk(p);
     }
   };
-  walk(dir);
+  for (const dir of dirs) if (existsSync(dir)) walk(dir);
   return { disk, apparent };
 }
 
@@ -146,7 +146,10 @@ describe("package: npm install kubestep as a user gets it", function () {
     for (const name of [...RUNTIME_PEERS, ...PULUMI_PEERS]) assert.equal(existsSync(join(proj, "node_modules", name)), false, `${name} was installed with kubestep`);
     assert.ok(existsSync(join(proj, "node_modules", "kubestep", "dist", "runtime", "cli", "main.js")));
     const { disk, apparent } = treeSize(join(proj, "node_modules"));
-    console.log(`      node_modules of \`npm install kubestep\`: ${mb(disk)} on disk (${mb(apparent)} of files), limit ${mb(MAX_LEAN_BYTES)}`);
+    // esbuild's binary may be hard-linked into both packages: one walk counts it once.
+    const esbuild = treeSize(join(proj, "node_modules", "esbuild"), join(proj, "node_modules", "@esbuild")).apparent;
+    const kubestep = treeSize(join(proj, "node_modules", "kubestep")).apparent;
+    console.log(`      node_modules of \`npm install kubestep\`: ${mb(disk)} on disk (${mb(apparent)} of files: esbuild ${mb(esbuild)}, kubestep ${mb(kubestep)}), limit ${mb(MAX_LEAN_BYTES)}`);
     assert.ok(disk <= MAX_LEAN_BYTES, `node_modules takes ${mb(disk)} on disk, more than ${mb(MAX_LEAN_BYTES)}`);
     assert.ok(apparent <= MAX_LEAN_BYTES, `node_modules holds ${mb(apparent)} of files, more than ${mb(MAX_LEAN_BYTES)}`);
   });
