@@ -238,7 +238,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (k8s) {
     const { KubernetesExecutor, FORWARDED_ENV, loadKubeConfig, parsePendingTimeout, DEFAULT_IMAGE_PULL_GRACE_SECONDS } = k8s;
     const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
-    const pkg = await buildCodePackage(resolve(file), { selfContained: true });
+    const pkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore: chosen.kind as Exclude<DatastoreKind, "local"> });
     const codeKey = ds.codeKey(pkg.sha);
     if (!(await storage.exists(codeKey))) {
       output.info(`uploading the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`);

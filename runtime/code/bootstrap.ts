@@ -10,26 +10,32 @@ export const BOOTSTRAP_FAILURE_EXIT = 70;
 
 const SCRIPT = `
 const { createHash } = await import("node:crypto");
-const { writeFileSync, mkdirSync } = await import("node:fs");
+const { createWriteStream, mkdirSync, renameSync, rmSync } = await import("node:fs");
+const { Readable, Transform } = await import("node:stream");
+const { pipeline } = await import("node:stream/promises");
 const { pathToFileURL } = await import("node:url");
 const url = process.env.KUBESTEP_CODE_URL, sha = process.env.KUBESTEP_CODE_SHA;
 const fail = (m) => { process.stderr.write("kubestep bootstrap: " + m + "\\n"); process.exit(${BOOTSTRAP_FAILURE_EXIT}); };
-let body;
+const dir = "/tmp/kubestep-code"; mkdirSync(dir, { recursive: true });
+const file = dir + "/" + sha + ".mjs", tmp = file + ".part";
+// Streamed to disk while hashed: the package is never held whole in memory.
+let got;
 for (let i = 1; ; i++) {
   try {
     const r = await fetch(url);
     if (!r.ok) throw new Error("HTTP " + r.status + " " + (await r.text()).slice(0, 300));
-    body = Buffer.from(await r.arrayBuffer());
+    const hash = createHash("sha256");
+    await pipeline(Readable.fromWeb(r.body), new Transform({ transform(c, _e, cb) { hash.update(c); cb(null, c); } }), createWriteStream(tmp));
+    got = hash.digest("hex");
     break;
   } catch (e) {
+    rmSync(tmp, { force: true });
     if (i >= 5) fail("cannot download the code package " + sha.slice(0, 12) + ": " + e.message);
     await new Promise((s) => setTimeout(s, 500 * i));
   }
 }
-const got = createHash("sha256").update(body).digest("hex");
-if (got !== sha) fail("code package hash mismatch: expected " + sha + ", got " + got);
-const dir = "/tmp/kubestep-code"; mkdirSync(dir, { recursive: true });
-const file = dir + "/" + sha + ".mjs"; writeFileSync(file, body);
+if (got !== sha) { rmSync(tmp, { force: true }); fail("code package hash mismatch: expected " + sha + ", got " + got); }
+renameSync(tmp, file);
 const pkg = await import(pathToFileURL(file).href);
 await pkg.runTaskProcess();
 `.trim();

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { FlowDefinitionError } from "../errors.js";
 import { RUNTIME_PEERS } from "../peers.js";
+import type { DatastoreKind } from "../environment.js";
 
 /** A built code package. */
 export interface CodePackage {
@@ -27,6 +28,12 @@ export interface PackageOptions {
    * `node` runs (Kubernetes pods). Local runs leave heavy SDKs external to keep task start-up fast.
    */
   selfContained?: boolean;
+  /**
+   * With `selfContained`: the datastore the pods use. Only its SDK is bundled; the other datastores' SDKs and
+   * the Kubernetes client (which a task pod never calls) stay out, so the package a pod downloads, parses and
+   * holds in memory is a fraction of the size. Without it, every installed SDK is bundled.
+   */
+  podDatastore?: Exclude<DatastoreKind, "local">;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +48,19 @@ function runtimeFile(rel: string): string {
 
 /** Packages that stay external in local bundles (resolved from kubestep's node_modules at run time). */
 const HEAVY = [/^@kubernetes\/client-node/, /^@aws-sdk\//, /^@smithy\//, /^@google-cloud\//, /^@azure\//, /^esbuild$/];
+
+/** The SDK packages of each remote datastore (bare import prefixes), and of the Kubernetes client. */
+const SDK_IMPORTS: Readonly<Record<Exclude<DatastoreKind, "local"> | "kubernetes", RegExp>> = {
+  s3: /^@(aws-sdk|smithy)\//,
+  gs: /^@google-cloud\//,
+  azure: /^@azure\//,
+  kubernetes: /^@kubernetes\/client-node(\/|$)/,
+};
+
+/** Bare imports a pod bundle for `datastore` leaves out: the other datastores' SDKs and the Kubernetes client. */
+export function podExcludedImports(datastore: Exclude<DatastoreKind, "local">): RegExp[] {
+  return Object.entries(SDK_IMPORTS).filter(([k]) => k !== datastore).map(([, re]) => re);
+}
 
 /** Bare imports of the runtime's optional peers (and their subpaths). */
 const OPTIONAL_PEER_FILTER = new RegExp(`^(${Object.keys(RUNTIME_PEERS).map((n) => n.replace(/[/.-]/g, "\\$&")).join("|")})(/|$)`);
@@ -78,7 +98,16 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
           build.onResolve({ filter: /^kubestep$/ }, () => ({ path: indexFile }));
           if (!options.selfContained)
             build.onResolve({ filter: /^[@a-z]/ }, (args) => (HEAVY.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined));
-          else
+          else if (options.podDatastore) {
+            // Only the runtime's own imports are left out (the user's flow may import any SDK, which is then
+            // bundled with everything it imports): they stay dynamic imports a pod never reaches, since each
+            // datastore loads its SDK lazily.
+            const excluded = podExcludedImports(options.podDatastore);
+            const runtimeDir = dirname(here);
+            build.onResolve({ filter: /^@/ }, (args) =>
+              args.importer.startsWith(runtimeDir + "/") && excluded.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined);
+          }
+          if (options.selfContained)
             // Optional peers (cloud SDKs, the Kubernetes client) are bundled when the user installed them;
             // one that is not installed stays an import that fails, if ever reached, with the npm install to type.
             build.onResolve({ filter: OPTIONAL_PEER_FILTER }, async (args) => {

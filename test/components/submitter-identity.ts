@@ -43,26 +43,14 @@ export function submitterAuth(c: SubmitterCredentials): KubeAuth {
   return { server: c.server, ca: Buffer.from(c.caData, "base64"), token: c.token, namespace: c.namespace };
 }
 
-/** Reads a ServiceAccount's token: Kubernetes <= 1.23 auto-creates a token Secret; newer clusters get a TokenRequest. */
-export async function serviceAccountToken(admin: KubeHttp, namespace: string, name: string, timeoutMs = 30000): Promise<{ token: string; caData: string }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const sa = await admin.get<{ secrets?: { name: string }[] }>(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}`);
-    const secretName = sa.secrets?.[0]?.name;
-    if (secretName) {
-      const secret = await admin.get<{ data?: Record<string, string> }>(`/api/v1/namespaces/${namespace}/secrets/${secretName}`);
-      if (secret.data?.token) return { token: Buffer.from(secret.data.token, "base64").toString("utf8"), caData: secret.data["ca.crt"] ?? "" };
-    }
-    if (Date.now() > deadline) {
-      const tr = await admin.create<{ status: { token: string } }>(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
-        apiVersion: "authentication.k8s.io/v1",
-        kind: "TokenRequest",
-        spec: { expirationSeconds: 3600 },
-      });
-      return { token: tr.status.token, caData: admin.auth.ca?.toString("base64") ?? "" };
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** A token of a ServiceAccount, from the TokenRequest API (as `kubectl create token` gets one), valid for an hour. */
+export async function serviceAccountToken(admin: KubeHttp, namespace: string, name: string): Promise<{ token: string; caData: string }> {
+  const tr = await admin.create<{ status: { token: string } }>(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: { expirationSeconds: 3600 },
+  });
+  return { token: tr.status.token, caData: admin.auth.ca?.toString("base64") ?? "" };
 }
 
 /** REST collection path of a manifest. */

@@ -205,7 +205,7 @@ export class KubernetesExecutor implements Executor {
           step: spec.step, ...(snap.job ? { job: snap.job } : {}), ...(pod ? { pod } : {}), events,
           pendingTimeoutSeconds: this.o.pendingTimeoutSeconds, ...(this.o.imagePullGraceSeconds !== undefined ? { imagePullGraceSeconds: this.o.imagePullGraceSeconds, configErrorGraceSeconds: Math.min(30, this.o.imagePullGraceSeconds) } : {}), podDeleted: podDeleted || (snap.jobDeleted && !pod), containerName: CONTAINER_NAME,
         });
-        if (pod && !logs && (pod.status?.phase === "Running" || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed")) {
+        if (pod && !logs && containerStarted(pod)) {
           runningSince = Date.now();
           logs = followPodLogs({
             kubeConfig: this.o.kubeConfig, namespace, pod: podName!, container: CONTAINER_NAME, prefix: a.prefix, signal: abort.signal,
@@ -314,6 +314,17 @@ async function waitForPodIp(watch: RunWatch, jobName: string, timeoutMs: number,
     else signal?.addEventListener("abort", onAbort, { once: true });
     check(watch.snapshot(jobName));
   });
+}
+
+/**
+ * Whether the pod's container has started (so it has a log to follow): by its phase, or by a container
+ * state, since a container that starts and ends between two status updates can be reported terminated
+ * while the pod's phase still says Pending.
+ */
+function containerStarted(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  if (phase === "Running" || phase === "Succeeded" || phase === "Failed") return true;
+  return !!pod.status?.containerStatuses?.some((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated);
 }
 
 function lastExitCode(pod: V1Pod | undefined): number | null {

@@ -31,6 +31,7 @@ export type VerdictReason =
   | "Forbidden"
   | "Invalid"
   | "AlreadyExists"
+  | "WebhookUnavailable"
   | "ApiError";
 
 /** A user-facing verdict on a step's attempt. */
@@ -180,6 +181,17 @@ export function explainCreateError(err: unknown, step: string): Verdict {
       reason: "Invalid",
       message: `step ${step} could not be submitted: the Job was rejected as invalid: ${info.message}`,
       retryable: false,
+    };
+  const webhook = /failed calling webhook "([^"]+)"/.exec(info.message);
+  if (webhook)
+    return {
+      state: "failed",
+      reason: "WebhookUnavailable",
+      message: `step ${step} could not be submitted: the cluster's admission webhook ${webhook[1]} did not answer, so the API server refused the object: ${info.message}. ` +
+        (webhook[1]!.endsWith(".kb.io") && /jobset/i.test(info.message)
+          ? "That webhook belongs to the JobSet controller: check that it runs (e.g. kubectl -n jobset-system get pods) or remove the JobSet CRD so kubestep runs the gang as plain Jobs."
+          : "Check that the controller serving that webhook runs."),
+      retryable: true,
     };
   if (info.code === 409)
     return {

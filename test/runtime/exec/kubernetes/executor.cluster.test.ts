@@ -151,7 +151,7 @@ describe("Kubernetes executor on the real cluster", function () {
       // A step without the pool's toleration cannot land on the tainted node: the scheduler says why.
       const blocked = await run(["--flow", "RetryK8sFlow", features]);
       assert.equal(blocked.code, 1);
-      assert.match(blocked.stderr, /step flaky cannot be scheduled: 0\/1 nodes are available: 1 node\(s\) had taint \{nvidia\.com\/gpu: present\}/);
+      assert.match(blocked.stderr, /step flaky cannot be scheduled: 0\/1 nodes are available: 1 node\(s\) had untolerated taint\(s\)/);
     } finally {
       kubectl("taint", "node", NODE, "nvidia.com/gpu-");
     }
@@ -209,59 +209,127 @@ describe("Kubernetes executor on the real cluster", function () {
   });
 
   const parallelWith = 'kubernetes:cpu=0.2,memory=256,secrets=["kubestep-s3"]';
-  it("@parallel without JobSet: 3 pods, workers reach the control pod by IP and exchange a message", async () => {
-    const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\]/);
-    const jobs = kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)},kubestep.io/step=train`, "-o", "name").trim().split("\n");
-    assert.equal(jobs.length, 3, "a control Job and two worker Jobs, sharing the run's labels");
-  });
+  const gangPods = (id: string) => kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim();
+  const jobSets = (id: string) => JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "json")).items as Array<{ metadata: { name: string } }>;
+  async function untilNoGangPod(id: string): Promise<void> {
+    for (let i = 0; i < 120 && gangPods(id); i++) await new Promise((s) => setTimeout(s, 500));
+  }
 
-  it("@parallel: a failing worker fails the step and leaves no pod of the gang", async () => {
-    const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
-    const id = runIdOf(r);
-    const pods = () => kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim();
-    for (let i = 0; i < 60 && pods(); i++) await new Promise((s) => setTimeout(s, 500));
-    assert.equal(pods(), "");
-    assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(), "");
-    // The failing node's output was archived before its Job was deleted.
-    const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
-    assert.match(logs.stdout, /node 2 fails on purpose/);
-  });
+  describe("@parallel through the real JobSet controller", () => {
+    it("a 3-node gang is one JobSet; workers reach the control node by its DNS name and exchange a message", async () => {
+      const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\]/);
+      const id = runIdOf(r);
+      assert.match(r.stderr + r.stdout, /created JobSet \S+ \(3 nodes\)/);
+      // The address the workers used is the control pod's hostname under the JobSet's headless Service.
+      const mainIp = /mainIp=(\S+)/.exec(r.stdout)?.[1] ?? "";
+      assert.match(mainIp, /^ks-parallelflow-train-0-[a-z0-9]+-control-0-0\.ks-parallelflow-train-0-[a-z0-9]+$/, `a DNS name, not an IP: ${mainIp}`);
+      // One JobSet, no plain kubestep Jobs for the gang: its Jobs are the JobSet's children.
+      const sets = jobSets(id);
+      assert.equal(sets.length, 1, JSON.stringify(sets));
+      const jobs = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "json")).items as Array<{ metadata: { ownerReferences?: Array<{ kind: string }> } }>;
+      assert.ok(jobs.length > 0 && jobs.every((j) => j.metadata.ownerReferences?.[0]?.kind === "JobSet"), "every Job of the gang is owned by the JobSet");
+    });
 
-  it("@parallel with the JobSet API present: detects it, creates one JobSet (control + workers), fails cleanly when no controller runs it", async () => {
-    const crd = join(FLOWS, "..", "jobset-crd.json");
-    kubectl("apply", "-f", crd);
-    try {
-      kubectl("wait", "--for=condition=Established", "crd/jobsets.jobset.x-k8s.io", "--timeout=60s");
-      const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith], { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+    it("one node failing fails the whole step and leaves no pod; the JobSet is deleted", async () => {
+      const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
+      const id = runIdOf(r);
+      await untilNoGangPod(id);
+      assert.equal(gangPods(id), "", "no pod of the gang is left");
+      assert.deepEqual(jobSets(id), [], "the JobSet was deleted");
+      const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
+      assert.match(logs.stdout, /node 2 fails on purpose/);
+    });
+
+    it("Ctrl-C deletes the JobSet, its Jobs and pods", async () => {
+      const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
+        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       child.stdout.on("data", (c) => (out += c));
       child.stderr.on("data", (c) => (out += c));
-      let seen: { spec: { replicatedJobs: Array<{ name: string; replicas: number; template: { spec: { parallelism: number; completionMode?: string } } }> } } | undefined;
-      const closed = new Promise((r) => child.on("close", r));
-      while (!seen && child.exitCode === null) {
-        const list = JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-o", "json")).items;
-        if (list.length) seen = list[0];
-        else await new Promise((r) => setTimeout(r, 300));
-      }
-      const code = await closed;
-      assert.ok(seen, `a JobSet was created:\n${out}`);
-      const rj = Object.fromEntries(seen!.spec.replicatedJobs.map((j) => [j.name, j]));
-      assert.deepEqual(Object.keys(rj).sort(), ["control", "worker"]);
-      assert.equal(rj.control!.replicas, 1);
-      assert.equal(rj.worker!.template.spec.parallelism, 2);
-      assert.equal(rj.worker!.template.spec.completionMode, "Indexed");
-      assert.equal(code, 1, out);
-      assert.match(out, /created JobSet .* \(3 nodes\)/);
-      assert.match(out, /step train: the JobSet for this @parallel step was created but no Job of it .* appeared within 8 s; .* controller is not running/);
-      assert.equal(JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-o", "json")).items.length, 0, "the JobSet was deleted");
-    } finally {
-      kubectl("delete", "-f", crd, "--wait=true");
-      for (let i = 0; i < 60 && kubectl("api-versions").includes("jobset.x-k8s.io"); i++) await new Promise((r) => setTimeout(r, 500));
-    }
+      const closed = new Promise((res) => child.on("close", res));
+      for (let i = 0; i < 240 && !/created JobSet/.test(out); i++) await new Promise((s) => setTimeout(s, 250));
+      const id = /run (\S+) \(datastore/.exec(out)?.[1];
+      assert.ok(id, out);
+      // Wait until every node of the gang runs, then interrupt.
+      for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++) await new Promise((s) => setTimeout(s, 250));
+      assert.equal((out.match(/node \d holding/g) ?? []).length, 3, out);
+      assert.equal(jobSets(id!).length, 1, out);
+      child.kill("SIGINT");
+      assert.equal(await closed, 130, out);
+      assert.deepEqual(jobSets(id!), [], "the JobSet was deleted");
+      await untilNoGangPod(id!);
+      assert.equal(gangPods(id!), "", "no pod of the gang is left");
+    });
+  });
+
+  describe("@parallel without the JobSet CRD (control and worker Jobs)", () => {
+    // The CRD is removed for these tests and restored after (up.sh keeps a copy in the cluster's state folder).
+    const crdFile = join(process.env.LOCAL_CLUSTER_STATE ?? "/tmp/local-cluster", "jobset-crd.yaml");
+    const served = () => kubectl("api-versions").split("\n").includes("jobset.x-k8s.io/v1alpha2");
+    before(async () => {
+      kubectl("delete", "crd", "jobsets.jobset.x-k8s.io", "--wait=true");
+      for (let i = 0; i < 120 && served(); i++) await new Promise((r) => setTimeout(r, 500));
+      assert.equal(served(), false, "discovery still lists jobset.x-k8s.io/v1alpha2");
+    });
+    after(async () => {
+      kubectl("apply", "--server-side", "-f", crdFile);
+      kubectl("wait", "--for=condition=Established", "crd/jobsets.jobset.x-k8s.io", "--timeout=60s");
+      for (let i = 0; i < 120 && !served(); i++) await new Promise((r) => setTimeout(r, 500));
+      assert.equal(served(), true, "the JobSet CRD is back");
+    });
+
+    it("3 pods, workers reach the control pod by IP and exchange a message", async () => {
+      const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\] mainIp=\d+\.\d+\.\d+\.\d+/);
+      const jobs = kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)},kubestep.io/step=train`, "-o", "name").trim().split("\n");
+      assert.equal(jobs.length, 3, "a control Job and two worker Jobs, sharing the run's labels");
+    });
+
+    it("a failing worker fails the step and leaves no pod of the gang", async () => {
+      const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
+      const id = runIdOf(r);
+      await untilNoGangPod(id);
+      assert.equal(gangPods(id), "");
+      assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(), "");
+      // The failing node's output was archived before its Job was deleted.
+      const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
+      assert.match(logs.stdout, /node 2 fails on purpose/);
+    });
+  });
+
+  it("finished Jobs are really deleted by ttlSecondsAfterFinished (KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED)", async () => {
+    const r = await run([join(flows, "mixed.ts")], { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "2" });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const id = runIdOf(r);
+    const jobs = () => kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.ttlSecondsAfterFinished}{\"\\n\"}{end}").trim();
+    const seen = jobs();
+    assert.ok(seen === "" || seen.split("\n").every((l) => l.endsWith("=2")), `the Jobs carry the TTL: ${seen}`);
+    // The TTL-after-finished controller deletes them (and their pods) a few seconds after they finish.
+    for (let i = 0; i < 120 && jobs(); i++) await new Promise((s) => setTimeout(s, 500));
+    assert.equal(jobs(), "", "the finished Jobs were deleted by the TTL controller");
+  });
+
+  it("an Indexed Job keeps completionMode Indexed and gives each pod its completion index", async () => {
+    const name = `ks-indexed-${Date.now().toString(36)}`;
+    kubectlApply({
+      apiVersion: "batch/v1", kind: "Job", metadata: { name, namespace: NS },
+      spec: {
+        completionMode: "Indexed", completions: 2, parallelism: 2, backoffLimit: 0, ttlSecondsAfterFinished: 60,
+        template: { spec: { restartPolicy: "Never", terminationGracePeriodSeconds: 1, containers: [{ name: "c", image: env().KUBESTEP_KUBERNETES_CONTAINER_IMAGE!, imagePullPolicy: "IfNotPresent", command: ["node", "-e", "console.log('index', process.env.JOB_COMPLETION_INDEX)"] }] } },
+      },
+    });
+    assert.equal(kubectl("get", "job", name, "-n", NS, "-o", "jsonpath={.spec.completionMode}"), "Indexed");
+    kubectl("wait", "--for=condition=Complete", `job/${name}`, "-n", NS, "--timeout=120s");
+    const pods = kubectl("get", "pods", "-n", NS, "-l", `job-name=${name}`, "-o", "jsonpath={range .items[*]}{.metadata.annotations.batch\\.kubernetes\\.io/job-completion-index}{\" \"}{end}").trim().split(" ").sort();
+    assert.deepEqual(pods, ["0", "1"]);
+    kubectl("delete", "job", name, "-n", NS, "--wait=false");
   });
 
   it("kills a step at its @timeout and explains it; rejects a @timeout under 60 s before submitting", async () => {

@@ -147,6 +147,22 @@ describe("explain (real-shaped fixtures)", () => {
     assert.equal(explainCreateError(new Error("connect ECONNREFUSED"), "t").retryable, true);
   });
 
+  it("explainCreateError: an admission webhook that does not answer (the JobSet controller down) is explained and retryable", () => {
+    // The Status the API server returns when it cannot reach a webhook (shape as captured from the local cluster).
+    const body = JSON.stringify({
+      kind: "Status", apiVersion: "v1", status: "Failure", reason: "InternalError", code: 500,
+      message: 'Internal error occurred: failed calling webhook "mjobset.kb.io": failed to call webhook: Post "https://127.0.0.1:9443/mutate-jobset-x-k8s-io-v1alpha2-jobset?timeout=10s": dial tcp 127.0.0.1:9443: connect: connection refused',
+    });
+    const v = explainCreateError(Object.assign(new Error("HTTP-Code: 500"), { code: 500, body }), "train");
+    assert.equal(v.reason, "WebhookUnavailable");
+    assert.equal(v.retryable, true);
+    assert.match(v.message!, /^step train could not be submitted: the cluster's admission webhook mjobset\.kb\.io did not answer/);
+    assert.match(v.message!, /JobSet controller: check that it runs .* or remove the JobSet CRD/);
+    const other = explainCreateError(Object.assign(new Error("x"), { code: 500, body: JSON.stringify({ code: 500, message: 'Internal error occurred: failed calling webhook "policy.example.com": context deadline exceeded' }) }), "t");
+    assert.equal(other.reason, "WebhookUnavailable");
+    assert.match(other.message!, /policy\.example\.com.*Check that the controller serving that webhook runs\.$/);
+  });
+
   it("parseQuantity", () => {
     assert.equal(parseQuantity("64Mi"), 64 * 2 ** 20);
     assert.equal(parseQuantity("4096M"), 4096e6);
