@@ -16,7 +16,7 @@
 import { Readable } from "node:stream";
 import type { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import type { Storage } from "./storage.js";
-import { DatastoreConfigError, keyOf, listPrefix, objectName, parseDatastoreRoot } from "./open.js";
+import { DatastoreConfigError, keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { installCommand } from "../peers.js";
 
 /** Connection string variable (takes precedence). */

@@ -1,5 +1,5 @@
 /** Checking custom endpoints of cloud datastores (S3-compatible servers, GCS emulators). */
-import { DatastoreConfigError } from "./open.js";
+import { DatastoreConfigError } from "./roots.js";
 
 /**
  * Checks a custom endpoint URL and returns it without trailing `/`.

@@ -18,7 +18,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Bucket } from "@google-cloud/storage";
 import type { Storage } from "./storage.js";
-import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./open.js";
+import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { checkEndpointUrl } from "./endpoint.js";
 
 /** Environment variable holding a custom GCS endpoint (emulators), e.g. `http://127.0.0.1:4443`. */

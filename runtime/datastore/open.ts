@@ -1,7 +1,7 @@
 /**
- * Opening a datastore by kind and root, parsing roots (`s3://bucket/prefix`, `gs://bucket/prefix`,
- * `azure://account/container/prefix`, a directory) and choosing the datastore from the command line and
- * the environment (`--datastore`, `KUBESTEP_DEFAULT_DATASTORE`, `KUBESTEP_DATASTORE_SYSROOT_*`).
+ * Opening a datastore by kind and root (the one `openStorage`) and choosing the datastore from the command
+ * line and the environment (`--datastore`, `KUBESTEP_DEFAULT_DATASTORE`, `KUBESTEP_DATASTORE_SYSROOT_*`).
+ * Parsing roots and mapping keys live in `roots.ts` (re-exported here).
  *
  * This module loads nothing heavy: each cloud store (and its SDK) is imported only when its kind is opened.
  */
@@ -9,16 +9,12 @@ import type { DatastoreKind } from "../environment.js";
 import { LocalStorage } from "./local.js";
 import type { Storage } from "./storage.js";
 import { requirePeer } from "../peers.js";
+import { DATASTORE_KINDS, DatastoreConfigError, isDatastoreKind, parseDatastoreRoot } from "./roots.js";
 
-/** Every datastore kind, in the order they are shown in messages. */
-export const DATASTORE_KINDS: readonly DatastoreKind[] = ["local", "s3", "gs", "azure"];
-
-/** The URL scheme each cloud kind's root starts with. */
-export const ROOT_SCHEMES: Readonly<Record<Exclude<DatastoreKind, "local">, string>> = {
-  s3: "s3://",
-  gs: "gs://",
-  azure: "azure://",
-};
+export {
+  DATASTORE_KINDS, ROOT_SCHEMES, DatastoreConfigError, isDatastoreKind, parseDatastoreRoot, objectName, listPrefix, keyOf,
+  type ParsedRoot,
+} from "./roots.js";
 
 /** The variable that holds each kind's root (its "sysroot"). */
 export const SYSROOT_VARS: Readonly<Record<DatastoreKind, string>> = {
@@ -34,120 +30,6 @@ export const DEFAULT_DATASTORE_VAR = "KUBESTEP_DEFAULT_DATASTORE";
 /** Root of the local datastore when nothing else is configured: `.kubestep` in the working directory. */
 export const DEFAULT_LOCAL_ROOT = ".kubestep";
 
-/** Thrown for a bad datastore choice or root; the message says what was wrong and what is allowed. */
-export class DatastoreConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatastoreConfigError";
-  }
-}
-
-/** A parsed datastore root. */
-export type ParsedRoot =
-  | {
-      /** Local directory store. */
-      kind: "local";
-      /** The directory (as given; resolved against the working directory when opened). */
-      dir: string;
-    }
-  | {
-      /** S3 or Google Cloud Storage. */
-      kind: "s3" | "gs";
-      /** Bucket name. */
-      bucket: string;
-      /** Key prefix inside the bucket, without leading or trailing `/` (may be empty). */
-      prefix: string;
-    }
-  | {
-      /** Azure Blob Storage. */
-      kind: "azure";
-      /** Storage account name. */
-      account: string;
-      /** Blob container name. */
-      container: string;
-      /** Blob name prefix inside the container, without leading or trailing `/` (may be empty). */
-      prefix: string;
-    };
-
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+/, "").replace(/\/+$/, "");
-}
-
-/** Whether `value` is one of the datastore kinds. */
-export function isDatastoreKind(value: unknown): value is DatastoreKind {
-  return typeof value === "string" && (DATASTORE_KINDS as readonly string[]).includes(value);
-}
-
-/**
- * Parses a datastore root for `kind`. Cloud roots must use the kind's scheme (`s3://bucket[/prefix]`,
- * `gs://bucket[/prefix]`, `azure://account/container[/prefix]`); a local root is any non-empty path.
- * @throws DatastoreConfigError naming the bad root and the expected form.
- */
-export function parseDatastoreRoot(kind: DatastoreKind, root: string): ParsedRoot {
-  if (typeof root !== "string" || root.trim() === "") throw new DatastoreConfigError(`the ${kind} datastore root is empty; ${describeRootForm(kind)}`);
-  if (kind === "local") {
-    if (/^(s3|gs|azure):\/\//.test(root)) throw new DatastoreConfigError(`the local datastore root ${JSON.stringify(root)} is a cloud URL; a local root is a directory path`);
-    return { kind, dir: root };
-  }
-  const scheme = ROOT_SCHEMES[kind];
-  if (!root.startsWith(scheme)) throw new DatastoreConfigError(`the ${kind} datastore root ${JSON.stringify(root)} does not start with ${scheme}; ${describeRootForm(kind)}`);
-  const rest = root.slice(scheme.length);
-  const parts = rest.split("/");
-  if (kind === "azure") {
-    const [account, container] = parts;
-    if (!account || !/^[a-z0-9]{3,24}$/.test(account))
-      throw new DatastoreConfigError(`the azure datastore root ${JSON.stringify(root)} has no valid storage account name (3-24 lowercase letters and digits); ${describeRootForm(kind)}`);
-    if (!container || !/^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])?$/.test(container) && container !== "$root")
-      throw new DatastoreConfigError(`the azure datastore root ${JSON.stringify(root)} has no valid container name (3-63 lowercase letters, digits, '-'); ${describeRootForm(kind)}`);
-    return { kind, account, container, prefix: trimSlashes(parts.slice(2).join("/")) };
-  }
-  const bucket = parts[0];
-  if (!bucket || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket))
-    throw new DatastoreConfigError(`the ${kind} datastore root ${JSON.stringify(root)} has no valid bucket name (lowercase letters, digits, '.', '-', '_'); ${describeRootForm(kind)}`);
-  return { kind, bucket, prefix: trimSlashes(parts.slice(1).join("/")) };
-}
-
-function describeRootForm(kind: DatastoreKind): string {
-  switch (kind) {
-    case "local":
-      return "a local root is a directory path, e.g. .kubestep";
-    case "s3":
-      return "an s3 root looks like s3://bucket or s3://bucket/prefix";
-    case "gs":
-      return "a gs root looks like gs://bucket or gs://bucket/prefix";
-    case "azure":
-      return "an azure root looks like azure://account/container or azure://account/container/prefix";
-  }
-}
-
-/**
- * Checks a datastore key (a `/`-separated path relative to the root) and joins it to `prefix`.
- * Keys may not be absolute, contain empty, `.` or `..` segments. A trailing `/` is allowed and kept out
- * (so `list("a/")` and `list("a")` mean the same). Used by the cloud stores; exported for tests.
- */
-export function objectName(prefix: string, key: string): string {
-  const k = key.replace(/\/+$/, "");
-  if (k !== "") {
-    if (k.startsWith("/")) throw new Error(`datastore key must be relative, got ${JSON.stringify(key)}`);
-    for (const seg of k.split("/"))
-      if (seg === "" || seg === "." || seg === "..") throw new Error(`datastore key ${JSON.stringify(key)} has an empty, '.' or '..' segment`);
-  }
-  if (!prefix) return k;
-  return k === "" ? prefix : `${prefix}/${k}`;
-}
-
-/** The name prefix to list everything under `key` ("directory" semantics): `<prefix>/<key>/`, or `<prefix>/` for the root. */
-export function listPrefix(prefix: string, key: string): string {
-  const n = objectName(prefix, key);
-  return n === "" ? "" : `${n}/`;
-}
-
-/** The datastore key (relative to the root) of an object name inside the bucket/container. */
-export function keyOf(prefix: string, name: string): string {
-  if (!prefix) return name;
-  return name.startsWith(`${prefix}/`) ? name.slice(prefix.length + 1) : name;
-}
-
 /**
  * Opens the store for `kind` at `root`. Cloud SDKs are imported here, only for the kind asked for.
  * Credentials: see {@link S3Storage}, {@link GcsStorage}, {@link AzureStorage}.
@@ -159,6 +41,8 @@ export async function openStorage(kind: DatastoreKind, root: string): Promise<St
   parseDatastoreRoot(kind, root);
   // The cloud SDKs are optional peers: a missing one fails here, with the `npm install` to type.
   if (kind !== "local") await requirePeer(kind);
+  // AWS SDK v3 warns about Node 20 on every process; the runtime supports Node 20 deliberately.
+  if (kind === "s3") process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   switch (kind) {
     case "local":
       return new LocalStorage(root);

@@ -18,7 +18,7 @@ import { createReadStream, promises as fsp } from "node:fs";
 import { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Storage } from "./storage.js";
-import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./open.js";
+import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { checkEndpointUrl } from "./endpoint.js";
 
 /** Environment variable holding the endpoint of an S3-compatible server, e.g. `http://192.0.2.2:4568`. */

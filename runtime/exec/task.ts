@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArtifactStore, artifactView, defineLazyArtifacts } from "../artifacts/store.js";
 import { FlowDatastore, type ArtifactRef, type TaskMeta, type TaskResult } from "../datastore/flowstore.js";
-import { openStorage } from "../datastore/index.js";
+import { openStorage } from "../datastore/open.js";
 import { setCurrent } from "../flow/current.js";
 import { FLOWSPEC_MARK, TASK_STATE, type FlowSpec, type Inputs, type MergeOptions, type Transition } from "../flow/flowspec.js";
 import { buildGraph } from "../flow/graph.js";
