@@ -56,3 +56,16 @@ export class LineSplitter {
     this.rest = "";
   }
 }
+
+/** The first line of the last uncaught exception printed by the task (`Error: message`). */
+export function lastException(stderrTail: string[]): string | undefined {
+  for (let i = stderrTail.length - 1; i >= 0; i--) {
+    const l = stderrTail[i]!;
+    if (/^\s+at /.test(l)) continue;
+    if (/^[A-Za-z_$][\w$]*(Error|Exception)?(\s\[[^\]]+\])?: /.test(l) || /^[A-Z]\w*Error$/.test(l)) {
+      // Walk up to the first line of this stack (the message may span lines).
+      return l;
+    }
+  }
+  return undefined;
+}

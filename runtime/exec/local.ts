@@ -3,7 +3,7 @@
  * crash or `process.exit` in user code fails that attempt, never the orchestrator.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { LineSplitter, type AttemptOptions, type AttemptOutcome, type Executor } from "./executor.js";
+import { LineSplitter, lastException, type AttemptOptions, type AttemptOutcome, type Executor } from "./executor.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
 
 /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
@@ -172,17 +172,4 @@ function killGroup(child: ChildProcess): void {
   const t = setTimeout(() => signal("SIGKILL"), KILL_GRACE_MS);
   t.unref();
   child.once("close", () => clearTimeout(t));
-}
-
-/** The first line of the last uncaught exception printed by the task (`Error: message`). */
-export function lastException(stderrTail: string[]): string | undefined {
-  for (let i = stderrTail.length - 1; i >= 0; i--) {
-    const l = stderrTail[i]!;
-    if (/^\s+at /.test(l)) continue;
-    if (/^[A-Za-z_$][\w$]*(Error|Exception)?(\s\[[^\]]+\])?: /.test(l) || /^[A-Z]\w*Error$/.test(l)) {
-      // Walk up to the first line of this stack (the message may span lines).
-      return l;
-    }
-  }
-  return undefined;
 }

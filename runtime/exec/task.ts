@@ -15,7 +15,7 @@ import { FLOWSPEC_MARK, TASK_STATE, type FlowSpec, type Inputs, type MergeOption
 import { buildGraph } from "../flow/graph.js";
 import { FlowDefinitionError } from "../errors.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
-import { parallelNodeFromEnv } from "../kubernetes/jobset.js";
+import { PARALLEL_ENV, parallelNodeFromEnv } from "./gang.js";
 
 /** Artifact names that belong to the runtime, not to the user. */
 export const RESERVED = new Set(["input", "index"]);
@@ -134,7 +134,7 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
     flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt,
     pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`, isRunningOnKubernetes: !!spec.kubernetes,
     username: spec.user, tags: spec.tags, tempdir: process.env.KUBESTEP_TEMPDIR ?? td,
-    ...(spec.parallel ? { parallel: { nodeIndex: spec.parallel.nodeIndex, numNodes: spec.parallel.numNodes, controlTaskId: spec.parallel.controlTaskId, mainIp: spec.parallel.mainIp ?? process.env.KUBESTEP_PARALLEL_MAIN_IP ?? "127.0.0.1" } } : {}),
+    ...(spec.parallel ? { parallel: { nodeIndex: spec.parallel.nodeIndex, numNodes: spec.parallel.numNodes, controlTaskId: spec.parallel.controlTaskId, mainIp: spec.parallel.mainIp ?? process.env[PARALLEL_ENV.mainIp] ?? "127.0.0.1" } } : {}),
   });
 
   const method = (flow as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.step]!;

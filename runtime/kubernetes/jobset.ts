@@ -38,17 +38,18 @@
  * - control: `KUBESTEP_PARALLEL_NODE_INDEX=0`;
  * - workers: `KUBESTEP_PARALLEL_WORKER_INDEX` = the completion index (downward API). The downward API cannot
  *   add one, and the container command is not a shell, so the node index (`worker index + 1`) and the
- *   worker's task id are derived in the pod by {@link parallelNodeFromEnv}.
+ *   worker's task id are derived in the pod by `parallelNodeFromEnv` (exec/gang.ts).
  * - `KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT` (set by {@link buildJob}): how long workers wait for the control's
  *   hostname to resolve; the container port comes from the config's `port`.
  *
- * Pure except {@link hasJobSetApi}, {@link createJobSet}, {@link getJobSet} and {@link deleteJobSet}, which
- * import `@kubernetes/client-node` lazily.
+ * Pure: no API calls (creating, reading and deleting JobSets is `exec/kubernetes/jobset-api.ts`). The gang
+ * variables and their reading in the pod are `exec/gang.ts`.
  */
-import type { KubeConfig, V1EnvVar, V1Job, V1JobTemplateSpec, V1ObjectMeta } from "@kubernetes/client-node";
+import type { V1EnvVar, V1Job, V1JobTemplateSpec, V1ObjectMeta } from "@kubernetes/client-node";
 import type { ResolvedKubernetesConfig } from "./config.js";
 import { buildJob, LABEL_KEYS, type RunContext } from "./jobspec.js";
 import { dnsFragment, shortHash } from "./labels.js";
+import { PARALLEL_ENV } from "../exec/gang.js";
 
 /** API group of JobSet. */
 export const JOBSET_GROUP = "jobset.x-k8s.io";
@@ -74,16 +75,6 @@ export const MAX_JOBSET_NAME_LENGTH = 40;
 export const PARALLEL_ROLE_LABEL = "kubestep.io/parallel-role";
 /** Annotation of the worker pods: the worker task ids (JSON list, in worker rank order). */
 export const WORKER_TASKS_ANNOTATION = "kubestep.io/parallel-worker-tasks";
-
-/** Environment variable names set in the pods of a JobSet (see the module documentation). */
-export const PARALLEL_ENV = {
-  mainIp: "KUBESTEP_PARALLEL_MAIN_IP",
-  numNodes: "KUBESTEP_PARALLEL_NUM_NODES",
-  nodeIndex: "KUBESTEP_PARALLEL_NODE_INDEX",
-  workerIndex: "KUBESTEP_PARALLEL_WORKER_INDEX",
-  controlTaskId: "KUBESTEP_PARALLEL_CONTROL_TASK_ID",
-  workerTaskIds: "KUBESTEP_PARALLEL_WORKER_TASK_IDS",
-} as const;
 
 /** One replicated job of a JobSet (`jobset.x-k8s.io/v1alpha2` ReplicatedJob). */
 export interface ReplicatedJob {
@@ -261,100 +252,4 @@ export function buildJobSet(config: ResolvedKubernetesConfig, ctx: RunContext, p
       ttlSecondsAfterFinished: config.jobTtlSecondsAfterFinished,
     },
   };
-}
-
-/** What a pod of a JobSet gang is, read from its environment. */
-export interface ParallelNode {
-  /** 0 for the control, 1..N-1 for workers. */
-  nodeIndex: number;
-  /** N. */
-  numNodes: number;
-  /** Address of the control node. */
-  mainIp: string;
-  /** Task id of the control node. */
-  controlTaskId: string;
-  /** This node's task id. */
-  taskId: string;
-}
-
-/**
- * Reads the gang variables {@link buildJobSet} puts in a pod (`process.env` in the pod) and returns this
- * node's place in the gang, or undefined when the pod is not a JobSet gang member
- * (`KUBESTEP_PARALLEL_NUM_NODES` unset). Workers get `nodeIndex = KUBESTEP_PARALLEL_WORKER_INDEX + 1` and
- * their task id from `KUBESTEP_PARALLEL_WORKER_TASK_IDS`.
- * @throws Error naming the variable when a variable is missing or malformed.
- */
-export function parallelNodeFromEnv(env: Readonly<Record<string, string | undefined>>): ParallelNode | undefined {
-  const numText = env[PARALLEL_ENV.numNodes];
-  if (numText === undefined || numText === "") return undefined;
-  const bad = (variable: string, allowed: string): never => {
-    throw new Error(`@parallel: ${variable}=${JSON.stringify(env[variable])} is invalid; expected ${allowed}`);
-  };
-  const int = (variable: string, min: number): number => {
-    const t = env[variable];
-    return t !== undefined && /^[0-9]+$/.test(t) && Number(t) >= min ? Number(t) : bad(variable, `a whole number >= ${min}`);
-  };
-  const numNodes = int(PARALLEL_ENV.numNodes, 2);
-  const mainIp = env[PARALLEL_ENV.mainIp] || bad(PARALLEL_ENV.mainIp, "the control node's address");
-  const controlTaskId = env[PARALLEL_ENV.controlTaskId] || bad(PARALLEL_ENV.controlTaskId, "the control task id");
-  let workers: unknown;
-  try {
-    workers = JSON.parse(env[PARALLEL_ENV.workerTaskIds] ?? "");
-  } catch {
-    workers = undefined;
-  }
-  if (!Array.isArray(workers) || workers.length !== numNodes - 1 || !workers.every((w) => typeof w === "string"))
-    bad(PARALLEL_ENV.workerTaskIds, `a JSON list of ${numNodes - 1} task ids`);
-  const workerTaskIds = workers as string[];
-  if (env[PARALLEL_ENV.workerIndex] !== undefined) {
-    const w = int(PARALLEL_ENV.workerIndex, 0);
-    if (w > numNodes - 2) bad(PARALLEL_ENV.workerIndex, `a worker index from 0 to ${numNodes - 2}`);
-    return { nodeIndex: w + 1, numNodes, mainIp, controlTaskId, taskId: workerTaskIds[w]! };
-  }
-  const n = int(PARALLEL_ENV.nodeIndex, 0);
-  if (n !== 0) bad(PARALLEL_ENV.nodeIndex, `0 (workers carry ${PARALLEL_ENV.workerIndex})`);
-  return { nodeIndex: 0, numNodes, mainIp, controlTaskId, taskId: controlTaskId };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// API calls (lazy @kubernetes/client-node)
-
-type K8s = typeof import("@kubernetes/client-node");
-let k8sModule: Promise<K8s> | undefined;
-const k8s = (): Promise<K8s> => (k8sModule ??= import("@kubernetes/client-node"));
-
-/**
- * Whether the cluster serves the JobSet API `jobset.x-k8s.io/v1alpha2`, from the apiserver's discovery
- * (`GET /apis`). A cluster that does not know the group answers false; an unreachable apiserver throws.
- * Note: this says the API (the CRD) is served, not that a JobSet controller runs.
- */
-export async function hasJobSetApi(kubeConfig: KubeConfig): Promise<boolean> {
-  const { ApisApi } = await k8s();
-  const groups = await kubeConfig.makeApiClient(ApisApi).getAPIVersions();
-  const group = groups.groups.find((g) => g.name === JOBSET_GROUP);
-  return !!group && group.versions.some((v) => v.version === JOBSET_VERSION);
-}
-
-/** Creates `body` in `namespace` and returns the JobSet as the apiserver stored it. */
-export async function createJobSet(kubeConfig: KubeConfig, namespace: string, body: JobSet): Promise<JobSet> {
-  const { CustomObjectsApi } = await k8s();
-  return (await kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, body,
-  })) as JobSet;
-}
-
-/** Reads a JobSet. */
-export async function getJobSet(kubeConfig: KubeConfig, namespace: string, name: string): Promise<JobSet> {
-  const { CustomObjectsApi } = await k8s();
-  return (await kubeConfig.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, name,
-  })) as JobSet;
-}
-
-/** Deletes a JobSet and (in the background) its Jobs and pods. */
-export async function deleteJobSet(kubeConfig: KubeConfig, namespace: string, name: string): Promise<void> {
-  const { CustomObjectsApi } = await k8s();
-  await kubeConfig.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, name, propagationPolicy: "Background",
-  });
 }

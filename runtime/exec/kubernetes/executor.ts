@@ -6,18 +6,19 @@
  * behind when the run is stopped.
  */
 import type { KubeConfig, V1Pod, CoreV1Event } from "@kubernetes/client-node";
-import type { AttemptOptions, AttemptOutcome, Executor } from "../executor.js";
+import { lastException, type AttemptOptions, type AttemptOutcome, type Executor } from "../executor.js";
 import type { TaskSpec } from "../spec.js";
 import type { Storage } from "../../datastore/storage.js";
 import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
 import { buildJob, jobLabelSelector, jobNameFor, CONTAINER_NAME } from "../../kubernetes/jobspec.js";
 import { podBootstrapCommand } from "../../code/bootstrap.js";
-import { buildJobSet, createJobSet, deleteJobSet, hasJobSetApi, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
+import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
+import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
+import { PARALLEL_ENV } from "../gang.js";
 import { kubeApis, apiErrorInfo, type KubeApis } from "./client.js";
 import { RunWatch, type JobSnapshot } from "./watch.js";
 import { explain, explainCreateError, DEFAULT_PENDING_TIMEOUT_SECONDS, type Verdict } from "./explain.js";
 import { followPodLogs } from "./logs.js";
-import { lastException } from "../local.js";
 
 /** Seconds a pre-signed code URL stays valid. */
 const CODE_URL_SECONDS = 24 * 3600;
@@ -159,7 +160,7 @@ export class KubernetesExecutor implements Executor {
       });
       if (spec.parallel && spec.parallel.nodeIndex === 0) {
         // The control node's address is its own pod IP.
-        job.spec!.template.spec!.containers[0]!.env!.push({ name: "KUBESTEP_PARALLEL_MAIN_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+        job.spec!.template.spec!.containers[0]!.env!.push({ name: PARALLEL_ENV.mainIp, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
       }
       try {
         await batch.createNamespacedJob({ namespace, body: job });

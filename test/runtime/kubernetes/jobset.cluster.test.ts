@@ -11,9 +11,8 @@ import { strict as assert } from "node:assert";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
 import { jobLabelSelector, type RunContext } from "../../../runtime/kubernetes/jobspec.js";
-import {
-  buildJobSet, controlHostname, createJobSet, deleteJobSet, getJobSet, hasJobSetApi, JOBSET_GROUP, JOBSET_PLURAL, JOBSET_VERSION, type JobSet,
-} from "../../../runtime/kubernetes/jobset.js";
+import { buildJobSet, controlHostname, JOBSET_GROUP, JOBSET_PLURAL, JOBSET_VERSION, type JobSet } from "../../../runtime/kubernetes/jobset.js";
+import { createJobSet, deleteJobSet, getJobSet, hasJobSetApi } from "../../../runtime/exec/kubernetes/jobset-api.js";
 
 const NS = `kubestep-jobset-${Date.now().toString(36)}`;
 const NODE_MAJOR = process.versions.node.split(".")[0];

@@ -4,8 +4,9 @@ import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
 import { buildJob, jobLabelSelector, jobNameFor, LABEL_KEYS, type RunContext } from "../../../runtime/kubernetes/jobspec.js";
 import {
   buildJobSet, COMPLETION_INDEX_ANNOTATION, controlHostname, JOBSET_API_VERSION, jobSetNameFor, MAX_JOBSET_NAME_LENGTH,
-  PARALLEL_ENV, PARALLEL_ROLE_LABEL, parallelNodeFromEnv, WORKER_TASKS_ANNOTATION, type JobSet, type ParallelGang,
+  PARALLEL_ROLE_LABEL, WORKER_TASKS_ANNOTATION, type JobSet, type ParallelGang,
 } from "../../../runtime/kubernetes/jobset.js";
+import { PARALLEL_ENV, parallelNodeFromEnv } from "../../../runtime/exec/gang.js";
 import { isDnsLabel, labelValueProblem } from "../../../runtime/kubernetes/labels.js";
 import type { KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 
