@@ -31,7 +31,7 @@ function kubestepRun(flow) {
 }
 function stepSeconds(flow, runId, step) {
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", `
-    const { openStorage } = await import(${JSON.stringify(join(here, "..", "dist/runtime/datastore/index.js"))});
+    const { openStorage } = await import(${JSON.stringify(join(here, "..", "dist/runtime/datastore/open.js"))});
     const { FlowDatastore } = await import(${JSON.stringify(join(here, "..", "dist/runtime/datastore/flowstore.js"))});
     const ds = new FlowDatastore(await openStorage("s3", process.env.KUBESTEP_DATASTORE_SYSROOT_S3), ${JSON.stringify(flow)});
     const ids = await ds.listTasks(${JSON.stringify(runId)}, ${JSON.stringify(step)});
