@@ -16,7 +16,14 @@ DIR=$HERE/$part
 CACHE=${KUBESTEP_TOOLING_CACHE:-/var/cache/kubestep-tooling}
 log() { echo "[tooling $part] $*" >&2; }
 
-command -v go >/dev/null 2>&1 || { log "Go is needed to build the test tooling (Go >= 1.24 on PATH; e.g. /usr/local/go/bin)"; exit 2; }
+command -v go >/dev/null 2>&1 || { log "Go is needed to build the test tooling (Go >= 1.26 on PATH; e.g. /usr/local/go/bin)"; exit 2; }
+
+# The Go the part's modules need (its go.mod's `go` line): GOTOOLCHAIN=local never downloads another one.
+need_go=$(sed -n 's/^go \([0-9.]*\).*/\1/p' "$DIR/go.mod")
+have_go=$(go env GOVERSION | sed 's/^go//')
+if [[ -n $need_go && $(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -1) != "$need_go" ]]; then
+  log "needs Go >= $need_go (its modules require it; this machine has go$have_go): install a newer Go on PATH"; exit 2
+fi
 
 # The part's version: the `// version:` line of its go.mod (the version of the module it builds).
 version=$(sed -n 's|^// version: *||p' "$DIR/go.mod" | head -1)

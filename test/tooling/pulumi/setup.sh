@@ -18,7 +18,7 @@
 #                             HTTP request the engine makes fails at once instead of reaching the network
 # $STATE is $KUBESTEP_PULUMI_STATE, default ${TMPDIR:-/tmp}/kubestep-pulumi.
 #
-# Needs Node 20 with `npm ci` done, and, the first time (the build is cached), Go >= 1.25 and the Go module
+# Needs Node 20 with `npm ci` done, and, the first time (the build is cached), Go >= 1.26 and the Go module
 # proxy: test/tooling/parts/build.sh says so when Go is missing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +37,7 @@ command -v node >/dev/null || { log "node (>= 20) is needed on PATH"; exit 2; }
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then export PATH=/usr/local/go/bin:$PATH; fi
 if ! bin=$(bash "$ROOT/test/tooling/parts/build.sh" pulumi); then
   log "the Pulumi CLI could not be built. The engine tests need it: it is built once from Go modules"
-  log "(Go >= 1.25 on PATH and access to the Go module proxy), then cached under \${KUBESTEP_TOOLING_CACHE:-/var/cache/kubestep-tooling}."
+  log "(Go >= 1.26 on PATH and access to the Go module proxy), then cached under \${KUBESTEP_TOOLING_CACHE:-/var/cache/kubestep-tooling}."
   exit 2
 fi
 CLI=$bin/pulumi

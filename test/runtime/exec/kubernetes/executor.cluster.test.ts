@@ -277,8 +277,10 @@ describe("Kubernetes executor on the real cluster", function () {
     });
     after(async () => {
       kubectl("apply", "--server-side", "-f", crdFile);
-      kubectl("wait", "--for=condition=Established", "crd/jobsets.jobset.x-k8s.io", "--timeout=60s");
-      for (let i = 0; i < 120 && !served(); i++) await new Promise((r) => setTimeout(r, 500));
+      // (`kubectl wait` fails at once while the new CRD has no status yet, so poll.)
+      const established = () => kubectl("get", "crd", "jobsets.jobset.x-k8s.io", "-o", "jsonpath={.status.conditions[?(@.type==\"Established\")].status}") === "True";
+      for (let i = 0; i < 120 && !(established() && served()); i++) await new Promise((r) => setTimeout(r, 500));
+      assert.equal(established(), true, "the restored JobSet CRD is Established");
       assert.equal(served(), true, "the JobSet CRD is back");
     });
 

@@ -70,8 +70,8 @@ describe("run watch + explain on the real cluster", function () {
     assert.equal(v.reason, "ImagePull");
     assert.match(v.message!, /step bad-image/);
     assert.match(v.message!, /pulling image does-not-exist failed/);
-    // The kubelet's own words: its "Failed to pull image" event, or the container status message.
-    assert.match(v.message!, /(Failed to pull image "does-not-exist": )?rpc error: .*does-not-exist/);
+    // The kubelet's own words: its "Failed to pull image" event (Kubernetes 1.34 + containerd: the resolver's error).
+    assert.match(v.message!, /Failed to pull image "does-not-exist": .*docker\.io\/library\/does-not-exist:latest/);
   });
 
   it("explains a missing secret by name (CreateContainerConfigError)", async () => {
