@@ -16,5 +16,5 @@ export { MissingPeerError, type PeerNeed, type PeerFeature, type RuntimePeer } f
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
 export type { KubestepEnvironment, GpuPoolSpec, TaintSpec, DatastoreSpec, DatastoreKind, QosClass, ResourceDefaults } from "./environment.js";
 export { kubernetes } from "./kubernetes/decorator.js";
-export { parseMegabytes } from "./kubernetes/options.js";
+export { parseMegabytes } from "./contract/units.js";
 export type { KubernetesOptions, KubernetesToleration, KubernetesSecurityContext } from "./kubernetes/options.js";

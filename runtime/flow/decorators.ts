@@ -5,7 +5,7 @@
  */
 import { DecoratorArgumentError } from "../errors.js";
 import { addParam, addStepDecorator, stepMetaFor, type ParamOptions } from "./meta.js";
-import { parseMegabytes, SIZE_UNITS_HELP } from "../kubernetes/options.js";
+import { parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
 type StepMethod = (this: unknown, ...args: never[]) => unknown;
 /** A TS 5 standard method decorator. */

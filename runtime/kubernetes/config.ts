@@ -22,11 +22,12 @@
  */
 import type { GpuPoolSpec, KubestepEnvironment } from "../environment.js";
 import {
-  checkCombinations, closestOption, isKubernetesOption, KUBERNETES_OPTION_NAMES, KubernetesConfigError, MB, MIB,
+  checkCombinations, closestOption, isKubernetesOption, KUBERNETES_OPTION_NAMES, KubernetesConfigError,
   parseKeyValueList, validateKubernetesOption, validateKubernetesOptions,
   type GpuVendor, type ImagePullPolicy, type KubernetesOptionName, type KubernetesOptions, type KubernetesSecurityContext,
   type KubernetesToleration, type QosClass, type ValidatedKubernetesOptions,
 } from "./options.js";
+import { MB, MIB } from "../contract/units.js";
 
 /** What `@resources` records (sizes already in MB / MiB). */
 export interface ResourcesInput {

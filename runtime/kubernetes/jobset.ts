@@ -48,7 +48,7 @@
 import type { V1EnvVar, V1Job, V1JobTemplateSpec, V1ObjectMeta } from "@kubernetes/client-node";
 import type { ResolvedKubernetesConfig } from "./config.js";
 import { buildJob, LABEL_KEYS, type RunContext } from "./jobspec.js";
-import { dnsFragment, shortHash } from "./labels.js";
+import { dnsFragment, shortHash } from "../contract/names.js";
 import { PARALLEL_ENV } from "../exec/gang.js";
 
 /** API group of JobSet. */

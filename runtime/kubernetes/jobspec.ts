@@ -4,8 +4,8 @@
  */
 import type { V1EnvVar, V1Job, V1ResourceRequirements, V1Toleration, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { ResolvedKubernetesConfig } from "./config.js";
-import { dnsFragment, isDnsLabel, sanitizeLabelValue, shortHash } from "./labels.js";
-import { MB, MIB } from "./options.js";
+import { dnsFragment, isDnsLabel, sanitizeLabelValue, shortHash } from "../contract/names.js";
+import { MB, MIB } from "../contract/units.js";
 
 /** What the executor knows about the attempt a Job runs. */
 export interface RunContext {

@@ -1,6 +1,5 @@
 /**
- * The options of `@kubernetes` (Metaflow's `@kubernetes` parameters, in camelCase), the parsing of sizes
- * with units, and the validation every source of options goes through: the decorator, `--with
+ * The options of `@kubernetes` (Metaflow's `@kubernetes` parameters, in camelCase) and the validation every source of options goes through: the decorator, `--with
  * kubernetes:...` and the `KUBESTEP_KUBERNETES_*` variables. A bad value throws a
  * {@link KubernetesConfigError} naming the step, the option, the bad value and what is allowed.
  *
@@ -8,7 +7,8 @@
  */
 import { DecoratorArgumentError } from "../errors.js";
 import type { QosClass } from "../environment.js";
-import { isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem } from "./labels.js";
+import { isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem } from "../contract/names.js";
+import { MB, MIB, parseCpu, parseMebibytes, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
 export type { QosClass } from "../environment.js";
 
@@ -147,63 +147,6 @@ export class KubernetesConfigError extends DecoratorArgumentError {
     super(step, option, value, allowed);
     this.name = "KubernetesConfigError";
   }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Sizes
-
-const BYTES_PER_UNIT: Record<string, number> = {
-  b: 1,
-  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, p: 1e15, pb: 1e15,
-  ki: 2 ** 10, kib: 2 ** 10, mi: 2 ** 20, mib: 2 ** 20, gi: 2 ** 30, gib: 2 ** 30, ti: 2 ** 40, tib: 2 ** 40, pi: 2 ** 50, pib: 2 ** 50,
-};
-
-/** Units a size string may carry (case-insensitive). */
-export const SIZE_UNITS_HELP = 'a number, or a string with a unit: KB, MB, GB, TB (powers of 1000) or KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (powers of 1024), e.g. "16GB", "512Mi"';
-
-/** One MiB in bytes. */
-export const MIB = 2 ** 20;
-/** One MB in bytes. */
-export const MB = 1e6;
-
-/**
- * Parses a size to bytes: a number (or numeric string) is in `plainUnit` bytes; a string may carry a unit
- * (see {@link SIZE_UNITS_HELP}). Returns undefined when the text does not parse or the unit is unknown.
- */
-export function parseSizeBytes(value: number | string, plainUnit: number): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? value * plainUnit : undefined;
-  if (typeof value !== "string") return undefined;
-  const m = /^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e([+-]?[0-9]+))?\s*([A-Za-z]*)\s*$/.exec(value);
-  if (!m) return undefined;
-  const n = Number(m[1]) * (m[2] ? 10 ** Number(m[2]) : 1);
-  const unit = m[3]!.toLowerCase();
-  if (unit === "") return n * plainUnit;
-  const factor = BYTES_PER_UNIT[unit];
-  return factor === undefined ? undefined : n * factor;
-}
-
-/** Parses a memory/disk size to MB (plain numbers are MB). Undefined when it does not parse. */
-export function parseMegabytes(value: number | string): number | undefined {
-  const b = parseSizeBytes(value, MB);
-  return b === undefined ? undefined : b / MB;
-}
-
-/** Parses a tmpfs/shared-memory size to MiB (plain numbers are MiB). Undefined when it does not parse. */
-export function parseMebibytes(value: number | string): number | undefined {
-  const b = parseSizeBytes(value, MIB);
-  return b === undefined ? undefined : b / MIB;
-}
-
-/**
- * Parses a CPU amount to cores: a number, a numeric string, or millicores ("500m").
- * Undefined when it does not parse.
- */
-export function parseCpu(value: number | string): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
-  if (typeof value !== "string") return undefined;
-  const m = /^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(m?)\s*$/.exec(value);
-  if (!m) return undefined;
-  return m[2] ? Number(m[1]) / 1000 : Number(m[1]);
 }
 
 // ---------------------------------------------------------------------------------------------------

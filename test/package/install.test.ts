@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers/cli.js";
 import { startS3Server, type RunningServer } from "../tooling/servers/servers.js";
-import { parseMegabytes } from "../../runtime/kubernetes/options.js";
+import { parseMegabytes } from "../../runtime/contract/units.js";
 
 interface PackageJson {
   version: string;

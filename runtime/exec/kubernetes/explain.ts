@@ -7,6 +7,7 @@
  */
 import type { CoreV1Event, V1Container, V1ContainerStatus, V1Job, V1Pod } from "@kubernetes/client-node";
 import { apiErrorInfo } from "./client.js";
+import { MB, parseQuantity } from "../../contract/units.js";
 
 /** Where a step's attempt stands. */
 export type VerdictState = "pending" | "running" | "succeeded" | "failed";
@@ -84,24 +85,6 @@ export interface ExplainInput {
   nodeLost?: boolean;
   /** Name of the task container; default the pod's first container. */
   containerName?: string;
-}
-
-const MB = 1_000_000;
-const SUFFIX: Record<string, number> = {
-  "": 1, m: 1e-3, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-};
-
-/** The value of a Kubernetes quantity (`64Mi`, `4096M`, `1.5Gi`, `500m`, `1e9`), or undefined if malformed. */
-export function parseQuantity(q: string | number | undefined): number | undefined {
-  if (q === undefined) return undefined;
-  if (typeof q === "number") return q;
-  const m = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|K|M|G|T|P|E)?)$/.exec(q.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  if (!Number.isFinite(n)) return undefined;
-  if (m[2]) return n * 10 ** Number(m[2].slice(1));
-  return n * SUFFIX[m[3] ?? ""]!;
 }
 
 function seconds(from: string | Date | undefined, now: Date): number {

@@ -12,7 +12,7 @@ import { buildJob, type RunContext } from "../../../runtime/kubernetes/jobspec.j
 import { KUBERNETES_OPTION_NAMES, type KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 import { KUBERNETES_ENV_VARS, parseWithKubernetes } from "../../../runtime/kubernetes/config.js";
 import { KubeHttp, loadKubeconfig } from "../../helpers/kube-http.js";
-import { parseQuantity } from "../../../runtime/exec/kubernetes/explain.js";
+import { parseQuantity } from "../../../runtime/contract/units.js";
 
 /** A quantity's value; a malformed one fails the test. */
 function quantityValue(q: string | number): number {

@@ -7,7 +7,7 @@ import {
   PARALLEL_ROLE_LABEL, WORKER_TASKS_ANNOTATION, type JobSet, type ParallelGang,
 } from "../../../runtime/kubernetes/jobset.js";
 import { PARALLEL_ENV, parallelNodeFromEnv } from "../../../runtime/exec/gang.js";
-import { isDnsLabel, labelValueProblem } from "../../../runtime/kubernetes/labels.js";
+import { isDnsLabel, labelValueProblem } from "../../../runtime/contract/names.js";
 import type { KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 
 const CTX: RunContext = {

@@ -4,7 +4,7 @@ import { resolveKubernetesConfig, type KubernetesConfigInput } from "../../../ru
 import {
   ACTIVE_DEADLINE_GRACE_SECONDS, buildJob, bytesQuantity, cpuQuantity, jobLabelSelector, jobNameFor, type RunContext,
 } from "../../../runtime/kubernetes/jobspec.js";
-import { isDnsLabel, labelValueProblem } from "../../../runtime/kubernetes/labels.js";
+import { isDnsLabel, labelValueProblem } from "../../../runtime/contract/names.js";
 import type { KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 
 const CTX: RunContext = {

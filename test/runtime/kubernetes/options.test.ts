@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import {
-  closestOption, KUBERNETES_OPTION_NAMES, KubernetesConfigError, parseCpu, parseKeyValueList, parseMebibytes, parseMegabytes,
-  parseSizeBytes, validateKubernetesOptions,
+  closestOption, KUBERNETES_OPTION_NAMES, KubernetesConfigError, parseKeyValueList, validateKubernetesOptions,
 } from "../../../runtime/kubernetes/options.js";
+import { parseCpu, parseMebibytes, parseMegabytes, parseSizeBytes } from "../../../runtime/contract/units.js";
 import { DecoratorArgumentError, FlowDefinitionError } from "../../../runtime/errors.js";
 import { expectConfigError } from "./helpers.js";
 

@@ -9,7 +9,8 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
-import { explain, explainCreateError, parseConfigError, parseQuantity } from "../../../../runtime/exec/kubernetes/explain.js";
+import { explain, explainCreateError, parseConfigError } from "../../../../runtime/exec/kubernetes/explain.js";
+import { parseQuantity } from "../../../../runtime/contract/units.js";
 
 interface Fixture {
   job: V1Job;

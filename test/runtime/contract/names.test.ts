@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import {
   annotationKeyProblem, dnsFragment, isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem, sanitizeLabelValue,
-} from "../../../runtime/kubernetes/labels.js";
+} from "../../../runtime/contract/names.js";
 
 describe("kubernetes labels", () => {
   it("accepts valid label keys and rejects invalid ones", () => {

@@ -1,6 +1,7 @@
 /**
- * Kubernetes label and annotation rules: validation of keys and values (as the apiserver checks them)
- * and a stable sanitizer that turns any text (flow names, run ids, user names) into a valid label value.
+ * Kubernetes names: DNS-1123 labels and subdomains (the one check of each, used by the runtime and the
+ * components), label and annotation keys and values (as the apiserver checks them), and a stable sanitizer
+ * that turns any text (flow names, run ids, user names) into a valid label value.
  *
  * Dependency-free (only `node:crypto`) so decorators can use it at class-definition time.
  */
