@@ -1,19 +1,52 @@
 #!/usr/bin/env node
-// Local-runtime benchmarks (not a test): wall time and peak RSS of the whole process tree for
-// (a) a linear 5-step flow, (b) a 100-way foreach, (c) a 200 MB artifact, and resume of a failed
-// linear run; each with --max-workers 2 and the default. Prints figures and ratios to the targets.
-// Usage: npm run bench [-- --repeat N]
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+// Local-runtime benchmarks (not a test), measured side by side with Metaflow in the same run.
+//
+//   npm run bench                                   # kubestep alone: medians of 5
+//   npm run bench -- --vs-metaflow [DIR]            # and Metaflow, interleaved, with ratios and goals
+//   npm run bench -- --reps 7 --cases linear,resume
+//
+// Cases: (a) linear 5 steps, (b) 100-way foreach with --max-workers 2 and with the default, (c) a 200 MB
+// artifact, (d) resume of a linear run that failed in its third step. For every run: wall time, CPU time of
+// the whole process tree (user + system, as GNU time counts every waited-for descendant), and peak RSS of the
+// whole tree (the sum over every live descendant, sampled every 15 ms); medians over the repetitions, never
+// the best. With --vs-metaflow the two tools alternate run by run, so both see the same machine; each
+// kubestep/Metaflow ratio is median / median, checked against the goals (time <= 0.25x, tree RSS <= 1x).
+// Also printed: processes of a kubestep run still alive after its CLI exited (must be 0).
+//
+// DIR: a Metaflow checkout (holding metaflow/__init__.py) or a folder holding metaflow-src.tar.gz; default
+// ../shared/peers/metaflow. The Metaflow flows are that folder's linear.py, fanout.py, bigartifact.py (or
+// --metaflow-flows DIR). Metaflow needs python3 with Debian's python3-requests and python3-boto3, and GNU time.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, "..", "bin", "kubestep.mjs");
-const repeat = Number(process.argv[process.argv.indexOf("--repeat") + 1]) || 3;
+const FLOWS = join(here, "flows");
+const TIME = "/usr/bin/time";
 
-function children() {
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const value = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] && !argv[i + 1].startsWith("--") ? argv[i + 1] : dflt;
+};
+const reps = Number(value("reps", "5"));
+if (!Number.isInteger(reps) || reps < 1) fail(`--reps must be a whole number >= 1, got ${value("reps")}`);
+const vsMetaflow = flag("vs-metaflow");
+const peerDir = resolve(value("vs-metaflow", join(here, "..", "..", "shared", "peers", "metaflow")));
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Process-tree measurement
+
+function procTable() {
   const map = new Map();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
@@ -22,27 +55,47 @@ function children() {
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d}/status`, "utf8"))?.[1] ?? 0) * 1024;
       map.set(Number(d), { ppid, rss });
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return map;
 }
 function treeRss(root) {
-  const procs = children();
+  const procs = procTable();
+  const kids = new Map();
+  for (const [pid, p] of procs) kids.set(p.ppid, [...(kids.get(p.ppid) ?? []), pid]);
   let total = 0;
   const stack = [root];
   while (stack.length) {
     const p = stack.pop();
     total += procs.get(p)?.rss ?? 0;
-    for (const [pid, info] of procs) if (info.ppid === p) stack.push(pid);
+    stack.push(...(kids.get(p) ?? []));
   }
   return total;
 }
+/** Processes whose working directory is inside `dir` (what a run leaves behind after its CLI exited). */
+function processesIn(dir) {
+  const left = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/cwd`).startsWith(dir)) left.push(Number(d));
+    } catch {
+      /* gone or not ours */
+    }
+  }
+  return left;
+}
 
-function run(args, env = {}) {
-  return new Promise((resolve) => {
-    const cwd = mkdtempSync(join(tmpdir(), "kubestep-bench-"));
+/**
+ * Runs `cmd args` under GNU time in `cwd`; samples the tree's RSS. Returns exit code, wall seconds, CPU
+ * seconds of the tree, peak tree RSS (bytes), stderr, and the processes still alive in `cwd` right after.
+ */
+function measure(cmd, args, { cwd, env }) {
+  return new Promise((resolveRun) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args, "--quiet"], { cwd, env: { ...process.env, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"), ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(TIME, ["-f", "KSBENCH %U %S", cmd, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
     let peak = 0;
     let err = "";
     child.stderr.on("data", (c) => (err += c));
@@ -50,46 +103,127 @@ function run(args, env = {}) {
     child.on("close", (code) => {
       clearInterval(timer);
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-      resolve({ code, secs, peak, cwd, err });
+      const m = /KSBENCH ([\d.]+) ([\d.]+)\s*$/.exec(err);
+      const cpu = m ? Number(m[1]) + Number(m[2]) : NaN;
+      resolveRun({ code, secs, cpu, peak, err: err.replace(/KSBENCH .*\s*$/, ""), left: processesIn(cwd).length });
     });
   });
 }
 
-const flows = join(here, "flows");
-const mb = (b) => (b / 1048576).toFixed(0) + " MB";
-const cases = [
-  { name: "(a) linear 5 steps", file: "linear.ts", ref: 1.8, target: 0.6 },
-  { name: "(b) foreach x100", file: "foreach.ts", ref: 17.1, target: 5.5 },
-  { name: "(c) 200 MB artifact", file: "bigartifact.ts", ref: 7.5, target: 2.5, rssTarget: 2.5 * 200 * 1048576 },
-];
-console.log(`kubestep local benchmarks (node ${process.version}, best of ${repeat})`);
-console.log("case                    workers  wall      peak RSS   reference  target   vs target");
-for (const c of cases) {
-  for (const workers of [2, 16]) {
-    let best;
-    for (let i = 0; i < repeat; i++) {
-      const r = await run(["run", join(flows, c.file), "--max-workers", String(workers)]);
-      if (r.code !== 0) { console.error(`${c.name} failed:\n${r.err}`); process.exit(1); }
-      rmSync(r.cwd, { recursive: true, force: true });
-      if (!best || r.secs < best.secs) best = r;
-    }
-    const ok = best.secs <= c.target && (!c.rssTarget || best.peak <= c.rssTarget);
-    console.log(`${c.name.padEnd(24)}${String(workers === 16 ? "16 (default)" : workers).padEnd(9)}${(best.secs.toFixed(2) + " s").padEnd(10)}${mb(best.peak).padEnd(11)}${(c.ref + " s").padEnd(11)}${("<= " + c.target + " s").padEnd(9)}${(best.secs / c.target).toFixed(2)}x ${ok ? "OK" : "MISSED"}${c.rssTarget ? ` (RSS ${(best.peak / (200 * 1048576)).toFixed(2)}x the artifact, target <= 2.5x)` : ""}`);
+// ---------------------------------------------------------------------------------------------------
+// The two tools
+
+function kubestepRunner() {
+  const run = (args, cwd, env = {}) => measure(process.execPath, [BIN, ...args, "--quiet"], { cwd, env: { KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"), ...env } });
+  return {
+    name: "kubestep",
+    linear: (cwd) => run(["run", join(FLOWS, "linear.ts")], cwd),
+    foreach: (cwd, workers) => run(["run", join(FLOWS, "foreach.ts"), ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
+    big: (cwd) => run(["run", join(FLOWS, "bigartifact.ts")], cwd),
+    async resume(cwd) {
+      const failed = await run(["run", join(FLOWS, "linear.ts")], cwd, { BENCH_FAIL_C: "1" });
+      if (failed.code !== 1) throw new Error(`the failing kubestep run did not fail (exit ${failed.code}):\n${failed.err}`);
+      const id = /run (\S+) \(datastore/.exec(failed.err)?.[1];
+      if (!id) throw new Error(`no run id in:\n${failed.err}`);
+      return run(["resume", join(FLOWS, "linear.ts"), "--origin-run-id", id], cwd);
+    },
+  };
+}
+
+function metaflowRunner() {
+  const python = value("python", "/usr/bin/python3");
+  let src = peerDir;
+  if (!existsSync(join(src, "metaflow", "__init__.py"))) {
+    const tarball = join(peerDir, "metaflow-src.tar.gz");
+    if (!existsSync(tarball)) fail(`--vs-metaflow ${peerDir}: neither a Metaflow checkout (metaflow/__init__.py) nor a folder with metaflow-src.tar.gz`);
+    src = mkdtempSync(join(tmpdir(), "ks-bench-metaflow-"));
+    execFileSync("tar", ["xzf", tarball, "-C", src]);
+    process.on("exit", () => rmSync(src, { recursive: true, force: true }));
   }
-}
-// Resume of a failed linear run (reference 1.2 s with Metaflow).
-let bestResume;
-for (let i = 0; i < repeat; i++) {
-  const failed = await run(["run", join(flows, "linear.ts")], { BENCH_FAIL_C: "1" });
-  if (failed.code !== 1) { console.error("the failing run did not fail"); process.exit(1); }
-  const id = /run (\S+) \(datastore/.exec(failed.err)[1];
-  const t0 = process.hrtime.bigint();
-  const r = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, "resume", join(flows, "linear.ts"), "--origin-run-id", id, "--quiet"], { cwd: failed.cwd, env: { ...process.env, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(failed.cwd, ".kubestep") }, stdio: "ignore" });
-    child.on("close", (code) => resolve({ code, secs: Number(process.hrtime.bigint() - t0) / 1e9 }));
+  const flows = resolve(value("metaflow-flows", peerDir));
+  for (const f of ["linear.py", "fanout.py", "bigartifact.py"]) if (!existsSync(join(flows, f))) fail(`no ${f} in ${flows} (--metaflow-flows)`);
+  const baseEnv = (cwd) => ({
+    PYTHONPATH: src, METAFLOW_HOME: join(cwd, "mfhome"), METAFLOW_DATASTORE_SYSROOT_LOCAL: join(cwd, "mfdata"),
+    METAFLOW_DEFAULT_DATASTORE: "local", METAFLOW_DEFAULT_METADATA: "local", USERNAME: "bench",
   });
-  if (r.code !== 0) { console.error("resume failed"); process.exit(1); }
-  rmSync(failed.cwd, { recursive: true, force: true });
-  if (!bestResume || r.secs < bestResume.secs) bestResume = r;
+  // A pip-installed Metaflow ships .pyc files; a bare checkout does not (each task would recompile it).
+  execFileSync(python, ["-m", "compileall", "-q", "-j", "0", join(src, "metaflow")], { stdio: "ignore" });
+  try {
+    execFileSync(python, ["-c", "import metaflow"], { env: { ...process.env, PYTHONPATH: src }, stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    fail(`python cannot import metaflow from ${src}: ${String(e.stderr ?? e).trim().split("\n").pop()}\n(Metaflow needs Debian's python3-requests and python3-boto3: apt-get install -y python3-requests python3-boto3 time)`);
+  }
+  const run = (script, args, cwd, env = {}) => measure(python, [join(flows, script), "--no-pylint", ...args], { cwd, env: { ...baseEnv(cwd), ...env } });
+  return {
+    name: "Metaflow",
+    linear: (cwd) => run("linear.py", ["run"], cwd),
+    foreach: (cwd, workers) => run("fanout.py", ["run", "--n", "100", ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
+    big: (cwd) => run("bigartifact.py", ["run", "--size", "200"], cwd),
+    async resume(cwd) {
+      const failed = await run("linear.py", ["run"], cwd, { FAIL_B: "1" });
+      if (failed.code === 0) throw new Error("the failing Metaflow run did not fail");
+      return run("linear.py", ["resume"], cwd);
+    },
+  };
 }
-console.log(`${"resume failed linear".padEnd(24)}${"16".padEnd(9)}${(bestResume.secs.toFixed(2) + " s").padEnd(10)}${"".padEnd(11)}${"1.2 s".padEnd(11)}${"<= 0.4 s".padEnd(9)}${(bestResume.secs / 0.4).toFixed(2)}x ${bestResume.secs <= 0.4 ? "OK" : "MISSED"}`);
+
+// ---------------------------------------------------------------------------------------------------
+
+const CASES = [
+  { key: "linear", name: "(a) linear 5 steps", go: (t, cwd) => t.linear(cwd) },
+  { key: "foreach-w2", name: "(b) foreach x100, 2 workers", go: (t, cwd) => t.foreach(cwd, 2) },
+  { key: "foreach", name: "(b) foreach x100, default workers", go: (t, cwd) => t.foreach(cwd, undefined) },
+  { key: "big", name: "(c) 200 MB artifact", go: (t, cwd) => t.big(cwd) },
+  { key: "resume", name: "(d) resume failed linear", go: (t, cwd) => t.resume(cwd) },
+];
+const wanted = value("cases", CASES.map((c) => c.key).join(",")).split(",");
+for (const w of wanted) if (!CASES.some((c) => c.key === w)) fail(`unknown case ${w}; cases: ${CASES.map((c) => c.key).join(", ")}`);
+if (!existsSync(TIME)) fail(`${TIME} (GNU time) is missing: apt-get install -y time`);
+
+const tools = [kubestepRunner(), ...(vsMetaflow ? [metaflowRunner()] : [])];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const MB = (b) => `${(b / 1048576).toFixed(0)} MB`;
+
+console.log(`kubestep local benchmarks: node ${process.version}, ${reps} runs per case and tool (medians), load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+if (vsMetaflow) console.log(`side by side with Metaflow from ${peerDir}, alternating run by run`);
+const results = [];
+for (const c of CASES.filter((x) => wanted.includes(x.key))) {
+  const runs = Object.fromEntries(tools.map((t) => [t.name, []]));
+  for (let i = 0; i < reps; i++) {
+    for (const t of i % 2 ? [...tools].reverse() : tools) {
+      const cwd = mkdtempSync(join(tmpdir(), "ks-bench-"));
+      try {
+        const r = await c.go(t, cwd);
+        if (r.code !== 0) throw new Error(`${t.name} ${c.name} exited ${r.code}:\n${r.err.slice(-2000)}`);
+        runs[t.name].push(r);
+      } finally {
+        rmSync(cwd, { recursive: true, force: true });
+      }
+    }
+  }
+  const row = { case: c.name };
+  for (const t of tools) {
+    const rs = runs[t.name];
+    row[t.name] = { wall: median(rs.map((r) => r.secs)), cpu: median(rs.map((r) => r.cpu)), rss: median(rs.map((r) => r.peak)), walls: rs.map((r) => r.secs), left: Math.max(...rs.map((r) => r.left)) };
+  }
+  results.push(row);
+  const k = row.kubestep;
+  const line = [`${c.name.padEnd(34)} kubestep ${k.wall.toFixed(2)} s wall, ${k.cpu.toFixed(2)} s cpu, ${MB(k.rss)} tree RSS, left running ${k.left} (${k.walls.map((w) => w.toFixed(2)).join(" ")})`];
+  if (vsMetaflow) {
+    const m = row.Metaflow;
+    const tr = k.wall / m.wall;
+    const rr = k.rss / m.rss;
+    line.push(`${"".padEnd(34)} Metaflow ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu, ${MB(m.rss)} tree RSS (${m.walls.map((w) => w.toFixed(2)).join(" ")})`);
+    line.push(`${"".padEnd(34)} ratio: time ${tr.toFixed(2)}x (goal <= 0.25x: ${tr <= 0.25 ? "met" : "MISSED"}), cpu ${(k.cpu / m.cpu).toFixed(2)}x, tree RSS ${rr.toFixed(2)}x (goal <= 1x: ${rr <= 1 ? "met" : "MISSED"})`);
+  }
+  console.log(line.join("\n"));
+}
+if (vsMetaflow) {
+  console.log("\nsummary (kubestep / Metaflow, medians)");
+  console.log("case                               time    cpu     tree RSS");
+  for (const r of results) console.log(`${r.case.padEnd(34)} ${(r.kubestep.wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r.kubestep.cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r.kubestep.rss / r.Metaflow.rss).toFixed(2)}`);
+}
