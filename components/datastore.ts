@@ -13,7 +13,7 @@ import * as azureStorage from "@pulumi/azure-native/storage/index.js";
 import * as managedidentity from "@pulumi/azure-native/managedidentity/index.js";
 import * as authorization from "@pulumi/azure-native/authorization/index.js";
 import type { DatastoreSpec } from "../runtime/environment.js";
-import { ensure, requireDnsLabel, requireInt, requireString, resolveSpec, shown } from "./validate.js";
+import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll } from "./validate.js";
 
 /** The Kubernetes identity allowed to use the datastore: `system:serviceaccount:<namespace>:<serviceAccount>`. */
 export interface PodIdentityArgs {
@@ -48,16 +48,20 @@ function validatePodIdentity(id: PodIdentityArgs | undefined, path: string): ass
   requireDnsLabel(id.serviceAccount, `${path}.serviceAccount`);
 }
 
-/** Validates the lifecycle options and fills defaults. */
+/** Validates the lifecycle options (every problem at once) and fills defaults. */
 export function bucketPolicyDefaults(b: BucketPolicyArgs): Required<Omit<BucketPolicyArgs, "expireAfterDays">> & { expireAfterDays?: number } {
-  const prefix = b.prefix ?? "kubestep";
-  ensure(typeof prefix === "string" && /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(prefix) && !prefix.endsWith("/"), "prefix", `must be a key prefix without leading or trailing '/' (got ${shown(prefix)})`);
-  const versioning = b.versioning ?? true;
-  ensure(typeof versioning === "boolean", "versioning", `must be true or false (got ${shown(versioning)})`);
-  const retentionDays = b.retentionDays ?? 30;
-  requireInt(retentionDays, "retentionDays", 1, 36500);
-  if (b.expireAfterDays !== undefined) requireInt(b.expireAfterDays, "expireAfterDays", 1, 36500);
-  return { prefix, versioning, retentionDays, forceDestroy: b.forceDestroy ?? false, ...(b.expireAfterDays !== undefined ? { expireAfterDays: b.expireAfterDays } : {}) };
+  return validateAll("bucket settings", (p) => {
+    const prefix = b.prefix ?? "kubestep";
+    p.ensure(typeof prefix === "string" && /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(prefix) && !prefix.endsWith("/"), "prefix", `must be a key prefix without leading or trailing '/' (got ${shown(prefix)})`);
+    const versioning = b.versioning ?? true;
+    p.ensure(typeof versioning === "boolean", "versioning", `must be true or false (got ${shown(versioning)})`);
+    const retentionDays = b.retentionDays ?? 30;
+    p.check(() => requireInt(retentionDays, "retentionDays", 1, 36500));
+    if (b.expireAfterDays !== undefined) p.check(() => requireInt(b.expireAfterDays, "expireAfterDays", 1, 36500));
+    const forceDestroy = b.forceDestroy ?? false;
+    p.ensure(typeof forceDestroy === "boolean", "forceDestroy", `must be true or false (got ${shown(forceDestroy)})`);
+    return { prefix, versioning, retentionDays, forceDestroy, ...(b.expireAfterDays !== undefined ? { expireAfterDays: b.expireAfterDays } : {}) };
+  });
 }
 
 // ---------------------------------------------------------------- S3
@@ -109,21 +113,24 @@ export function irsaTrustPolicy(a: IrsaArgs): PolicyDocument {
   };
 }
 
-/** Access policy of the IRSA role: read/write/delete/list limited to `<bucket>/<prefix>/`. */
-export function s3AccessPolicy(bucketArn: string, prefix: string): PolicyDocument {
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      { Sid: "ListPrefix", Effect: "Allow", Action: "s3:ListBucket", Resource: bucketArn, Condition: { StringLike: { "s3:prefix": [prefix, `${prefix}/*`] } } },
-      { Sid: "LocateBucket", Effect: "Allow", Action: "s3:GetBucketLocation", Resource: bucketArn },
-      {
-        Sid: "ReadWritePrefix",
-        Effect: "Allow",
-        Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-        Resource: `${bucketArn}/${prefix}/*`,
-      },
-    ],
-  };
+/**
+ * Access policy of the datastore's users (the IRSA role of step pods, and submitters): list, read,
+ * write and delete limited to `<bucket>/<prefix>/`, and, with SSE-KMS, `kms:Decrypt` and
+ * `kms:GenerateDataKey` on the bucket's key (S3 calls KMS on their behalf for every GET and PUT).
+ */
+export function s3AccessPolicy(bucketArn: string, prefix: string, kmsKeyArn?: string): PolicyDocument {
+  const statements: Record<string, unknown>[] = [
+    { Sid: "ListPrefix", Effect: "Allow", Action: "s3:ListBucket", Resource: bucketArn, Condition: { StringLike: { "s3:prefix": [prefix, `${prefix}/*`] } } },
+    { Sid: "LocateBucket", Effect: "Allow", Action: "s3:GetBucketLocation", Resource: bucketArn },
+    {
+      Sid: "ReadWritePrefix",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+      Resource: `${bucketArn}/${prefix}/*`,
+    },
+  ];
+  if (kmsKeyArn) statements.push({ Sid: "UseBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: kmsKeyArn });
+  return { Version: "2012-10-17", Statement: statements };
 }
 
 /** S3 lifecycle rules: abort stale multipart uploads, expire old versions, optional TTL. */
@@ -147,6 +154,7 @@ export interface S3DatastoreSpecInput extends BucketPolicyArgs {
   bucketName?: string;
   region?: string;
   kmsKeyId?: string;
+  submitterRoleNames?: string[];
   irsa: IrsaArgs;
 }
 
@@ -156,34 +164,49 @@ export interface S3DatastoreSpec {
   bucketName?: string;
   region?: string;
   encryption: { sseAlgorithm: "AES256" } | { sseAlgorithm: "aws:kms"; kmsMasterKeyId: string };
+  kmsKeyArn?: string;
+  submitterRoleNames: string[];
   irsa: IrsaArgs;
 }
 
-/** Validates the S3 datastore arguments. */
+/** Validates the S3 datastore arguments; every problem is reported at once. */
 export function s3DatastoreSpec(a: S3DatastoreSpecInput): S3DatastoreSpec {
-  const bucket = bucketPolicyDefaults(a);
-  if (a.bucketName !== undefined)
-    ensure(typeof a.bucketName === "string" && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(a.bucketName), "bucketName", `must be a valid S3 bucket name (got ${shown(a.bucketName)})`);
-  validatePodIdentity(a.irsa, "irsa");
-  ensure(typeof a.irsa.oidcProviderArn === "string" && a.irsa.oidcProviderArn.startsWith("arn:"), "irsa.oidcProviderArn", `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.irsa.oidcProviderArn)})`);
-  requireString(a.irsa.oidcProviderUrl, "irsa.oidcProviderUrl");
-  return {
-    bucket,
-    ...(a.bucketName !== undefined ? { bucketName: a.bucketName } : {}),
-    ...(a.region !== undefined ? { region: a.region } : {}),
-    encryption: a.kmsKeyId ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: a.kmsKeyId } : { sseAlgorithm: "AES256" },
-    irsa: a.irsa,
-  };
+  return validateAll("kubestep:datastore:S3Datastore", (p) => {
+    let bucket: ReturnType<typeof bucketPolicyDefaults> | undefined;
+    p.check(() => (bucket = bucketPolicyDefaults(a)));
+    if (a.bucketName !== undefined)
+      p.ensure(typeof a.bucketName === "string" && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(a.bucketName), "bucketName", `must be a valid S3 bucket name (got ${shown(a.bucketName)})`);
+    if (a.region !== undefined) p.ensure(typeof a.region === "string" && /^[a-z]{2}(-[a-z]+)+-\d$/.test(a.region), "region", `must be an AWS region such as "us-east-1" (got ${shown(a.region)})`);
+    if (a.kmsKeyId !== undefined) p.ensure(typeof a.kmsKeyId === "string" && a.kmsKeyId.startsWith("arn:"), "kmsKeyId", `must be the ARN of the KMS key (the IAM policies name it) (got ${shown(a.kmsKeyId)})`);
+    if (a.submitterRoleNames !== undefined)
+      p.ensure(Array.isArray(a.submitterRoleNames) && a.submitterRoleNames.every((r) => typeof r === "string" && r !== ""), "submitterRoleNames", `must be a list of IAM role names (got ${shown(a.submitterRoleNames)})`);
+    if (p.check(() => validatePodIdentity(a.irsa, "irsa"))) {
+      p.ensure(typeof a.irsa.oidcProviderArn === "string" && a.irsa.oidcProviderArn.startsWith("arn:"), "irsa.oidcProviderArn", `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.irsa.oidcProviderArn)})`);
+      p.check(() => requireString(a.irsa.oidcProviderUrl, "irsa.oidcProviderUrl"));
+    }
+    p.throwIfAny("kubestep:datastore:S3Datastore");
+    return {
+      bucket: bucket!,
+      ...(a.bucketName !== undefined ? { bucketName: a.bucketName } : {}),
+      ...(a.region !== undefined ? { region: a.region } : {}),
+      encryption: a.kmsKeyId ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: a.kmsKeyId } : { sseAlgorithm: "AES256" },
+      ...(a.kmsKeyId ? { kmsKeyArn: a.kmsKeyId } : {}),
+      submitterRoleNames: [...(a.submitterRoleNames ?? [])],
+      irsa: a.irsa,
+    };
+  });
 }
 
 /** Arguments of {@link S3Datastore}. */
 export interface S3DatastoreArgs {
   /** Bucket name; default a unique name derived from the component name. */
   bucketName?: pulumi.Input<string>;
-  /** Region of the bucket (recorded in the contract). */
+  /** Region the bucket is created in (and recorded in the contract); default the AWS provider's region. */
   region?: pulumi.Input<string>;
-  /** KMS key for SSE-KMS; default SSE-S3 (AES256). */
+  /** ARN of a KMS key for SSE-KMS (the pod identity and the submitter policy may use it); default SSE-S3 (AES256). */
   kmsKeyId?: pulumi.Input<string>;
+  /** IAM roles (names) of submitters: the submitter policy (read/write under the prefix, KMS) is attached to them. */
+  submitterRoleNames?: pulumi.Input<pulumi.Input<string>[]>;
   /** Key prefix under which the runtime writes; default `kubestep`. */
   prefix?: pulumi.Input<string>;
   /** Keep previous object versions; default true. */
@@ -218,8 +241,18 @@ export class S3Datastore extends pulumi.ComponentResource {
   public readonly datastore: pulumi.Output<DatastoreSpec>;
   /** Bucket name. */
   public readonly bucketName: pulumi.Output<string>;
-  /** ARN of the IRSA role. */
+  /** Bucket ARN. */
+  public readonly bucketArn: pulumi.Output<string>;
+  /** Region the bucket is in. */
+  public readonly region: pulumi.Output<string>;
+  /** ARN of the IRSA role of step pods. */
   public readonly roleArn: pulumi.Output<string>;
+  /** ARN of the managed policy for submitters (attach it to the roles/users that run `kubestep run`). */
+  public readonly submitterPolicyArn: pulumi.Output<string>;
+  /** The submitter policy document (JSON). */
+  public readonly submitterPolicy: pulumi.Output<string>;
+  /** ARN of the bucket's KMS key, when SSE-KMS is used. */
+  public readonly kmsKeyArn: pulumi.Output<string | undefined>;
   /** Annotations for the step service account (`eks.amazonaws.com/role-arn`). */
   public readonly serviceAccountAnnotations: pulumi.Output<Record<string, string>>;
 
@@ -227,49 +260,74 @@ export class S3Datastore extends pulumi.ComponentResource {
     super("kubestep:datastore:S3Datastore", name, args, opts);
     const { protect, ...rest } = args;
     const spec = resolveSpec(rest, (a) => s3DatastoreSpec(a as S3DatastoreSpecInput));
+    // Every bucket resource is created in the stack's region (default: the provider's).
+    const region = spec.apply((s) => s.region) as pulumi.Output<string | undefined>;
 
     const bucket = new s3.Bucket(
       `${name}-bucket`,
-      { bucket: spec.apply((s) => s.bucketName), forceDestroy: spec.apply((s) => s.bucket.forceDestroy), tags: { "managed-by": "kubestep" } },
+      { bucket: spec.apply((s) => s.bucketName), region, forceDestroy: spec.apply((s) => s.bucket.forceDestroy), tags: { "managed-by": "kubestep" } },
       { parent: this, protect: protect ?? false },
     );
     new s3.BucketServerSideEncryptionConfiguration(
       `${name}-encryption`,
-      { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: spec.apply((s) => s.encryption), bucketKeyEnabled: true }] },
+      { bucket: bucket.id, region, rules: [{ applyServerSideEncryptionByDefault: spec.apply((s) => s.encryption), bucketKeyEnabled: true }] },
       { parent: this },
     );
     const publicAccess = new s3.BucketPublicAccessBlock(
       `${name}-public-access`,
-      { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+      { bucket: bucket.id, region, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
       { parent: this },
     );
     new s3.BucketVersioning(
       `${name}-versioning`,
-      { bucket: bucket.id, versioningConfiguration: { status: spec.apply((s) => (s.bucket.versioning ? "Enabled" : "Suspended")) } },
+      { bucket: bucket.id, region, versioningConfiguration: { status: spec.apply((s) => (s.bucket.versioning ? "Enabled" : "Suspended")) } },
       { parent: this },
     );
-    new s3.BucketLifecycleConfiguration(`${name}-lifecycle`, { bucket: bucket.id, rules: spec.apply((s) => s3LifecycleRules(s.bucket)) }, { parent: this });
+    new s3.BucketLifecycleConfiguration(`${name}-lifecycle`, { bucket: bucket.id, region, rules: spec.apply((s) => s3LifecycleRules(s.bucket)) }, { parent: this });
     new s3.BucketPolicy(
       `${name}-tls-only`,
-      { bucket: bucket.id, policy: bucket.arn.apply((arn) => JSON.stringify(s3TlsOnlyPolicy(arn))) },
+      { bucket: bucket.id, region, policy: bucket.arn.apply((arn) => JSON.stringify(s3TlsOnlyPolicy(arn))) },
       { parent: this, dependsOn: [publicAccess] },
     );
     const role = new iam.Role(
       `${name}-irsa`,
-      { assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy(s.irsa))), description: "kubestep step pods: datastore access (IRSA)" },
+      { assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy(s.irsa))), description: "kubestep step pods: datastore access (IRSA)", tags: { "managed-by": "kubestep" } },
       { parent: this },
     );
-    new iam.RolePolicy(
-      `${name}-access`,
-      { role: role.name, policy: pulumi.all([bucket.arn, spec]).apply(([arn, s]) => JSON.stringify(s3AccessPolicy(arn, s.bucket.prefix))) },
+    const access = pulumi.all([bucket.arn, spec]).apply(([arn, s]) => JSON.stringify(s3AccessPolicy(arn, s.bucket.prefix, s.kmsKeyArn)));
+    new iam.RolePolicy(`${name}-access`, { role: role.name, policy: access }, { parent: this });
+    // Submitters write code packages and run metadata, pre-sign the code URL and read results: the same rights.
+    const submitterPolicy = new iam.Policy(
+      `${name}-submitters`,
+      { description: "kubestep submitters: datastore access (attach to the roles or users that run `kubestep run`)", policy: access, tags: { "managed-by": "kubestep" } },
       { parent: this },
     );
+    const submitterRoles = rest.submitterRoleNames;
+    if (Array.isArray(submitterRoles))
+      submitterRoles.forEach((roleName, i) => new iam.RolePolicyAttachment(`${name}-submitter-${i}`, { role: roleName, policyArn: submitterPolicy.arn }, { parent: this }));
+    else if (submitterRoles !== undefined) throw new pulumi.InputPropertiesError({ message: "submitterRoleNames must be a list (each name is an attachment)", errors: [{ propertyPath: "submitterRoleNames", reason: "must be a plain list (each name becomes a policy attachment); its items may be outputs" }] });
 
     this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.region = bucket.region;
     this.roleArn = role.arn;
-    this.datastore = pulumi.all([bucket.bucket, spec]).apply(([b, s]): DatastoreSpec => ({ kind: "s3", root: `s3://${b}/${s.bucket.prefix}`, ...(s.region ? { region: s.region } : {}) }));
+    this.submitterPolicyArn = submitterPolicy.arn;
+    this.submitterPolicy = access;
+    this.kmsKeyArn = spec.apply((s) => s.kmsKeyArn) as pulumi.Output<string | undefined>;
+    // The contract's region is where the bucket really is (the provider's region when none is given).
+    this.datastore = pulumi.all([bucket.bucket, bucket.region, spec]).apply(([b, r, s]): DatastoreSpec => ({ kind: "s3", root: `s3://${b}/${s.bucket.prefix}`, ...((r ?? s.region) ? { region: r ?? s.region } : {}) }));
     this.serviceAccountAnnotations = role.arn.apply((arn): Record<string, string> => ({ "eks.amazonaws.com/role-arn": arn }));
-    this.registerOutputs({ datastore: this.datastore, bucketName: this.bucketName, roleArn: this.roleArn, serviceAccountAnnotations: this.serviceAccountAnnotations });
+    this.registerOutputs({
+      datastore: this.datastore,
+      bucketName: this.bucketName,
+      bucketArn: this.bucketArn,
+      region: this.region,
+      roleArn: this.roleArn,
+      submitterPolicyArn: this.submitterPolicyArn,
+      submitterPolicy: this.submitterPolicy,
+      kmsKeyArn: this.kmsKeyArn,
+      serviceAccountAnnotations: this.serviceAccountAnnotations,
+    });
   }
 }
 
@@ -301,18 +359,31 @@ export interface GcsDatastoreSpecInput extends BucketPolicyArgs {
   location: string;
   project: string;
   accountId?: string;
+  submitterMembers?: string[];
   workloadIdentity: PodIdentityArgs;
 }
 
-/** Validates the GCS datastore arguments. */
+/** Validates the GCS datastore arguments; every problem is reported at once. */
 export function gcsDatastoreSpec(a: GcsDatastoreSpecInput): GcsDatastoreSpecInput & { bucket: ReturnType<typeof bucketPolicyDefaults> } {
-  const bucket = bucketPolicyDefaults(a);
-  requireString(a.location, "location");
-  requireString(a.project, "project");
-  if (a.accountId !== undefined) ensure(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(a.accountId), "accountId", `must be 6-30 lower-case letters, digits or '-' (got ${shown(a.accountId)})`);
-  validatePodIdentity(a.workloadIdentity, "workloadIdentity");
-  return { ...a, bucket };
+  return validateAll("kubestep:datastore:GcsDatastore", (p) => {
+    let bucket: ReturnType<typeof bucketPolicyDefaults> | undefined;
+    p.check(() => (bucket = bucketPolicyDefaults(a)));
+    p.check(() => requireString(a.location, "location"));
+    p.check(() => requireString(a.project, "project"));
+    if (a.accountId !== undefined) p.ensure(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(a.accountId), "accountId", `must be 6-30 lower-case letters, digits or '-' (got ${shown(a.accountId)})`);
+    (a.submitterMembers ?? []).forEach((m, i) =>
+      p.ensure(typeof m === "string" && /^(user|group|serviceAccount|domain|principal|principalSet):.+/.test(m), `submitterMembers[${i}]`, `must be an IAM member such as "group:ml@example.com" (got ${shown(m)})`),
+    );
+    p.check(() => validatePodIdentity(a.workloadIdentity, "workloadIdentity"));
+    p.throwIfAny("kubestep:datastore:GcsDatastore");
+    return { ...a, bucket: bucket! };
+  });
 }
+
+/** Role submitters get on the datastore's Google service account so they can sign URLs as it (`iam.serviceAccounts.signBlob`). */
+export const GCS_SIGNER_ROLE = "roles/iam.serviceAccountTokenCreator";
+/** Role step pods and submitters get on the bucket. */
+export const GCS_OBJECT_ROLE = "roles/storage.objectUser";
 
 /** Arguments of {@link GcsDatastore}. */
 export interface GcsDatastoreArgs {
@@ -336,6 +407,12 @@ export interface GcsDatastoreArgs {
   forceDestroy?: pulumi.Input<boolean>;
   /** Protect the bucket from deletion; default false. Plain value. */
   protect?: boolean;
+  /**
+   * IAM members who submit runs (e.g. `group:ml@example.com`): object access to the bucket, and
+   * `roles/iam.serviceAccountTokenCreator` on the datastore's Google service account so they can sign
+   * the code URL as it. Plain list (each member is a binding).
+   */
+  submitterMembers?: pulumi.Input<string>[];
   /** The Kubernetes service account bound to the Google service account. */
   workloadIdentity: pulumi.Input<{
     /** Namespace of the step service account. */
@@ -355,7 +432,9 @@ export class GcsDatastore extends pulumi.ComponentResource {
   public readonly datastore: pulumi.Output<DatastoreSpec>;
   /** Bucket name. */
   public readonly bucketName: pulumi.Output<string>;
-  /** Email of the Google service account. */
+  /** `gs://` URL of the bucket. */
+  public readonly bucketUrl: pulumi.Output<string>;
+  /** Email of the Google service account (step pods' identity; submitters sign URLs as it). */
   public readonly googleServiceAccount: pulumi.Output<string>;
   /** Annotations for the step service account (`iam.gke.io/gcp-service-account`). */
   public readonly serviceAccountAnnotations: pulumi.Output<Record<string, string>>;
@@ -392,15 +471,20 @@ export class GcsDatastore extends pulumi.ComponentResource {
     );
     new gcs.BucketIAMMember(
       `${name}-bucket-access`,
-      { bucket: bucket.name, role: "roles/storage.objectUser", member: pulumi.interpolate`serviceAccount:${gsa.email}` },
+      { bucket: bucket.name, role: GCS_OBJECT_ROLE, member: pulumi.interpolate`serviceAccount:${gsa.email}` },
       { parent: this },
     );
+    (args.submitterMembers ?? []).forEach((member, i) => {
+      new gcs.BucketIAMMember(`${name}-submitter-${i}`, { bucket: bucket.name, role: GCS_OBJECT_ROLE, member }, { parent: this });
+      new gcpServiceAccount.IAMMember(`${name}-submitter-signer-${i}`, { serviceAccountId: gsa.name, role: GCS_SIGNER_ROLE, member }, { parent: this });
+    });
 
     this.bucketName = bucket.name;
+    this.bucketUrl = bucket.url;
     this.googleServiceAccount = gsa.email;
     this.datastore = pulumi.all([bucket.name, spec]).apply(([b, s]): DatastoreSpec => ({ kind: "gs", root: `gs://${b}/${s.bucket.prefix}` }));
     this.serviceAccountAnnotations = gsa.email.apply((email): Record<string, string> => ({ "iam.gke.io/gcp-service-account": email }));
-    this.registerOutputs({ datastore: this.datastore, bucketName: this.bucketName, googleServiceAccount: this.googleServiceAccount, serviceAccountAnnotations: this.serviceAccountAnnotations });
+    this.registerOutputs({ datastore: this.datastore, bucketName: this.bucketName, bucketUrl: this.bucketUrl, googleServiceAccount: this.googleServiceAccount, serviceAccountAnnotations: this.serviceAccountAnnotations });
   }
 }
 
@@ -408,6 +492,8 @@ export class GcsDatastore extends pulumi.ComponentResource {
 
 /** Built-in role "Storage Blob Data Contributor". */
 export const STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+/** Built-in role "Storage Blob Delegator" (get a user delegation key: sign user delegation SAS URLs). */
+export const STORAGE_BLOB_DELEGATOR = "db58b8e5-c6ad-4a2a-8342-4190687cbf4a";
 /** Audience of Azure AD workload identity federation. */
 export const AZURE_FEDERATION_AUDIENCE = "api://AzureADTokenExchange";
 /** Label Azure Workload Identity's webhook requires on pods. */
@@ -427,19 +513,28 @@ export interface AzureDatastoreSpecInput extends BucketPolicyArgs {
   accountName?: string;
   containerName?: string;
   skuName?: string;
+  submitterPrincipalIds?: string[];
   workloadIdentity: PodIdentityArgs & { oidcIssuerUrl: string };
 }
 
-/** Validates the Azure datastore arguments. */
+/** Validates the Azure datastore arguments; every problem is reported at once. */
 export function azureDatastoreSpec(a: AzureDatastoreSpecInput): AzureDatastoreSpecInput & { bucket: ReturnType<typeof bucketPolicyDefaults>; containerName: string; skuName: string } {
-  const bucket = bucketPolicyDefaults(a);
-  requireString(a.resourceGroupName, "resourceGroupName");
-  if (a.accountName !== undefined) ensure(/^[a-z0-9]{3,24}$/.test(a.accountName), "accountName", `must be 3-24 lower-case letters or digits (got ${shown(a.accountName)})`);
-  const containerName = a.containerName ?? "kubestep";
-  ensure(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(containerName), "containerName", `must be 3-63 lower-case letters, digits or single '-' (got ${shown(containerName)})`);
-  validatePodIdentity(a.workloadIdentity, "workloadIdentity");
-  ensure(typeof a.workloadIdentity.oidcIssuerUrl === "string" && a.workloadIdentity.oidcIssuerUrl.startsWith("https://"), "workloadIdentity.oidcIssuerUrl", `must be the AKS cluster's OIDC issuer URL (https://...) (got ${shown(a.workloadIdentity.oidcIssuerUrl)})`);
-  return { ...a, bucket, containerName, skuName: a.skuName ?? "Standard_ZRS" };
+  return validateAll("kubestep:datastore:AzureDatastore", (p) => {
+    let bucket: ReturnType<typeof bucketPolicyDefaults> | undefined;
+    p.check(() => (bucket = bucketPolicyDefaults(a)));
+    p.ensure(a.expireAfterDays === undefined, "expireAfterDays", "is not supported for Azure (objects are kept; use retentionDays for soft delete)");
+    p.check(() => requireString(a.resourceGroupName, "resourceGroupName"));
+    if (a.accountName !== undefined) p.ensure(/^[a-z0-9]{3,24}$/.test(a.accountName), "accountName", `must be 3-24 lower-case letters or digits (got ${shown(a.accountName)})`);
+    const containerName = a.containerName ?? "kubestep";
+    p.ensure(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(containerName), "containerName", `must be 3-63 lower-case letters, digits or single '-' (got ${shown(containerName)})`);
+    (a.submitterPrincipalIds ?? []).forEach((id, i) =>
+      p.ensure(typeof id === "string" && /^[0-9a-fA-F-]{36}$/.test(id), `submitterPrincipalIds[${i}]`, `must be the object id (GUID) of a Microsoft Entra user, group or service principal (got ${shown(id)})`),
+    );
+    if (p.check(() => validatePodIdentity(a.workloadIdentity, "workloadIdentity")))
+      p.ensure(typeof a.workloadIdentity.oidcIssuerUrl === "string" && a.workloadIdentity.oidcIssuerUrl.startsWith("https://"), "workloadIdentity.oidcIssuerUrl", `must be the AKS cluster's OIDC issuer URL (https://...) (got ${shown(a.workloadIdentity.oidcIssuerUrl)})`);
+    p.throwIfAny("kubestep:datastore:AzureDatastore");
+    return { ...a, bucket: bucket!, containerName, skuName: a.skuName ?? "Standard_ZRS" };
+  });
 }
 
 /** Arguments of {@link AzureDatastore}. */
@@ -464,6 +559,14 @@ export interface AzureDatastoreArgs {
   expireAfterDays?: pulumi.Input<number>;
   /** Protect the storage account from deletion; default false. Plain value. */
   protect?: boolean;
+  /**
+   * Object ids of the Microsoft Entra users, groups or service principals who submit runs: Storage
+   * Blob Data Contributor on the container (read and write) and Storage Blob Delegator on the account
+   * (user delegation SAS for the code URL). Plain list (each id is two role assignments).
+   */
+  submitterPrincipalIds?: pulumi.Input<string>[];
+  /** Kind of the `submitterPrincipalIds` principals: `Group` (default), `User` or `ServicePrincipal`. Plain value. */
+  submitterPrincipalType?: "Group" | "User" | "ServicePrincipal";
   /** The AKS OIDC issuer and the step service account trusted by the federated credential. */
   workloadIdentity: pulumi.Input<{
     /** Namespace of the step service account. */
@@ -485,6 +588,12 @@ export class AzureDatastore extends pulumi.ComponentResource {
   public readonly datastore: pulumi.Output<DatastoreSpec>;
   /** Storage account name. */
   public readonly accountName: pulumi.Output<string>;
+  /** Storage account resource id. */
+  public readonly accountId: pulumi.Output<string>;
+  /** Blob container name. */
+  public readonly containerName: pulumi.Output<string>;
+  /** Resource id of the user-assigned identity of step pods. */
+  public readonly identityId: pulumi.Output<string>;
   /** Client id of the user-assigned identity. */
   public readonly clientId: pulumi.Output<string>;
   /** Annotations for the step service account (`azure.workload.identity/client-id`). */
@@ -494,9 +603,10 @@ export class AzureDatastore extends pulumi.ComponentResource {
 
   constructor(name: string, args: AzureDatastoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubestep:datastore:AzureDatastore", name, args, opts);
-    const { protect, ...rest } = args;
-    if (rest.expireAfterDays !== undefined)
-      throw new pulumi.InputPropertyError({ propertyPath: "expireAfterDays", reason: "is not supported for Azure (objects are kept; use retentionDays for soft delete)" });
+    const { protect, submitterPrincipalType, ...rest } = args;
+    validateAll("kubestep:datastore:AzureDatastore", (p) => {
+      if (submitterPrincipalType !== undefined) p.check(() => requireOneOf(submitterPrincipalType, ["Group", "User", "ServicePrincipal"] as const, "submitterPrincipalType"));
+    });
     const spec = resolveSpec(rest, (a) => azureDatastoreSpec(a as AzureDatastoreSpecInput));
     const rg = spec.apply((s) => s.resourceGroupName);
 
@@ -556,12 +666,28 @@ export class AzureDatastore extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    const principalType = args.submitterPrincipalType ?? "Group";
+    (args.submitterPrincipalIds ?? []).forEach((principalId, i) => {
+      new authorization.RoleAssignment(
+        `${name}-submitter-${i}`,
+        { principalId, principalType, roleDefinitionId: container.id.apply((id) => azureRoleDefinitionId(id, STORAGE_BLOB_DATA_CONTRIBUTOR)), scope: container.id },
+        { parent: this },
+      );
+      new authorization.RoleAssignment(
+        `${name}-submitter-delegator-${i}`,
+        { principalId, principalType, roleDefinitionId: account.id.apply((id) => azureRoleDefinitionId(id, STORAGE_BLOB_DELEGATOR)), scope: account.id },
+        { parent: this },
+      );
+    });
 
     this.accountName = account.name;
+    this.accountId = account.id;
+    this.containerName = container.name;
+    this.identityId = identity.id;
     this.clientId = identity.clientId;
     this.datastore = pulumi.all([account.name, container.name, spec]).apply(([acc, c, s]): DatastoreSpec => ({ kind: "azure", root: `azure://${acc}/${c}/${s.bucket.prefix}` }));
     this.serviceAccountAnnotations = identity.clientId.apply((id): Record<string, string> => ({ "azure.workload.identity/client-id": id }));
     this.podLabels = pulumi.output<Record<string, string>>({ [AZURE_WORKLOAD_IDENTITY_LABEL]: "true" });
-    this.registerOutputs({ datastore: this.datastore, accountName: this.accountName, clientId: this.clientId, serviceAccountAnnotations: this.serviceAccountAnnotations, podLabels: this.podLabels });
+    this.registerOutputs({ datastore: this.datastore, accountName: this.accountName, accountId: this.accountId, containerName: this.containerName, identityId: this.identityId, clientId: this.clientId, serviceAccountAnnotations: this.serviceAccountAnnotations, podLabels: this.podLabels });
   }
 }

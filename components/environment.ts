@@ -5,11 +5,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { DatastoreSpec, GpuPoolSpec, KubestepEnvironment, QosClass, ResourceDefaults } from "../runtime/environment.js";
+import { ClusterAutoscaler } from "./autoscaler.js";
 import { AzureDatastore, GcsDatastore, S3Datastore } from "./datastore.js";
-import { GpuNodePool, gpuPoolContract, POOL_LABEL, type GpuProvider } from "./gpu.js";
-import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type Submitters } from "./namespace.js";
+import { GpuNodePool, gpuNodePoolSpec, gpuPoolContract, POOL_LABEL, type EksArchitecture, type GpuNodePoolArgs, type GpuNodePoolSpecInput, type GpuProvider, type PoolKind } from "./gpu.js";
+import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type NetworkPolicies, type PodSecurity, type Submitters } from "./namespace.js";
 import { DEFAULT_GPU_TAINT, validateTaint, type Taint } from "./taints.js";
-import { deepKnown, ensure, requireDnsLabel, requireOneOf, requireString, resolveSpec, shown } from "./validate.js";
+import { requireDnsLabel, requireOneOf, requireString, resolveSpec, shown, validateAll, type Problems } from "./validate.js";
 
 /** Where the environment lives. `existing` = an existing cluster and datastore root; no cloud resources. */
 export type Cloud = "aws" | "gcp" | "azure" | "existing";
@@ -18,91 +19,111 @@ export const CLOUDS: readonly Cloud[] = ["aws", "gcp", "azure", "existing"];
 const QOS: readonly QosClass[] = ["Guaranteed", "Burstable", "BestEffort"];
 const PROVIDER: Record<Exclude<Cloud, "existing">, GpuProvider> = { aws: "eks", gcp: "gke", azure: "aks" };
 
-/** The EKS cluster (cloud `aws`). */
+/** The EKS cluster (cloud `aws`). Fields accept outputs, e.g. `{ clusterName: cluster.name }`. */
 export interface AwsClusterArgs {
   /** EKS cluster name. */
-  clusterName: string;
+  clusterName: pulumi.Input<string>;
   /** ARN of the cluster's IAM OIDC provider (for IRSA). */
-  oidcProviderArn: string;
+  oidcProviderArn: pulumi.Input<string>;
   /** Issuer URL of the cluster's OIDC provider. */
-  oidcProviderUrl: string;
-  /** Subnets for GPU node groups (required when `gpuPools` is set). */
-  subnetIds?: string[];
-  /** Node role for GPU node groups; default one is created. */
-  nodeRoleArn?: string;
-  /** Region (recorded as the datastore's region). */
-  region?: string;
+  oidcProviderUrl: pulumi.Input<string>;
+  /** Region of the cluster: the bucket, node groups and autoscaling tags are created there; default the AWS provider's. */
+  region?: pulumi.Input<string>;
+  /** Subnets for the node groups (required when `gpuPools` is set). */
+  subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Node role for the node groups; default one is created per pool. */
+  nodeRoleArn?: pulumi.Input<string>;
+  /** IAM roles (names) of submitters: the datastore's submitter policy is attached to them. Plain list. */
+  submitterRoleNames?: pulumi.Input<string>[];
+  /** Install the Cluster Autoscaler (needed for the node groups to scale, from zero too); default true when pools exist. Plain value. */
+  clusterAutoscaler?: boolean | { chartVersion?: string };
 }
 
-/** The GKE cluster (cloud `gcp`). */
+/** The GKE cluster (cloud `gcp`). Fields accept outputs. */
 export interface GcpClusterArgs {
   /** GKE cluster name. */
-  cluster: string;
+  cluster: pulumi.Input<string>;
   /** Project (also the Workload Identity pool `<project>.svc.id.goog`). */
-  project: string;
+  project: pulumi.Input<string>;
   /** Cluster location (region or zone); also the bucket location unless `datastore.location` is set. */
-  location: string;
+  location: pulumi.Input<string>;
+  /** Zones of the pools' nodes; default the cluster's. */
+  nodeLocations?: pulumi.Input<pulumi.Input<string>[]>;
+  /** IAM members who submit runs (e.g. `group:ml@example.com`): bucket access and URL signing as the datastore's service account. Plain list. */
+  submitterMembers?: pulumi.Input<string>[];
 }
 
-/** The AKS cluster (cloud `azure`). */
+/** The AKS cluster (cloud `azure`). Fields accept outputs. */
 export interface AzureClusterArgs {
   /** AKS cluster name. */
-  clusterName: string;
+  clusterName: pulumi.Input<string>;
   /** Resource group of the cluster (and of the storage account and identity). */
-  resourceGroupName: string;
+  resourceGroupName: pulumi.Input<string>;
   /** OIDC issuer URL of the cluster (workload identity must be enabled). */
-  oidcIssuerUrl: string;
+  oidcIssuerUrl: pulumi.Input<string>;
   /** Region; default the resource group's. */
-  location?: string;
+  location?: pulumi.Input<string>;
+  /** Object ids of Microsoft Entra principals who submit runs: Blob Data Contributor + Blob Delegator. Plain list. */
+  submitterPrincipalIds?: pulumi.Input<string>[];
+  /** Kind of those principals: `Group` (default), `User` or `ServicePrincipal`. */
+  submitterPrincipalType?: "Group" | "User" | "ServicePrincipal";
 }
 
-/** Datastore settings. */
+/** Datastore settings. Fields accept outputs except `protect` and `kind`. */
 export interface EnvironmentDatastoreArgs {
   /** Key prefix; default `kubestep`. */
-  prefix?: string;
+  prefix?: pulumi.Input<string>;
   /** Bucket (S3, GCS) or storage account (Azure) name; default auto-named. */
-  bucketName?: string;
+  bucketName?: pulumi.Input<string>;
   /** Bucket location (GCS); default the cluster location. */
-  location?: string;
+  location?: pulumi.Input<string>;
   /** Keep previous versions; default true. */
-  versioning?: boolean;
+  versioning?: pulumi.Input<boolean>;
   /** Days previous versions / deleted blobs are retained; default 30. */
-  retentionDays?: number;
+  retentionDays?: pulumi.Input<number>;
   /** Delete objects this many days after creation (S3, GCS); default never. */
-  expireAfterDays?: number;
+  expireAfterDays?: pulumi.Input<number>;
   /** Allow `pulumi destroy` of a non-empty bucket; default false. */
-  forceDestroy?: boolean;
-  /** `protect` the bucket / storage account; default false. */
+  forceDestroy?: pulumi.Input<boolean>;
+  /** `protect` the bucket / storage account; default false. Plain value. */
   protect?: boolean;
-  /** Cloud `existing` only: kind of the existing store. */
+  /** S3: ARN of a KMS key for SSE-KMS; the pod identity and the submitter policy get kms:Decrypt / kms:GenerateDataKey on it. */
+  kmsKeyId?: pulumi.Input<string>;
+  /** Cloud `existing` only: kind of the existing store. Plain value. */
   kind?: DatastoreSpec["kind"];
   /** Cloud `existing` only: root URL of the existing store, e.g. `s3://bucket/prefix`. */
-  root?: string;
-  /** Region of an S3 store. */
-  region?: string;
+  root?: pulumi.Input<string>;
+  /** Region of the bucket: cloud `aws` creates it there (default `aws.region`); `existing`: recorded in the contract. */
+  region?: pulumi.Input<string>;
   /** Endpoint of an S3-compatible store or a GCS emulator (cloud `existing`); the runtime sets `KUBESTEP_S3_ENDPOINT_URL` / `KUBESTEP_GCS_ENDPOINT_URL` from it. */
-  endpoint?: string;
+  endpoint?: pulumi.Input<string>;
 }
 
-/** One GPU pool. */
+/** One node pool (GPU by default; `kind: cpu` for a CPU pool that steps select with `computePool`). Plain values. */
 export interface EnvironmentGpuPoolArgs {
   /** Pool name (DNS label). */
   name: string;
+  /** `gpu` (default) or `cpu`. */
+  kind?: PoolKind;
   /** Vendor; default `nvidia`. */
   vendor?: "nvidia" | "amd";
-  /** Extra node labels (`kubestep.io/gpu-pool=<name>` is always set). */
+  /** Extra node labels (`kubestep.io/gpu-pool=<name>` or `kubestep.io/compute-pool=<name>` is always set). */
   nodeLabels?: Record<string, string>;
-  /** Taints; default `[nvidia.com/gpu=present:NoSchedule]`. */
+  /** Taints; default `[nvidia.com/gpu=present:NoSchedule]` for GPU pools, none for CPU pools. */
   taints?: Taint[];
   /** Minimum nodes; default 0. */
   minSize?: number;
   /** Maximum nodes. */
   maxSize?: number;
-  /** Desired nodes; default minSize. */
+  /** Initial nodes; default minSize (later the autoscaler's). */
   desiredSize?: number;
+  /** Spot / preemptible nodes (EKS SPOT, GKE Spot VMs, AKS Spot); default false. */
+  spot?: boolean;
   /** EKS instance types. */
   instanceTypes?: string[];
-  /** EKS AMI type. */
+  /** EKS CPU architecture (`x86_64` or `arm64`), which picks the AL2023 AMI type. */
+  architecture?: EksArchitecture;
+  /** EKS AMI type (overrides the AL2023 default). */
   amiType?: string;
   /** GKE machine type. */
   machineType?: string;
@@ -110,8 +131,12 @@ export interface EnvironmentGpuPoolArgs {
   acceleratorType?: string;
   /** GKE accelerators per node. */
   acceleratorCount?: number;
+  /** GKE zones of this pool (default `gcp.nodeLocations`, else the cluster's). */
+  nodeLocations?: string[];
   /** AKS VM size. */
   vmSize?: string;
+  /** AKS Spot max price (USD/hour, -1 = on-demand price). */
+  spotMaxPrice?: number;
   /** Install the NVIDIA device plugin; default per platform. */
   devicePlugin?: boolean;
 }
@@ -132,10 +157,14 @@ export interface EnvironmentArgs {
   submitters: pulumi.Input<Submitters>;
   /** Grant the RBAC `@parallel` needs (JobSets); default true. */
   parallel?: pulumi.Input<boolean>;
-  /** Optional ResourceQuota `hard` limits. */
+  /** ResourceQuota `hard` limits (every shipped stack sets one). */
   resourceQuota?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** Optional LimitRange for containers. */
+  /** LimitRange for containers (every shipped stack sets one). */
   limitRange?: pulumi.Input<ContainerLimits>;
+  /** Pod Security admission of the namespace; default enforce `baseline`, warn/audit `restricted`; `false` for none. */
+  podSecurity?: pulumi.Input<PodSecurity | false>;
+  /** NetworkPolicies; default deny ingress except from the namespace, egress open. Plain value. */
+  networkPolicies?: NetworkPolicies;
   /** Default container image for steps. */
   image: pulumi.Input<string>;
   /** Image pull secrets (existing in the namespace) for every step pod. */
@@ -147,52 +176,123 @@ export interface EnvironmentArgs {
   /** Extra annotations for every step pod. */
   podAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** EKS cluster (cloud `aws`). */
-  aws?: pulumi.Input<AwsClusterArgs>;
+  aws?: AwsClusterArgs;
   /** GKE cluster (cloud `gcp`). */
-  gcp?: pulumi.Input<GcpClusterArgs>;
+  gcp?: GcpClusterArgs;
   /** AKS cluster (cloud `azure`). */
-  azure?: pulumi.Input<AzureClusterArgs>;
-  /** Datastore settings (for `existing`: `root` is required). */
-  datastore?: pulumi.Input<EnvironmentDatastoreArgs>;
-  /** GPU pools: created on aws/gcp/azure, only described for `existing`. Plain list (each pool is a resource). */
+  azure?: AzureClusterArgs;
+  /** Datastore settings (for `existing`: `kind` and `root` are required). */
+  datastore?: EnvironmentDatastoreArgs;
+  /** Node pools: created on aws/gcp/azure, only described (GPU pools) for `existing`. Plain list (each pool is a resource). */
   gpuPools?: EnvironmentGpuPoolArgs[];
 }
 
-/** Checks the parts of the arguments that decide which resources exist, and the contract fields. */
-export function validateEnvironmentArgs(a: pulumi.Unwrap<EnvironmentArgs>): void {
-  requireOneOf(a.cloud, CLOUDS, "cloud");
+/** The {@link GpuNodePool} arguments of one pool on `cloud` (shared by validation and construction). */
+export function poolArgsFor(cloud: Exclude<Cloud, "existing">, p: EnvironmentGpuPoolArgs, a: Pick<EnvironmentArgs, "aws" | "gcp" | "azure">): GpuNodePoolArgs {
+  const provider: GpuProvider = PROVIDER[cloud];
+  const common: GpuNodePoolArgs = {
+    provider,
+    poolName: p.name,
+    ...(p.kind !== undefined ? { kind: p.kind } : {}),
+    ...(p.vendor !== undefined ? { vendor: p.vendor } : {}),
+    ...(p.nodeLabels !== undefined ? { nodeLabels: p.nodeLabels } : {}),
+    ...(p.taints !== undefined ? { taints: p.taints } : {}),
+    ...(p.minSize !== undefined ? { minSize: p.minSize } : {}),
+    maxSize: p.maxSize ?? 0,
+    ...(p.desiredSize !== undefined ? { desiredSize: p.desiredSize } : {}),
+    ...(p.spot !== undefined ? { spot: p.spot } : {}),
+    ...(p.devicePlugin !== undefined ? { devicePlugin: p.devicePlugin } : {}),
+  };
+  if (provider === "eks") {
+    const c = a.aws!;
+    return {
+      ...common,
+      eks: {
+        clusterName: c.clusterName,
+        subnetIds: c.subnetIds ?? [],
+        ...(c.nodeRoleArn !== undefined ? { nodeRoleArn: c.nodeRoleArn } : {}),
+        ...(c.region !== undefined ? { region: c.region } : {}),
+        ...(p.instanceTypes ? { instanceTypes: p.instanceTypes } : {}),
+        ...(p.architecture ? { architecture: p.architecture } : {}),
+        ...(p.amiType ? { amiType: p.amiType } : {}),
+      },
+    };
+  }
+  if (provider === "gke") {
+    const c = a.gcp!;
+    const zones = p.nodeLocations ?? c.nodeLocations;
+    return {
+      ...common,
+      gke: {
+        cluster: c.cluster,
+        project: c.project,
+        location: c.location,
+        ...(zones !== undefined ? { nodeLocations: zones } : {}),
+        ...(p.machineType ? { machineType: p.machineType } : {}),
+        ...(p.acceleratorType ? { acceleratorType: p.acceleratorType } : {}),
+        ...(p.acceleratorCount ? { acceleratorCount: p.acceleratorCount } : {}),
+      },
+    };
+  }
+  const c = a.azure!;
+  return {
+    ...common,
+    aks: { resourceGroupName: c.resourceGroupName, clusterName: c.clusterName, ...(p.vmSize ? { vmSize: p.vmSize } : {}), ...(p.spotMaxPrice !== undefined ? { spotMaxPrice: p.spotMaxPrice } : {}) },
+  };
+}
+
+const POOL_FIELDS = ["name", "kind", "vendor", "nodeLabels", "taints", "minSize", "maxSize", "desiredSize", "spot", "instanceTypes", "architecture", "amiType", "machineType", "acceleratorType", "acceleratorCount", "nodeLocations", "vmSize", "spotMaxPrice", "devicePlugin"];
+
+function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
+  p.check(() => requireOneOf(a.cloud, CLOUDS, "cloud"));
   for (const c of ["aws", "gcp", "azure"] as const)
-    if (c !== a.cloud) ensure(a[c] === undefined, c, `is only for cloud "${c}"; cloud is "${a.cloud}"`);
-  if (a.cloud !== "existing") ensure(a[a.cloud] !== undefined, a.cloud, `is required when cloud is "${a.cloud}" (the cluster to provision into)`);
-  requireDnsLabel(a.namespace, "namespace");
-  if (a.name !== undefined) requireString(a.name, "name");
-  requireString(a.image, "image");
+    if (c !== a.cloud) p.ensure(a[c] === undefined, c, `is only for cloud "${c}"; cloud is "${a.cloud}"`);
+  if (a.cloud !== "existing" && CLOUDS.includes(a.cloud)) p.ensure(a[a.cloud] !== undefined, a.cloud, `is required when cloud is "${a.cloud}" (the cluster to provision into)`);
+  p.check(() => requireDnsLabel(a.namespace, "namespace"));
+  if (a.name !== undefined) p.check(() => requireString(a.name, "name"));
+  p.check(() => requireString(a.image, "image"));
   const d = a.defaults ?? {};
-  ensure(typeof d === "object" && d !== null, "defaults", `must be { cpu?, memory?, disk?, qos? } (got ${shown(d)})`);
-  for (const k of Object.keys(d)) ensure(["cpu", "memory", "disk", "qos"].includes(k), `defaults.${k}`, "unknown field (allowed: cpu, memory, disk, qos)");
-  for (const k of ["cpu", "memory", "disk"] as const)
-    if (d[k] !== undefined) ensure(typeof d[k] === "number" && d[k]! > 0, `defaults.${k}`, `must be a positive number (got ${shown(d[k])})`);
-  if (d.qos !== undefined) requireOneOf(d.qos, QOS, "defaults.qos");
+  if (p.ensure(typeof d === "object" && d !== null, "defaults", `must be { cpu?, memory?, disk?, qos? } (got ${shown(d)})`)) {
+    for (const k of Object.keys(d)) p.ensure(["cpu", "memory", "disk", "qos"].includes(k), `defaults.${k}`, "unknown field (allowed: cpu, memory, disk, qos)");
+    for (const k of ["cpu", "memory", "disk"] as const)
+      if (d[k] !== undefined) p.ensure(typeof d[k] === "number" && d[k]! > 0, `defaults.${k}`, `must be a positive number (got ${shown(d[k])})`);
+    if (d.qos !== undefined) p.check(() => requireOneOf(d.qos, QOS, "defaults.qos"));
+  }
   const ds = a.datastore ?? {};
   if (a.cloud === "existing") {
-    requireOneOf(ds.kind, ["local", "s3", "gs", "azure"] as const, "datastore.kind");
-    requireString(ds.root, "datastore.root");
+    p.check(() => requireOneOf(ds.kind, ["local", "s3", "gs", "azure"] as const, "datastore.kind"));
+    p.check(() => requireString(ds.root, "datastore.root"));
+    p.ensure(ds.kmsKeyId === undefined, "datastore.kmsKeyId", 'is only for cloud "aws" (the bucket it creates)');
   } else {
     for (const k of ["kind", "root", "endpoint"] as const)
-      ensure(ds[k] === undefined, `datastore.${k}`, `is only for cloud "existing" (cloud "${a.cloud}" creates the datastore)`);
+      p.ensure(ds[k] === undefined, `datastore.${k}`, `is only for cloud "existing" (cloud "${a.cloud}" creates the datastore)`);
+    if (a.cloud !== "aws") p.ensure(ds.kmsKeyId === undefined, "datastore.kmsKeyId", 'is only for cloud "aws" (S3 SSE-KMS)');
   }
   const pools = a.gpuPools ?? [];
-  ensure(Array.isArray(pools), "gpuPools", `must be a list (got ${shown(pools)})`);
+  if (!p.ensure(Array.isArray(pools), "gpuPools", `must be a list (got ${shown(pools)})`)) return;
   const seen = new Set<string>();
-  pools.forEach((p, i) => {
-    requireDnsLabel(p?.name, `gpuPools[${i}].name`);
-    ensure(!seen.has(p.name), `gpuPools[${i}].name`, `duplicates pool ${shown(p.name)}`);
-    seen.add(p.name);
-    if (a.cloud !== "existing") ensure(typeof p.maxSize === "number", `gpuPools[${i}].maxSize`, `is required (got ${shown(p.maxSize)})`);
-    (p.taints ?? []).forEach((t, j) => validateTaint(t, `gpuPools[${i}].taints[${j}]`));
+  pools.forEach((pool, i) => {
+    if (!p.ensure(typeof pool === "object" && pool !== null, `gpuPools[${i}]`, `must be an object (got ${shown(pool)})`)) return;
+    for (const k of Object.keys(pool)) p.ensure(POOL_FIELDS.includes(k), `gpuPools[${i}].${k}`, `unknown field (allowed: ${POOL_FIELDS.join(", ")})`);
+    p.check(() => requireDnsLabel(pool.name, `gpuPools[${i}].name`));
+    p.ensure(!seen.has(pool.name), `gpuPools[${i}].name`, `duplicates pool ${shown(pool.name)}`);
+    seen.add(pool.name);
+    if (a.cloud === "existing") {
+      (pool.taints ?? []).forEach((t, j) => p.check(() => validateTaint(t, `gpuPools[${i}].taints[${j}]`)));
+      return;
+    }
+    p.ensure(typeof pool.maxSize === "number", `gpuPools[${i}].maxSize`, `is required (got ${shown(pool.maxSize)})`);
+    if (!CLOUDS.includes(a.cloud) || a[a.cloud] === undefined) return;
+    // The pool's own checks (sizes, taints, AMI, names...), reported under gpuPools[i].
+    p.check(() => gpuNodePoolSpec(poolArgsFor(a.cloud as Exclude<Cloud, "existing">, pool, a as unknown as EnvironmentArgs) as unknown as GpuNodePoolSpecInput), `gpuPools[${i}]`);
   });
   if (a.cloud === "aws" && pools.length && a.aws)
-    ensure(Array.isArray(a.aws.subnetIds) && a.aws.subnetIds.length > 0, "aws.subnetIds", "are required to create GPU node groups");
+    p.ensure(Array.isArray(a.aws.subnetIds) && a.aws.subnetIds.length > 0, "aws.subnetIds", "are required to create node groups");
+}
+
+/** Checks every argument of an {@link Environment} (pools included) and reports every problem at once (`InputPropertiesError`). */
+export function validateEnvironmentArgs(a: pulumi.Unwrap<EnvironmentArgs>): void {
+  validateAll("kubestep:index:Environment", (p) => validateInto(p, a));
 }
 
 /** Parts the contract is assembled from. */
@@ -227,88 +327,127 @@ export function environmentContract(p: ContractParts): KubestepEnvironment {
   };
 }
 
+/** Outputs of the pools of an {@link Environment}, by pool name. */
+export interface EnvironmentPoolOutputs {
+  /** Provider name of the pool (node group, node pool, agent pool). */
+  poolName: pulumi.Output<string>;
+  /** EKS node role ARN. */
+  nodeRoleArn?: pulumi.Output<string>;
+  /** GKE node service account. */
+  nodeServiceAccount?: pulumi.Output<string>;
+}
+
 /**
- * `kubestep:index:Environment`: the top-level component. Pass a Kubernetes provider for the
- * cluster with `providers: { kubernetes: provider }` (default: the ambient kubeconfig).
+ * `kubestep:index:Environment`: the top-level component. Give it the cluster's Kubernetes provider
+ * with `providers: { kubernetes: provider }` (the stacks build one from `kubestep:kubernetes`
+ * config; without it Pulumi would use the ambient kubeconfig context).
  */
 export class Environment extends pulumi.ComponentResource {
   /** The contract the runtime consumes (export it as stack output `kubestep`). */
   public readonly kubestep: pulumi.Output<KubestepEnvironment>;
+  /** Name of the namespace. */
+  public readonly namespace: pulumi.Output<string>;
+  /** Bucket (S3, GCS) or storage account (Azure) name; undefined for `existing`. */
+  public readonly bucketName?: pulumi.Output<string>;
+  /** S3 bucket ARN (aws). */
+  public readonly bucketArn?: pulumi.Output<string>;
+  /** ARN of the step pods' IAM role (aws). */
+  public readonly datastoreRoleArn?: pulumi.Output<string>;
+  /** ARN of the submitter policy to attach to whoever runs `kubestep run` (aws). */
+  public readonly submitterPolicyArn?: pulumi.Output<string>;
+  /** ARN of the bucket's KMS key (aws, with `datastore.kmsKeyId`). */
+  public readonly kmsKeyArn?: pulumi.Output<string | undefined>;
+  /** Google service account of step pods (gcp); submitters sign URLs as it. */
+  public readonly googleServiceAccount?: pulumi.Output<string>;
+  /** Client id of the step pods' managed identity (azure). */
+  public readonly clientId?: pulumi.Output<string>;
+  /** ARN of the Cluster Autoscaler's IAM role (aws with pools). */
+  public readonly autoscalerRoleArn?: pulumi.Output<string>;
+  /** The pools, by name. */
+  public readonly pools: Record<string, EnvironmentPoolOutputs>;
 
   constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubestep:index:Environment", name, args, opts);
-    requireOneOf(args.cloud, CLOUDS, "cloud");
+    validateAll("kubestep:index:Environment", () => requireOneOf(args.cloud, CLOUDS, "cloud"));
     const checked = resolveSpec(args, (a) => {
       validateEnvironmentArgs(a);
       return a;
     });
     const cloud = args.cloud;
     const saName = pulumi.output(args.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT);
-    const identity = { namespace: pulumi.output(args.namespace), serviceAccount: saName };
-    const ds = pulumi.output(args.datastore ?? {}) as pulumi.Output<EnvironmentDatastoreArgs>;
-    const protect = deepKnown(args.datastore) ? ((args.datastore as EnvironmentDatastoreArgs | undefined)?.protect ?? false) : false;
-    // Optional settings pass through as outputs that may resolve to undefined (= the default).
-    const opt = <T>(f: (d: EnvironmentDatastoreArgs) => T | undefined) => ds.apply(f) as pulumi.Output<T>;
-    const bucketArgs = {
-      prefix: opt((d) => d.prefix),
-      versioning: opt((d) => d.versioning),
-      retentionDays: opt((d) => d.retentionDays),
-      forceDestroy: opt((d) => d.forceDestroy),
-      protect,
-    };
+    const identity = { namespace: args.namespace, serviceAccount: saName };
+    const ds: EnvironmentDatastoreArgs = args.datastore ?? {};
+    const bucketArgs = { prefix: ds.prefix, versioning: ds.versioning, retentionDays: ds.retentionDays, forceDestroy: ds.forceDestroy, protect: ds.protect ?? false };
 
     let datastore: pulumi.Output<DatastoreSpec>;
     let saAnnotations: pulumi.Output<Record<string, string>> = pulumi.output({}) as pulumi.Output<Record<string, string>>;
     let identityPodLabels: pulumi.Output<Record<string, string>> = pulumi.output({}) as pulumi.Output<Record<string, string>>;
+    let bucketRegion: pulumi.Output<string> | undefined;
     if (cloud === "aws") {
-      const aws = pulumi.output(args.aws!) as pulumi.Output<AwsClusterArgs>;
+      const aws = args.aws!;
       const s3 = new S3Datastore(
         `${name}-datastore`,
         {
           ...bucketArgs,
-          bucketName: opt((d) => d.bucketName),
-          expireAfterDays: opt((d) => d.expireAfterDays),
-          region: pulumi.all([ds, aws]).apply(([d, c]) => d.region ?? c.region) as pulumi.Output<string>,
-          irsa: { ...identity, oidcProviderArn: aws.apply((c) => c.oidcProviderArn), oidcProviderUrl: aws.apply((c) => c.oidcProviderUrl) },
+          bucketName: ds.bucketName,
+          expireAfterDays: ds.expireAfterDays,
+          region: ds.region ?? aws.region,
+          kmsKeyId: ds.kmsKeyId,
+          submitterRoleNames: aws.submitterRoleNames,
+          irsa: { ...identity, oidcProviderArn: aws.oidcProviderArn, oidcProviderUrl: aws.oidcProviderUrl },
         },
         { parent: this },
       );
       datastore = s3.datastore;
       saAnnotations = s3.serviceAccountAnnotations;
+      this.bucketName = s3.bucketName;
+      this.bucketArn = s3.bucketArn;
+      this.datastoreRoleArn = s3.roleArn;
+      this.submitterPolicyArn = s3.submitterPolicyArn;
+      this.kmsKeyArn = s3.kmsKeyArn;
+      bucketRegion = s3.region;
     } else if (cloud === "gcp") {
-      const gcp = pulumi.output(args.gcp!) as pulumi.Output<GcpClusterArgs>;
+      const gcp = args.gcp!;
       const g = new GcsDatastore(
         `${name}-datastore`,
         {
           ...bucketArgs,
-          bucketName: opt((d) => d.bucketName),
-          expireAfterDays: opt((d) => d.expireAfterDays),
-          location: pulumi.all([ds, gcp]).apply(([d, c]) => d.location ?? c.location),
-          project: gcp.apply((c) => c.project),
+          bucketName: ds.bucketName,
+          expireAfterDays: ds.expireAfterDays,
+          location: ds.location ?? gcp.location,
+          project: gcp.project,
+          submitterMembers: gcp.submitterMembers,
           workloadIdentity: identity,
         },
         { parent: this },
       );
       datastore = g.datastore;
       saAnnotations = g.serviceAccountAnnotations;
+      this.bucketName = g.bucketName;
+      this.googleServiceAccount = g.googleServiceAccount;
     } else if (cloud === "azure") {
-      const az = pulumi.output(args.azure!) as pulumi.Output<AzureClusterArgs>;
+      const az = args.azure!;
       const z = new AzureDatastore(
         `${name}-datastore`,
         {
           ...bucketArgs,
-          resourceGroupName: az.apply((c) => c.resourceGroupName),
-          location: az.apply((c) => c.location) as pulumi.Output<string>,
-          accountName: opt((d) => d.bucketName),
-          workloadIdentity: { ...identity, oidcIssuerUrl: az.apply((c) => c.oidcIssuerUrl) },
+          expireAfterDays: ds.expireAfterDays,
+          resourceGroupName: az.resourceGroupName,
+          location: az.location,
+          accountName: ds.bucketName,
+          submitterPrincipalIds: az.submitterPrincipalIds,
+          ...(az.submitterPrincipalType !== undefined ? { submitterPrincipalType: az.submitterPrincipalType } : {}),
+          workloadIdentity: { ...identity, oidcIssuerUrl: az.oidcIssuerUrl },
         },
         { parent: this },
       );
       datastore = z.datastore;
       saAnnotations = z.serviceAccountAnnotations;
       identityPodLabels = z.podLabels;
+      this.bucketName = z.accountName;
+      this.clientId = z.clientId;
     } else {
-      datastore = ds.apply((d): DatastoreSpec => ({
+      datastore = pulumi.output({ kind: ds.kind, root: ds.root, region: ds.region, endpoint: ds.endpoint }).apply((d): DatastoreSpec => ({
         kind: d.kind!,
         root: d.root!,
         ...(d.region !== undefined ? { region: d.region } : {}),
@@ -329,62 +468,41 @@ export class Environment extends pulumi.ComponentResource {
         parallel: args.parallel,
         resourceQuota: args.resourceQuota,
         limitRange: args.limitRange,
+        podSecurity: args.podSecurity,
+        networkPolicies: args.networkPolicies,
       },
       { parent: this },
     );
 
-    const pools: pulumi.Output<GpuPoolSpec>[] = (args.gpuPools ?? []).map((p) => {
+    this.pools = {};
+    const pools: pulumi.Output<GpuPoolSpec | undefined>[] = (args.gpuPools ?? []).map((p) => {
       if (cloud === "existing")
-        return pulumi.output(gpuPoolContract(p.name, p.vendor ?? "nvidia", { [POOL_LABEL]: p.name, ...(p.nodeLabels ?? {}) }, p.taints ?? [DEFAULT_GPU_TAINT]));
-      const provider = PROVIDER[cloud];
-      const common = { provider, poolName: p.name, vendor: p.vendor, nodeLabels: p.nodeLabels, taints: p.taints, minSize: p.minSize, maxSize: p.maxSize ?? 0, desiredSize: p.desiredSize, devicePlugin: p.devicePlugin };
-      const pool =
-        provider === "eks"
-          ? new GpuNodePool(
-              `${name}-gpu-${p.name}`,
-              {
-                ...common,
-                eks: (pulumi.output(args.aws!) as pulumi.Output<AwsClusterArgs>).apply((c) => ({
-                  clusterName: c.clusterName,
-                  subnetIds: c.subnetIds ?? [],
-                  ...(c.nodeRoleArn !== undefined ? { nodeRoleArn: c.nodeRoleArn } : {}),
-                  ...(p.instanceTypes ? { instanceTypes: p.instanceTypes } : {}),
-                  ...(p.amiType ? { amiType: p.amiType } : {}),
-                })),
-              },
-              { parent: this },
-            )
-          : provider === "gke"
-            ? new GpuNodePool(
-                `${name}-gpu-${p.name}`,
-                {
-                  ...common,
-                  gke: (pulumi.output(args.gcp!) as pulumi.Output<GcpClusterArgs>).apply((c) => ({
-                    cluster: c.cluster,
-                    project: c.project,
-                    location: c.location,
-                    ...(p.machineType ? { machineType: p.machineType } : {}),
-                    ...(p.acceleratorType ? { acceleratorType: p.acceleratorType } : {}),
-                    ...(p.acceleratorCount ? { acceleratorCount: p.acceleratorCount } : {}),
-                  })),
-                },
-                { parent: this },
-              )
-            : new GpuNodePool(
-                `${name}-gpu-${p.name}`,
-                {
-                  ...common,
-                  aks: (pulumi.output(args.azure!) as pulumi.Output<AzureClusterArgs>).apply((c) => ({
-                    resourceGroupName: c.resourceGroupName,
-                    clusterName: c.clusterName,
-                    ...(p.vmSize ? { vmSize: p.vmSize } : {}),
-                  })),
-                },
-                { parent: this },
-              );
+        return pulumi.output((p.kind ?? "gpu") === "gpu" ? gpuPoolContract(p.name, p.vendor ?? "nvidia", { [POOL_LABEL]: p.name, ...(p.nodeLabels ?? {}) }, p.taints ?? [DEFAULT_GPU_TAINT]) : undefined);
+      const pool = new GpuNodePool(`${name}-gpu-${p.name}`, poolArgsFor(cloud, p, args), { parent: this });
+      this.pools[p.name] = { poolName: pool.poolName, ...(pool.nodeRoleArn ? { nodeRoleArn: pool.nodeRoleArn } : {}), ...(pool.nodeServiceAccount ? { nodeServiceAccount: pool.nodeServiceAccount } : {}) };
       return pool.pool;
     });
 
+    // EKS node groups do not scale by themselves: the Cluster Autoscaler does (from zero too).
+    const ca = args.aws?.clusterAutoscaler;
+    if (cloud === "aws" && (args.gpuPools ?? []).length && ca !== false) {
+      const aws = args.aws!;
+      const autoscaler = new ClusterAutoscaler(
+        `${name}-autoscaler`,
+        {
+          clusterName: aws.clusterName,
+          // The cluster's region; without one, the provider's (where the bucket was created).
+          region: aws.region ?? bucketRegion!,
+          oidcProviderArn: aws.oidcProviderArn,
+          oidcProviderUrl: aws.oidcProviderUrl,
+          ...(typeof ca === "object" && ca.chartVersion !== undefined ? { chartVersion: ca.chartVersion } : {}),
+        },
+        { parent: this },
+      );
+      this.autoscalerRoleArn = autoscaler.roleArn;
+    }
+
+    this.namespace = ns.namespace;
     this.kubestep = pulumi
       .all([checked, ns.namespace, ns.serviceAccount, datastore, identityPodLabels, pulumi.all(pools)])
       .apply(([a, namespace, serviceAccount, store, idLabels, gpuPools]) =>
@@ -399,9 +517,21 @@ export class Environment extends pulumi.ComponentResource {
           podLabels: a.podLabels,
           podAnnotations: a.podAnnotations,
           identityPodLabels: idLabels,
-          gpuPools,
+          gpuPools: gpuPools.filter((g): g is GpuPoolSpec => g !== undefined),
         }),
       ) as pulumi.Output<KubestepEnvironment>;
-    this.registerOutputs({ kubestep: this.kubestep });
+    this.registerOutputs({
+      kubestep: this.kubestep,
+      namespace: this.namespace,
+      bucketName: this.bucketName,
+      bucketArn: this.bucketArn,
+      datastoreRoleArn: this.datastoreRoleArn,
+      submitterPolicyArn: this.submitterPolicyArn,
+      kmsKeyArn: this.kmsKeyArn,
+      googleServiceAccount: this.googleServiceAccount,
+      clientId: this.clientId,
+      autoscalerRoleArn: this.autoscalerRoleArn,
+      pools: this.pools,
+    });
   }
 }

@@ -10,7 +10,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as corev1 from "@pulumi/kubernetes/core/v1/index.js";
 import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
-import { DNS_SUBDOMAIN, ensure, requireDnsLabel, resolveSpec, shown } from "./validate.js";
+import * as networkingv1 from "@pulumi/kubernetes/networking/v1/index.js";
+import { DNS_SUBDOMAIN, ensure, Problems, requireDnsLabel, requireOneOf, resolveSpec, shown, validateAll } from "./validate.js";
 
 /** Object metadata of the manifests built here. */
 export interface ObjectMeta {
@@ -141,19 +142,143 @@ export const DEFAULT_STEP_SERVICE_ACCOUNT = "kubestep-step";
 export const DEFAULT_SUBMITTER_ROLE = "kubestep-submitter";
 
 /**
- * Exactly the Kubernetes API rights the runtime uses to submit and follow steps: Jobs
- * create/get/list/watch/delete, pods get/list/watch, pods/log get, events list/watch and, for
- * `@parallel`, JobSets (jobset.x-k8s.io) create/get/list/watch/delete. No secrets, no pod creation.
+ * Exactly the Kubernetes API calls the runtime makes (runtime/exec/kubernetes/ and runtime/cli/), and
+ * nothing else:
+ * - `batch/jobs` create (a step attempt), list + watch (the run's watch; `kubestep kubernetes list`),
+ *   delete (cleanup, Ctrl-C, `kubestep kubernetes kill`);
+ * - `pods` get (log follower), list + watch (the run's watch), deletecollection (cleanup and kill delete
+ *   a Job's pods by label selector);
+ * - `pods/log` get (live logs); `events` list (explaining a pending or failed attempt);
+ * - with `@parallel`: `jobset.x-k8s.io/jobsets` create and delete (the gang; its Jobs and pods are
+ *   followed through the Job and pod watches).
+ * The JobSet API check reads `GET /apis` (discovery), which every authenticated user may read.
+ * No secrets, no pod creation, no exec, no get on Jobs (never read one by one).
  */
 export function submitterRules(parallel: boolean): PolicyRule[] {
   const rules: PolicyRule[] = [
-    { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "list", "watch", "delete"] },
-    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+    { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "list", "watch", "delete"] },
+    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "deletecollection"] },
     { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
-    { apiGroups: [""], resources: ["events"], verbs: ["list", "watch"] },
+    { apiGroups: [""], resources: ["events"], verbs: ["list"] },
   ];
-  if (parallel) rules.push({ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "get", "list", "watch", "delete"] });
+  if (parallel) rules.push({ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "delete"] });
   return rules;
+}
+
+/** Pod Security Standards levels (https://kubernetes.io/docs/concepts/security/pod-security-standards/). */
+export const POD_SECURITY_LEVELS = ["privileged", "baseline", "restricted"] as const;
+/** A Pod Security Standards level. */
+export type PodSecurityLevel = (typeof POD_SECURITY_LEVELS)[number];
+
+/** Pod Security admission settings of the namespace (labels `pod-security.kubernetes.io/<mode>`). */
+export interface PodSecurity {
+  /** Level pods must meet to be admitted; default `baseline` (kubestep's step pods meet it). */
+  enforce?: PodSecurityLevel;
+  /** Level that produces a warning for the submitter when a pod does not meet it; default `restricted`. */
+  warn?: PodSecurityLevel;
+  /** Level that is recorded in the audit log when a pod does not meet it; default `restricted`. */
+  audit?: PodSecurityLevel;
+  /** Version of the standards, e.g. `v1.34`; default `latest`. */
+  version?: string;
+}
+
+/** The Pod Security admission defaults: enforce baseline, warn and audit restricted. */
+export const DEFAULT_POD_SECURITY: Required<PodSecurity> = { enforce: "baseline", warn: "restricted", audit: "restricted", version: "latest" };
+
+/** The namespace labels of a Pod Security setting (`false` = none: the cluster's defaults apply). */
+export function podSecurityLabels(ps: PodSecurity | false = {}): Record<string, string> {
+  if (ps === false) return {};
+  ensure(typeof ps === "object" && ps !== null, "podSecurity", `must be { enforce?, warn?, audit?, version? } or false (got ${shown(ps)})`);
+  const p = new Problems();
+  for (const k of Object.keys(ps)) p.ensure(["enforce", "warn", "audit", "version"].includes(k), `podSecurity.${k}`, "unknown field (allowed: enforce, warn, audit, version)");
+  const v = { ...DEFAULT_POD_SECURITY, ...ps };
+  for (const mode of ["enforce", "warn", "audit"] as const)
+    p.check(() => requireOneOf(v[mode], POD_SECURITY_LEVELS, `podSecurity.${mode}`));
+  p.ensure(typeof v.version === "string" && /^(latest|v1\.\d+)$/.test(v.version), "podSecurity.version", `must be "latest" or a Kubernetes minor version like "v1.34" (got ${shown(v.version)})`);
+  p.throwIfAny("podSecurity");
+  const labels: Record<string, string> = {};
+  for (const mode of ["enforce", "warn", "audit"] as const) {
+    labels[`pod-security.kubernetes.io/${mode}`] = v[mode];
+    labels[`pod-security.kubernetes.io/${mode}-version`] = v.version;
+  }
+  return labels;
+}
+
+/** NetworkPolicies of the namespace. */
+export interface NetworkPolicies {
+  /** Create the policies; default true. */
+  enabled?: boolean;
+  /** Other namespaces (names) whose pods may connect to step pods, e.g. a monitoring namespace; default none. */
+  ingressFromNamespaces?: string[];
+  /**
+   * Restrict egress to these CIDRs (plus DNS and the namespace itself), e.g. the datastore's and the
+   * registry's ranges; default: egress is open (steps download code, data and packages).
+   */
+  egressCidrs?: string[];
+}
+
+/** A plain NetworkPolicy manifest. */
+export interface NetworkPolicyManifest {
+  apiVersion: "networking.k8s.io/v1";
+  kind: "NetworkPolicy";
+  metadata: ObjectMeta & { namespace: string };
+  spec: {
+    podSelector: Record<string, never>;
+    policyTypes: ("Ingress" | "Egress")[];
+    ingress?: { from: ({ podSelector: Record<string, never> } | { namespaceSelector: { matchLabels: Record<string, string> } })[] }[];
+    egress?: ({ to: ({ podSelector: Record<string, never> } | { ipBlock: { cidr: string } })[] } | { ports: { protocol: "UDP" | "TCP"; port: number }[] })[];
+  };
+}
+
+const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/;
+
+/**
+ * The namespace's NetworkPolicies: `kubestep-default-deny-ingress` (no ingress to any pod),
+ * `kubestep-allow-same-namespace` (pods of the namespace reach each other: `@parallel` gangs), and
+ * optionally `kubestep-allow-from-namespaces` and, with `egressCidrs`, `kubestep-restrict-egress`.
+ * Egress stays open unless `egressCidrs` is given.
+ */
+export function networkPolicyManifests(namespace: string, np: NetworkPolicies = {}): NetworkPolicyManifest[] {
+  ensure(typeof np === "object" && np !== null, "networkPolicies", `must be { enabled?, ingressFromNamespaces?, egressCidrs? } (got ${shown(np)})`);
+  const p = new Problems();
+  for (const k of Object.keys(np)) p.ensure(["enabled", "ingressFromNamespaces", "egressCidrs"].includes(k), `networkPolicies.${k}`, "unknown field (allowed: enabled, ingressFromNamespaces, egressCidrs)");
+  p.ensure(np.enabled === undefined || typeof np.enabled === "boolean", "networkPolicies.enabled", `must be true or false (got ${shown(np.enabled)})`);
+  const from = np.ingressFromNamespaces ?? [];
+  if (p.ensure(Array.isArray(from), "networkPolicies.ingressFromNamespaces", `must be a list of namespace names (got ${shown(from)})`))
+    from.forEach((n, i) => p.check(() => requireDnsLabel(n, `networkPolicies.ingressFromNamespaces[${i}]`)));
+  const cidrs = np.egressCidrs;
+  if (cidrs !== undefined && p.ensure(Array.isArray(cidrs) && cidrs.length > 0, "networkPolicies.egressCidrs", `must be a non-empty list of CIDRs such as "10.0.0.0/8", or unset for open egress (got ${shown(cidrs)})`))
+    cidrs.forEach((c, i) => p.ensure(typeof c === "string" && CIDR.test(c), `networkPolicies.egressCidrs[${i}]`, `must be a CIDR such as "10.0.0.0/8" (got ${shown(c)})`));
+  p.throwIfAny("networkPolicies");
+  if (np.enabled === false) return [];
+  const meta = (name: string) => ({ name, namespace, labels: { ...MANAGED_BY } });
+  const all: NetworkPolicyManifest[] = [
+    { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta("kubestep-default-deny-ingress"), spec: { podSelector: {}, policyTypes: ["Ingress"] } },
+    { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta("kubestep-allow-same-namespace"), spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: {} }] }] } },
+  ];
+  if (from.length)
+    all.push({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("kubestep-allow-from-namespaces"),
+      spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: from.map((n) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": n } } })) }] },
+    });
+  if (cidrs !== undefined)
+    all.push({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("kubestep-restrict-egress"),
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          { to: [{ podSelector: {} }] },
+          { ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+          { to: cidrs.map((cidr) => ({ ipBlock: { cidr } })) },
+        ],
+      },
+    });
+  return all;
 }
 
 /** The Namespace object. */
@@ -266,6 +391,8 @@ export interface StepNamespaceSpecInput {
   parallel?: boolean;
   resourceQuota?: Record<string, string>;
   limitRange?: ContainerLimits;
+  podSecurity?: PodSecurity | false;
+  networkPolicies?: NetworkPolicies;
 }
 
 /** Every object a {@link StepNamespace} creates. */
@@ -276,28 +403,47 @@ export interface StepNamespaceObjects {
   submitterRoleBinding: RoleBindingManifest;
   resourceQuota?: ResourceQuotaManifest;
   limitRange?: LimitRangeManifest;
+  networkPolicies: NetworkPolicyManifest[];
 }
 
-/** Builds (and validates) every object of a {@link StepNamespace} from resolved arguments. */
+/**
+ * Builds (and validates) every object of a {@link StepNamespace} from resolved arguments; every
+ * problem is reported at once (`InputPropertiesError`).
+ */
 export function stepNamespaceObjects(a: StepNamespaceSpecInput): StepNamespaceObjects {
-  const namespace = namespaceManifest(a.namespace, a.labels);
-  const role = submitterRoleManifest(a.namespace, a.parallel ?? true);
-  const objects: StepNamespaceObjects = {
-    namespace,
-    stepServiceAccount: stepServiceAccountManifest({
-      namespace: a.namespace,
-      name: a.stepServiceAccount,
-      annotations: a.stepServiceAccountAnnotations,
-      labels: a.stepServiceAccountLabels,
-      automountToken: a.automountStepServiceAccountToken,
-      imagePullSecrets: a.imagePullSecrets,
-    }),
-    submitterRole: role,
-    submitterRoleBinding: submitterRoleBindingManifest(a.namespace, a.submitters ?? {}, role.metadata.name),
-  };
-  if (a.resourceQuota !== undefined) objects.resourceQuota = resourceQuotaManifest(a.namespace, a.resourceQuota);
-  if (a.limitRange !== undefined) objects.limitRange = limitRangeManifest(a.namespace, a.limitRange);
-  return objects;
+  return validateAll("kubestep:namespace:StepNamespace", (p) => {
+    let namespace: NamespaceManifest | undefined;
+    let psLabels: Record<string, string> = {};
+    p.check(() => (psLabels = podSecurityLabels(a.podSecurity)));
+    p.check(() => (namespace = namespaceManifest(a.namespace, { ...(a.labels ?? {}), ...psLabels })));
+    let role: RoleManifest | undefined;
+    p.check(() => (role = submitterRoleManifest(a.namespace, a.parallel ?? true)));
+    let sa: ServiceAccountManifest | undefined;
+    p.check(
+      () =>
+        (sa = stepServiceAccountManifest({
+          namespace: a.namespace,
+          name: a.stepServiceAccount,
+          annotations: a.stepServiceAccountAnnotations,
+          labels: a.stepServiceAccountLabels,
+          automountToken: a.automountStepServiceAccountToken,
+          imagePullSecrets: a.imagePullSecrets,
+        })),
+    );
+    let binding: RoleBindingManifest | undefined;
+    p.check(() => (binding = submitterRoleBindingManifest(a.namespace, a.submitters ?? {}, DEFAULT_SUBMITTER_ROLE)));
+    let quota: ResourceQuotaManifest | undefined;
+    if (a.resourceQuota !== undefined) p.check(() => (quota = resourceQuotaManifest(a.namespace, a.resourceQuota!)));
+    let limits: LimitRangeManifest | undefined;
+    if (a.limitRange !== undefined) p.check(() => (limits = limitRangeManifest(a.namespace, a.limitRange!)));
+    let policies: NetworkPolicyManifest[] = [];
+    p.check(() => (policies = networkPolicyManifests(a.namespace, a.networkPolicies)));
+    p.throwIfAny("kubestep:namespace:StepNamespace");
+    const objects: StepNamespaceObjects = { namespace: namespace!, stepServiceAccount: sa!, submitterRole: role!, submitterRoleBinding: binding!, networkPolicies: policies };
+    if (quota) objects.resourceQuota = quota;
+    if (limits) objects.limitRange = limits;
+    return objects;
+  });
 }
 
 /** Arguments of {@link StepNamespace}. */
@@ -324,6 +470,10 @@ export interface StepNamespaceArgs {
   resourceQuota?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Optional LimitRange for containers. */
   limitRange?: pulumi.Input<ContainerLimits>;
+  /** Pod Security admission labels; default enforce `baseline`, warn and audit `restricted`; `false` for none. */
+  podSecurity?: pulumi.Input<PodSecurity | false>;
+  /** NetworkPolicies; default: deny ingress except from the namespace itself, egress open. Plain value (it decides which policies exist). */
+  networkPolicies?: NetworkPolicies;
 }
 
 /**
@@ -337,6 +487,8 @@ export class StepNamespace extends pulumi.ComponentResource {
   public readonly serviceAccount: pulumi.Output<string>;
   /** Name of the submitter Role. */
   public readonly submitterRole: pulumi.Output<string>;
+  /** Names of the NetworkPolicies. */
+  public readonly networkPolicies: pulumi.Output<string[]>;
   /** The objects as built by {@link stepNamespaceObjects}. */
   public readonly objects: pulumi.Output<StepNamespaceObjects>;
 
@@ -383,10 +535,32 @@ export class StepNamespace extends pulumi.ComponentResource {
         { metadata: objects.apply((o) => o.limitRange!.metadata), spec: objects.apply((o) => o.limitRange!.spec) },
         child,
       );
+    // One resource per policy (networkPolicies is a plain value, so the set is known now).
+    const policyNames = policyNamesOf(args.networkPolicies);
+    for (const policy of policyNames)
+      new networkingv1.NetworkPolicy(
+        `${name}-${policy.replace(/^kubestep-/, "netpol-")}`,
+        {
+          metadata: objects.apply((o) => o.networkPolicies.find((x) => x.metadata.name === policy)!.metadata),
+          spec: objects.apply((o) => o.networkPolicies.find((x) => x.metadata.name === policy)!.spec),
+        },
+        child,
+      );
 
     this.namespace = ns.metadata.name;
     this.serviceAccount = sa.metadata.name;
     this.submitterRole = role.metadata.name;
-    this.registerOutputs({ namespace: this.namespace, serviceAccount: this.serviceAccount, submitterRole: this.submitterRole });
+    this.networkPolicies = objects.apply((o) => o.networkPolicies.map((x) => x.metadata.name));
+    this.registerOutputs({ namespace: this.namespace, serviceAccount: this.serviceAccount, submitterRole: this.submitterRole, networkPolicies: this.networkPolicies });
   }
+}
+
+/** The NetworkPolicy names a (plain) setting produces; each is a resource. */
+function policyNamesOf(np: NetworkPolicies | undefined): string[] {
+  const plain = typeof np === "object" && np !== null ? np : {};
+  if (plain.enabled === false) return [];
+  const names = ["kubestep-default-deny-ingress", "kubestep-allow-same-namespace"];
+  if (Array.isArray(plain.ingressFromNamespaces) && plain.ingressFromNamespaces.length) names.push("kubestep-allow-from-namespaces");
+  if (plain.egressCidrs !== undefined) names.push("kubestep-restrict-egress");
+  return names;
 }

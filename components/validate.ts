@@ -87,3 +87,61 @@ export function resolveSpec<A, S>(args: A, spec: (plain: pulumi.Unwrap<A>) => S)
   if (deepKnown(args)) spec(args as pulumi.Unwrap<A>);
   return pulumi.output(args).apply((plain) => spec(plain as pulumi.Unwrap<A>)) as pulumi.Output<S>;
 }
+
+/**
+ * Collects the problems of a component's arguments so that all of them are reported at once.
+ * Each {@link Problems.check} runs one independent check; an `InputPropertyError` (or
+ * `InputPropertiesError`) it throws is recorded (paths prefixed with `prefix`) instead of
+ * stopping the validation. {@link Problems.throwIfAny} then throws one
+ * `pulumi.InputPropertiesError` listing every problem.
+ */
+export class Problems {
+  /** Every problem recorded so far. */
+  readonly errors: pulumi.InputPropertyErrorDetails[] = [];
+
+  /** Runs `check`; records the input errors it throws (other errors propagate). Returns false when it failed. */
+  check(check: () => void, prefix = ""): boolean {
+    try {
+      check();
+      return true;
+    } catch (e) {
+      if (pulumi.InputPropertyError.isInstance(e)) this.errors.push({ propertyPath: joinPath(prefix, e.propertyPath), reason: e.reason });
+      else if (pulumi.InputPropertiesError.isInstance(e)) for (const x of e.errors) this.errors.push({ propertyPath: joinPath(prefix, x.propertyPath), reason: x.reason });
+      else throw e;
+      return false;
+    }
+  }
+
+  /** Records a problem unless `ok`. */
+  ensure(ok: boolean, propertyPath: string, reason: string): boolean {
+    if (!ok) this.errors.push({ propertyPath, reason });
+    return ok;
+  }
+
+  /** Throws one `InputPropertiesError` naming every recorded problem of `component`, if any. */
+  throwIfAny(component: string): void {
+    if (this.errors.length === 0) return;
+    const lines = this.errors.map((e) => `  - ${e.propertyPath}: ${e.reason}`).join("\n");
+    throw new pulumi.InputPropertiesError({ message: `invalid arguments of ${component} (${this.errors.length} problem${this.errors.length > 1 ? "s" : ""}):\n${lines}`, errors: [...this.errors] });
+  }
+}
+
+function joinPath(prefix: string, path: string): string {
+  if (!prefix) return path;
+  if (!path) return prefix;
+  return path.startsWith("[") ? `${prefix}${path}` : `${prefix}.${path}`;
+}
+
+/**
+ * Runs `body` with a fresh {@link Problems} and throws every problem it recorded at once
+ * (`InputPropertiesError`); otherwise returns what `body` returned.
+ */
+export function validateAll<T>(component: string, body: (p: Problems) => T): T {
+  const p = new Problems();
+  let out: T | undefined;
+  p.check(() => {
+    out = body(p);
+  });
+  p.throwIfAny(component);
+  return out as T;
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AzureDatastore, GcsDatastore, S3Datastore, azureRoleDefinitionId, irsaTrustPolicy, s3AccessPolicy } from "../../components/datastore.js";
-import { inputError, ofType, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
+import { inputErrors, ofType, one, PROVIDER_REGION, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
 
 const IRSA = { namespace: "ml", serviceAccount: "kubestep-step", oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC", oidcProviderUrl: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC" };
 
@@ -20,7 +20,7 @@ describe("components/datastore", () => {
       assert.equal(bucket.inputs.forceDestroy, false);
       assert.deepEqual(one(T.s3Encryption, "s1").inputs.rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }]);
       const pab = one(T.s3PublicAccess, "s1").inputs;
-      assert.deepEqual({ ...pab }, { bucket: "ml-artifacts", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+      assert.deepEqual({ ...pab }, { bucket: "ml-artifacts", region: "eu-west-1", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
       assert.deepEqual(one(T.s3Versioning, "s1").inputs.versioningConfiguration, { status: "Enabled" });
       assert.deepEqual(one(T.s3Lifecycle, "s1").inputs.rules, [
         { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "runs/" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 7 } },
@@ -53,22 +53,44 @@ describe("components/datastore", () => {
       assert.deepEqual(access.Statement[0].Condition, { StringLike: { "s3:prefix": ["runs", "runs/*"] } });
       assert.ok(!JSON.stringify(access).includes('"s3:*"'));
     });
-    it("uses SSE-KMS when a key is given and suspends versioning when disabled", async () => {
-      new S3Datastore("s2", { kmsKeyId: "arn:aws:kms:eu-west-1:1:key/k", versioning: false, irsa: IRSA });
+    it("uses SSE-KMS when a key is given, grants the pod identity and submitters kms:Decrypt/GenerateDataKey on it, and exposes it", async () => {
+      const key = "arn:aws:kms:eu-west-1:1:key/k";
+      const d = new S3Datastore("s2", { kmsKeyId: key, versioning: false, irsa: IRSA });
+      assert.equal(await valueOf(d.kmsKeyArn), key);
       await settle();
-      assert.deepEqual(one(T.s3Encryption, "s2").inputs.rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "arn:aws:kms:eu-west-1:1:key/k" }, bucketKeyEnabled: true }]);
+      assert.deepEqual(one(T.s3Encryption, "s2").inputs.rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: key }, bucketKeyEnabled: true }]);
       assert.deepEqual(one(T.s3Versioning, "s2").inputs.versioningConfiguration, { status: "Suspended" });
       assert.equal(one(T.s3Bucket, "s2").protect, false);
+      const kms = { Sid: "UseBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: key };
+      assert.deepEqual(JSON.parse(one(T.iamRolePolicy, "s2").inputs.policy as string).Statement[3], kms);
+      assert.deepEqual(JSON.parse(one(T.iamPolicy, "s2").inputs.policy as string).Statement[3], kms);
     });
-    it("rejects invalid arguments", () => {
-      let e = inputError(() => new S3Datastore("s3", { irsa: { ...IRSA, serviceAccount: "Bad SA" } }));
-      assert.equal(e.propertyPath, "irsa.serviceAccount");
-      e = inputError(() => new S3Datastore("s4", { prefix: "/abs/", irsa: IRSA }));
-      assert.equal(e.propertyPath, "prefix");
-      e = inputError(() => new S3Datastore("s5", { retentionDays: 0, irsa: IRSA }));
-      assert.equal(e.propertyPath, "retentionDays");
-      e = inputError(() => new S3Datastore("s6", { irsa: { ...IRSA, oidcProviderArn: "oidc.eks" } }));
-      assert.equal(e.propertyPath, "irsa.oidcProviderArn");
+    it("creates the bucket (and every bucket resource) in the given region; the contract's region is the bucket's real one", async () => {
+      const a = new S3Datastore("r1", { region: "ap-south-1", irsa: IRSA });
+      const b = new S3Datastore("r2", { irsa: IRSA });
+      assert.equal((await valueOf(a.datastore)).region, "ap-south-1");
+      // No region given: the bucket is where the provider put it, and the contract says so.
+      assert.equal((await valueOf(b.datastore)).region, PROVIDER_REGION);
+      assert.equal(await valueOf(b.region), PROVIDER_REGION);
+      await settle();
+      for (const t of [T.s3Bucket, T.s3Encryption, T.s3PublicAccess, T.s3Versioning, T.s3Lifecycle, T.s3Policy]) assert.equal(one(t, "r1").inputs.region, "ap-south-1", t);
+    });
+    it("gives submitters a managed policy (read/write under the prefix) attached to their roles, and exposes bucket ARN and role ARNs", async () => {
+      const d = new S3Datastore("sub1", { bucketName: "ml-b", submitterRoleNames: ["ml-developers", "ci"], irsa: IRSA });
+      assert.equal(await valueOf(d.bucketArn), "arn:aws:s3:::ml-b");
+      assert.equal(await valueOf(d.submitterPolicyArn), "arn:aws:iam::123456789012:policy/sub1-submitters");
+      assert.deepEqual(JSON.parse(await valueOf(d.submitterPolicy)), s3AccessPolicy("arn:aws:s3:::ml-b", "kubestep"));
+      await settle();
+      assert.deepEqual(JSON.parse(one(T.iamPolicy, "sub1").inputs.policy as string), s3AccessPolicy("arn:aws:s3:::ml-b", "kubestep"));
+      assert.deepEqual(ofType(T.iamRolePolicyAttachment, "sub1").map((r) => ({ ...r.inputs })), [
+        { role: "ml-developers", policyArn: "arn:aws:iam::123456789012:policy/sub1-submitters" },
+        { role: "ci", policyArn: "arn:aws:iam::123456789012:policy/sub1-submitters" },
+      ]);
+    });
+    it("rejects invalid arguments, every problem at once", () => {
+      assert.deepEqual(Object.keys(inputErrors(() => new S3Datastore("s3", { irsa: { ...IRSA, serviceAccount: "Bad SA" } }))), ["irsa.serviceAccount"]);
+      const all = inputErrors(() => new S3Datastore("s4", { prefix: "/abs/", retentionDays: 0, region: "Mars", kmsKeyId: "k", irsa: { ...IRSA, oidcProviderArn: "oidc.eks" } }));
+      assert.deepEqual(Object.keys(all), ["prefix", "retentionDays", "region", "kmsKeyId", "irsa.oidcProviderArn"]);
     });
   });
 
@@ -92,9 +114,15 @@ describe("components/datastore", () => {
       const bi = one(T.gcsBucketIam, "gs1").inputs;
       assert.deepEqual({ ...bi }, { bucket: "ml-bkt", role: "roles/storage.objectUser", member: "serviceAccount:ks-gs1@proj-1.iam.gserviceaccount.com" });
     });
-    it("rejects invalid arguments", () => {
-      const e = inputError(() => new GcsDatastore("gs2", { location: "", project: "p", workloadIdentity: { namespace: "ml", serviceAccount: "sa" } }));
-      assert.equal(e.propertyPath, "location");
+    it("lets submitters use the bucket and sign URLs as the datastore's service account", async () => {
+      new GcsDatastore("gs3", { bucketName: "b3", location: "EU", project: "p3", submitterMembers: ["group:ml@example.com"], workloadIdentity: { namespace: "ml", serviceAccount: "kubestep-step" } });
+      await settle();
+      assert.deepEqual({ ...one(T.gcsBucketIam, "gs3-submitter").inputs }, { bucket: "b3", role: "roles/storage.objectUser", member: "group:ml@example.com" });
+      assert.deepEqual({ ...one(T.gsaIam, "gs3-submitter-signer").inputs }, { serviceAccountId: "projects/p3/serviceAccounts/ks-gs3@p3.iam.gserviceaccount.com", role: "roles/iam.serviceAccountTokenCreator", member: "group:ml@example.com" });
+    });
+    it("rejects invalid arguments, every problem at once", () => {
+      const e = inputErrors(() => new GcsDatastore("gs2", { location: "", project: "", submitterMembers: ["ml@example.com"], workloadIdentity: { namespace: "ml", serviceAccount: "sa" } }));
+      assert.deepEqual(Object.keys(e), ["location", "project", "submitterMembers[0]"]);
     });
   });
 
@@ -132,13 +160,28 @@ describe("components/datastore", () => {
       assert.equal(ra.roleDefinitionId, "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe");
       assert.equal(ofType(T.azIdentity, "az1").length, 1);
     });
-    it("rejects invalid arguments", () => {
-      let e = inputError(() => new AzureDatastore("az2", { resourceGroupName: "rg", accountName: "Bad-Name", workloadIdentity: { namespace: "ml", serviceAccount: "sa", oidcIssuerUrl: "https://x" } }));
-      assert.equal(e.propertyPath, "accountName");
-      e = inputError(() => new AzureDatastore("az3", { resourceGroupName: "rg", workloadIdentity: { namespace: "ml", serviceAccount: "sa", oidcIssuerUrl: "http://x" } }));
-      assert.equal(e.propertyPath, "workloadIdentity.oidcIssuerUrl");
-      e = inputError(() => azureRoleDefinitionId("not-an-id", "x"));
-      assert.equal(e.propertyPath, "scope");
+    it("gives submitters Storage Blob Data Contributor on the container and Storage Blob Delegator on the account", async () => {
+      const principal = "11111111-2222-3333-4444-555555555555";
+      new AzureDatastore("az4", { resourceGroupName: "rg4", accountName: "mlstore4", submitterPrincipalIds: [principal], workloadIdentity: { namespace: "ml", serviceAccount: "kubestep-step", oidcIssuerUrl: "https://x/" } });
+      await settle();
+      const sub = "/subscriptions/00000000-0000-0000-0000-000000000000";
+      assert.deepEqual({ ...one(T.azRoleAssignment, "az4-submitter-0").inputs }, {
+        principalId: principal,
+        principalType: "Group",
+        roleDefinitionId: `${sub}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`,
+        scope: `${sub}/resourceGroups/rg4/providers/BlobContainer/kubestep`,
+      });
+      assert.deepEqual({ ...one(T.azRoleAssignment, "az4-submitter-delegator").inputs }, {
+        principalId: principal,
+        principalType: "Group",
+        roleDefinitionId: `${sub}/providers/Microsoft.Authorization/roleDefinitions/db58b8e5-c6ad-4a2a-8342-4190687cbf4a`,
+        scope: `${sub}/resourceGroups/rg4/providers/StorageAccount/mlstore4`,
+      });
+    });
+    it("rejects invalid arguments, every problem at once", () => {
+      const e = inputErrors(() => new AzureDatastore("az2", { resourceGroupName: "rg", accountName: "Bad-Name", expireAfterDays: 3, submitterPrincipalIds: ["bob"], workloadIdentity: { namespace: "ml", serviceAccount: "sa", oidcIssuerUrl: "http://x" } }));
+      assert.deepEqual(Object.keys(e), ["expireAfterDays", "accountName", "submitterPrincipalIds[0]", "workloadIdentity.oidcIssuerUrl"]);
+      assert.throws(() => azureRoleDefinitionId("not-an-id", "x"), (x: { propertyPath?: string }) => x.propertyPath === "scope");
     });
   });
 });

@@ -20,7 +20,16 @@ export interface Recorded {
   parent: string;
   /** Custom resource (true) or component (false). */
   custom: boolean;
+  /** URNs of the explicit `dependsOn` resources. */
+  dependsOn: string[];
+  /** The `ignoreChanges` resource option. */
+  ignoreChanges: string[];
+  /** The provider reference (`<urn>::<id>`, "" for the default provider). */
+  provider: string;
 }
+
+/** The region the mocked AWS provider is configured with (what a bucket without `region` gets). */
+export const PROVIDER_REGION = "eu-central-1";
 
 /** Every resource registered since the last {@link resetResources}. */
 export const resources: Recorded[] = [];
@@ -29,7 +38,8 @@ const ACCOUNT = "123456789012";
 const SUBSCRIPTION = "00000000-0000-0000-0000-000000000000";
 
 /** Registration options seen by the monitor, keyed by `type::name`. */
-const seenOptions = new Map<string, { protect: boolean; parent: string }>();
+type SeenOptions = { protect: boolean; parent: string; dependsOn: string[]; ignoreChanges: string[]; provider: string };
+const seenOptions = new Map<string, SeenOptions>();
 let inflight = 0;
 let installed = false;
 
@@ -38,8 +48,12 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
   let id = `${name}-id`;
   if (type === "aws:s3/bucket:Bucket") {
     const bucket = (inputs.bucket as string | undefined) ?? `${name}-a1b2c3`;
-    Object.assign(s, { bucket, arn: `arn:aws:s3:::${bucket}` });
+    Object.assign(s, { bucket, arn: `arn:aws:s3:::${bucket}`, region: (inputs.region as string | undefined) ?? PROVIDER_REGION });
     id = bucket;
+  } else if (type === "aws:eks/nodeGroup:NodeGroup") {
+    Object.assign(s, { arn: `arn:aws:eks:mock::${ACCOUNT}:nodegroup/${inputs.nodeGroupName}`, resources: [{ autoscalingGroups: [{ name: `eks-${inputs.nodeGroupName}-asg` }] }] });
+  } else if (type === "aws:iam/policy:Policy") {
+    Object.assign(s, { arn: `arn:aws:iam::${ACCOUNT}:policy/${name}` });
   } else if (type === "aws:iam/role:Role") {
     const roleName = (inputs.name as string | undefined) ?? `${name}-r1`;
     Object.assign(s, { name: roleName, arn: `arn:aws:iam::${ACCOUNT}:role/${roleName}` });
@@ -52,6 +66,7 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     id = s.name as string;
   } else if (type === "gcp:storage/bucket:Bucket") {
     s.name = (inputs.name as string | undefined) ?? `${name}-a1b2c3`;
+    s.url = `gs://${s.name}`;
     id = s.name as string;
   } else if (type.startsWith("azure-native:")) {
     const resourceName =
@@ -76,8 +91,8 @@ export async function setupMocks(stack = "test"): Promise<void> {
   await pulumi.runtime.setMocks(
     {
       newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
-        const o = seenOptions.get(`${args.type}::${args.name}`) ?? { protect: false, parent: "" };
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown>, protect: o.protect, parent: o.parent, custom: args.custom ?? true });
+        const o = seenOptions.get(`${args.type}::${args.name}`) ?? { protect: false, parent: "", dependsOn: [], ignoreChanges: [], provider: "" };
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown>, protect: o.protect, parent: o.parent, custom: args.custom ?? true, dependsOn: o.dependsOn, ignoreChanges: o.ignoreChanges, provider: o.provider });
         return computed(args.type, args.name, args.inputs as Record<string, unknown>);
       },
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
@@ -89,12 +104,26 @@ export async function setupMocks(stack = "test"): Promise<void> {
     false,
   );
   // Wrap the mock monitor to see the resource options (protect, parent) of each registration.
-  type Req = { getType(): string; getName(): string; getProtect(): boolean | undefined; getParent(): string };
+  type Req = {
+    getType(): string;
+    getName(): string;
+    getProtect(): boolean | undefined;
+    getParent(): string;
+    getDependenciesList(): string[];
+    getIgnorechangesList(): string[];
+    getProvider(): string;
+  };
   type Monitor = { registerResource(req: Req, cb: (err: unknown, res: unknown) => void): unknown };
   const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
-    seenOptions.set(`${req.getType()}::${req.getName()}`, { protect: req.getProtect() ?? false, parent: req.getParent() });
+    seenOptions.set(`${req.getType()}::${req.getName()}`, {
+      protect: req.getProtect() ?? false,
+      parent: req.getParent(),
+      dependsOn: req.getDependenciesList(),
+      ignoreChanges: req.getIgnorechangesList(),
+      provider: req.getProvider(),
+    });
     inflight++;
     return original(req, (err, res) => {
       inflight--;
@@ -147,6 +176,25 @@ export function inputError(fn: () => unknown): pulumi.InputPropertyError {
   throw new Error("expected an InputPropertyError, nothing was thrown");
 }
 
+/**
+ * Runs `fn` and returns the problems of the `InputPropertiesError` it throws, as `{ path: reason }`
+ * in the order reported (fails if it throws anything else or nothing).
+ */
+export function inputErrors(fn: () => unknown): Record<string, string> {
+  try {
+    fn();
+  } catch (e) {
+    if (pulumi.InputPropertiesError.isInstance(e)) return Object.fromEntries(e.errors.map((x) => [x.propertyPath, x.reason]));
+    throw new Error(`expected an InputPropertiesError, got ${String(e)}`);
+  }
+  throw new Error("expected an InputPropertiesError, nothing was thrown");
+}
+
+/** Logical names of the resources a recorded resource explicitly depends on (`dependsOn`). */
+export function dependsOnNames(r: Recorded): string[] {
+  return r.dependsOn.map((urn) => urn.split("::").pop()!).sort();
+}
+
 /** Common type tokens. */
 export const T = {
   namespace: "kubernetes:core/v1:Namespace",
@@ -156,6 +204,12 @@ export const T = {
   role: "kubernetes:rbac.authorization.k8s.io/v1:Role",
   roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
   daemonSet: "kubernetes:apps/v1:DaemonSet",
+  networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  helmRelease: "kubernetes:helm.sh/v3:Release",
+  kubernetesProvider: "pulumi:providers:kubernetes",
+  asgTag: "aws:autoscaling/tag:Tag",
+  iamPolicy: "aws:iam/policy:Policy",
+  gcpProjectIam: "gcp:projects/iAMMember:IAMMember",
   eksNodeGroup: "aws:eks/nodeGroup:NodeGroup",
   iamRole: "aws:iam/role:Role",
   iamRolePolicy: "aws:iam/rolePolicy:RolePolicy",

@@ -1,22 +1,33 @@
 import assert from "node:assert/strict";
-import { inputError, ofType, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
+import { inputError, inputErrors, ofType, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
 import {
   StepNamespace,
   limitRangeManifest,
   namespaceManifest,
+  networkPolicyManifests,
+  podSecurityLabels,
   stepNamespaceObjects,
   submitterRoleBindingManifest,
   submitterRoleManifest,
   submitterRules,
 } from "../../components/namespace.js";
 
+// What runtime/exec/kubernetes and runtime/cli call (see rbac-runtime-calls.test.ts, which derives it from the source).
 const EXACT_RULES = [
-  { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "list", "watch", "delete"] },
-  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+  { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "list", "watch", "delete"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "deletecollection"] },
   { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
-  { apiGroups: [""], resources: ["events"], verbs: ["list", "watch"] },
+  { apiGroups: [""], resources: ["events"], verbs: ["list"] },
 ];
-const JOBSETS = { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "get", "list", "watch", "delete"] };
+const JOBSETS = { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "delete"] };
+const PSA = {
+  "pod-security.kubernetes.io/enforce": "baseline",
+  "pod-security.kubernetes.io/enforce-version": "latest",
+  "pod-security.kubernetes.io/warn": "restricted",
+  "pod-security.kubernetes.io/warn-version": "latest",
+  "pod-security.kubernetes.io/audit": "restricted",
+  "pod-security.kubernetes.io/audit-version": "latest",
+};
 
 describe("components/namespace", () => {
   before(() => setupMocks());
@@ -42,7 +53,7 @@ describe("components/namespace", () => {
       ]);
       assert.equal(rb.metadata.namespace, "ml");
     });
-    it("rejects bad names and an empty submitter list with InputPropertyError", () => {
+    it("rejects bad names and an empty submitter list naming the property", () => {
       let e = inputError(() => namespaceManifest("Bad_NS"));
       assert.equal(e.propertyPath, "namespace");
       assert.match(e.reason, /Bad_NS/);
@@ -52,8 +63,43 @@ describe("components/namespace", () => {
       assert.equal(e.propertyPath, "submitters.serviceAccounts[0].name");
       e = inputError(() => limitRangeManifest("ml", { maximum: { cpu: "1" } } as never));
       assert.equal(e.propertyPath, "limitRange.maximum");
-      e = inputError(() => stepNamespaceObjects({ namespace: "ml", submitters: { users: ["a"] }, stepServiceAccount: "UPPER" }));
-      assert.equal(e.propertyPath, "stepServiceAccount");
+      assert.deepEqual(Object.keys(inputErrors(() => stepNamespaceObjects({ namespace: "ml", submitters: { users: ["a"] }, stepServiceAccount: "UPPER" }))), ["stepServiceAccount"]);
+    });
+    it("reports every problem of the namespace's arguments at once", () => {
+      const all = inputErrors(() =>
+        stepNamespaceObjects({
+          namespace: "ml",
+          submitters: {},
+          stepServiceAccount: "UPPER",
+          limitRange: { maximum: {} } as never,
+          podSecurity: { enforce: "strict" as never },
+          networkPolicies: { egressCidrs: ["10.0.0.0"] },
+        }),
+      );
+      assert.deepEqual(Object.keys(all), ["podSecurity.enforce", "stepServiceAccount", "submitters", "limitRange.maximum", "networkPolicies.egressCidrs[0]"]);
+    });
+    it("Pod Security admission labels: enforce baseline, warn and audit restricted by default; configurable or off", () => {
+      assert.deepEqual(podSecurityLabels(), PSA);
+      assert.deepEqual(podSecurityLabels({ enforce: "restricted", version: "v1.34" })["pod-security.kubernetes.io/enforce"], "restricted");
+      assert.equal(podSecurityLabels({ enforce: "restricted", version: "v1.34" })["pod-security.kubernetes.io/warn-version"], "v1.34");
+      assert.deepEqual(podSecurityLabels(false), {});
+      assert.deepEqual(namespaceManifest("ml", podSecurityLabels()).metadata.labels, { "app.kubernetes.io/managed-by": "kubestep", ...PSA });
+    });
+    it("NetworkPolicies: default-deny ingress, same-namespace allowed, egress open by default; ingress sources and egress CIDRs configurable", () => {
+      const d = networkPolicyManifests("ml");
+      assert.deepEqual(d.map((p) => [p.metadata.name, p.spec]), [
+        ["kubestep-default-deny-ingress", { podSelector: {}, policyTypes: ["Ingress"] }],
+        ["kubestep-allow-same-namespace", { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: {} }] }] }],
+      ]);
+      assert.ok(d.every((p) => !p.spec.policyTypes.includes("Egress")), "egress is open by default");
+      const c = networkPolicyManifests("ml", { ingressFromNamespaces: ["monitoring"], egressCidrs: ["10.0.0.0/8"] });
+      assert.deepEqual(c[2].spec.ingress, [{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }] }]);
+      assert.deepEqual(c[3].spec, {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ podSelector: {} }] }, { ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] }, { to: [{ ipBlock: { cidr: "10.0.0.0/8" } }] }],
+      });
+      assert.deepEqual(networkPolicyManifests("ml", { enabled: false }), []);
     });
   });
 
@@ -72,7 +118,8 @@ describe("components/namespace", () => {
       assert.equal(await valueOf(ns.serviceAccount), "kubestep-step");
       await settle();
       const nsr = one(T.namespace, "t1");
-      assert.deepEqual(nsr.inputs.metadata, { name: "ml-dev", labels: { "app.kubernetes.io/managed-by": "kubestep", team: "ml" } });
+      assert.deepEqual(nsr.inputs.metadata, { name: "ml-dev", labels: { "app.kubernetes.io/managed-by": "kubestep", team: "ml", ...PSA } });
+      assert.deepEqual(ofType(T.networkPolicy, "t1").map((r) => ({ metadata: r.inputs.metadata, spec: r.inputs.spec })), networkPolicyManifests("ml-dev").map((p) => ({ metadata: p.metadata, spec: p.spec })));
       const sa = one(T.serviceAccount, "t1");
       assert.deepEqual(sa.inputs.metadata, {
         name: "kubestep-step",
@@ -102,10 +149,10 @@ describe("components/namespace", () => {
       assert.equal(ofType(T.resourceQuota, "t2").length, 0);
       assert.equal(ofType(T.limitRange, "t2").length, 0);
     });
-    it("throws InputPropertyError from the constructor for invalid arguments", () => {
-      const e = inputError(() => new StepNamespace("t3", { namespace: "ok", submitters: { users: [] } }));
-      assert.equal(e.propertyPath, "submitters");
-      assert.match(e.reason, /at least one/);
+    it("throws InputPropertiesError from the constructor for invalid arguments", () => {
+      const e = inputErrors(() => new StepNamespace("t3", { namespace: "ok", submitters: { users: [] } }));
+      assert.deepEqual(Object.keys(e), ["submitters"]);
+      assert.match(e.submitters, /at least one/);
     });
   });
 });
