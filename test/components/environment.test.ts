@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
 import { Environment, environmentContract } from "../../components/environment.js";
+import { clusterAutoscalerPolicy } from "../../components/autoscaler.js";
 import { parseEnvironment } from "../../runtime/environment.js";
-import { inputError, ofType, one, resetResources, resources, settle, setupMocks, T, valueOf } from "./mocks.js";
+import { inputErrors, ofType, one, PROVIDER_REGION, resetResources, resources, settle, setupMocks, T, valueOf } from "./mocks.js";
+
+const AWS = { clusterName: "eks1", oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/X", oidcProviderUrl: "https://oidc.eks.us-west-2.amazonaws.com/id/X", subnetIds: ["s1"] };
 
 const BASE = { namespace: "ml", image: "node:20-slim", submitters: { groups: ["ml"] } };
 
@@ -87,21 +91,82 @@ describe("components/environment", () => {
     assert.deepEqual(Object.keys(c).sort(), ["datastore", "defaults", "gpuPools", "image", "imagePullSecrets", "name", "namespace", "podAnnotations", "podLabels", "serviceAccount", "version"]);
   });
 
+  it("aws: nested args take outputs; a node role given as an Output is used; pools scale through the Cluster Autoscaler (IRSA); outputs exposed", async () => {
+    const cluster = { name: pulumi.output("eks1"), nodeRole: pulumi.output("arn:aws:iam::123456789012:role/given-nodes") };
+    const env = new Environment("e4", {
+      ...BASE,
+      cloud: "aws",
+      aws: { ...AWS, clusterName: cluster.name, nodeRoleArn: cluster.nodeRole, region: "us-west-2" },
+      datastore: { bucketName: "ml-e4", kmsKeyId: "arn:aws:kms:us-west-2:123456789012:key/k" },
+      gpuPools: [{ name: "a10", maxSize: 2 }, { name: "cpu", kind: "cpu", spot: true, maxSize: 4 }],
+    });
+    const c = await valueOf(env.kubestep);
+    assert.deepEqual(c.datastore, { kind: "s3", root: "s3://ml-e4/kubestep", region: "us-west-2" });
+    assert.deepEqual(c.gpuPools.map((p) => p.name), ["a10"], "CPU pools are not GPU pools (steps select them with computePool)");
+    assert.equal(await valueOf(env.bucketArn!), "arn:aws:s3:::ml-e4");
+    assert.equal(await valueOf(env.kmsKeyArn!), "arn:aws:kms:us-west-2:123456789012:key/k");
+    assert.equal(await valueOf(env.datastoreRoleArn!), "arn:aws:iam::123456789012:role/e4-datastore-irsa-r1");
+    assert.equal(await valueOf(env.submitterPolicyArn!), "arn:aws:iam::123456789012:policy/e4-datastore-submitters");
+    assert.equal(await valueOf(env.pools.a10.nodeRoleArn!), "arn:aws:iam::123456789012:role/given-nodes");
+    assert.equal(await valueOf(env.pools.cpu.poolName), "kubestep-cpu");
+    assert.equal(await valueOf(env.autoscalerRoleArn!), "arn:aws:iam::123456789012:role/e4-autoscaler-role-r1");
+    await settle();
+    assert.deepEqual(ofType(T.eksNodeGroup, "e4").sort((a, b) => a.name.localeCompare(b.name)).map((r) => [r.inputs.nodeRoleArn, r.inputs.region, r.inputs.amiType, r.inputs.capacityType]), [
+      ["arn:aws:iam::123456789012:role/given-nodes", "us-west-2", "AL2023_x86_64_NVIDIA", "ON_DEMAND"],
+      ["arn:aws:iam::123456789012:role/given-nodes", "us-west-2", "AL2023_x86_64_STANDARD", "SPOT"],
+    ]);
+    assert.equal(ofType(T.iamRole, "e4-gpu").length, 0, "no node role created when one is given");
+    assert.equal(one(T.s3Bucket, "e4").inputs.region, "us-west-2");
+    const release = one(T.helmRelease, "e4").inputs;
+    assert.deepEqual([release.chart, release.namespace, (release.repositoryOpts as { repo: string }).repo], ["cluster-autoscaler", "kube-system", "https://kubernetes.github.io/autoscaler"]);
+    assert.deepEqual(release.values, {
+      cloudProvider: "aws",
+      awsRegion: "us-west-2",
+      autoDiscovery: { clusterName: "eks1" },
+      rbac: { serviceAccount: { create: true, name: "cluster-autoscaler", annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/e4-autoscaler-role-r1" } } },
+      extraArgs: { "balance-similar-node-groups": true, "skip-nodes-with-system-pods": false, expander: "least-waste" },
+    });
+    const caRole = ofType(T.iamRole, "e4-autoscaler")[0];
+    assert.deepEqual(JSON.parse(caRole.inputs.assumeRolePolicy as string).Statement[0].Condition.StringEquals, {
+      "oidc.eks.us-west-2.amazonaws.com/id/X:sub": "system:serviceaccount:kube-system:cluster-autoscaler",
+      "oidc.eks.us-west-2.amazonaws.com/id/X:aud": "sts.amazonaws.com",
+    });
+    assert.deepEqual(JSON.parse(one(T.iamRolePolicy, "e4-autoscaler").inputs.policy as string), clusterAutoscalerPolicy("eks1"));
+    assert.ok(resources.filter((r) => r.custom).every((r) => r.parent !== ""), "every child has a parent");
+  });
+
+  it("aws without a region: the contract records the bucket's real region (the provider's)", async () => {
+    const env = new Environment("e5", { ...BASE, cloud: "aws", aws: AWS });
+    assert.equal((await valueOf(env.kubestep)).datastore.region, PROVIDER_REGION);
+    await settle();
+    assert.equal(ofType(T.helmRelease, "e5").length, 0, "no autoscaler without pools");
+  });
+
   it("rejects invalid arguments naming the property and the allowed values", () => {
-    let e = inputError(() => new Environment("x1", { ...BASE, cloud: "ibm" as never }));
-    assert.equal(e.propertyPath, "cloud");
-    assert.match(e.reason, /"aws", "gcp", "azure", "existing".*"ibm"/);
-    e = inputError(() => new Environment("x2", { ...BASE, cloud: "aws" }));
-    assert.equal(e.propertyPath, "aws");
-    e = inputError(() => new Environment("x3", { ...BASE, cloud: "existing", gcp: { cluster: "c", project: "p", location: "l" } }));
-    assert.equal(e.propertyPath, "gcp");
-    e = inputError(() => new Environment("x4", { ...BASE, cloud: "existing", datastore: { kind: "s3" } }));
-    assert.equal(e.propertyPath, "datastore.root");
-    e = inputError(() => new Environment("x5", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, defaults: { qos: "Gold" as never } }));
-    assert.equal(e.propertyPath, "defaults.qos");
-    e = inputError(() => new Environment("x6", { ...BASE, cloud: "aws", aws: { clusterName: "c", oidcProviderArn: "arn:x", oidcProviderUrl: "u" }, gpuPools: [{ name: "g", maxSize: 1 }] }));
-    assert.equal(e.propertyPath, "aws.subnetIds");
-    e = inputError(() => new Environment("x7", { ...BASE, namespace: "Bad", cloud: "existing", datastore: { kind: "local", root: "/d" } }));
-    assert.equal(e.propertyPath, "namespace");
+    let e = inputErrors(() => new Environment("x1", { ...BASE, cloud: "ibm" as never }));
+    assert.deepEqual(Object.keys(e), ["cloud"]);
+    assert.match(e.cloud, /"aws", "gcp", "azure", "existing".*"ibm"/);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x2", { ...BASE, cloud: "aws" }))), ["aws"]);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x3", { ...BASE, cloud: "existing", gcp: { cluster: "c", project: "p", location: "l" } }))), ["gcp", "datastore.kind", "datastore.root"]);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x4", { ...BASE, cloud: "existing", datastore: { kind: "s3" } }))), ["datastore.root"]);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x5", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, defaults: { qos: "Gold" as never } }))), ["defaults.qos"]);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x6", { ...BASE, cloud: "aws", aws: { ...AWS, subnetIds: undefined }, gpuPools: [{ name: "g", maxSize: 1 }] }))), ["gpuPools[0].eks.subnetIds", "aws.subnetIds"]);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x7", { ...BASE, namespace: "Bad", cloud: "existing", datastore: { kind: "local", root: "/d" } }))), ["namespace"]);
+  });
+
+  it("reports every problem at once, pools included", () => {
+    const e = inputErrors(() =>
+      new Environment("x8", {
+        ...BASE,
+        namespace: "Bad",
+        image: "",
+        cloud: "gcp",
+        gcp: { cluster: "c", project: "p", location: "l" },
+        defaults: { cpu: -1 },
+        datastore: { kmsKeyId: "k" },
+        gpuPools: [{ name: "a", maxSize: 1, minSize: 2 }, { name: "a", maxSize: 1, taints: [{ key: "k", effect: "Never" as never }] }],
+      }),
+    );
+    assert.deepEqual(Object.keys(e), ["namespace", "image", "defaults.cpu", "datastore.kmsKeyId", "gpuPools[0].maxSize", "gpuPools[1].name", "gpuPools[1].taints[0].effect"]);
   });
 });
