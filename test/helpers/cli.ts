@@ -22,11 +22,13 @@ export function scratch(): string {
 }
 
 /** Runs `kubestep <args>` and collects its output. */
-export function kubestep(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+export function kubestep(args: string[], opts: { cwd: string; env?: Record<string, string>; unset?: string[] }): Promise<CliResult> {
+  // `unset`: variables removed from the inherited environment (really unset, not empty).
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !opts.unset?.includes(k)));
   return new Promise((res, rej) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      env: { ...process.env, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(opts.cwd, ".kubestep"), ...opts.env },
+      env: { ...inherited, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(opts.cwd, ".kubestep"), ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -44,7 +44,10 @@ ldflags="-s -w $(sed -n 's|^// ldflags: *||p' "$DIR/go.mod" | head -1)"
 tools=$(cd "$DIR" && go mod edit -json | node -e 'for (const t of JSON.parse(require("fs").readFileSync(0, "utf8")).Tool ?? []) console.log(t.Path)')
 [[ -n $tools ]] || { log "$DIR/go.mod lists no tool"; exit 2; }
 start=$(date +%s)
-log "building $version: $(echo "$tools" | awk -F/ '{print $NF}' | tr '\n' ' ')(cold: several minutes)"
+# Go names a binary after its package's last path element, skipping a major-version suffix (/v3).
+names=$(echo "$tools" | awk -F/ '{n = $NF; if (n ~ /^v[0-9]+$/) n = $(NF - 1); print n}' | tr '\n' ' ')
+for r in $(sed -n 's|^// rename: *||p' "$DIR/go.mod"); do names=${names//${r%%=*}/${r#*=}}; done
+log "building $version: ${names}(cold: several minutes)"
 # shellcheck disable=SC2086
 (cd "$DIR" && go build -trimpath -ldflags "$ldflags" -o "$OUT.tmp/bin/" $tools) >"$OUT.tmp/build.log" 2>&1 \
   || { tail -40 "$OUT.tmp/build.log" >&2; log "build failed (log: $OUT.tmp/build.log)"; exit 1; }

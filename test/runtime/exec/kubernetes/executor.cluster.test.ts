@@ -215,6 +215,20 @@ describe("Kubernetes executor on the real cluster", function () {
     for (let i = 0; i < 120 && gangPods(id); i++) await new Promise((s) => setTimeout(s, 500));
   }
 
+  /** Runs the gang with node 2 failing; asserts the step failed with its reason, no pod is left and the log was archived. */
+  async function failingGang(): Promise<string> {
+    const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
+    const id = runIdOf(r);
+    await untilNoGangPod(id);
+    assert.equal(gangPods(id), "", "no pod of the gang is left");
+    // The failing node's output was archived before its Job was deleted.
+    const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
+    assert.match(logs.stdout, /node 2 fails on purpose/);
+    return id;
+  }
+
   describe("@parallel through the real JobSet controller", () => {
     it("a 3-node gang is one JobSet; workers reach the control node by its DNS name and exchange a message", async () => {
       const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
@@ -233,15 +247,8 @@ describe("Kubernetes executor on the real cluster", function () {
     });
 
     it("one node failing fails the whole step and leaves no pod; the JobSet is deleted", async () => {
-      const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
-      assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
-      const id = runIdOf(r);
-      await untilNoGangPod(id);
-      assert.equal(gangPods(id), "", "no pod of the gang is left");
+      const id = await failingGang();
       assert.deepEqual(jobSets(id), [], "the JobSet was deleted");
-      const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
-      assert.match(logs.stdout, /node 2 fails on purpose/);
     });
 
     it("Ctrl-C deletes the JobSet, its Jobs and pods", async () => {
@@ -293,16 +300,8 @@ describe("Kubernetes executor on the real cluster", function () {
     });
 
     it("a failing worker fails the step and leaves no pod of the gang", async () => {
-      const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
-      assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
-      const id = runIdOf(r);
-      await untilNoGangPod(id);
-      assert.equal(gangPods(id), "");
-      assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(), "");
-      // The failing node's output was archived before its Job was deleted.
-      const logs = await kubestep(["logs", `ParallelFlow/${id}/train`], { cwd, env: env() });
-      assert.match(logs.stdout, /node 2 fails on purpose/);
+      const id = await failingGang();
+      assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(), "", "no Job of the gang is left");
     });
   });
 

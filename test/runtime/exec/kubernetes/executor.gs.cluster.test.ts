@@ -6,11 +6,11 @@
  * package, and read and write artifacts in the emulator without credentials.
  */
 import { strict as assert } from "node:assert";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Flow } from "../../../../runtime/client/index.js";
-import { BIN, FLOWS, kubestep, runIdOf, scratch, type CliResult } from "../../../helpers/cli.js";
+import { FLOWS, kubestep, runIdOf, scratch } from "../../../helpers/cli.js";
 
 const NS = `ks-e2e-gs-${Date.now().toString(36)}`;
 const mixed = join(FLOWS, "k8s", "mixed.ts");
@@ -35,21 +35,6 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
     KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE: "5s",
     ...extra,
   };
-}
-
-/** Runs the CLI with the process environment minus `drop` (so a variable is really unset, not empty). */
-function kubestepWithout(drop: string[], args: string[], extra: Record<string, string>): Promise<CliResult> {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !drop.includes(k)) base[k] = v;
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...base, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"), ...extra }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    child.on("error", rej);
-    child.on("close", (code, signal) => res({ code, signal, stdout, stderr }));
-  });
 }
 
 /** The env of the step container of the run's Jobs for `step`. */
@@ -116,10 +101,10 @@ describe("Kubernetes executor on the real cluster with the GCS datastore (fake-g
         datastore: { kind: "gs", root: required("KUBESTEP_DATASTORE_SYSROOT_GS"), endpoint: required("KUBESTEP_GCS_ENDPOINT_URL") },
       }),
     );
-    const r = await kubestepWithout(["KUBESTEP_GCS_ENDPOINT_URL", "STORAGE_EMULATOR_HOST", "KUBESTEP_DEFAULT_DATASTORE", "KUBESTEP_KUBERNETES_NAMESPACE", "KUBESTEP_KUBERNETES_CONTAINER_IMAGE"], ["run", mixed, "--environment", envFile], {
+    const r = await kubestep(["run", mixed, "--environment", envFile], { cwd, unset: ["KUBESTEP_GCS_ENDPOINT_URL", "STORAGE_EMULATOR_HOST", "KUBESTEP_DEFAULT_DATASTORE", "KUBESTEP_KUBERNETES_NAMESPACE", "KUBESTEP_KUBERNETES_CONTAINER_IMAGE"], env: {
       KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "IfNotPresent",
       KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "8s",
-    });
+    } });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /words=A10,BB10,CCC10 sum=12 onKubernetes=false/);
     assert.equal(podEnv(runIdOf(r), "join").KUBESTEP_GCS_ENDPOINT_URL, process.env.KUBESTEP_GCS_ENDPOINT_URL);
