@@ -4,32 +4,24 @@
  * exactly this type and the stack exports it as output `kubestep`; the runtime reads it with
  * `kubestep run flow.ts --stack dev`, `--environment file.json` or `KUBESTEP_ENVIRONMENT`.
  *
- * This module must stay dependency-free (no `@pulumi/*`, no Kubernetes client): components import it
- * as a type only, the runtime validates untrusted JSON with {@link parseEnvironment}.
+ * This module must stay dependency-free (no `@pulumi/*`, no Kubernetes client; only the shared vocabulary of
+ * `contract/`): components import it as a type only, the runtime validates untrusted JSON with
+ * {@link parseEnvironment}.
  */
 
-/** Which object store holds artifacts, logs, metadata and code packages. */
-export type DatastoreKind = "local" | "s3" | "gs" | "azure";
+import { DATASTORE_KINDS, ROOT_SCHEMES, type DatastoreKind } from "./contract/datastore.js";
+import { GPU_VENDORS, QOS_CLASSES, TAINT_EFFECTS, type GpuVendor, type QosClass, type TaintSpec } from "./contract/kubernetes.js";
+import { isDnsLabel } from "./contract/names.js";
 
-/** Pod quality-of-service class that `@kubernetes` asks for by default. */
-export type QosClass = "Guaranteed" | "Burstable" | "BestEffort";
-
-/** A node taint, as Kubernetes spells it (`key=value:Effect`). */
-export interface TaintSpec {
-  /** Taint key, e.g. `nvidia.com/gpu`. */
-  key: string;
-  /** Taint value; omitted for a key-only taint. */
-  value?: string;
-  /** `NoSchedule`, `PreferNoSchedule` or `NoExecute`. */
-  effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-}
+export type { DatastoreKind } from "./contract/datastore.js";
+export type { GpuVendor, QosClass, TaintEffect, TaintSpec } from "./contract/kubernetes.js";
 
 /** A pool of GPU nodes that `@kubernetes({ gpu: N })` steps are steered to. */
 export interface GpuPoolSpec {
   /** Pool name (also usable as `computePool`). */
   name: string;
   /** GPU vendor: decides the default extended resource name. */
-  vendor: "nvidia" | "amd";
+  vendor: GpuVendor;
   /** Extended resource the pool's nodes advertise, e.g. `nvidia.com/gpu`. */
   resourceName: string;
   /** Labels every node of the pool carries; become the step's node selector. */
@@ -104,10 +96,6 @@ export class EnvironmentError extends Error {
   }
 }
 
-const DATASTORE_KINDS: readonly DatastoreKind[] = ["local", "s3", "gs", "azure"];
-const QOS: readonly QosClass[] = ["Guaranteed", "Burstable", "BestEffort"];
-const EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function show(v: unknown): string {
   return v === undefined ? "nothing" : JSON.stringify(v);
@@ -149,7 +137,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
   if (value.version !== 1) problems.push(`version: expected 1, got ${show(value.version)}`);
   const name = str("name", value.name) ?? "";
   const namespace = str("namespace", value.namespace) ?? "";
-  if (namespace && !DNS_LABEL.test(namespace)) problems.push(`namespace: not a valid Kubernetes namespace name (got ${show(namespace)})`);
+  if (namespace && !isDnsLabel(namespace)) problems.push(`namespace: not a valid Kubernetes namespace name (got ${show(namespace)})`);
   const serviceAccount = str("serviceAccount", value.serviceAccount) ?? "";
   const image = str("image", value.image) ?? "";
 
@@ -160,7 +148,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     const kind = d.kind as DatastoreKind;
     if (!DATASTORE_KINDS.includes(kind)) problems.push(`datastore.kind: expected one of ${DATASTORE_KINDS.join(", ")}, got ${show(d.kind)}`);
     const root = str("datastore.root", d.root) ?? "";
-    const prefix = { s3: "s3://", gs: "gs://", azure: "azure://", local: "" }[kind];
+    const prefix = kind === "local" ? "" : ROOT_SCHEMES[kind];
     if (root && prefix && !root.startsWith(prefix)) problems.push(`datastore.root: a ${kind} root must start with ${prefix}, got ${show(root)}`);
     datastore = { kind, root, region: str("datastore.region", d.region, false), endpoint: str("datastore.endpoint", d.endpoint, false) };
     if (datastore.region === undefined) delete datastore.region;
@@ -184,7 +172,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
         if (n !== undefined) defaults[k] = n;
       }
       if (d.qos !== undefined) {
-        if (!QOS.includes(d.qos as QosClass)) problems.push(`defaults.qos: expected one of ${QOS.join(", ")}, got ${show(d.qos)}`);
+        if (!QOS_CLASSES.includes(d.qos as QosClass)) problems.push(`defaults.qos: expected one of ${QOS_CLASSES.join(", ")}, got ${show(d.qos)}`);
         else defaults.qos = d.qos as QosClass;
       }
       for (const k of Object.keys(d)) if (!["cpu", "memory", "disk", "qos"].includes(k)) problems.push(`defaults.${k}: unknown field (allowed: cpu, memory, disk, qos)`);
@@ -200,7 +188,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
         if (!isObj(p)) return void problems.push(`${at}: expected an object, got ${show(p)}`);
         const pname = str(`${at}.name`, p.name) ?? "";
         const vendor = p.vendor as GpuPoolSpec["vendor"];
-        if (vendor !== "nvidia" && vendor !== "amd") problems.push(`${at}.vendor: expected "nvidia" or "amd", got ${show(p.vendor)}`);
+        if (!GPU_VENDORS.includes(vendor)) problems.push(`${at}.vendor: expected ${GPU_VENDORS.map((v) => JSON.stringify(v)).join(" or ")}, got ${show(p.vendor)}`);
         const resourceName = str(`${at}.resourceName`, p.resourceName) ?? "";
         const nodeLabels = strMap(`${at}.nodeLabels`, p.nodeLabels);
         const taints: TaintSpec[] = [];
@@ -213,7 +201,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
           }
           const key = str(`${tat}.key`, t.key) ?? "";
           const tv = str(`${tat}.value`, t.value, false);
-          if (!EFFECTS.includes(t.effect as TaintSpec["effect"])) problems.push(`${tat}.effect: expected one of ${EFFECTS.join(", ")}, got ${show(t.effect)}`);
+          if (!TAINT_EFFECTS.includes(t.effect as TaintSpec["effect"])) problems.push(`${tat}.effect: expected one of ${TAINT_EFFECTS.join(", ")}, got ${show(t.effect)}`);
           taints.push({ key, ...(tv !== undefined ? { value: tv } : {}), effect: t.effect as TaintSpec["effect"] });
         }
         gpuPools.push({ name: pname, vendor, resourceName, nodeLabels, taints });

@@ -1,19 +1,11 @@
 /**
- * Datastore roots and keys, shared by every store: the kinds, parsing a root (`s3://bucket/prefix`,
+ * Datastore roots and keys, shared by every store: parsing a root (`s3://bucket/prefix`,
  * `gs://bucket/prefix`, `azure://account/container/prefix`, a directory), and mapping datastore keys to object
  * names under a root's prefix. No I/O, no SDK: the cloud stores and `open.ts` import it.
  */
-import type { DatastoreKind } from "../environment.js";
+import { ROOT_SCHEMES, type DatastoreKind } from "../contract/datastore.js";
 
-/** Every datastore kind, in the order they are shown in messages. */
-export const DATASTORE_KINDS: readonly DatastoreKind[] = ["local", "s3", "gs", "azure"];
-
-/** The URL scheme each cloud kind's root starts with. */
-export const ROOT_SCHEMES: Readonly<Record<Exclude<DatastoreKind, "local">, string>> = {
-  s3: "s3://",
-  gs: "gs://",
-  azure: "azure://",
-};
+export { DATASTORE_KINDS, ROOT_SCHEMES, isDatastoreKind } from "../contract/datastore.js";
 
 /** Thrown for a bad datastore choice or root; the message says what was wrong and what is allowed. */
 export class DatastoreConfigError extends Error {
@@ -52,11 +44,6 @@ export type ParsedRoot =
 
 function trimSlashes(s: string): string {
   return s.replace(/^\/+/, "").replace(/\/+$/, "");
-}
-
-/** Whether `value` is one of the datastore kinds. */
-export function isDatastoreKind(value: unknown): value is DatastoreKind {
-  return typeof value === "string" && (DATASTORE_KINDS as readonly string[]).includes(value);
 }
 
 /**

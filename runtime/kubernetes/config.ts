@@ -28,6 +28,7 @@ import {
   type KubernetesToleration, type QosClass, type ValidatedKubernetesOptions,
 } from "./options.js";
 import { MB, MIB } from "../contract/units.js";
+import { COMPUTE_POOL_LABEL, gpuResourceFor, tolerationFor } from "../contract/kubernetes.js";
 
 /** What `@resources` records (sizes already in MB / MiB). */
 export interface ResourcesInput {
@@ -145,17 +146,11 @@ export const KUBERNETES_DEFAULTS = {
   minTimeoutSeconds: 60,
 } as const;
 
-/** Node label a non-GPU-pool `computePool` selects on. */
-export const COMPUTE_POOL_LABEL = "kubestep.io/compute-pool";
+export { COMPUTE_POOL_LABEL, gpuResourceFor } from "../contract/kubernetes.js";
 
 /** The default image: `node:<major>-slim` matching the local Node.js major. */
 export function defaultImage(): string {
   return `node:${process.versions.node.split(".")[0]}-slim`;
-}
-
-/** Default extended resource name of a GPU vendor. */
-export function gpuResourceFor(vendor: GpuVendor): string {
-  return vendor === "amd" ? "amd.com/gpu" : "nvidia.com/gpu";
 }
 
 /** Whether an image reference names its registry (`host.tld/...`, `host:port/...`, `localhost/...`). */
@@ -456,8 +451,7 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
   }
   const tolerations = dedupe([
     ...(pick("tolerations") ?? []),
-    ...(pool?.taints ?? []).map((t): KubernetesToleration =>
-      t.value !== undefined && t.value !== "" ? { key: t.key, operator: "Equal", value: t.value, effect: t.effect } : { key: t.key, operator: "Exists", effect: t.effect }),
+    ...(pool?.taints ?? []).map(tolerationFor),
   ]);
 
   const mergeMaps = (k: "labels" | "annotations", base: Record<string, string> | undefined) =>

@@ -6,32 +6,16 @@
  * Dependency-free (no Kubernetes client): runs when a flow class is defined.
  */
 import { DecoratorArgumentError } from "../errors.js";
-import type { QosClass } from "../environment.js";
+import { GPU_VENDORS, QOS_CLASSES, TAINT_EFFECTS, type GpuVendor, type QosClass, type TaintEffect, type Toleration } from "../contract/kubernetes.js";
 import { isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem } from "../contract/names.js";
 import { MB, MIB, parseCpu, parseMebibytes, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
-export type { QosClass } from "../environment.js";
+export type { GpuVendor, QosClass, TaintEffect } from "../contract/kubernetes.js";
 
-/** GPU vendors `@kubernetes` knows the extended resource name of. */
-export type GpuVendor = "nvidia" | "amd";
 /** When the kubelet pulls the image. */
 export type ImagePullPolicy = "Always" | "IfNotPresent" | "Never";
-/** Taint effects a toleration can match. */
-export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-
-/** A Kubernetes toleration, as in a pod spec. */
-export interface KubernetesToleration {
-  /** Taint key to match; empty or absent with operator `Exists` matches every taint. */
-  key?: string;
-  /** `Equal` (default: key and value must match) or `Exists` (key only; no value). */
-  operator?: "Equal" | "Exists";
-  /** Taint value to match (operator `Equal`). */
-  value?: string;
-  /** Taint effect to match; absent matches every effect. */
-  effect?: TaintEffect;
-  /** With effect `NoExecute`: seconds the pod stays after the taint appears (absent = forever). */
-  tolerationSeconds?: number;
-}
+/** A Kubernetes toleration, as in a pod spec (see `contract/kubernetes.ts`). */
+export type KubernetesToleration = Toleration;
 
 /** Container security settings `@kubernetes` passes through. */
 export interface KubernetesSecurityContext {
@@ -201,9 +185,7 @@ type Fail = (value: unknown, allowed: string, sub?: string) => never;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
-const QOS_CLASSES: readonly QosClass[] = ["Guaranteed", "Burstable", "BestEffort"];
 const PULL_POLICIES: readonly ImagePullPolicy[] = ["Always", "IfNotPresent", "Never"];
-const EFFECTS: readonly TaintEffect[] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 const TOLERATION_KEYS = ["key", "operator", "value", "effect", "tolerationSeconds"];
 const SECURITY_KEYS = ["privileged", "allowPrivilegeEscalation", "runAsUser", "runAsGroup", "runAsNonRoot"];
 /** Largest total size of annotations the apiserver accepts. */
@@ -278,7 +260,7 @@ function toleration(v: unknown, fail: Fail, i: number): KubernetesToleration {
   }
   if (out.key === undefined && operator !== "Exists") fail(v, "a toleration without a key must use operator Exists (it then tolerates every taint)", at);
   if (v.effect !== undefined && v.effect !== "") {
-    if (!EFFECTS.includes(v.effect as TaintEffect)) fail(v.effect, `allowed effects: ${EFFECTS.join(", ")} (or none for all)`, `${at}.effect`);
+    if (!TAINT_EFFECTS.includes(v.effect as TaintEffect)) fail(v.effect, `allowed effects: ${TAINT_EFFECTS.join(", ")} (or none for all)`, `${at}.effect`);
     out.effect = v.effect as TaintEffect;
   }
   if (v.tolerationSeconds !== undefined) {
@@ -300,7 +282,7 @@ const VALIDATORS: Validators = {
   memory: (v: unknown, fail: Fail) => positiveSize(v, fail, parseMegabytes, "MB"),
   disk: (v: unknown, fail: Fail) => positiveSize(v, fail, parseMegabytes, "MB"),
   gpu: (v: unknown, fail: Fail) => integer(v, fail, 0, Number.MAX_SAFE_INTEGER, "a whole number of GPUs >= 0 (0 = none)"),
-  gpuVendor: (v: unknown, fail: Fail) => enumValue(v, ["nvidia", "amd"] as const, fail),
+  gpuVendor: (v: unknown, fail: Fail) => enumValue(v, GPU_VENDORS, fail),
   gpuResourceName: (v: unknown, fail: Fail) => {
     const p = typeof v === "string" ? labelKeyProblem(v) : "not a string";
     if (p || !(v as string).includes("/") || /(^|\.)kubernetes\.io\//.test(v as string))

@@ -1,0 +1,68 @@
+/**
+ * The Kubernetes vocabulary the runtime and the components share, each word defined once: taint effects and
+ * the toleration of a taint, pod QoS classes, GPU vendors and their extended resources, the compute-pool
+ * node label. Dependency-free (no Kubernetes client, no Pulumi).
+ */
+
+/** Taint effects Kubernetes knows (a toleration matches one, or every effect when it names none). */
+export const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+/** A taint effect. */
+export type TaintEffect = (typeof TAINT_EFFECTS)[number];
+
+/** Pod quality-of-service classes. */
+export const QOS_CLASSES = ["Guaranteed", "Burstable", "BestEffort"] as const;
+/** Pod quality-of-service class. */
+export type QosClass = (typeof QOS_CLASSES)[number];
+
+/** GPU vendors kubestep knows the extended resource name of. */
+export const GPU_VENDORS = ["nvidia", "amd"] as const;
+/** A GPU vendor. */
+export type GpuVendor = (typeof GPU_VENDORS)[number];
+
+/** The extended resource each GPU vendor's device plugin advertises. */
+export const GPU_RESOURCE_NAMES: Readonly<Record<GpuVendor, string>> = {
+  nvidia: "nvidia.com/gpu",
+  amd: "amd.com/gpu",
+};
+
+/** Default extended resource name of a GPU vendor (`nvidia.com/gpu`, `amd.com/gpu`). */
+export function gpuResourceFor(vendor: GpuVendor): string {
+  return GPU_RESOURCE_NAMES[vendor] ?? GPU_RESOURCE_NAMES.nvidia;
+}
+
+/** Node label a non-GPU-pool `computePool` selects on (the components put it on every node of a CPU pool). */
+export const COMPUTE_POOL_LABEL = "kubestep.io/compute-pool";
+
+/** A node taint, as Kubernetes spells it (`key=value:Effect`). */
+export interface TaintSpec {
+  /** Taint key, e.g. `nvidia.com/gpu`. */
+  key: string;
+  /** Taint value; omitted for a key-only taint. */
+  value?: string;
+  /** `NoSchedule`, `PreferNoSchedule` or `NoExecute`. */
+  effect: TaintEffect;
+}
+
+/** A Kubernetes toleration, as in a pod spec. */
+export interface Toleration {
+  /** Taint key to match; empty or absent with operator `Exists` matches every taint. */
+  key?: string;
+  /** `Equal` (default: key and value must match) or `Exists` (key only; no value). */
+  operator?: "Equal" | "Exists";
+  /** Taint value to match (operator `Equal`). */
+  value?: string;
+  /** Taint effect to match; absent matches every effect. */
+  effect?: TaintEffect;
+  /** With effect `NoExecute`: seconds the pod stays after the taint appears (absent = forever). */
+  tolerationSeconds?: number;
+}
+
+/**
+ * The toleration that tolerates `taint`: `Equal` on key and value, or `Exists` on the key when the taint has
+ * no value (absent or empty: `Exists` tolerates the empty value too).
+ */
+export function tolerationFor(taint: TaintSpec): Toleration {
+  return taint.value !== undefined && taint.value !== ""
+    ? { key: taint.key, operator: "Equal", value: taint.value, effect: taint.effect }
+    : { key: taint.key, operator: "Exists", effect: taint.effect };
+}
