@@ -64,6 +64,8 @@ Commands:
   logs <Flow/run/step[/task]>        print the logs of tasks
   dump <Flow/run/step/task>          print a task's artifacts
   kubernetes list|kill               list or delete a run's Kubernetes jobs
+  ui                                 browse flows, runs, graphs, logs, artifacts and cards in a browser
+  card get <Flow/run/step/task>      write a task's card as a self-contained HTML file
 
 Run \`kubestep <command> --help\` for a command's options.`,
   run: `Usage: kubestep run <flow.ts> [--<param> value ...] [options]
@@ -369,9 +371,18 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
   if (sub === "kill" && !runId) throw new UsageError("kubernetes kill needs --run-id <id>");
   const user = p.flags.has("all") || runId ? opt(p, "user") : (opt(p, "user") ?? currentUser());
   const labelSelector = jobLabelSelector({ ...(runId ? { runId } : {}), ...(user ? { user } : {}) });
-  const jobs = (await batch.listNamespacedJob({ namespace, labelSelector })).items;
+  const { listJobSets, deleteJobSet } = await import("../exec/kubernetes/jobset-api.js");
+  // @parallel gangs run as JobSets where the cluster serves the API; their child Jobs carry the same labels.
+  const [jobs, jobSets] = await Promise.all([batch.listNamespacedJob({ namespace, labelSelector }).then((l) => l.items), listJobSets(kubeConfig, namespace, labelSelector)]);
   if (sub === "list") {
-    if (!jobs.length) process.stdout.write(`no kubestep jobs in namespace ${namespace} matching ${labelSelector}\n`);
+    if (!jobs.length && !jobSets.length) process.stdout.write(`no kubestep jobs in namespace ${namespace} matching ${labelSelector}\n`);
+    for (const s of jobSets) {
+      const a = s.metadata.annotations ?? {};
+      const conditions = (s.status?.conditions ?? []) as Array<{ type?: string; status?: string }>;
+      const done = (t: string) => conditions.some((c) => c.type === t && c.status === "True");
+      const st = done("Completed") ? "succeeded" : done("Failed") ? "failed" : "running";
+      process.stdout.write(`jobset/${s.metadata.name}  ${st.padEnd(9)} ${a["kubestep.io/flow"] ?? ""}/${a["kubestep.io/run"] ?? ""}/${a["kubestep.io/step"] ?? ""} attempt ${a["kubestep.io/attempt"] ?? ""} user=${a["kubestep.io/user"] ?? ""} (${s.spec.replicatedJobs.map((r) => r.name).join(" + ")})\n`);
+    }
     for (const j of jobs) {
       const a = j.metadata?.annotations ?? {};
       const st = j.status?.succeeded ? "succeeded" : j.status?.failed ? "failed" : j.status?.active ? "running" : "pending";
@@ -379,9 +390,11 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  // JobSets first: a JobSet controller recreates a child Job deleted under a live JobSet.
+  await Promise.all(jobSets.map((s) => deleteJobSet(kubeConfig, namespace, s.metadata.name!)));
   await Promise.all(jobs.map((j) => batch.deleteNamespacedJob({ namespace, name: j.metadata!.name!, propagationPolicy: "Background", gracePeriodSeconds: 0 })));
   await core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
-  process.stdout.write(`deleted ${jobs.length} job(s) and their pods of run ${runId} in namespace ${namespace}\n`);
+  process.stdout.write(`deleted ${jobSets.length ? `${jobSets.length} JobSet(s), ` : ""}${jobs.length} job(s) and their pods of run ${runId} in namespace ${namespace}\n`);
   return 0;
 }
 
@@ -409,6 +422,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDump(rest);
       case "kubernetes":
         return await cmdKubernetes(rest);
+      case "ui":
+        return await (await import("./ui.js")).cmdUi(rest);
+      case "card":
+        return await (await import("./card.js")).cmdCard(rest);
       case undefined:
       case "help":
       case "--help":

@@ -41,3 +41,16 @@ export async function deleteJobSet(kubeConfig: KubeConfig, namespace: string, na
     group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, name, propagationPolicy: "Background",
   });
 }
+
+/**
+ * JobSets in `namespace` matching `labelSelector` (kubestep labels its JobSets like its Jobs). A cluster
+ * without the JobSet API has none: an empty list, not an error.
+ */
+export async function listJobSets(kubeConfig: KubeConfig, namespace: string, labelSelector: string): Promise<JobSet[]> {
+  if (!(await hasJobSetApi(kubeConfig))) return [];
+  const { CustomObjectsApi } = await k8s();
+  const list = (await kubeConfig.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, labelSelector,
+  })) as { items: JobSet[] };
+  return list.items;
+}
