@@ -12,7 +12,7 @@ import * as gcpServiceAccount from "@pulumi/gcp/serviceaccount/index.js";
 import * as azureStorage from "@pulumi/azure-native/storage/index.js";
 import * as managedidentity from "@pulumi/azure-native/managedidentity/index.js";
 import * as authorization from "@pulumi/azure-native/authorization/index.js";
-import type { DatastoreSpec } from "../runtime/environment.js";
+import type { DatastoreSpec } from "../runtime/contract/index.js";
 import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll } from "./validate.js";
 
 /** The Kubernetes identity allowed to use the datastore: `system:serviceaccount:<namespace>:<serviceAccount>`. */

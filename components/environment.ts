@@ -4,7 +4,7 @@
  * output `kubestep`, the {@link KubestepEnvironment} contract the runtime consumes.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { DatastoreSpec, GpuPoolSpec, KubestepEnvironment, QosClass, ResourceDefaults } from "../runtime/environment.js";
+import type { DatastoreSpec, GpuPoolSpec, KubestepEnvironment, QosClass, ResourceDefaults } from "../runtime/contract/index.js";
 import { ClusterAutoscaler } from "./autoscaler.js";
 import { AzureDatastore, GcsDatastore, S3Datastore } from "./datastore.js";
 import { GpuNodePool, gpuNodePoolSpec, gpuPoolContract, POOL_LABEL, type EksArchitecture, type GpuNodePoolArgs, type GpuNodePoolSpecInput, type GpuProvider, type PoolKind } from "./gpu.js";

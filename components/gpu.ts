@@ -13,8 +13,7 @@ import * as autoscaling from "@pulumi/aws/autoscaling/index.js";
 import * as gcpServiceAccount from "@pulumi/gcp/serviceaccount/index.js";
 import * as gcpProjects from "@pulumi/gcp/projects/index.js";
 import * as appsv1 from "@pulumi/kubernetes/apps/v1/index.js";
-import type { GpuPoolSpec } from "../runtime/environment.js";
-import { COMPUTE_POOL_LABEL } from "../runtime/kubernetes/config.js";
+import { COMPUTE_POOL_LABEL, gpuResourceFor, type GpuPoolSpec, type Toleration } from "../runtime/contract/index.js";
 import { googleAccountId } from "./datastore.js";
 import { DEFAULT_GPU_TAINT, toAksTaint, toEksTaint, toGkeTaint, toleration, validateTaint, type Taint } from "./taints.js";
 import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll } from "./validate.js";
@@ -211,7 +210,7 @@ export interface GpuNodePoolSpec {
 
 /** The pool's entry in the contract: name, vendor, resource name, node labels, taints. */
 export function gpuPoolContract(poolName: string, vendor: "nvidia" | "amd", nodeLabels: Record<string, string>, taints: Taint[]): GpuPoolSpec {
-  return { name: poolName, vendor, resourceName: vendor === "nvidia" ? "nvidia.com/gpu" : "amd.com/gpu", nodeLabels: { ...nodeLabels }, taints: taints.map((t) => ({ ...t })) };
+  return { name: poolName, vendor, resourceName: gpuResourceFor(vendor), nodeLabels: { ...nodeLabels }, taints: taints.map((t) => ({ ...t })) };
 }
 
 /** Whether the platform lacks a device plugin of its own (EKS and AKS do; GKE installs one with the driver). */
@@ -404,7 +403,7 @@ export interface DevicePluginManifest {
       spec: {
         priorityClassName: string;
         nodeSelector: Record<string, string>;
-        tolerations: { key: string; operator: string; value?: string; effect?: string }[];
+        tolerations: Toleration[];
         containers: {
           name: string;
           image: string;

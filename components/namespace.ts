@@ -149,8 +149,9 @@ export const DEFAULT_SUBMITTER_ROLE = "kubestep-submitter";
  * - `pods` get (log follower), list + watch (the run's watch), deletecollection (cleanup and kill delete
  *   a Job's pods by label selector);
  * - `pods/log` get (live logs); `events` list (explaining a pending or failed attempt);
- * - with `@parallel`: `jobset.x-k8s.io/jobsets` create and delete (the gang; its Jobs and pods are
- *   followed through the Job and pod watches).
+ * - `jobset.x-k8s.io/jobsets` list (`kubestep kubernetes list/kill` look for a run's JobSets wherever
+ *   the cluster serves the API) and, with `@parallel`, create and delete (the gang; its Jobs and pods
+ *   are followed through the Job and pod watches).
  * The JobSet API check reads `GET /apis` (discovery), which every authenticated user may read.
  * No secrets, no pod creation, no exec, no get on Jobs (never read one by one).
  */
@@ -161,7 +162,7 @@ export function submitterRules(parallel: boolean): PolicyRule[] {
     { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
     { apiGroups: [""], resources: ["events"], verbs: ["list"] },
   ];
-  if (parallel) rules.push({ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "delete"] });
+  rules.push({ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: parallel ? ["create", "list", "delete"] : ["list"] });
   return rules;
 }
 

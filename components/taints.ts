@@ -2,14 +2,14 @@
  * One normalized taint type for every provider, and its spelling for each: EKS
  * (`NO_SCHEDULE`), GKE (`NO_SCHEDULE`), AKS (`key=value:NoSchedule`) and Kubernetes itself.
  */
-import type { TaintSpec } from "../runtime/environment.js";
+import { TAINT_EFFECTS, tolerationFor, type TaintSpec, type Toleration } from "../runtime/contract/index.js";
 import { ensure, shown } from "./validate.js";
 
 /** A taint as kubestep normalizes it: the Kubernetes spelling (same as the contract's `TaintSpec`). */
 export type Taint = TaintSpec;
 
-/** Taint effects Kubernetes knows. */
-export const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+/** Taint effects Kubernetes knows (the contract's list). */
+export { TAINT_EFFECTS };
 
 /** The default taint of a GPU pool: `nvidia.com/gpu=present:NoSchedule`. */
 export const DEFAULT_GPU_TAINT: Taint = { key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" };
@@ -65,9 +65,7 @@ export function toAksTaint(t: Taint): string {
   return `${t.key}${t.value !== undefined ? `=${t.value}` : ""}:${t.effect}`;
 }
 
-/** Kubernetes toleration that tolerates `t` (what the runtime adds to GPU step pods). */
-export function toleration(t: Taint): { key: string; operator: "Equal" | "Exists"; value?: string; effect: Taint["effect"] } {
-  return t.value !== undefined
-    ? { key: t.key, operator: "Equal", value: t.value, effect: t.effect }
-    : { key: t.key, operator: "Exists", effect: t.effect };
+/** Kubernetes toleration that tolerates `t` (what the runtime adds to GPU step pods: the contract's `tolerationFor`). */
+export function toleration(t: Taint): Toleration {
+  return tolerationFor(t);
 }

@@ -19,7 +19,8 @@ const EXACT_RULES = [
   { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
   { apiGroups: [""], resources: ["events"], verbs: ["list"] },
 ];
-const JOBSETS = { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "delete"] };
+const JOBSETS = { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "list", "delete"] };
+const JOBSETS_LIST = { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["list"] };
 const PSA = {
   "pod-security.kubernetes.io/enforce": "baseline",
   "pod-security.kubernetes.io/enforce-version": "latest",
@@ -35,7 +36,7 @@ describe("components/namespace", () => {
 
   describe("pure manifests", () => {
     it("submitter rules are exactly what the runtime uses (+ JobSets for @parallel), never secrets or pod creation", () => {
-      assert.deepEqual(submitterRules(false), EXACT_RULES);
+      assert.deepEqual(submitterRules(false), [...EXACT_RULES, JOBSETS_LIST]);
       assert.deepEqual(submitterRules(true), [...EXACT_RULES, JOBSETS]);
       for (const r of submitterRules(true)) {
         assert.ok(!r.resources.includes("secrets"));
@@ -144,7 +145,7 @@ describe("components/namespace", () => {
     it("omits JobSets without @parallel, mounts the token only when asked, and creates no quota/limits unless given", async () => {
       new StepNamespace("t2", { namespace: "ml2", parallel: false, automountStepServiceAccountToken: true, submitters: { users: ["bob"] } });
       await settle();
-      assert.deepEqual(one(T.role, "t2").inputs.rules, EXACT_RULES);
+      assert.deepEqual(one(T.role, "t2").inputs.rules, [...EXACT_RULES, JOBSETS_LIST]);
       assert.equal(one(T.serviceAccount, "t2").inputs.automountServiceAccountToken, true);
       assert.equal(ofType(T.resourceQuota, "t2").length, 0);
       assert.equal(ofType(T.limitRange, "t2").length, 0);

@@ -21,7 +21,9 @@ const RESOURCE: Record<string, [group: string, resource: string]> = {
   Event: ["", "events"],
 };
 const VERB: Record<string, string> = { create: "create", read: "get", list: "list", delete: "delete", deleteCollection: "deletecollection", patch: "patch", replace: "update" };
-const JOBSET_CALLS: Record<string, string> = { createJobSet: "create", getJobSet: "get", deleteJobSet: "delete" };
+/** The runtime's JobSet wrappers (`createJobSet`, `listJobSets`, ...): `<verb>JobSet(s)`. */
+const JOBSET_WRAPPER = /(?<!function )\b(create|get|list|watch|patch|update|delete)JobSets?\(/g;
+const JOBSET_VERB: Record<string, string> = { create: "create", get: "get", list: "list", watch: "watch", patch: "patch", update: "update", delete: "delete" };
 
 /** Every (group/resource:verb) the runtime's Kubernetes code uses, with where. */
 function runtimeCalls(): Map<string, string[]> {
@@ -34,7 +36,7 @@ function runtimeCalls(): Map<string, string[]> {
       for (const m of src.matchAll(/\.(create|read|list|delete|deleteCollection|patch|replace|get)Namespaced(\w+?)\(/g)) {
         // Custom objects (JobSets) are reached through the JobSet wrappers, counted where they are called.
         if (m[2] === "CustomObject") {
-          assert.match(src, /export async function (create|get|delete)JobSet\(/, `${where} calls ${m[1]}NamespacedCustomObject outside the JobSet wrappers: map it here`);
+          assert.match(src, new RegExp(`export async function ${m[1] === "get" ? "get" : m[1]}JobSets?\\(`), `${where} calls ${m[1]}NamespacedCustomObject outside a ${m[1]}JobSet wrapper: map it here`);
           continue;
         }
         const r = RESOURCE[m[2]];
@@ -45,7 +47,7 @@ function runtimeCalls(): Map<string, string[]> {
       if (/\.watch\s*\(/.test(src))
         for (const m of src.matchAll(/`\/apis?\/(?:([a-z.]+)\/)?v\d\w*\/namespaces\/\$\{\w+\}\/(\w+)`/g)) add(m[1] && !m[1].startsWith("v") ? m[1] : "", m[2], "watch", where);
       if (/\/pods\/\$\{\w+\}\/log\?/.test(src)) add("", "pods/log", "get", where);
-      for (const [fn, verb] of Object.entries(JOBSET_CALLS)) if (new RegExp(`(?<!function )\\b${fn}\\(`).test(src.replace(/^import .*$/gm, ""))) add("jobset.x-k8s.io", "jobsets", verb, where);
+      for (const m of src.replace(/^import .*$/gm, "").matchAll(JOBSET_WRAPPER)) add("jobset.x-k8s.io", "jobsets", JOBSET_VERB[m[1]], where);
     }
   return calls;
 }
@@ -71,6 +73,7 @@ describe("components/namespace: the submitter Role = the runtime's Kubernetes ca
       "batch/jobs:watch",
       "jobset.x-k8s.io/jobsets:create",
       "jobset.x-k8s.io/jobsets:delete",
+      "jobset.x-k8s.io/jobsets:list",
     ]);
   });
 });

@@ -1,13 +1,16 @@
 /**
- * Real-cluster test of the StepNamespace RBAC: applies exactly the objects the component's pure
- * functions build, then acts as a bound submitter (token auth) and proves it can do what the
- * runtime needs and nothing more. Needs KUBECONFIG (fails without it).
+ * Real-cluster test of the StepNamespace objects: applies exactly what the component's pure
+ * functions build (RBAC, Pod Security labels, NetworkPolicies), then acts as a bound submitter
+ * (token auth) and proves every Kubernetes call the runtime makes (runtime/exec/kubernetes,
+ * runtime/cli) is allowed, what it never makes is denied, and a real flow, an @parallel gang
+ * (JobSet) and `kubestep kubernetes list/kill` work with that identity under the namespace's Pod
+ * Security admission and NetworkPolicies. Needs KUBECONFIG (fails without it).
  */
 import assert from "node:assert/strict";
 import { KubeHttp, loadKubeconfig } from "../helpers/kube-http.js";
 import { provisionSubmitter, serviceAccountToken, submitterAuth, submitterKubeconfig, type SubmitterCredentials } from "./submitter-identity.js";
 import { parseKubeconfig } from "../helpers/kube-http.js";
-import type { StepNamespaceObjects } from "../../components/namespace.js";
+import { podSecurityLabels, type StepNamespaceObjects } from "../../components/namespace.js";
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const NS = `ks-rbac-${suffix}`;
@@ -70,17 +73,32 @@ describe("components/namespace RBAC on a real cluster", function () {
     const ns = await admin.get<Obj>(`/api/v1/namespaces/${NS}`);
     assert.equal(ns.metadata.labels?.["app.kubernetes.io/managed-by"], "kubestep");
     assert.equal(ns.metadata.labels?.test, "rbac");
+    for (const [k, v] of Object.entries(podSecurityLabels())) assert.equal(ns.metadata.labels?.[k], v, k);
+    const policies = await admin.get<{ items: { metadata: { name: string }; spec: unknown }[] }>(`/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies`);
+    assert.deepEqual(
+      policies.items.map((p) => p.metadata.name).sort(),
+      objects.networkPolicies.map((p) => p.metadata.name).sort(),
+    );
+    assert.deepEqual(policies.items.map((p) => p.metadata.name).sort(), ["kubestep-allow-same-namespace", "kubestep-default-deny-ingress"]);
   });
 
-  it("lets the submitter create, get, list, watch and delete Jobs and read their pods, logs and events", async () => {
+  it("enforces Pod Security baseline in the namespace: a privileged pod is refused at admission", async () => {
+    const bad = { apiVersion: "v1", kind: "Pod", metadata: { name: "privileged" }, spec: { hostNetwork: true, containers: [{ name: "c", image: "localhost/node:20-local", imagePullPolicy: "Never", securityContext: { privileged: true } }] } };
+    const r = await admin.request("POST", `/api/v1/namespaces/${NS}/pods`, bad);
+    assert.equal(r.status, 403, r.text);
+    assert.match((r.body as { message: string }).message, /violates PodSecurity "baseline:latest": host namespaces \(hostNetwork=true\), privileged/);
+  });
+
+  it("lets the submitter make every Job, pod, log and event call the runtime makes (and none it does not)", async () => {
+    // jobs: watch + create (an attempt), list (the run's watch relists; `kubestep kubernetes list`)
     const watch = submitter.watch(`/apis/batch/v1/namespaces/${NS}/jobs`);
     assert.equal(await watch.status, 200);
     await submitter.create(`/apis/batch/v1/namespaces/${NS}/jobs`, JOB("hello"));
     let job: Obj | undefined;
     for (let i = 0; i < 240; i++) {
-      job = await submitter.get<Obj>(`/apis/batch/v1/namespaces/${NS}/jobs/hello`);
-      assert.ok(!job.status?.failed, `job failed: ${JSON.stringify(job.status)}`);
-      if (job.status?.succeeded) break;
+      job = (await submitter.get<{ items: Obj[] }>(`/apis/batch/v1/namespaces/${NS}/jobs?fieldSelector=metadata.name%3Dhello`)).items[0];
+      assert.ok(!job?.status?.failed, `job failed: ${JSON.stringify(job?.status)}`);
+      if (job?.status?.succeeded) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     assert.equal(job?.status?.succeeded, 1);
@@ -88,31 +106,60 @@ describe("components/namespace RBAC on a real cluster", function () {
     assert.deepEqual(jobs.items.map((j) => j.metadata.name), ["hello"]);
     watch.stop();
     assert.ok(watch.events.includes("ADDED:hello"), `watch saw ${watch.events.join(", ")}`);
+    // Never called by the runtime, so not granted: get a single Job.
+    assert.equal((await submitter.request("GET", `/apis/batch/v1/namespaces/${NS}/jobs/hello`)).status, 403);
 
+    // pods: list + watch (the run's watch), get (the log follower)
     const pods = await submitter.get<{ items: Obj[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=job-name%3Dhello`);
     assert.equal(pods.items.length, 1);
     const podName = pods.items[0].metadata.name;
     const pod = await submitter.get<Obj>(`/api/v1/namespaces/${NS}/pods/${podName}`);
     assert.equal(pod.status?.phase, "Succeeded");
-    const podWatch = submitter.watch(`/api/v1/namespaces/${NS}/pods`);
+    const podWatch = submitter.watch(`/api/v1/namespaces/${NS}/pods?labelSelector=job-name%3Dhello`);
     assert.equal(await podWatch.status, 200);
     podWatch.stop();
+    // pods/log: get (live logs, follow included)
     const log = await submitter.request("GET", `/api/v1/namespaces/${NS}/pods/${podName}/log`);
     assert.equal(log.status, 200);
     assert.equal(log.text.trim(), "1");
-    const events = await submitter.get<{ items: unknown[] }>(`/api/v1/namespaces/${NS}/events`);
+    assert.equal((await submitter.request("GET", `/api/v1/namespaces/${NS}/pods/${podName}/log?follow=true&timestamps=true`)).status, 200);
+    // events: list by involved object (explaining an attempt); never watched, so not granted
+    const events = await submitter.get<{ items: unknown[] }>(`/api/v1/namespaces/${NS}/events?fieldSelector=involvedObject.name%3D${podName}`);
     assert.ok(events.items.length > 0);
-    const eventWatch = submitter.watch(`/api/v1/namespaces/${NS}/events`);
-    assert.equal(await eventWatch.status, 200);
-    eventWatch.stop();
+    assert.equal((await submitter.request("GET", `/api/v1/namespaces/${NS}/events?watch=true&timeoutSeconds=1`)).status, 403);
 
-    const del = await submitter.request("DELETE", `/apis/batch/v1/namespaces/${NS}/jobs/hello`, { propagationPolicy: "Background" });
-    assert.equal(del.status, 200);
+    // cleanup and kill: delete the Job (background propagation), then its pods by label (deletecollection)
+    const del = await submitter.request("DELETE", `/apis/batch/v1/namespaces/${NS}/jobs/hello?propagationPolicy=Background&gracePeriodSeconds=0`);
+    assert.equal(del.status, 200, del.text);
+    const delPods = await submitter.request("DELETE", `/api/v1/namespaces/${NS}/pods?labelSelector=job-name%3Dhello&gracePeriodSeconds=0`);
+    assert.equal(delPods.status, 200, delPods.text);
     for (let i = 0; i < 40; i++) {
-      if ((await submitter.request("GET", `/apis/batch/v1/namespaces/${NS}/jobs/hello`)).status === 404) break;
+      if ((await submitter.get<{ items: Obj[] }>(`/apis/batch/v1/namespaces/${NS}/jobs?fieldSelector=metadata.name%3Dhello`)).items.length === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    assert.equal((await submitter.request("GET", `/apis/batch/v1/namespaces/${NS}/jobs/hello`)).status, 404);
+    assert.deepEqual((await submitter.get<{ items: Obj[] }>(`/apis/batch/v1/namespaces/${NS}/jobs?fieldSelector=metadata.name%3Dhello`)).items, []);
+    assert.equal((await submitter.request("DELETE", `/api/v1/namespaces/${NS}/pods/${podName}`)).status, 403, "single pods are never deleted by the runtime");
+  });
+
+  it("lets the submitter create, list and delete JobSets (what @parallel and list/kill call), and nothing else on them", async () => {
+    const jobSet = {
+      apiVersion: "jobset.x-k8s.io/v1alpha2",
+      kind: "JobSet",
+      metadata: { name: "gang" },
+      spec: {
+        replicatedJobs: [
+          { name: "w", replicas: 1, template: { spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never", serviceAccountName: "kubestep-step", containers: [{ name: "c", image: "localhost/node:20-local", imagePullPolicy: "Never", command: ["node", "-e", "1"] }] } } } } },
+        ],
+      },
+    };
+    const base = `/apis/jobset.x-k8s.io/v1alpha2/namespaces/${NS}/jobsets`;
+    const created = await submitter.request("POST", base, jobSet);
+    assert.equal(created.status, 201, created.text);
+    assert.equal((await submitter.request("GET", `${base}/gang`)).status, 403);
+    assert.deepEqual((await submitter.get<{ items: Obj[] }>(base)).items.map((j) => j.metadata.name), ["gang"]);
+    assert.equal((await submitter.request("GET", `${base}?watch=true&timeoutSeconds=1`)).status, 403);
+    const del = await submitter.request("DELETE", `${base}/gang?propagationPolicy=Background`);
+    assert.equal(del.status, 200, del.text);
   });
 
   it("denies the submitter secrets, direct pod creation, other verbs and other namespaces", async () => {
@@ -145,7 +192,7 @@ describe("components/namespace RBAC on a real cluster", function () {
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
-    const { kubestep, FLOWS } = await import("../helpers/cli.js");
+    const { kubestep, FLOWS, runIdOf } = await import("../helpers/cli.js");
     const dir = mkdtempSync(join(tmpdir(), "ks-submitter-"));
     writeFileSync(join(dir, "kubeconfig"), submitterKubeconfig(creds));
     const r = await kubestep(["run", join(FLOWS, "k8s", "mixed.ts"), "--datastore", "s3"], {
@@ -161,5 +208,41 @@ describe("components/namespace RBAC on a real cluster", function () {
     const pods = await admin.get<{ items: { spec: { serviceAccountName: string } }[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=app.kubernetes.io%2Fpart-of%3Dkubestep`);
     assert.ok(pods.items.length >= 4);
     assert.ok(pods.items.every((p) => p.spec.serviceAccountName === objects.stepServiceAccount.metadata.name));
+
+    // `kubestep kubernetes list` and `kill` with the same identity (list Jobs; delete them and their pods).
+    const id = runIdOf(r);
+    const cliEnv = { KUBECONFIG: join(dir, "kubeconfig"), KUBESTEP_KUBERNETES_NAMESPACE: NS };
+    const list = await kubestep(["kubernetes", "list", "--run-id", id], { cwd: dir, env: cliEnv });
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout.trim().split("\n").filter((l) => l.includes(`MixedFlow/${id}/`)).length, 4, list.stdout);
+    const kill = await kubestep(["kubernetes", "kill", "--run-id", id], { cwd: dir, env: cliEnv });
+    assert.equal(kill.code, 0, kill.stderr);
+    assert.match(kill.stdout, /deleted 4 job\(s\) and their pods/);
+    for (let i = 0; i < 60; i++) {
+      if ((await admin.get<{ items: unknown[] }>(`/apis/batch/v1/namespaces/${NS}/jobs?labelSelector=kubestep.io%2Frun%3D${id}`)).items.length === 0) break;
+      await new Promise((s) => setTimeout(s, 250));
+    }
+    assert.deepEqual((await admin.get<{ items: unknown[] }>(`/apis/batch/v1/namespaces/${NS}/jobs?labelSelector=kubestep.io%2Frun%3D${id}`)).items, []);
+  });
+
+  // The NetworkPolicies are in place, but the local cluster's bridge CNI does not enforce NetworkPolicies:
+  // this proves the gang runs as the submitter with them applied, not that a policy engine lets it through.
+  it("runs an @parallel gang through JobSet as the submitter, with the namespace's Pod Security labels and NetworkPolicies in place", async function () {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { kubestep, FLOWS } = await import("../helpers/cli.js");
+    const dir = mkdtempSync(join(tmpdir(), "ks-submitter-gang-"));
+    writeFileSync(join(dir, "kubeconfig"), submitterKubeconfig(creds));
+    const r = await kubestep(["run", join(FLOWS, "parallel.ts"), "--datastore", "s3", "--with", 'kubernetes:cpu=0.2,memory=256,secrets=["kubestep-s3"]'], {
+      cwd: dir,
+      env: {
+        KUBECONFIG: join(dir, "kubeconfig"), KUBESTEP_KUBERNETES_NAMESPACE: NS, KUBESTEP_KUBERNETES_SERVICE_ACCOUNT: objects.stepServiceAccount.metadata.name,
+        KUBESTEP_KUBERNETES_CONTAINER_IMAGE: `localhost/node:${process.versions.node.split(".")[0]}-local`,
+      },
+    });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stderr + r.stdout, /created JobSet \S+ \(3 nodes\)/);
+    assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\]/);
   });
 });

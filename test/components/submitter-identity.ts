@@ -62,13 +62,15 @@ function collectionPath(o: { apiVersion: string; kind: string; metadata: { names
     RoleBinding: "rolebindings",
     ResourceQuota: "resourcequotas",
     LimitRange: "limitranges",
+    NetworkPolicy: "networkpolicies",
   };
   const base = o.apiVersion === "v1" ? "/api/v1" : `/apis/${o.apiVersion}`;
   return `${base}${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ""}/${plural[o.kind]}`;
 }
 
 /**
- * Applies the StepNamespace objects for `spec` as the admin, plus a submitter ServiceAccount
+ * Applies the StepNamespace objects for `spec` (Pod Security labels and NetworkPolicies included) as
+ * the admin, plus a submitter ServiceAccount
  * `submitter` (which `spec.submitters` should bind), and returns the objects applied and the
  * submitter's credentials.
  */
@@ -78,7 +80,7 @@ export async function provisionSubmitter(
   submitter = "submitter",
 ): Promise<{ objects: StepNamespaceObjects; credentials: SubmitterCredentials }> {
   const objects = stepNamespaceObjects(spec);
-  const ordered = [objects.namespace, objects.stepServiceAccount, objects.submitterRole, objects.submitterRoleBinding, objects.resourceQuota, objects.limitRange];
+  const ordered = [objects.namespace, objects.stepServiceAccount, objects.submitterRole, objects.submitterRoleBinding, objects.resourceQuota, objects.limitRange, ...objects.networkPolicies];
   for (const o of ordered) if (o) await admin.create(collectionPath(o), o);
   await admin.create(`/api/v1/namespaces/${spec.namespace}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: submitter } });
   const { token, caData } = await serviceAccountToken(admin, spec.namespace, submitter);

@@ -58,7 +58,7 @@ const RULES = [
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "deletecollection"] },
   { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
   { apiGroups: [""], resources: ["events"], verbs: ["list"] },
-  { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "delete"] },
+  { apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "list", "delete"] },
 ];
 const gpuGroup = (): Recorded => ofType(T.eksNodeGroup).find((r) => r.inputs.nodeGroupName === "kubestep-gpu")!;
 const GPU_TAINT_EKS = [{ key: "nvidia.com/gpu", value: "present", effect: "NO_SCHEDULE" }];
