@@ -7,9 +7,10 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { parseEnvironment, type KubestepEnvironment } from "./environment.js";
+import { KubestepError } from "./errors.js";
 
 /** Why an environment could not be loaded (missing CLI, unknown stack, unreadable or malformed JSON). */
-export class EnvironmentSourceError extends Error {
+export class EnvironmentSourceError extends KubestepError {
   constructor(message: string) {
     super(message);
     this.name = "EnvironmentSourceError";

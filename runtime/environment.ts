@@ -12,6 +12,7 @@
 import { DATASTORE_KINDS, ROOT_SCHEMES, type DatastoreKind } from "./contract/datastore.js";
 import { GPU_VENDORS, QOS_CLASSES, TAINT_EFFECTS, type GpuVendor, type QosClass, type TaintSpec } from "./contract/kubernetes.js";
 import { isDnsLabel } from "./contract/names.js";
+import { KubestepError } from "./errors.js";
 
 export type { DatastoreKind } from "./contract/datastore.js";
 export type { GpuVendor, QosClass, TaintEffect, TaintSpec } from "./contract/kubernetes.js";
@@ -84,7 +85,7 @@ export interface KubestepEnvironment {
 }
 
 /** Thrown when an environment document is malformed; lists every bad field. */
-export class EnvironmentError extends Error {
+export class EnvironmentError extends KubestepError {
   constructor(
     /** Where the environment came from (file, stack, variable). */
     readonly source: string,

@@ -1,7 +1,40 @@
 /** Errors the runtime raises for bad user input; each names what is wrong and what is allowed. */
 
+/** The brand of every {@link KubestepError}: a registered symbol, so it survives a second copy of the runtime. */
+const KUBESTEP_ERROR = Symbol.for("kubestep.error");
+
+/**
+ * The base of every error kubestep raises for bad input or configuration. It carries the exit code the CLI
+ * ends with (2 unless a subclass says otherwise), and the CLI prints its message without a stack.
+ *
+ * Recognise one with {@link isKubestepError}, not `instanceof`: a flow's decorators run inside its code
+ * package, which bundles its own copy of the runtime, so their errors are instances of the other copy's class.
+ */
+export class KubestepError extends Error {
+  /** Exit code of the CLI when this error ends a command. */
+  readonly exitCode: number;
+  /** The brand {@link isKubestepError} checks. */
+  readonly [KUBESTEP_ERROR] = true;
+
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.name = "KubestepError";
+    this.exitCode = exitCode;
+  }
+}
+
+/** Whether `e` is a {@link KubestepError} from any copy of the runtime (checks the brand, not the class). */
+export function isKubestepError(e: unknown): e is KubestepError {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    (e as Record<symbol, unknown>)[KUBESTEP_ERROR] === true &&
+    typeof (e as { exitCode?: unknown }).exitCode === "number"
+  );
+}
+
 /** A flow definition error: bad graph, bad decorator argument, bad parameter. Raised before anything runs. */
-export class FlowDefinitionError extends Error {
+export class FlowDefinitionError extends KubestepError {
   constructor(message: string) {
     super(message);
     this.name = "FlowDefinitionError";
@@ -26,17 +59,17 @@ export class DecoratorArgumentError extends FlowDefinitionError {
 }
 
 /** A bad parameter value on the command line. */
-export class ParameterError extends Error {
+export class ParameterError extends KubestepError {
   constructor(message: string) {
     super(message);
     this.name = "ParameterError";
   }
 }
 
-/** Raised inside a task when an artifact cannot be stored. */
-export class ArtifactError extends Error {
+/** Raised inside a task when an artifact cannot be stored (the task fails; exit code 1). */
+export class ArtifactError extends KubestepError {
   constructor(message: string) {
-    super(message);
+    super(message, 1);
     this.name = "ArtifactError";
   }
 }

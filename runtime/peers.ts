@@ -13,6 +13,7 @@
  * Kubernetes client and @azure/identity are imported by name: pods never needed them in their code
  * package, and the check must not add them to it.
  */
+import { KubestepError } from "./errors.js";
 
 /** The runtime's optional peers and their version ranges (the same as package.json `peerDependencies`). */
 export const RUNTIME_PEERS = {
@@ -100,7 +101,7 @@ function listNames(names: readonly string[]): string {
  * `<reason> needs <packages>: npm install <package@range ...>`, and, when several needs are missing
  * peers, a last line with one `npm install` for all of them.
  */
-export class MissingPeerError extends Error {
+export class MissingPeerError extends KubestepError {
   constructor(
     /** Every need that lacks a peer, with the peers it lacks. */
     readonly missing: ReadonlyArray<{ need: PeerNeed; packages: readonly RuntimePeer[] }>,

@@ -1,4 +1,5 @@
 /** Command-line parsing: positionals, `--opt value`, `--opt=value`, repeatable options, flags. */
+import { KubestepError } from "../errors.js";
 
 /** A parsed command line. */
 export interface ParsedArgs {
@@ -12,7 +13,7 @@ export interface ParsedArgs {
 }
 
 /** Thrown for a bad command line; the CLI prints it with the command's usage and exits 2. */
-export class UsageError extends Error {
+export class UsageError extends KubestepError {
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

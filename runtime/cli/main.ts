@@ -11,7 +11,7 @@ import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
 import { LocalExecutor } from "../exec/local.js";
-import { FlowDefinitionError, ParameterError } from "../errors.js";
+import { isKubestepError } from "../errors.js";
 import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
 import type { ResolvedResources } from "../flow/decorators.js";
@@ -22,7 +22,7 @@ import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
 import type { KubernetesOptions } from "../kubernetes/options.js";
 import { buildCodePackage } from "../code/package.js";
 import type { KubernetesExecutor } from "../exec/kubernetes/executor.js";
-import { requirePeer, requirePeers, MissingPeerError, type PeerNeed } from "../peers.js";
+import { requirePeer, requirePeers, type PeerNeed } from "../peers.js";
 import type { DatastoreKind } from "../environment.js";
 
 // Kubernetes modules load only when a run or command needs them, to keep local start-up fast.
@@ -440,13 +440,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);
     }
-    if (e instanceof MissingPeerError) {
+    // Every error kubestep raises for bad input or configuration (flow definition, parameters, decorators,
+    // environment, kubeconfig, datastore, missing peers) carries its exit code; recognised by brand, so the
+    // errors of the flow's code package (its own copy of the runtime) count too.
+    if (isKubestepError(e)) {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof FlowDefinitionError || e instanceof ParameterError || (e as Error).name === "DecoratorArgumentError" || (e as Error).name === "KubernetesConfigError" || (e as Error).name === "EnvironmentError" || (e as Error).name === "EnvironmentSourceError" || (e as Error).name === "KubeConfigError" || (e as Error).name === "DatastoreConfigError") {
-      process.stderr.write(`kubestep ${cmd}: ${(e as Error).message}\n`);
-      return 2;
+      return e.exitCode;
     }
     process.stderr.write(`kubestep ${cmd}: ${(e as Error).stack ?? String(e)}\n`);
     return 1;

@@ -4,11 +4,12 @@
  * names under a root's prefix. No I/O, no SDK: the cloud stores and `open.ts` import it.
  */
 import { ROOT_SCHEMES, type DatastoreKind } from "../contract/datastore.js";
+import { KubestepError } from "../errors.js";
 
 export { DATASTORE_KINDS, ROOT_SCHEMES, isDatastoreKind } from "../contract/datastore.js";
 
 /** Thrown for a bad datastore choice or root; the message says what was wrong and what is allowed. */
-export class DatastoreConfigError extends Error {
+export class DatastoreConfigError extends KubestepError {
   constructor(message: string) {
     super(message);
     this.name = "DatastoreConfigError";

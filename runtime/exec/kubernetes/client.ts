@@ -15,12 +15,13 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { BatchV1Api, CoreV1Api, KubeConfig, V1Status } from "@kubernetes/client-node";
+import { KubestepError } from "../../errors.js";
 
 /** Path of the service account token mounted in pods. */
 export const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /** Thrown when no usable Kubernetes configuration (or the asked-for context) is found. */
-export class KubeConfigError extends Error {
+export class KubeConfigError extends KubestepError {
   constructor(message: string) {
     super(message);
     this.name = "KubeConfigError";
