@@ -135,6 +135,13 @@ describe("components/environment", () => {
     assert.ok(resources.filter((r) => r.custom).every((r) => r.parent !== ""), "every child has a parent");
   });
 
+  it("aws.nodeRoleArn given as an Output (e.g. another stack's role) is the node groups' role; none is created", async () => {
+    new Environment("e6", { ...BASE, cloud: "aws", aws: { ...AWS, nodeRoleArn: pulumi.output("arn:aws:iam::123456789012:role/shared-nodes") }, gpuPools: [{ name: "g", maxSize: 1 }] });
+    await settle();
+    assert.equal(one(T.eksNodeGroup, "e6").inputs.nodeRoleArn, "arn:aws:iam::123456789012:role/shared-nodes");
+    assert.deepEqual(ofType(T.iamRole, "e6-gpu"), []);
+  });
+
   it("aws without a region: the contract records the bucket's real region (the provider's)", async () => {
     const env = new Environment("e5", { ...BASE, cloud: "aws", aws: AWS });
     assert.equal((await valueOf(env.kubestep)).datastore.region, PROVIDER_REGION);
