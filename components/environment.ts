@@ -8,7 +8,7 @@ import type { DatastoreSpec, GpuPoolSpec, KubestepEnvironment, QosClass, Resourc
 import { ClusterAutoscaler } from "./autoscaler.js";
 import { AzureDatastore, GcsDatastore, S3Datastore } from "./datastore.js";
 import { GpuNodePool, gpuNodePoolSpec, gpuPoolContract, POOL_LABEL, type EksArchitecture, type GpuNodePoolArgs, type GpuNodePoolSpecInput, type GpuProvider, type PoolKind } from "./gpu.js";
-import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type NetworkPolicies, type PodSecurity, type Submitters } from "./namespace.js";
+import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type NetworkPoliciesArgs, type PodSecurity, type SubmittersArgs } from "./namespace.js";
 import { DEFAULT_GPU_TAINT, validateTaint, type Taint } from "./taints.js";
 import { requireDnsLabel, requireOneOf, requireString, resolveSpec, shown, validateAll, type Problems } from "./validate.js";
 
@@ -154,7 +154,7 @@ export interface EnvironmentArgs {
   /** Step service account name; default `kubestep-step`. */
   stepServiceAccount?: pulumi.Input<string>;
   /** Who may submit steps (users, groups, service accounts). */
-  submitters: pulumi.Input<Submitters>;
+  submitters: pulumi.Input<SubmittersArgs>;
   /** Grant the RBAC `@parallel` needs (JobSets); default true. */
   parallel?: pulumi.Input<boolean>;
   /** ResourceQuota `hard` limits (every shipped stack sets one). */
@@ -164,7 +164,7 @@ export interface EnvironmentArgs {
   /** Pod Security admission of the namespace; default enforce `baseline`, warn/audit `restricted`; `false` for none. */
   podSecurity?: pulumi.Input<PodSecurity | false>;
   /** NetworkPolicies; default deny ingress except from the namespace, egress open. Plain value. */
-  networkPolicies?: NetworkPolicies;
+  networkPolicies?: NetworkPoliciesArgs;
   /** Default container image for steps. */
   image: pulumi.Input<string>;
   /** Image pull secrets (existing in the namespace) for every step pod. */

@@ -447,6 +447,33 @@ export function stepNamespaceObjects(a: StepNamespaceSpecInput): StepNamespaceOb
   });
 }
 
+/** {@link Submitters} whose names may be outputs (e.g. a CI service account created elsewhere). */
+export interface SubmittersArgs {
+  /** Kubernetes user names. */
+  users?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Kubernetes group names. */
+  groups?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Service accounts allowed to submit. */
+  serviceAccounts?: pulumi.Input<
+    pulumi.Input<{
+      /** Namespace of the service account; defaults to the kubestep namespace. */
+      namespace?: pulumi.Input<string>;
+      /** Name of the service account. */
+      name: pulumi.Input<string>;
+    }>[]
+  >;
+}
+
+/** {@link NetworkPolicies} as component arguments: which policies exist is plain, the names and CIDRs may be outputs. */
+export interface NetworkPoliciesArgs {
+  /** Create the policies; default true. */
+  enabled?: boolean;
+  /** Other namespaces whose pods may connect to step pods; default none. */
+  ingressFromNamespaces?: pulumi.Input<string>[];
+  /** Restrict egress to these CIDRs (plus DNS and the namespace itself); default: egress open. */
+  egressCidrs?: pulumi.Input<string>[];
+}
+
 /** Arguments of {@link StepNamespace}. */
 export interface StepNamespaceArgs {
   /** Namespace step Jobs run in (created by this component). */
@@ -464,7 +491,7 @@ export interface StepNamespaceArgs {
   /** Image pull secrets attached to the step service account (they must exist in the namespace). */
   imagePullSecrets?: pulumi.Input<pulumi.Input<string>[]>;
   /** Users, groups and service accounts allowed to submit steps (at least one). */
-  submitters: pulumi.Input<Submitters>;
+  submitters: pulumi.Input<SubmittersArgs>;
   /** Also grant what `@parallel` needs (JobSets); default true. */
   parallel?: pulumi.Input<boolean>;
   /** Optional ResourceQuota `hard` limits, e.g. `{ "requests.nvidia.com/gpu": "8" }`. */
@@ -473,8 +500,8 @@ export interface StepNamespaceArgs {
   limitRange?: pulumi.Input<ContainerLimits>;
   /** Pod Security admission labels; default enforce `baseline`, warn and audit `restricted`; `false` for none. */
   podSecurity?: pulumi.Input<PodSecurity | false>;
-  /** NetworkPolicies; default: deny ingress except from the namespace itself, egress open. Plain value (it decides which policies exist). */
-  networkPolicies?: NetworkPolicies;
+  /** NetworkPolicies; default: deny ingress except from the namespace itself, egress open. The object and its lists are plain (they decide which policies exist); items may be outputs. */
+  networkPolicies?: NetworkPoliciesArgs;
 }
 
 /**
@@ -557,7 +584,7 @@ export class StepNamespace extends pulumi.ComponentResource {
 }
 
 /** The NetworkPolicy names a (plain) setting produces; each is a resource. */
-function policyNamesOf(np: NetworkPolicies | undefined): string[] {
+function policyNamesOf(np: NetworkPoliciesArgs | undefined): string[] {
   const plain = typeof np === "object" && np !== null ? np : {};
   if (plain.enabled === false) return [];
   const names = ["kubestep-default-deny-ingress", "kubestep-allow-same-namespace"];

@@ -1,7 +1,9 @@
 /**
- * Input validation shared by the kubestep components. Every check throws
- * `pulumi.InputPropertyError` naming the property, the bad value and what is allowed, so
- * `pulumi preview` prints a precise message before anything is created.
+ * Input validation shared by the kubestep components. Each check throws
+ * `pulumi.InputPropertyError` naming the property, the bad value and what is allowed; the
+ * components run their checks through {@link Problems} / {@link validateAll}, which collect every
+ * problem and throw one `pulumi.InputPropertiesError` listing them all, so `pulumi preview` prints
+ * every mistake at once before anything is created.
  */
 import * as pulumi from "@pulumi/pulumi";
 

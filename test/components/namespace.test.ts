@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
 import { inputError, inputErrors, ofType, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
 import {
   StepNamespace,
@@ -149,6 +150,17 @@ describe("components/namespace", () => {
       assert.equal(one(T.serviceAccount, "t2").inputs.automountServiceAccountToken, true);
       assert.equal(ofType(T.resourceQuota, "t2").length, 0);
       assert.equal(ofType(T.limitRange, "t2").length, 0);
+    });
+    it("takes outputs inside nested arguments (a CI service account's name, an egress CIDR from a VPC)", async () => {
+      new StepNamespace("t4", {
+        namespace: "ml4",
+        submitters: { serviceAccounts: [{ namespace: "ci", name: pulumi.output("runner") }] },
+        networkPolicies: { egressCidrs: [pulumi.output("10.1.0.0/16")] },
+      });
+      await settle();
+      assert.deepEqual(one(T.roleBinding, "t4").inputs.subjects, [{ kind: "ServiceAccount", name: "runner", namespace: "ci" }]);
+      const egress = ofType(T.networkPolicy, "t4").find((r) => (r.inputs.metadata as { name: string }).name === "kubestep-restrict-egress")!;
+      assert.deepEqual((egress.inputs.spec as { egress: unknown[] }).egress[2], { to: [{ ipBlock: { cidr: "10.1.0.0/16" } }] });
     });
     it("throws InputPropertiesError from the constructor for invalid arguments", () => {
       const e = inputErrors(() => new StepNamespace("t3", { namespace: "ok", submitters: { users: [] } }));
