@@ -61,12 +61,19 @@ export function clusterAutoscalerPolicy(clusterName: string): PolicyDocument {
 
 /** Resolved arguments of {@link ClusterAutoscaler}. */
 export interface ClusterAutoscalerSpecInput {
+  /** EKS cluster name. */
   clusterName: string;
+  /** Region of the cluster. */
   region: string;
+  /** ARN of the cluster's IAM OIDC provider. */
   oidcProviderArn: string;
+  /** Issuer URL of the cluster's OIDC provider. */
   oidcProviderUrl: string;
+  /** Namespace of the autoscaler; default `kube-system`. */
   namespace?: string;
+  /** Its service account; default `cluster-autoscaler`. */
   serviceAccount?: string;
+  /** Chart version; default {@link CLUSTER_AUTOSCALER_CHART_VERSION}. */
   chartVersion?: string;
 }
 
