@@ -4,6 +4,7 @@
  * user-assigned identity with a federated credential. Each component outputs the contract's
  * `DatastoreSpec` and the annotations/labels the step service account and pods need.
  */
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as s3 from "@pulumi/aws/s3/index.js";
 import * as iam from "@pulumi/aws/iam/index.js";
@@ -348,7 +349,9 @@ export function gcsLifecycleRules(b: ReturnType<typeof bucketPolicyDefaults>): {
 
 /** Google service account id (6-30 chars) derived from a component name. */
 export function googleAccountId(name: string): string {
-  let id = `ks-${name}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 30).replace(/-+$/, "");
+  const full = `ks-${name}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  // Too long: keep a prefix and add a hash of the whole name, so long names that share a prefix stay distinct.
+  let id = full.length <= 30 ? full.replace(/-+$/, "") : `${full.slice(0, 23).replace(/-+$/, "")}-${createHash("sha256").update(full).digest("hex").slice(0, 6)}`;
   while (id.length < 6) id += "-x";
   return id;
 }

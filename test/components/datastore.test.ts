@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AzureDatastore, GcsDatastore, S3Datastore, azureRoleDefinitionId, irsaTrustPolicy, s3AccessPolicy } from "../../components/datastore.js";
+import { AzureDatastore, GcsDatastore, S3Datastore, azureRoleDefinitionId, googleAccountId, irsaTrustPolicy, s3AccessPolicy } from "../../components/datastore.js";
 import { inputErrors, ofType, one, PROVIDER_REGION, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
 
 const IRSA = { namespace: "ml", serviceAccount: "kubestep-step", oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC", oidcProviderUrl: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC" };
@@ -119,6 +119,13 @@ describe("components/datastore", () => {
       await settle();
       assert.deepEqual({ ...one(T.gcsBucketIam, "gs3-submitter").inputs }, { bucket: "b3", role: "roles/storage.objectUser", member: "group:ml@example.com" });
       assert.deepEqual({ ...one(T.gsaIam, "gs3-submitter-signer").inputs }, { serviceAccountId: "projects/p3/serviceAccounts/ks-gs3@p3.iam.gserviceaccount.com", role: "roles/iam.serviceAccountTokenCreator", member: "group:ml@example.com" });
+    });
+    it("derives valid, distinct Google service account ids from long names", () => {
+      const a = googleAccountId("kubestep-gpu-a100-eu-west4-nodes");
+      const b = googleAccountId("kubestep-gpu-a100-eu-west4-spot-nodes");
+      for (const id of [a, b]) assert.match(id, /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/);
+      assert.notEqual(a, b);
+      assert.equal(googleAccountId("gs1"), "ks-gs1");
     });
     it("rejects invalid arguments, every problem at once", () => {
       const e = inputErrors(() => new GcsDatastore("gs2", { location: "", project: "", submitterMembers: ["ml@example.com"], workloadIdentity: { namespace: "ml", serviceAccount: "sa" } }));

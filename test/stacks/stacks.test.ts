@@ -225,4 +225,20 @@ describe("stacks (Pulumi.<stack>.yaml + stacks/program.ts)", function () {
     const { kubestepStack } = await import("../../stacks/program.js");
     assert.deepEqual(Object.keys(inputErrors(() => kubestepStack())), ["kubernetes"]);
   });
+
+  it("stacks/index.ts exports the contract and what operators need (bucket, ARNs, pools)", async () => {
+    await setupMocks("dev");
+    resetResources();
+    useStackConfig("dev");
+    const out = await import("../../stacks/index.js");
+    assert.equal((await valueOf(out.kubestep)).name, "dev");
+    assert.equal(await valueOf(out.bucketArn!), "arn:aws:s3:::kubestep-datastore-bucket-a1b2c3");
+    assert.equal(await valueOf(out.submitterPolicyArn!), "arn:aws:iam::123456789012:policy/kubestep-datastore-submitters");
+    assert.equal(await valueOf(out.datastoreRoleArn!), "arn:aws:iam::123456789012:role/kubestep-datastore-irsa-r1");
+    assert.equal(await valueOf(out.autoscalerRoleArn!), "arn:aws:iam::123456789012:role/kubestep-autoscaler-role-r1");
+    assert.deepEqual(Object.keys(out.pools).sort(), ["cpu", "gpu"]);
+    assert.equal(await valueOf(out.pools.gpu.poolName), "kubestep-gpu");
+    assert.equal(out.googleServiceAccount, undefined);
+    await settle();
+  });
 });
