@@ -1,16 +1,23 @@
 /**
  * Real-cluster test of the StepNamespace objects: applies exactly what the component's pure
- * functions build (RBAC, Pod Security labels, NetworkPolicies), then acts as a bound submitter
+ * functions build (RBAC, Pod Security labels, NetworkPolicies, the dev stack's ResourceQuota and
+ * LimitRange), then acts as a bound submitter
  * (token auth) and proves every Kubernetes call the runtime makes (runtime/exec/kubernetes,
  * runtime/cli) is allowed, what it never makes is denied, and a real flow, an @parallel gang
  * (JobSet) and `kubestep kubernetes list/kill` work with that identity under the namespace's Pod
  * Security admission and NetworkPolicies. Needs KUBECONFIG (fails without it).
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { KubeHttp, loadKubeconfig } from "../helpers/kube-http.js";
 import { provisionSubmitter, serviceAccountToken, submitterAuth, submitterKubeconfig, type SubmitterCredentials } from "./submitter-identity.js";
 import { parseKubeconfig } from "../helpers/kube-http.js";
-import { podSecurityLabels, type StepNamespaceObjects } from "../../components/namespace.js";
+import { podSecurityLabels, type ContainerLimits, type StepNamespaceObjects } from "../../components/namespace.js";
+
+const yaml = createRequire(import.meta.url)("js-yaml") as { load(s: string): unknown };
+const devConfig = (yaml.load(readFileSync(new URL("../../Pulumi.dev.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> }).config;
+const DEV = { resourceQuota: devConfig["kubestep:resourceQuota"] as Record<string, string>, limitRange: devConfig["kubestep:limitRange"] as ContainerLimits };
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const NS = `ks-rbac-${suffix}`;
@@ -50,7 +57,14 @@ describe("components/namespace RBAC on a real cluster", function () {
     assert.ok(process.env.KUBECONFIG, "KUBECONFIG must point at the local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)");
     admin = new KubeHttp(loadKubeconfig(process.env.KUBECONFIG.split(":")[0]));
     await admin.create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: OTHER } });
-    const out = await provisionSubmitter(admin, { namespace: NS, labels: { test: "rbac" }, submitters: { serviceAccounts: [{ name: "submitter" }] } });
+    // The dev stack's quota and limit range, so every step below runs under a shipped stack's limits.
+    const out = await provisionSubmitter(admin, {
+      namespace: NS,
+      labels: { test: "rbac" },
+      submitters: { serviceAccounts: [{ name: "submitter" }] },
+      resourceQuota: DEV.resourceQuota,
+      limitRange: DEV.limitRange,
+    });
     objects = out.objects;
     creds = out.credentials;
     // go through the kubeconfig the helper writes, as a flow run would
@@ -80,6 +94,10 @@ describe("components/namespace RBAC on a real cluster", function () {
       objects.networkPolicies.map((p) => p.metadata.name).sort(),
     );
     assert.deepEqual(policies.items.map((p) => p.metadata.name).sort(), ["kubestep-allow-same-namespace", "kubestep-default-deny-ingress"]);
+    const quota = await admin.get<{ spec: { hard: Record<string, string> } }>(`/api/v1/namespaces/${NS}/resourcequotas/kubestep-quota`);
+    assert.deepEqual(quota.spec.hard, objects.resourceQuota!.spec.hard);
+    assert.ok(objects.limitRange, "the dev stack's limit range is applied");
+    await admin.get(`/api/v1/namespaces/${NS}/limitranges/kubestep-limits`);
   });
 
   it("enforces Pod Security baseline in the namespace: a privileged pod is refused at admission", async () => {
