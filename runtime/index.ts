@@ -11,6 +11,7 @@ export { step, param, retry, timeout, catchFailure, catchFailure as catch, envir
 export type { RetryOptions, TimeoutOptions, CatchOptions, EnvironmentOptions, ResourcesOptions, ResolvedResources, StepDecorator, ParallelOptions } from "./flow/decorators.js";
 export type { ParamOptions } from "./flow/meta.js";
 export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js";
+export { Card, type CardInput, type CardComponent, type CardData, type ChartSpec } from "./flow/card.js";
 export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactError } from "./errors.js";
 export { MissingPeerError, type PeerNeed, type PeerFeature, type RuntimePeer } from "./peers.js";
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";

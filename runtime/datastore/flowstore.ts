@@ -5,6 +5,7 @@
  *   <Flow>/code/<sha>.mjs                                 code packages
  *   <Flow>/runs/<run>/run.json                            run metadata (status, params, tags, code hash)
  *   <Flow>/runs/<run>/<step>/<task>/task.json             task metadata (status, attempts, artifacts)
+ *   <Flow>/runs/<run>/<step>/<task>/card.json             the task's card (`current.card`), when it made one
  *   <Flow>/runs/<run>/<step>/<task>/<attempt>/result.json what the attempt produced (written by the task)
  *   <Flow>/runs/<run>/<step>/<task>/<attempt>/log.txt     the attempt's output
  *
@@ -14,6 +15,7 @@ import { createHash } from "node:crypto";
 import type { Storage } from "./storage.js";
 import type { Encoding } from "../artifacts/serialize.js";
 import type { Transition } from "../flow/flowspec.js";
+import type { CardData } from "../flow/card.js";
 
 /** Where an artifact's bytes are and how they decode. */
 export interface ArtifactRef {
@@ -202,5 +204,15 @@ export class FlowDatastore {
   }
   async readLog(runId: string, step: string, taskId: string, attempt: number): Promise<string | undefined> {
     return (await this.storage.get(this.logKey(runId, step, taskId, attempt)))?.toString("utf8");
+  }
+
+  cardKey(runId: string, step: string, taskId: string): string {
+    return this.k("runs", runId, step, taskId, "card.json");
+  }
+  writeCard(runId: string, step: string, taskId: string, card: CardData): Promise<void> {
+    return this.putJson(this.cardKey(runId, step, taskId), card);
+  }
+  readCard(runId: string, step: string, taskId: string): Promise<CardData | undefined> {
+    return this.getJson(this.cardKey(runId, step, taskId));
   }
 }

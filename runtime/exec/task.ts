@@ -11,6 +11,7 @@ import { ArtifactStore, artifactView, defineLazyArtifacts } from "../artifacts/s
 import { FlowDatastore, type ArtifactRef, type TaskMeta, type TaskResult } from "../datastore/flowstore.js";
 import { openStorage } from "../datastore/open.js";
 import { setCurrent } from "../flow/current.js";
+import { takeCard } from "../flow/card.js";
 import { FLOWSPEC_MARK, TASK_STATE, type FlowSpec, type Inputs, type MergeOptions, type Transition } from "../flow/flowspec.js";
 import { buildGraph } from "../flow/graph.js";
 import { FlowDefinitionError } from "../errors.js";
@@ -138,7 +139,14 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   });
 
   const method = (flow as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.step]!;
-  await method.call(flow, ...(inputs ? [inputs] : []));
+  takeCard();
+  try {
+    await method.call(flow, ...(inputs ? [inputs] : []));
+  } finally {
+    // The card (current.card) is stored even when the step throws: it may explain the failure.
+    const card = takeCard();
+    if (card) await ds.writeCard(spec.runId, spec.step, spec.taskId, { version: 1, pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`, attempt: spec.attempt, createdAt: new Date().toISOString(), components: card.components });
+  }
 
   // Transition: exactly the one the graph declares.
   const t = state.transition;

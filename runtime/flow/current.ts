@@ -1,4 +1,5 @@
 /** `current`: what a running task knows about itself. */
+import { taskCard, type Card } from "./card.js";
 
 /** Parallel-step information (inside an `@parallel` step). */
 export interface ParallelInfo {
@@ -53,7 +54,7 @@ function get(): CurrentInfo {
 }
 
 /** What the running task knows about itself: flow, run, step, task, attempt, pathspec, Kubernetes or not. */
-export const current: Readonly<CurrentInfo> & { readonly isRunning: boolean } = {
+export const current: Readonly<CurrentInfo> & { readonly isRunning: boolean; /** This task's card (a report `kubestep ui` and `kubestep card get` show). */ readonly card: Card } = {
   get isRunning() {
     return (globalThis as Holder)[KEY] !== undefined;
   },
@@ -68,4 +69,5 @@ export const current: Readonly<CurrentInfo> & { readonly isRunning: boolean } = 
   get tags() { return get().tags; },
   get tempdir() { return get().tempdir; },
   get parallel() { return get().parallel; },
+  get card() { get(); return taskCard(); },
 };
