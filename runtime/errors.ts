@@ -1,7 +1,7 @@
 /** Errors the runtime raises for bad user input; each names what is wrong and what is allowed. */
 
 /** The brand of every {@link KubestepError}: a registered symbol, so it survives a second copy of the runtime. */
-const KUBESTEP_ERROR = Symbol.for("kubestep.error");
+const ERROR_BRAND = Symbol.for("kubestep.error");
 
 /**
  * The base of every error kubestep raises for bad input or configuration. It carries the exit code the CLI
@@ -14,7 +14,7 @@ export class KubestepError extends Error {
   /** Exit code of the CLI when this error ends a command. */
   readonly exitCode: number;
   /** The brand {@link isKubestepError} checks. */
-  readonly [KUBESTEP_ERROR] = true;
+  readonly [ERROR_BRAND] = true;
 
   constructor(message: string, exitCode = 2) {
     super(message);
@@ -28,7 +28,7 @@ export function isKubestepError(e: unknown): e is KubestepError {
   return (
     typeof e === "object" &&
     e !== null &&
-    (e as Record<symbol, unknown>)[KUBESTEP_ERROR] === true &&
+    (e as Record<symbol, unknown>)[ERROR_BRAND] === true &&
     typeof (e as { exitCode?: unknown }).exitCode === "number"
   );
 }

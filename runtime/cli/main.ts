@@ -12,6 +12,7 @@ import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
 import { LocalExecutor } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
+import { parseVariable } from "../variables.js";
 import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
 import type { ResolvedResources } from "../flow/decorators.js";
@@ -34,18 +35,11 @@ const k8sModules = async () => {
   return { ...config, ...executor, ...client, ...explain, ...jobspec };
 };
 
-function parsePendingTimeoutOption(parsePendingTimeout: (t: string | undefined) => number | null): number | null {
+/** A duration variable (`KUBESTEP_KUBERNETES_PENDING_TIMEOUT`, `..._IMAGE_PULL_GRACE`): seconds, null for never. */
+function durationVariable(name: "KUBESTEP_KUBERNETES_PENDING_TIMEOUT" | "KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", dflt: number): number | null {
   try {
-    return parsePendingTimeout(process.env.KUBESTEP_KUBERNETES_PENDING_TIMEOUT);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-function imagePullGraceOption(parsePendingTimeout: (t: string | undefined, v: string, d: number) => number | null, DEFAULT_IMAGE_PULL_GRACE_SECONDS: number): number | undefined {
-  try {
-    const v = parsePendingTimeout(process.env.KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE, "KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", DEFAULT_IMAGE_PULL_GRACE_SECONDS);
-    return v ?? undefined;
+    const v = parseVariable(name);
+    return v === undefined ? dflt : v;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -218,7 +212,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   await requirePeers([...(k8sSteps.length ? [{ feature: "kubernetes" as const, reason: kubernetesReason(graph, p.options.with ?? [], k8sSteps) }] : []), ...datastoreNeeds(chosen)]);
   const k8s = k8sSteps.length ? await k8sModules() : undefined;
   const storage = await openStorage(chosen.kind, chosen.root);
-  const pendingTimeoutSeconds = k8s ? parsePendingTimeoutOption(k8s.parsePendingTimeout) : null;
+  const pendingTimeoutSeconds = k8s ? durationVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", k8s.DEFAULT_PENDING_TIMEOUT_SECONDS) : null;
   const ds = new FlowDatastore(storage, graph.flowName);
   let params: Record<string, unknown>;
   let originRunId: string | undefined;
@@ -237,7 +231,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   executor.warm();
   let k8sExecutor: KubernetesExecutor | undefined;
   if (k8s) {
-    const { KubernetesExecutor, FORWARDED_ENV, loadKubeConfig, parsePendingTimeout, DEFAULT_IMAGE_PULL_GRACE_SECONDS } = k8s;
+    const { KubernetesExecutor, FORWARDED_ENV, loadKubeConfig, DEFAULT_IMAGE_PULL_GRACE_SECONDS } = k8s;
     const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
     const pkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore: chosen.kind as Exclude<DatastoreKind, "local"> });
     const codeKey = ds.codeKey(pkg.sha);
@@ -247,7 +241,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
     }
     const podEnv: Record<string, string> = {};
     for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
-    k8sExecutor = new KubernetesExecutor({ kubeConfig, storage, codeSha: pkg.sha, codeKey, configs: k8sConfigs, podEnv, pendingTimeoutSeconds, imagePullGraceSeconds: imagePullGraceOption(parsePendingTimeout, DEFAULT_IMAGE_PULL_GRACE_SECONDS), info: (t) => output.info(t) });
+    k8sExecutor = new KubernetesExecutor({ kubeConfig, storage, codeSha: pkg.sha, codeKey, configs: k8sConfigs, podEnv, pendingTimeoutSeconds, imagePullGraceSeconds: durationVariable("KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", DEFAULT_IMAGE_PULL_GRACE_SECONDS) ?? undefined, info: (t) => output.info(t) });
   }
   const orch = new Orchestrator({
     graph, storage, executorFor: (node) => (k8sConfigs[node.name] ? k8sExecutor! : executor), runId, params, tags: p.options.tag ?? [], codeHash: code.sha, flowFile: resolve(file),

@@ -78,3 +78,18 @@ export function parseQuantity(q: string | number | undefined): number | undefine
   if (m[2]) return n * 10 ** Number(m[2].slice(1));
   return n * QUANTITY_SUFFIX[m[3] ?? ""]!;
 }
+
+/** The forms {@link parseDurationSeconds} accepts, for messages. */
+export const DURATION_HELP = 'use seconds (e.g. 900), a duration with s/m/h (e.g. 15m), or "never"';
+
+/**
+ * Parses a duration: seconds (`900`), or with a unit s/m/h (`15m`, `1.5h`), or `never`.
+ * @returns seconds, null for never, undefined when the text does not parse (or is not > 0).
+ */
+export function parseDurationSeconds(text: string): number | null | undefined {
+  const t = text.trim().toLowerCase();
+  if (t === "never") return null;
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h)?$/.exec(t);
+  if (!m || !(Number(m[1]) > 0)) return undefined;
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? "s") as "s" | "m" | "h"];
+}

@@ -18,13 +18,14 @@ import type { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } f
 import type { Storage } from "./storage.js";
 import { DatastoreConfigError, keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { installCommand } from "../peers.js";
+import type { KubestepVariable } from "../variables.js";
 
 /** Connection string variable (takes precedence). */
 export const AZURE_CONNECTION_STRING_VAR = "AZURE_STORAGE_CONNECTION_STRING";
 /** Account key variable. */
 export const AZURE_KEY_VAR = "AZURE_STORAGE_KEY";
 /** Optional blob endpoint override used with an account key or Entra ID, e.g. `http://10.0.0.5:10000/devstoreaccount1`. */
-export const AZURE_ENDPOINT_VAR = "KUBESTEP_AZURE_BLOB_ENDPOINT";
+export const AZURE_ENDPOINT_VAR = "KUBESTEP_AZURE_BLOB_ENDPOINT" satisfies KubestepVariable;
 
 /** Block size of parallel uploads. */
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;

@@ -20,9 +20,10 @@ import type { Bucket } from "@google-cloud/storage";
 import type { Storage } from "./storage.js";
 import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { checkEndpointUrl } from "./endpoint.js";
+import type { KubestepVariable } from "../variables.js";
 
 /** Environment variable holding a custom GCS endpoint (emulators), e.g. `http://127.0.0.1:4443`. */
-export const GCS_ENDPOINT_VAR = "KUBESTEP_GCS_ENDPOINT_URL";
+export const GCS_ENDPOINT_VAR = "KUBESTEP_GCS_ENDPOINT_URL" satisfies KubestepVariable;
 /** The GCS SDK's own emulator variable, honoured when {@link GCS_ENDPOINT_VAR} is not set. */
 export const GCS_EMULATOR_HOST_VAR = "STORAGE_EMULATOR_HOST";
 

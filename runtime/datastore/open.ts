@@ -10,6 +10,7 @@ import { LocalStorage } from "./local.js";
 import type { Storage } from "./storage.js";
 import { requirePeer } from "../peers.js";
 import { DATASTORE_KINDS, DatastoreConfigError, isDatastoreKind, parseDatastoreRoot } from "./roots.js";
+import type { KubestepVariable } from "../variables.js";
 
 export {
   DATASTORE_KINDS, ROOT_SCHEMES, DatastoreConfigError, isDatastoreKind, parseDatastoreRoot, objectName, listPrefix, keyOf,
@@ -17,7 +18,7 @@ export {
 } from "./roots.js";
 
 /** The variable that holds each kind's root (its "sysroot"). */
-export const SYSROOT_VARS: Readonly<Record<DatastoreKind, string>> = {
+export const SYSROOT_VARS: Readonly<Record<DatastoreKind, KubestepVariable>> = {
   local: "KUBESTEP_DATASTORE_SYSROOT_LOCAL",
   s3: "KUBESTEP_DATASTORE_SYSROOT_S3",
   gs: "KUBESTEP_DATASTORE_SYSROOT_GS",
@@ -25,7 +26,7 @@ export const SYSROOT_VARS: Readonly<Record<DatastoreKind, string>> = {
 };
 
 /** The variable that chooses the datastore kind when `--datastore` is not given. */
-export const DEFAULT_DATASTORE_VAR = "KUBESTEP_DEFAULT_DATASTORE";
+export const DEFAULT_DATASTORE_VAR = "KUBESTEP_DEFAULT_DATASTORE" satisfies KubestepVariable;
 
 /** Root of the local datastore when nothing else is configured: `.kubestep` in the working directory. */
 export const DEFAULT_LOCAL_ROOT = ".kubestep";

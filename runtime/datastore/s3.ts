@@ -20,9 +20,10 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Storage } from "./storage.js";
 import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { checkEndpointUrl } from "./endpoint.js";
+import type { KubestepVariable } from "../variables.js";
 
 /** Environment variable holding the endpoint of an S3-compatible server, e.g. `http://192.0.2.2:4568`. */
-export const S3_ENDPOINT_VAR = "KUBESTEP_S3_ENDPOINT_URL";
+export const S3_ENDPOINT_VAR = "KUBESTEP_S3_ENDPOINT_URL" satisfies KubestepVariable;
 
 /** Objects up to this size are written with one PUT; bigger ones (and all streams) with a multipart upload. */
 export const S3_SINGLE_PUT_MAX = 16 * 1024 * 1024;

@@ -3,6 +3,7 @@
  * environment (today the Kubernetes JobSet path, see `kubernetes/jobset.ts`) and how a task process reads
  * its place in the gang from them. No Kubernetes here: the task runtime imports it.
  */
+import type { KubestepVariable } from "../variables.js";
 
 /** Environment variable names set in the pods of a JobSet gang (see `kubernetes/jobset.ts`). */
 export const PARALLEL_ENV = {
@@ -12,7 +13,7 @@ export const PARALLEL_ENV = {
   workerIndex: "KUBESTEP_PARALLEL_WORKER_INDEX",
   controlTaskId: "KUBESTEP_PARALLEL_CONTROL_TASK_ID",
   workerTaskIds: "KUBESTEP_PARALLEL_WORKER_TASK_IDS",
-} as const;
+} as const satisfies Readonly<Record<string, KubestepVariable>>;
 
 /** What a pod of a JobSet gang is, read from its environment. */
 export interface ParallelNode {

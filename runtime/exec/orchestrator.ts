@@ -11,6 +11,7 @@ import type { FlowGraph, GraphNode } from "../flow/graph.js";
 import type { CatchOptions } from "../flow/decorators.js";
 import type { Executor, AttemptOutcome } from "./executor.js";
 import type { TaskSpec } from "./spec.js";
+import { readVariable } from "../variables.js";
 
 /** Where the orchestrator writes logs and progress. */
 export interface Output {
@@ -55,7 +56,7 @@ export interface RunOutcome {
 
 /** User name recorded with runs (`KUBESTEP_USER` overrides). */
 export function currentUser(): string {
-  return process.env.KUBESTEP_USER || process.env.USER || (() => { try { return userInfo().username; } catch { return "unknown"; } })();
+  return readVariable("KUBESTEP_USER") || process.env.USER || (() => { try { return userInfo().username; } catch { return "unknown"; } })();
 }
 
 function stackKey(stack: ForeachFrame[]): string {

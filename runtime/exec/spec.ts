@@ -1,9 +1,10 @@
 /** The description of one task attempt, handed from the orchestrator to the process (or pod) that runs it. */
 import type { DatastoreKind } from "../environment.js";
 import type { ForeachFrame } from "../datastore/flowstore.js";
+import type { KubestepVariable } from "../variables.js";
 
 /** Environment variable that carries a TaskSpec (JSON) to a task process. */
-export const TASK_SPEC_ENV = "KUBESTEP_TASK_SPEC";
+export const TASK_SPEC_ENV = "KUBESTEP_TASK_SPEC" satisfies KubestepVariable;
 
 export interface TaskSpec {
   /** Flow class name (also the export to run). */

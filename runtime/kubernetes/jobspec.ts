@@ -6,6 +6,7 @@ import type { V1EnvVar, V1Job, V1ResourceRequirements, V1Toleration, V1Volume, V
 import type { ResolvedKubernetesConfig } from "./config.js";
 import { dnsFragment, isDnsLabel, sanitizeLabelValue, shortHash } from "../contract/names.js";
 import { MB, MIB } from "../contract/units.js";
+import type { KubestepVariable } from "../variables.js";
 
 /** What the executor knows about the attempt a Job runs. */
 export interface RunContext {
@@ -62,14 +63,14 @@ export const CONTAINER_NAME = "kubestep";
 export const ACTIVE_DEADLINE_GRACE_SECONDS = 300;
 
 /** Env var set to "1" in every step pod. */
-export const WORKLOAD_ENV = "KUBESTEP_KUBERNETES_WORKLOAD";
+export const WORKLOAD_ENV = "KUBESTEP_KUBERNETES_WORKLOAD" satisfies KubestepVariable;
 /** Env var pointing at the tmpfs when `tmpfsTempdir`. */
-export const TEMPDIR_ENV = "KUBESTEP_TEMPDIR";
+export const TEMPDIR_ENV = "KUBESTEP_TEMPDIR" satisfies KubestepVariable;
 /** Env var carrying `hostnameResolutionTimeout` (read by `@parallel`). */
-export const HOSTNAME_TIMEOUT_ENV = "KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT";
+export const HOSTNAME_TIMEOUT_ENV = "KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT" satisfies KubestepVariable;
 
 /** Downward API variables: name -> pod field. */
-export const DOWNWARD_ENV: Readonly<Record<string, string>> = {
+export const DOWNWARD_ENV: Readonly<Partial<Record<KubestepVariable, string>>> = {
   KUBESTEP_KUBERNETES_POD_NAME: "metadata.name",
   KUBESTEP_KUBERNETES_POD_NAMESPACE: "metadata.namespace",
   KUBESTEP_KUBERNETES_POD_ID: "metadata.uid",

@@ -15,6 +15,7 @@ import { podBootstrapCommand } from "../../code/bootstrap.js";
 import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
 import { PARALLEL_ENV } from "../gang.js";
+import type { KubestepVariable } from "../../variables.js";
 import { kubeApis, apiErrorInfo, type KubeApis } from "./client.js";
 import { RunWatch, type JobSnapshot } from "./watch.js";
 import { explain, explainCreateError, DEFAULT_PENDING_TIMEOUT_SECONDS, type Verdict } from "./explain.js";
@@ -28,7 +29,7 @@ const CODE_URL_SECONDS = 24 * 3600;
  * and region, and the GCS endpoint (`KUBESTEP_GCS_ENDPOINT_URL`, or the SDK's `STORAGE_EMULATOR_HOST`).
  * Credentials are never forwarded: pods get theirs from secrets or workload identity.
  */
-export const FORWARDED_ENV = [
+export const FORWARDED_ENV: ReadonlyArray<KubestepVariable | "AWS_REGION" | "AWS_DEFAULT_REGION" | "STORAGE_EMULATOR_HOST"> = [
   "KUBESTEP_S3_ENDPOINT_URL",
   "AWS_REGION",
   "AWS_DEFAULT_REGION",
@@ -38,20 +39,6 @@ export const FORWARDED_ENV = [
   "KUBESTEP_DATASTORE_SYSROOT_GS",
   "KUBESTEP_DATASTORE_SYSROOT_AZURE",
 ];
-
-/**
- * Parses `KUBESTEP_KUBERNETES_PENDING_TIMEOUT`: seconds (or with a unit s/m/h), or "never".
- * @returns seconds, or null for never.
- */
-export function parsePendingTimeout(text: string | undefined, variable = "KUBESTEP_KUBERNETES_PENDING_TIMEOUT", dflt: number = DEFAULT_PENDING_TIMEOUT_SECONDS): number | null {
-  if (text === undefined || text.trim() === "") return dflt;
-  const t = text.trim().toLowerCase();
-  if (t === "never") return null;
-  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h)?$/.exec(t);
-  if (!m || !(Number(m[1]) > 0))
-    throw new Error(`${variable}=${JSON.stringify(text)} is invalid; use seconds (e.g. 900), a duration with s/m/h (e.g. 15m), or "never"`);
-  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? "s") as "s" | "m" | "h"];
-}
 
 /** What the executor needs for a run. */
 export interface KubernetesExecutorOptions {
