@@ -13,7 +13,7 @@
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalStorage } from "../datastore/local.js";
-import { FlowDatastore, type AttemptMeta, type RunMeta, type TaskMeta } from "../datastore/flowstore.js";
+import { FlowDatastore, LAYOUT, parseRunsKey, type AttemptMeta, type RunMeta, type TaskMeta } from "../datastore/flowstore.js";
 import { ArtifactStore, artifactView } from "../artifacts/store.js";
 import type { DatastoreKind } from "../environment.js";
 import type { Storage } from "../datastore/storage.js";
@@ -30,9 +30,9 @@ interface ClientSource {
 
 function localSource(ds: FlowDatastore, dir: string): ClientSource {
   return {
-    runIds: () => children(join(dir, "runs")).sort(),
-    stepNames: (runId) => children(join(dir, "runs", runId)).filter((n) => n !== "run.json"),
-    taskIds: (runId, step) => children(join(dir, "runs", runId, step)).sort((a, b) => Number(a) - Number(b)),
+    runIds: () => children(join(dir, LAYOUT.runs)).sort(),
+    stepNames: (runId) => children(join(dir, LAYOUT.runs, runId)).filter((n) => n !== LAYOUT.run),
+    taskIds: (runId, step) => children(join(dir, LAYOUT.runs, runId, step)).sort((a, b) => Number(a) - Number(b)),
     run: (runId) => ds.readRunSync(runId),
     task: (runId, step, taskId) => ds.readTaskSync(runId, step, taskId),
     log: (runId, step, taskId, attempt) => ds.storage.getSync?.(ds.logKey(runId, step, taskId, attempt))?.toString("utf8"),
@@ -41,20 +41,24 @@ function localSource(ds: FlowDatastore, dir: string): ClientSource {
 
 /** Reads every metadata object and log of a flow from a store into memory (artifacts stay remote). */
 async function snapshotSource(ds: FlowDatastore): Promise<ClientSource> {
-  const prefix = `${ds.flowName}/runs`;
-  const keys = (await ds.storage.list(prefix)).filter((k) => /\/(run|task)\.json$|\/log\.txt$/.test(k));
+  const prefix = ds.runsPrefix();
+  const entries = (await ds.storage.list(prefix)).flatMap((key) => {
+    const entry = parseRunsKey(key.slice(prefix.length + 1));
+    return entry ? [{ key, entry }] : [];
+  });
   const objects = new Map<string, string>();
-  await Promise.all(keys.map(async (k) => objects.set(k.slice(prefix.length + 1), (await ds.storage.get(k))?.toString("utf8") ?? "")));
-  const parts = [...objects.keys()].map((k) => k.split("/"));
+  await Promise.all(entries.map(async ({ key }) => objects.set(key, (await ds.storage.get(key))?.toString("utf8") ?? "")));
+  const tasks = entries.flatMap(({ entry }) => (entry.kind === "task" ? [entry] : []));
   const uniq = (xs: string[]) => [...new Set(xs)];
   const json = <T>(k: string): T | undefined => (objects.has(k) ? (JSON.parse(objects.get(k)!) as T) : undefined);
   return {
-    runIds: () => uniq(parts.filter((p) => p[1] === "run.json").map((p) => p[0]!)).sort(),
-    stepNames: (runId) => uniq(parts.filter((p) => p[0] === runId && p.length === 4 && p[3] === "task.json").map((p) => p[1]!)),
-    taskIds: (runId, step) => uniq(parts.filter((p) => p[0] === runId && p[1] === step && p[3] === "task.json").map((p) => p[2]!)).sort((a, b) => Number(a) - Number(b)),
-    run: (runId) => json<RunMeta>(`${runId}/run.json`),
-    task: (runId, step, taskId) => json<TaskMeta>(`${runId}/${step}/${taskId}/task.json`),
-    log: (runId, step, taskId, attempt) => objects.get(`${runId}/${step}/${taskId}/${attempt}/log.txt`),
+    runIds: () => uniq(entries.flatMap(({ entry }) => (entry.kind === "run" ? [entry.runId] : []))).sort(),
+    stepNames: (runId) => uniq(tasks.filter((t) => t.runId === runId).map((t) => t.step)),
+    taskIds: (runId, step) =>
+      uniq(tasks.filter((t) => t.runId === runId && t.step === step).map((t) => t.taskId)).sort((a, b) => Number(a) - Number(b)),
+    run: (runId) => json<RunMeta>(ds.runKey(runId)),
+    task: (runId, step, taskId) => json<TaskMeta>(ds.taskKey(runId, step, taskId)),
+    log: (runId, step, taskId, attempt) => objects.get(ds.logKey(runId, step, taskId, attempt)),
   };
 }
 

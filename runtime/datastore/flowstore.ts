@@ -109,6 +109,36 @@ export function sha256(bytes: Uint8Array | string): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+/** The layout below `<Flow>/`: the folder of the runs and the names of the files clients list. */
+export const LAYOUT = {
+  /** Folder of every run's metadata: `<Flow>/runs`. */
+  runs: "runs",
+  /** A run's metadata: `<run>/run.json`. */
+  run: "run.json",
+  /** A task's metadata: `<run>/<step>/<task>/task.json`. */
+  task: "task.json",
+  /** An attempt's output: `<run>/<step>/<task>/<attempt>/log.txt`. */
+  log: "log.txt",
+} as const;
+
+/** Where an object below `<Flow>/runs/` sits in the layout (see {@link parseRunsKey}). */
+export type RunsEntry =
+  | { kind: "run"; runId: string }
+  | { kind: "task"; runId: string; step: string; taskId: string }
+  | { kind: "log"; runId: string; step: string; taskId: string; attempt: number };
+
+/**
+ * Parses a key relative to `<Flow>/runs/` (`<run>/run.json`, `<run>/<step>/<task>/task.json`,
+ * `<run>/<step>/<task>/<attempt>/log.txt`); undefined for every other object (results, cards).
+ */
+export function parseRunsKey(relative: string): RunsEntry | undefined {
+  const p = relative.split("/");
+  if (p.length === 2 && p[1] === LAYOUT.run) return { kind: "run", runId: p[0]! };
+  if (p.length === 4 && p[3] === LAYOUT.task) return { kind: "task", runId: p[0]!, step: p[1]!, taskId: p[2]! };
+  if (p.length === 5 && p[4] === LAYOUT.log) return { kind: "log", runId: p[0]!, step: p[1]!, taskId: p[2]!, attempt: Number(p[3]) };
+  return undefined;
+}
+
 export class FlowDatastore {
   constructor(
     readonly storage: Storage,
@@ -157,33 +187,43 @@ export class FlowDatastore {
     return b ? (JSON.parse(b.toString("utf8")) as T) : undefined;
   }
 
+  /** Prefix of every run's metadata: `<Flow>/runs` (keys below it parse with {@link parseRunsKey}). */
+  runsPrefix(): string {
+    return this.k(LAYOUT.runs);
+  }
+  runKey(runId: string): string {
+    return this.k(LAYOUT.runs, runId, LAYOUT.run);
+  }
   writeRun(run: RunMeta): Promise<void> {
-    return this.putJson(this.k("runs", run.runId, "run.json"), run);
+    return this.putJson(this.runKey(run.runId), run);
   }
   readRun(runId: string): Promise<RunMeta | undefined> {
-    return this.getJson(this.k("runs", runId, "run.json"));
+    return this.getJson(this.runKey(runId));
   }
   readRunSync(runId: string): RunMeta | undefined {
-    return this.getJsonSync(this.k("runs", runId, "run.json"));
+    return this.getJsonSync(this.runKey(runId));
   }
   async listRuns(): Promise<string[]> {
-    return (await this.storage.listChildren(this.k("runs"))).sort();
+    return (await this.storage.listChildren(this.runsPrefix())).sort();
   }
 
+  taskKey(runId: string, step: string, taskId: string): string {
+    return this.k(LAYOUT.runs, runId, step, taskId, LAYOUT.task);
+  }
   writeTask(runId: string, t: TaskMeta): Promise<void> {
-    return this.putJson(this.k("runs", runId, t.step, t.taskId, "task.json"), t);
+    return this.putJson(this.taskKey(runId, t.step, t.taskId), t);
   }
   readTask(runId: string, step: string, taskId: string): Promise<TaskMeta | undefined> {
-    return this.getJson(this.k("runs", runId, step, taskId, "task.json"));
+    return this.getJson(this.taskKey(runId, step, taskId));
   }
   readTaskSync(runId: string, step: string, taskId: string): TaskMeta | undefined {
-    return this.getJsonSync(this.k("runs", runId, step, taskId, "task.json"));
+    return this.getJsonSync(this.taskKey(runId, step, taskId));
   }
   async listSteps(runId: string): Promise<string[]> {
-    return (await this.storage.listChildren(this.k("runs", runId))).filter((n) => n !== "run.json");
+    return (await this.storage.listChildren(this.k(LAYOUT.runs, runId))).filter((n) => n !== LAYOUT.run);
   }
   async listTasks(runId: string, step: string): Promise<string[]> {
-    return (await this.storage.listChildren(this.k("runs", runId, step))).sort((a, b) => Number(a) - Number(b));
+    return (await this.storage.listChildren(this.k(LAYOUT.runs, runId, step))).sort((a, b) => Number(a) - Number(b));
   }
 
   resultKey(runId: string, step: string, taskId: string, attempt: number): string {
@@ -197,7 +237,7 @@ export class FlowDatastore {
   }
 
   logKey(runId: string, step: string, taskId: string, attempt: number): string {
-    return this.k("runs", runId, step, taskId, attempt, "log.txt");
+    return this.k(LAYOUT.runs, runId, step, taskId, attempt, LAYOUT.log);
   }
   writeLog(runId: string, step: string, taskId: string, attempt: number, text: string): Promise<void> {
     return this.storage.put(this.logKey(runId, step, taskId, attempt), text);
