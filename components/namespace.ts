@@ -11,7 +11,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as corev1 from "@pulumi/kubernetes/core/v1/index.js";
 import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
 import * as networkingv1 from "@pulumi/kubernetes/networking/v1/index.js";
-import { DNS_SUBDOMAIN, ensure, Problems, requireDnsLabel, requireOneOf, resolveSpec, shown, validateAll } from "./validate.js";
+import { ensure, Problems, requireDnsLabel, requireOneOf, resolveSpec, shown, validateAll } from "./validate.js";
+import { isDnsSubdomain } from "../runtime/contract/index.js";
 
 /** Object metadata of the manifests built here. */
 export interface ObjectMeta {
@@ -320,7 +321,7 @@ export function stepServiceAccountManifest(o: StepServiceAccountOptions): Servic
 
 /** The submitter Role ({@link submitterRules}). */
 export function submitterRoleManifest(namespace: string, parallel = true, name = DEFAULT_SUBMITTER_ROLE): RoleManifest {
-  ensure(DNS_SUBDOMAIN.test(name), "submitterRole", `must be a Kubernetes object name (got ${shown(name)})`);
+  ensure(isDnsSubdomain(name), "submitterRole", `must be a Kubernetes object name (got ${shown(name)})`);
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "Role",

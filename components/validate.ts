@@ -6,11 +6,7 @@
  * every mistake at once before anything is created.
  */
 import * as pulumi from "@pulumi/pulumi";
-
-/** Kubernetes DNS-1123 label (namespace, service account names). */
-export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** Kubernetes DNS-1123 subdomain (Role, RoleBinding names). */
-export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+import { isDnsLabel } from "../runtime/contract/index.js";
 
 /** Renders a bad value for an error message. */
 export function shown(v: unknown): string {
@@ -39,7 +35,7 @@ export function requireOneOf<T extends string>(value: unknown, allowed: readonly
 /** Requires a valid DNS-1123 label of at most 63 characters. */
 export function requireDnsLabel(value: unknown, propertyPath: string): asserts value is string {
   ensure(
-    typeof value === "string" && value.length <= 63 && DNS_LABEL.test(value),
+    typeof value === "string" && isDnsLabel(value),
     propertyPath,
     `must be a Kubernetes name: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got ${shown(value)})`,
   );
