@@ -60,6 +60,29 @@ export interface KubernetesExecutorOptions {
   info: (text: string) => void;
 }
 
+/** Builds a failed outcome of the current attempt. */
+type Fail = (reason: string, error: string, log?: string, extra?: Partial<AttemptOutcome>) => AttemptOutcome;
+
+/** A verdict of {@link KubernetesExecutor.monitor}: {@link explain}'s, or a timeout / abort the executor decided. */
+type MonitorVerdict = Verdict & { timedOut?: boolean; aborted?: string };
+
+/** A submitted attempt: what to watch, which pod is this node's, and how to remove what was created. */
+interface Submission {
+  /** The Job to watch (for a node of a JobSet: its child Job). */
+  watchJob: string;
+  /** This node's pod among the watched Job's pods. */
+  pickPod: (snap: JobSnapshot) => V1Pod | undefined;
+  /** Deletes what the attempt created. */
+  cleanup: () => Promise<void>;
+  /** When it was submitted (ms). */
+  submittedAt: number;
+  /** With a JobSet: a JobSet that has made no Job after this many ms fails the step (no controller). */
+  noJobTimeoutMs?: number;
+}
+
+/** The newest pod of a Job. */
+const lastPod = (snap: JobSnapshot): V1Pod | undefined => snap.pods[snap.pods.length - 1];
+
 interface Tracked {
   namespace: string;
   /** A Job, or (kind "jobset") a JobSet. */
@@ -90,35 +113,64 @@ export class KubernetesExecutor implements Executor {
     return w;
   }
 
+  /**
+   * Runs one attempt as a Job (or, for `@parallel` with the JobSet API, as a node of a JobSet): submits it,
+   * follows it to a verdict, then cleans up and turns the verdict into the attempt's outcome.
+   */
   async runAttempt(spec: TaskSpec, a: AttemptOptions): Promise<AttemptOutcome> {
     const config = this.o.configs[spec.step];
     if (!config) throw new Error(`step ${spec.step} has no Kubernetes configuration`);
     const { namespace } = config;
     const where = (job: string) => `kubernetes job ${namespace}/${job}`;
     const jobName = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt });
-    const fail = (reason: string, error: string, log = "", extra: Partial<AttemptOutcome> = {}): AttemptOutcome => ({ ok: false, reason, error, log, where: where(jobName), ...extra });
+    const fail: Fail = (reason, error, log = "", extra = {}) => ({ ok: false, reason, error, log, where: where(jobName), ...extra });
     if (this.stopped) return fail("killed", `step ${spec.step}: stopped (${this.stopped})`);
 
     const watch = await this.watch(namespace, spec.runId);
-    const { batch, core } = await this.api();
+    const submission = await this.submit(spec, a, config, jobName, watch, fail);
+    if ("ok" in submission) return submission;
+    const { verdict, logs, abort } = await this.monitor(spec, a, namespace, watch, submission);
+
+    const terminal = verdict.state === "succeeded" || (verdict.state === "failed" && !verdict.timedOut && !verdict.aborted && verdict.reason !== "Unschedulable" && verdict.reason !== "ImagePull" && verdict.reason !== "CreateContainerConfigError");
+    let logText = "";
+    if (logs) {
+      // The container ended: the follower drains the last lines (also after an OOM kill).
+      if (!terminal) abort.abort("stopped");
+      logText = (await logs).text;
+    }
+    this.aborts.delete(abort);
+    // Failures the pod cannot recover from, and any failed node of a gang, leave nothing behind
+    // (logs are archived); finished Jobs otherwise expire by ttlSecondsAfterFinished.
+    if (!terminal || (spec.parallel && verdict.state !== "succeeded")) await submission.cleanup();
+    this.created.delete(jobName);
+    if (verdict.state === "succeeded") return { ok: true, exitCode: 0, log: logText, where: where(jobName) };
+    const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(submission.pickPod(watch.snapshot(submission.watchJob)));
+    if (verdict.aborted) return fail("killed", verdict.aborted, logText, { exitCode: null });
+    if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null });
+    const exc = verdict.reason === "Error" ? lastException(logText.split("\n").slice(-40)) : undefined;
+    return fail(reasonOf(verdict), exc ? `step ${spec.step}: ${exc}` : verdict.message ?? `step ${spec.step}: the Job failed`, logText, { exitCode });
+  }
+
+  /**
+   * Submits an attempt: a Job, or for `@parallel` with the JobSet API (jobset.x-k8s.io/v1alpha2) the gang's
+   * JobSet (created by the control node; every node then watches its own child Job). Without JobSet the gang
+   * is a control Job and worker Jobs, whose workers first wait for the control pod's IP.
+   * @returns what to monitor, or the failed outcome when the submission was refused.
+   */
+  private async submit(spec: TaskSpec, a: AttemptOptions, config: ResolvedKubernetesConfig, jobName: string, watch: RunWatch, fail: Fail): Promise<Submission | AttemptOutcome> {
+    const { namespace } = config;
+    const { batch } = await this.api();
     const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
     let taskSpec: TaskSpec = { ...spec, kubernetes: true };
-    // @parallel: with the JobSet API (jobset.x-k8s.io/v1alpha2) one JobSet holds the gang; without it, a control
-    // Job and worker Jobs whose workers get the control pod's IP.
+    const podEnv = () => ({ ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha });
     const useJobSet = !!spec.parallel && (await (this.jobSetApi ??= hasJobSetApi(this.o.kubeConfig).catch(() => false)));
-    let watchJob = jobName;
-    let pickPod = (snap: JobSnapshot): V1Pod | undefined => snap.pods[snap.pods.length - 1];
-    let cleanup = () => this.deleteJob(namespace, jobName);
     if (useJobSet) {
       const par = spec.parallel!;
       const jsName = jobSetNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt }, par.controlTaskId);
-      watchJob = `${jsName}-${par.nodeIndex === 0 ? "control" : "worker"}-0`;
-      if (par.nodeIndex > 0) pickPod = (snap) => snap.pods.filter((p) => p.metadata?.annotations?.[COMPLETION_INDEX_ANNOTATION] === String(par.nodeIndex - 1)).pop();
-      cleanup = () => deleteJobSet(this.o.kubeConfig, namespace, jsName).catch(() => undefined);
       if (par.nodeIndex === 0) {
         const body = buildJobSet(config, {
           flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user, command: podBootstrapCommand(),
-          env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
+          env: podEnv(),
           ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
         }, { numNodes: par.numNodes, controlTaskId: par.controlTaskId, workerTaskIds: (par.taskIds ?? []).slice(1) });
         try {
@@ -130,37 +182,54 @@ export class KubernetesExecutor implements Executor {
         this.o.info(`${a.prefix} created JobSet ${namespace}/${jsName} (${par.numNodes} nodes)`);
         this.created.set(jsName, { namespace, jobName: jsName, kind: "jobset" });
       }
+      return {
+        watchJob: `${jsName}-${par.nodeIndex === 0 ? "control" : "worker"}-0`,
+        pickPod: par.nodeIndex > 0 ? (snap) => snap.pods.filter((p) => p.metadata?.annotations?.[COMPLETION_INDEX_ANNOTATION] === String(par.nodeIndex - 1)).pop() : lastPod,
+        cleanup: () => deleteJobSet(this.o.kubeConfig, namespace, jsName).catch(() => undefined),
+        submittedAt: Date.now(),
+        // A JobSet whose controller never makes its Jobs must not hang the run.
+        noJobTimeoutMs: (this.o.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS) * 1000,
+      };
     }
-    if (!useJobSet && spec.parallel && spec.parallel.nodeIndex > 0) {
+    if (spec.parallel && spec.parallel.nodeIndex > 0) {
       // Without JobSet (and without cluster DNS) workers learn the control pod's IP from the watch.
       const controlJob = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.parallel.controlTaskId, attempt: spec.attempt });
       const ip = await waitForPodIp(watch, controlJob, config.hostnameResolutionTimeout * 1000, a.signal);
       if (!ip.ok) return fail(ip.reason, `step ${spec.step}: ${ip.message}`);
       taskSpec = { ...taskSpec, parallel: { ...spec.parallel, mainIp: ip.ip } };
     }
-    if (!useJobSet) {
-      const job = buildJob(config, {
-        flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
-        command: podBootstrapCommand(), jobName,
-        env: { ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha },
-        ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
-      });
-      if (spec.parallel && spec.parallel.nodeIndex === 0) {
-        // The control node's address is its own pod IP.
-        job.spec!.template.spec!.containers[0]!.env!.push({ name: PARALLEL_ENV.mainIp, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
-      }
-      try {
-        await batch.createNamespacedJob({ namespace, body: job });
-      } catch (e) {
+    const job = buildJob(config, {
+      flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
+      command: podBootstrapCommand(), jobName,
+      env: podEnv(),
+      ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
+    });
+    if (spec.parallel && spec.parallel.nodeIndex === 0) {
+      // The control node's address is its own pod IP.
+      job.spec!.template.spec!.containers[0]!.env!.push({ name: PARALLEL_ENV.mainIp, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+    }
+    try {
+      await batch.createNamespacedJob({ namespace, body: job });
+    } catch (e) {
+      // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator re-attaches to it.
+      if (apiErrorInfo(e).code === 409) this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
+      else {
         const v = explainCreateError(e, spec.step);
         return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
       }
-      this.created.set(jobName, { namespace, jobName });
     }
-    const submittedAt = Date.now();
-    // A JobSet whose controller never makes its Jobs must not hang the run.
-    const noJobTimeoutMs = useJobSet ? (this.o.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS) * 1000 : undefined;
+    this.created.set(jobName, { namespace, jobName });
+    return { watchJob: jobName, pickPod: lastPod, cleanup: () => this.deleteJob(namespace, jobName), submittedAt: Date.now() };
+  }
 
+  /**
+   * Follows a submitted attempt to its verdict ({@link explain} over the watch's snapshots, events fetched
+   * while pending, a clock for the time-based verdicts): starts following the pod's logs once its container
+   * runs, reports progress while it pends, and ends on success, failure, `@timeout` or abort.
+   */
+  private async monitor(spec: TaskSpec, a: AttemptOptions, namespace: string, watch: RunWatch, submission: Submission): Promise<{ verdict: MonitorVerdict; logs: Promise<{ text: string }> | undefined; abort: AbortController }> {
+    const { core } = await this.api();
+    const { watchJob, pickPod, submittedAt, noJobTimeoutMs } = submission;
     const abort = new AbortController();
     this.aborts.add(abort);
     const onAbort = () => abort.abort(a.signal?.reason ?? "stopped");
@@ -172,9 +241,9 @@ export class KubernetesExecutor implements Executor {
     let lastProgressAt = 0;
     let runningSince: number | undefined;
 
-    const verdict = await new Promise<Verdict & { timedOut?: boolean; aborted?: string }>((resolve) => {
+    const verdict = await new Promise<MonitorVerdict>((resolve) => {
       let done = false;
-      const finish = (v: Verdict & { timedOut?: boolean; aborted?: string }) => {
+      const finish = (v: MonitorVerdict) => {
         if (done) return;
         done = true;
         clearInterval(timer);
@@ -227,25 +296,7 @@ export class KubernetesExecutor implements Executor {
       evaluate(watch.snapshot(watchJob));
     });
     a.signal?.removeEventListener("abort", onAbort);
-
-    const terminal = verdict.state === "succeeded" || (verdict.state === "failed" && !verdict.timedOut && !verdict.aborted && verdict.reason !== "Unschedulable" && verdict.reason !== "ImagePull" && verdict.reason !== "CreateContainerConfigError");
-    let logText = "";
-    if (logs) {
-      // The container ended: the follower drains the last lines (also after an OOM kill).
-      if (!terminal) abort.abort("stopped");
-      logText = (await logs).text;
-    }
-    this.aborts.delete(abort);
-    // Failures the pod cannot recover from, and any failed node of a gang, leave nothing behind
-    // (logs are archived); finished Jobs otherwise expire by ttlSecondsAfterFinished.
-    if (!terminal || (spec.parallel && verdict.state !== "succeeded")) await cleanup();
-    this.created.delete(jobName);
-    if (verdict.state === "succeeded") return { ok: true, exitCode: 0, log: logText, where: where(jobName) };
-    const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(pickPod(watch.snapshot(watchJob)));
-    if (verdict.aborted) return fail("killed", verdict.aborted, logText, { exitCode: null });
-    if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null });
-    const exc = verdict.reason === "Error" ? lastException(logText.split("\n").slice(-40)) : undefined;
-    return fail(reasonOf(verdict), exc ? `step ${spec.step}: ${exc}` : verdict.message ?? `step ${spec.step}: the Job failed`, logText, { exitCode });
+    return { verdict, logs, abort };
   }
 
   /** Deletes a Job and its pods now (foreground), ignoring "not found". */
