@@ -5,7 +5,7 @@
  */
 import { DecoratorArgumentError } from "../errors.js";
 import { addParam, addStepDecorator, stepMetaFor, type ParamOptions } from "./meta.js";
-import { parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
+import { MB, MIB, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
 type StepMethod = (this: unknown, ...args: never[]) => unknown;
 /** A TS 5 standard method decorator. */
@@ -180,7 +180,9 @@ export function resources(options: ResourcesOptions): StepDecorator {
     if (options.sharedMemory !== undefined) {
       if (typeof options.sharedMemory !== "number" || !(options.sharedMemory > 0)) throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, "expected MiB > 0");
       out.sharedMemory = options.sharedMemory;
-      if (out.memory !== undefined && out.sharedMemory > out.memory) throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, `must not exceed memory (${out.memory} MB)`);
+      // sharedMemory is in MiB, memory in MB: compare bytes.
+      if (out.memory !== undefined && out.sharedMemory * MIB > out.memory * MB)
+        throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, `must not exceed memory (${out.memory} MB = ${Math.floor(((out.memory * MB) / MIB) * 100) / 100} MiB; sharedMemory is in MiB)`);
     }
     addStepDecorator(context, "resources", out);
   };

@@ -139,6 +139,8 @@ describe("flow graph", () => {
       [() => { class A extends FlowSpec { @timeout({}) @step start() {} } return A; }, /step start: @timeout = \{\} is invalid; the total of seconds \+ minutes \+ hours must be > 0/],
       [() => { class A extends FlowSpec { @resources({ memory: "12 parsecs" }) @step train() {} } return A; }, /step train: @resources memory = "12 parsecs" is invalid; expected MB > 0/],
       [() => { class A extends FlowSpec { @resources({ gpu: 1.5 }) @step train() {} } return A; }, /step train: @resources gpu = 1.5 is invalid/],
+      // sharedMemory is in MiB, memory in MB: 960 MiB (1006.6 MB) exceeds 1000 MB.
+      [() => { class A extends FlowSpec { @resources({ memory: 1000, sharedMemory: 960 }) @step train() {} } return A; }, /step train: @resources sharedMemory = 960 is invalid; must not exceed memory \(1000 MB = 953\.67 MiB; sharedMemory is in MiB\)/],
       [() => { class A extends FlowSpec { @environment({ vars: { "1BAD": "x" } }) @step start() {} } return A; }, /step start: @environment vars = "1BAD" is invalid/],
       [() => { class A extends FlowSpec { @catchFailure({ var: "not valid" }) @step start() {} } return A; }, /step start: @catch var = "not valid" is invalid; expected an identifier/],
       [() => { class A extends FlowSpec { @retry() @retry() @step start() {} } return A; }, /step start: @retry is applied twice/],
@@ -146,6 +148,8 @@ describe("flow graph", () => {
     for (const [define, re] of cases) {
       assert.throws(define, (e: Error) => (e instanceof DecoratorArgumentError || e instanceof TypeError) && re.test(e.message), String(re));
     }
+    // 953 MiB fits in 1000 MB.
+    assert.doesNotThrow(() => { class A extends FlowSpec { @resources({ memory: 1000, sharedMemory: 953 }) @step train() {} } return A; });
   });
 
   it("records decorator options in the graph", () => {
