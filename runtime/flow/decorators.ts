@@ -209,3 +209,15 @@ export function parallel(options: ParallelOptions = {}): StepDecorator {
     addStepDecorator(context, "parallel", { ...(options.numNodes !== undefined ? { numNodes: options.numNodes } : {}) });
   };
 }
+
+declare module "./meta.js" {
+  /** What the decorators of this module record (see `flow/meta.ts`). */
+  interface StepDecoratorOptions {
+    retry: { times: number; minutesBetweenRetries: number };
+    timeout: { seconds: number };
+    catch: { var: string | undefined; printException: boolean };
+    environment: { vars: Record<string, string> };
+    resources: ResolvedResources;
+    parallel: ParallelOptions;
+  }
+}

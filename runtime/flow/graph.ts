@@ -175,7 +175,7 @@ export function buildGraph(cls: Function): FlowGraph {
       throw new FlowDefinitionError(`step ${n.name}: this.next(..., { numParallel }) targets ${n.out.join(", ")}, which is not an @parallel step; add @parallel() to it`);
     if (!parallelTargets.length) continue;
     if (n.out.length !== 1 || n.foreach !== undefined) throw new FlowDefinitionError(`step ${n.name}: an @parallel step (${parallelTargets.join(", ")}) must be the only target of this.next()`);
-    const numNodes = (nodes[parallelTargets[0]!]!.meta.decorators.parallel!.options as { numNodes?: number }).numNodes;
+    const numNodes = nodes[parallelTargets[0]!]!.meta.decorators.parallel!.options.numNodes;
     if (n.type !== "parallel" && numNodes === undefined)
       throw new FlowDefinitionError(`step ${n.name}: reaches @parallel step ${parallelTargets[0]} without a size; use this.next(this.${parallelTargets[0]}, { numParallel: N }) or @parallel({ numNodes: N })`);
     n.type = "parallel";

@@ -17,6 +17,19 @@ export interface StepDecoratorRecord<T = unknown> {
   options: T;
 }
 
+/**
+ * The options each step decorator records, by decorator name. Each decorator's module adds its entry by
+ * declaration merging (`declare module "./meta.js" { interface StepDecoratorOptions { retry: ... } }`), so
+ * readers get the recorded type without a cast.
+ */
+export interface StepDecoratorOptions {}
+
+/** The decorators of one step, by name: typed for the known ones, {@link StepDecoratorRecord} for any other. */
+export type StepDecorators = { [K in keyof StepDecoratorOptions]?: StepDecoratorRecord<StepDecoratorOptions[K]> } & Record<
+  string,
+  StepDecoratorRecord
+>;
+
 /** Everything declared on one step method. */
 export interface StepMeta {
   /** Method name. */
@@ -24,7 +37,7 @@ export interface StepMeta {
   /** Whether `@step` was applied. */
   isStep: boolean;
   /** Other decorators, by name (one of each). */
-  decorators: Record<string, StepDecoratorRecord>;
+  decorators: StepDecorators;
 }
 
 /** Options of `@param`. */
@@ -79,7 +92,11 @@ export function stepMetaFor(context: ClassMethodDecoratorContext): StepMeta {
  * Records a step decorator. Used by every step decorator (`@retry`, `@kubernetes`, ...).
  * Throws if the same decorator is applied twice to one step.
  */
-export function addStepDecorator<T>(context: ClassMethodDecoratorContext, name: string, options: T): void {
+export function addStepDecorator<K extends string>(
+  context: ClassMethodDecoratorContext,
+  name: K,
+  options: K extends keyof StepDecoratorOptions ? StepDecoratorOptions[K] : unknown,
+): void {
   const s = stepMetaFor(context);
   if (s.decorators[name]) throw new TypeError(`step ${s.name}: @${name} is applied twice`);
   s.decorators[name] = { name, options };

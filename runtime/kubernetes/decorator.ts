@@ -6,7 +6,7 @@
  */
 import { addStepDecorator } from "../flow/meta.js";
 import type { StepDecorator } from "../flow/decorators.js";
-import { KubernetesConfigError, validateKubernetesOptions, type KubernetesOptions } from "./options.js";
+import { KubernetesConfigError, validateKubernetesOptions, type KubernetesOptions, type ValidatedKubernetesOptions } from "./options.js";
 
 type StepMethod = (this: unknown, ...args: never[]) => unknown;
 
@@ -29,4 +29,11 @@ export function kubernetes(first?: unknown, second?: unknown): StepDecorator | v
     throw new KubernetesConfigError(String(first.name || "(unknown)"), "@kubernetes", first, "use @kubernetes or @kubernetes({ ...options }) on a step method");
   const options = first;
   return (_m, context) => apply(options, context);
+}
+
+declare module "../flow/meta.js" {
+  /** What `@kubernetes` records: its validated options. */
+  interface StepDecoratorOptions {
+    kubernetes: ValidatedKubernetesOptions;
+  }
 }
