@@ -17,5 +17,7 @@ export { MissingPeerError, type PeerNeed, type PeerFeature, type RuntimePeer } f
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
 export type { KubestepEnvironment, GpuPoolSpec, TaintSpec, DatastoreSpec, DatastoreKind, QosClass, ResourceDefaults } from "./environment.js";
 export { kubernetes } from "./kubernetes/decorator.js";
+export { schedule, trigger, triggerOnFinish, type ScheduleOptions, type TriggerOptions, type TriggerOnFinishOptions } from "./deploy/decorators.js";
+export type { RunTrigger } from "./deploy/record.js";
 export { parseMegabytes } from "./contract/units.js";
 export type { KubernetesOptions, KubernetesToleration, KubernetesSecurityContext } from "./kubernetes/options.js";
