@@ -12,6 +12,7 @@ import type { CatchOptions } from "../flow/decorators.js";
 import type { Executor, AttemptOutcome } from "./executor.js";
 import type { TaskSpec } from "./spec.js";
 import { readVariable } from "../variables.js";
+import type { RunTrigger } from "../deploy/record.js";
 
 /** Where the orchestrator writes logs and progress. */
 export interface Output {
@@ -43,6 +44,13 @@ export interface OrchestratorOptions {
   maxNumSplits: number;
   output: Output;
   resume?: ResumeFrom;
+  /** Why the run started (deployed runs): recorded in run.json and given to every task as `current.trigger`. */
+  trigger?: RunTrigger;
+  /**
+   * Go on with run `runId` if it exists (a deployed run's orchestrator pod restarted): finished tasks are kept,
+   * unfinished ones keep their task ids and attempt numbers, so their Jobs (named deterministically) are re-attached.
+   */
+  continueRun?: boolean;
   /** Sleep used between retries (tests may shorten it; the default honours minutesBetweenRetries). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -87,6 +95,8 @@ export class Orchestrator {
   private finish!: () => void;
   private run!: RunMeta;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Tasks of the run found when continuing it, by step and foreach stack. */
+  private readonly existing = new Map<string, TaskMeta>();
 
   constructor(private readonly o: OrchestratorOptions) {
     this.ds = new FlowDatastore(o.storage, o.graph.flowName);
@@ -98,11 +108,13 @@ export class Orchestrator {
   async execute(): Promise<RunOutcome> {
     const { graph, runId } = this.o;
     if (this.o.resume) await this.loadOrigin(this.o.resume);
-    this.run = {
+    const previous = this.o.continueRun ? await this.loadExisting() : undefined;
+    const fresh: RunMeta & { trigger?: RunTrigger } = {
       flowName: graph.flowName, runId, status: "running", params: this.o.params, tags: this.o.tags, user: currentUser(),
       codeHash: this.o.codeHash, createdAt: new Date().toISOString(), flowFile: this.o.flowFile,
-      ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}),
+      ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}), ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
     };
+    this.run = previous ? { ...previous, status: "running" } : fresh;
     await this.ds.writeRun(this.run);
     const finished = new Promise<void>((r) => (this.finish = r));
     this.launch("start", [], [], 0);
@@ -121,6 +133,23 @@ export class Orchestrator {
     this.stopping = true;
     this.queue.length = 0;
     await Promise.all([...this.executors].map((e) => e.stopAll(reason)));
+  }
+
+  /** Reads the tasks of run `runId` when it exists (continueRun); returns its run.json. */
+  private async loadExisting(): Promise<RunMeta | undefined> {
+    const { runId } = this.o;
+    const run = await this.ds.readRun(runId);
+    if (!run) return undefined;
+    let maxId = 0;
+    for (const step of await this.ds.listSteps(runId))
+      for (const id of await this.ds.listTasks(runId, step)) {
+        maxId = Math.max(maxId, Number(id) || 0);
+        const t = await this.ds.readTask(runId, step, id);
+        if (t) this.existing.set(`${step}|${stackKey(t.foreachStack)}`, t);
+      }
+    this.nextTaskId = Math.max(this.nextTaskId, maxId + 1);
+    this.o.output.info(`continuing run ${runId}: ${[...this.existing.values()].filter((t) => t.status === "succeeded").length} finished task(s) kept, ${[...this.existing.values()].filter((t) => t.status !== "succeeded").length} unfinished re-attached`);
+    return run;
   }
 
   private async loadOrigin(r: ResumeFrom): Promise<void> {
@@ -197,6 +226,19 @@ export class Orchestrator {
   private async runTask(step: string, taskId: string, parents: TaskMeta[], stack: ForeachFrame[]): Promise<void> {
     const { runId } = this.o;
     const node = this.o.graph.nodes[step]!;
+    const prior = this.existing.get(`${step}|${stackKey(stack)}`);
+    if (prior) {
+      // The run is being continued: a finished task is kept as it is, an unfinished one keeps its id and attempts.
+      this.existing.delete(`${step}|${stackKey(stack)}`);
+      if (prior.status === "succeeded" && prior.artifacts) {
+        this.done++;
+        this.o.output.info(`[${runId}/${step}/${prior.taskId}] finished before the restart; kept (${this.progress()})`);
+        this.advance(node, prior);
+        return;
+      }
+      await this.runGroup(node, [{ taskId: prior.taskId, stack, prior }], parents);
+      return;
+    }
     const reuse = !this.rerun.has(step) ? this.origin.get(`${step}|${stackKey(stack)}`) : undefined;
     if (reuse) {
       const meta: TaskMeta = {
@@ -219,11 +261,14 @@ export class Orchestrator {
    * (gang semantics: all start together; one failing stops the others and fails the group). Retries
    * re-run the whole group.
    */
-  private async runGroup(node: GraphNode, members: Array<{ taskId: string; stack: ForeachFrame[] }>, parents: TaskMeta[]): Promise<void> {
+  private async runGroup(node: GraphNode, members: Array<{ taskId: string; stack: ForeachFrame[]; prior?: TaskMeta }>, parents: TaskMeta[]): Promise<void> {
     const { graph, runId } = this.o;
     const step = node.name;
     const now = () => new Date().toISOString();
-    const metas: TaskMeta[] = members.map((m) => ({ step, taskId: m.taskId, status: "running", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: m.stack, attempts: [], startedAt: now() }));
+    const metas: TaskMeta[] = members.map((m) => (m.prior ? { ...m.prior, status: "running" } : { step, taskId: m.taskId, status: "running", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: m.stack, attempts: [], startedAt: now() }));
+    // A continued task resumes at its running attempt (re-attached), or after its failed ones.
+    const priorAttempts = members.length === 1 ? members[0]!.prior?.attempts : undefined;
+    const firstAttempt = priorAttempts ? (priorAttempts.findIndex((x) => x.status === "running") + 1 || priorAttempts.length + 1) - 1 : 0;
     await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
     const retry = node.meta.decorators.retry?.options as { times: number; minutesBetweenRetries: number } | undefined;
     const timeoutSeconds = (node.meta.decorators.timeout?.options as { seconds: number } | undefined)?.seconds;
@@ -237,8 +282,8 @@ export class Orchestrator {
     let outcomes: AttemptOutcome[] = [];
     let gangFailure: string | undefined;
     let results: Array<TaskResult | undefined> = [];
-    for (let attempt = 0; attempt < maxAttempts && !this.stopping; attempt++) {
-      if (attempt > 0) {
+    for (let attempt = firstAttempt; attempt < maxAttempts && !this.stopping; attempt++) {
+      if (attempt > firstAttempt) {
         const wait = (retry?.minutesBetweenRetries ?? 0) * 60_000;
         this.o.output.info(`${prefixes[0]}${gang ? ` (+${members.length - 1} nodes)` : ""} retrying (attempt ${attempt + 1} of ${maxAttempts})${wait ? ` in ${retry!.minutesBetweenRetries} min` : ""}`);
         if (wait) await this.sleep(wait);
@@ -251,10 +296,11 @@ export class Orchestrator {
         const spec: TaskSpec = {
           flowName: graph.flowName, runId, step, taskId: meta.taskId, attempt, parents: meta.parents, foreachStack: meta.foreachStack, params: this.o.params,
           datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
+          ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
           ...(gang ? { parallel: { nodeIndex: i, numNodes: members.length, controlTaskId: metas[0]!.taskId, taskIds: metas.map((m) => m.taskId) } } : {}),
         };
         const a = { attempt, status: "running" as const, startedAt: now() };
-        meta.attempts.push(a);
+        meta.attempts[attempt] = a;
         let outcome = await executor.runAttempt(spec, { timeoutSeconds, env: envVars, prefix: prefixes[i]!, onLine: (l, s) => this.o.output.line(l, s), signal: abort.signal });
         await this.ds.writeLog(runId, step, meta.taskId, attempt, outcome.log);
         let result: TaskResult | undefined;

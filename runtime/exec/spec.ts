@@ -2,6 +2,7 @@
 import type { DatastoreKind } from "../environment.js";
 import type { ForeachFrame } from "../datastore/flowstore.js";
 import type { KubestepVariable } from "../variables.js";
+import type { RunTrigger } from "../deploy/record.js";
 
 /** Environment variable that carries a TaskSpec (JSON) to a task process. */
 export const TASK_SPEC_ENV = "KUBESTEP_TASK_SPEC" satisfies KubestepVariable;
@@ -27,6 +28,8 @@ export interface TaskSpec {
   maxNumSplits: number;
   /** Set for the nodes of an `@parallel` step. `mainIp` is filled by the executor. */
   parallel?: { nodeIndex: number; numNodes: number; controlTaskId: string; mainIp?: string; taskIds?: string[] };
+  /** Why the run started (deployed runs): `current.trigger`. */
+  trigger?: RunTrigger;
   /** Whether the task runs on Kubernetes. */
   kubernetes?: boolean;
 }

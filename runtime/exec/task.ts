@@ -134,7 +134,7 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   setCurrent({
     flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt,
     pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`, isRunningOnKubernetes: !!spec.kubernetes,
-    username: spec.user, tags: spec.tags, tempdir: process.env.KUBESTEP_TEMPDIR ?? td,
+    username: spec.user, tags: spec.tags, tempdir: process.env.KUBESTEP_TEMPDIR ?? td, ...(spec.trigger ? { trigger: spec.trigger } : {}),
     ...(spec.parallel ? { parallel: { nodeIndex: spec.parallel.nodeIndex, numNodes: spec.parallel.numNodes, controlTaskId: spec.parallel.controlTaskId, mainIp: spec.parallel.mainIp ?? process.env[PARALLEL_ENV.mainIp] ?? "127.0.0.1" } } : {}),
   });
 

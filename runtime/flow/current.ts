@@ -1,5 +1,6 @@
 /** `current`: what a running task knows about itself. */
 import { taskCard, type Card } from "./card.js";
+import type { RunTrigger } from "../deploy/record.js";
 
 /** Parallel-step information (inside an `@parallel` step). */
 export interface ParallelInfo {
@@ -37,6 +38,8 @@ export interface CurrentInfo {
   tempdir: string;
   /** Parallel info in an `@parallel` step. */
   parallel?: ParallelInfo;
+  /** Why a deployed run started (`kubestep trigger`, its schedule, an event and its payload, an upstream run); undefined for `kubestep run`. */
+  trigger?: RunTrigger;
 }
 
 const KEY = Symbol.for("kubestep.current");
@@ -69,5 +72,6 @@ export const current: Readonly<CurrentInfo> & { readonly isRunning: boolean; /**
   get tags() { return get().tags; },
   get tempdir() { return get().tempdir; },
   get parallel() { return get().parallel; },
+  get trigger() { return get().trigger; },
   get card() { get(); return taskCard(); },
 };
