@@ -60,6 +60,10 @@ Commands:
   kubernetes list|kill               list or delete a run's Kubernetes jobs
   ui                                 browse flows, runs, graphs, logs, artifacts and cards in a browser
   card get <Flow/run/step/task>      write a task's card as a self-contained HTML file
+  deploy <flow.ts> [--delete]        deploy a flow to the cluster (schedule, triggers); runs need no laptop
+  trigger <Flow> [--param value]     start a run of a deployed flow now, in the cluster
+  deployments list                   what is deployed: version, schedule, triggers, last runs
+  event publish <name> [--payload k=v]  start the deployed flows that @trigger on the event
 
 Run \`kubestep <command> --help\` for a command's options.`,
   run: `Usage: kubestep run <flow.ts> [--<param> value ...] [options]
@@ -392,6 +396,9 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** What the deployment commands (cli/deploy.ts) share with run. */
+const deployHelpers = { chooseDatastore, datastoreNeeds, kubernetesConfigs, defaultRunId };
+
 function usage(cmd: string, code: number): number {
   (code ? process.stderr : process.stdout).write(USAGE[cmd]! + "\n");
   return code;
@@ -420,6 +427,14 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./ui.js")).cmdUi(rest);
       case "card":
         return await (await import("./card.js")).cmdCard(rest);
+      case "deploy":
+        return await (await import("./deploy.js")).cmdDeploy(rest, deployHelpers);
+      case "trigger":
+        return await (await import("./deploy.js")).cmdTrigger(rest, deployHelpers);
+      case "deployments":
+        return await (await import("./deploy.js")).cmdDeployments(rest, deployHelpers);
+      case "event":
+        return await (await import("./deploy.js")).cmdEvent(rest, deployHelpers);
       case undefined:
       case "help":
       case "--help":
@@ -432,6 +447,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
+      if (!USAGE[cmd!] && ["deploy", "trigger", "deployments", "event"].includes(cmd!)) return (process.stderr.write((await import("./deploy.js")).DEPLOY_USAGE[cmd as "deploy"] + "\n"), 2);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);
     }
     // Every error kubestep raises for bad input or configuration (flow definition, parameters, decorators,

@@ -34,6 +34,12 @@ export interface PackageOptions {
    * holds in memory is a fraction of the size. Without it, every installed SDK is bundled.
    */
   podDatastore?: Exclude<DatastoreKind, "local">;
+  /**
+   * With `selfContained`: build the orchestrator package of a deployed flow (`kubestep deploy`): it also bundles
+   * the Kubernetes client (the orchestrator pod submits every step as a Job) and exports `runOrchestrator()`,
+   * which runs the deployed run in `KUBESTEP_DEPLOYED_RUN` (see runtime/deploy/pod.ts).
+   */
+  orchestrator?: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,6 +84,7 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     `export const loadFlowModule = () => import(${JSON.stringify(abs)});`,
     `export const runTaskProcess = () => taskProcessMain(loadFlowModule);`,
     `if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) taskProcessMain(loadFlowModule);`,
+    ...(options.orchestrator ? [`import { orchestratorMain } from ${JSON.stringify(runtimeFile("deploy/pod"))};`, `export const runOrchestrator = () => orchestratorMain(loadFlowModule);`] : []),
   ].join("\n");
   const indexFile = runtimeFile("index");
   const result = await esbuild.build({
@@ -102,7 +109,7 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
             // Only the runtime's own imports are left out (the user's flow may import any SDK, which is then
             // bundled with everything it imports): they stay dynamic imports a pod never reaches, since each
             // datastore loads its SDK lazily.
-            const excluded = podExcludedImports(options.podDatastore);
+            const excluded = podExcludedImports(options.podDatastore).filter((re) => !(options.orchestrator && re === SDK_IMPORTS.kubernetes));
             const runtimeDir = dirname(here);
             build.onResolve({ filter: /^@/ }, (args) =>
               args.importer.startsWith(runtimeDir + "/") && excluded.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined);

@@ -80,6 +80,8 @@ export interface DeployedRunSpec {
   params?: Record<string, unknown>;
   /** Why the run starts. */
   trigger: RunTrigger;
+  /** Resume this failed run of the flow (`kubestep trigger --resume`): its finished tasks are reused, its parameters kept. */
+  resume?: { /** The run to resume. */ originRunId: string; /** Step to re-run from (default: the first that did not finish). */ step?: string };
 }
 
 /** A deployment record that cannot be read. */

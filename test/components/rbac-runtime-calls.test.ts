@@ -13,6 +13,8 @@ import { submitterRules } from "../../components/namespace.js";
 
 const ROOT = fileURLToPath(new URL("../../runtime/", import.meta.url));
 const DIRS = ["exec/kubernetes", "cli"];
+/** The deployment commands' calls: the deployer Role's, checked in orchestrator.test.ts. */
+const DEPLOYER_FILES = ["runtime/exec/kubernetes/deploy-api.ts", "runtime/cli/deploy.ts"];
 
 const RESOURCE: Record<string, [group: string, resource: string]> = {
   Job: ["batch", "jobs"],
@@ -30,7 +32,7 @@ function runtimeCalls(): Map<string, string[]> {
   const calls = new Map<string, string[]>();
   const add = (group: string, resource: string, verb: string, where: string) => calls.set(`${group}/${resource}:${verb}`, [...(calls.get(`${group}/${resource}:${verb}`) ?? []), where]);
   for (const dir of DIRS)
-    for (const file of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith(".ts"))) {
+    for (const file of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith(".ts") && !DEPLOYER_FILES.includes(`runtime/${dir}/${f}`))) {
       const src = readFileSync(join(ROOT, dir, file), "utf8");
       const where = `runtime/${dir}/${file}`;
       for (const m of src.matchAll(/\.(create|read|list|delete|deleteCollection|patch|replace|get)Namespaced(\w+?)\(/g)) {
