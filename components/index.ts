@@ -4,6 +4,7 @@
  */
 export * from "./environment.js";
 export * from "./namespace.js";
+export * from "./orchestrator.js";
 export * from "./gpu.js";
 export * from "./datastore.js";
 export * from "./autoscaler.js";

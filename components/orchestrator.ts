@@ -4,8 +4,11 @@
  * `deployments list` and `event publish` call from a laptop or CI). Pure manifest builders, like the
  * submitter Role in namespace.ts; the cluster test applies exactly these objects.
  */
+import * as pulumi from "@pulumi/pulumi";
+import * as corev1 from "@pulumi/kubernetes/core/v1/index.js";
+import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
 import { MANAGED_BY, submitterRules, type PolicyRule, type RoleBindingManifest, type RoleManifest, type ServiceAccountManifest } from "./namespace.js";
-import { requireDnsLabel } from "./validate.js";
+import { requireDnsLabel, resolveSpec } from "./validate.js";
 
 /** Default name of the orchestrator's ServiceAccount, Role and RoleBinding (the runtime's default too). */
 export const DEFAULT_ORCHESTRATOR_NAME = "kubestep-orchestrator";
@@ -84,4 +87,51 @@ export function orchestratorObjects(o: OrchestratorObjectsOptions): Orchestrator
 export function deployerRoleManifest(namespace: string, name = DEFAULT_DEPLOYER_ROLE): RoleManifest {
   requireDnsLabel(namespace, "namespace");
   return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace, labels: { ...MANAGED_BY } }, rules: deployerRules() };
+}
+
+/** Arguments of {@link OrchestratorIdentity}. */
+export interface OrchestratorIdentityArgs {
+  /** Namespace of deployed flows (the StepNamespace's). */
+  namespace: pulumi.Input<string>;
+  /** Name of the ServiceAccount, Role and RoleBinding; default `kubestep-orchestrator` (what `kubestep deploy` uses). */
+  name?: pulumi.Input<string>;
+  /** Pod identity annotations giving orchestrator pods their datastore access (usually the step service account's). */
+  annotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Labels of the ServiceAccount (e.g. `azure.workload.identity/use: "true"`). */
+  labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Also grant what `@parallel` needs (JobSets); default true. */
+  parallel?: pulumi.Input<boolean>;
+}
+
+/**
+ * `kubestep:orchestrator:OrchestratorIdentity`: the ServiceAccount orchestrator pods of deployed flows run as, its
+ * Role ({@link orchestratorRules}) and the RoleBinding, exactly as {@link orchestratorObjects} builds them.
+ */
+export class OrchestratorIdentity extends pulumi.ComponentResource {
+  /** Name of the ServiceAccount (pass it to `kubestep deploy --orchestrator-service-account` when not the default). */
+  public readonly serviceAccount: pulumi.Output<string>;
+  /** Name of the Role. */
+  public readonly role: pulumi.Output<string>;
+  /** The objects as built by {@link orchestratorObjects}. */
+  public readonly objects: pulumi.Output<OrchestratorObjects>;
+
+  constructor(name: string, args: OrchestratorIdentityArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kubestep:orchestrator:OrchestratorIdentity", name, args, opts);
+    const objects = resolveSpec(args, (a) => orchestratorObjects(a as OrchestratorObjectsOptions));
+    this.objects = objects;
+    const sa = new corev1.ServiceAccount(
+      `${name}-orchestrator-sa`,
+      { metadata: objects.apply((o) => o.serviceAccount.metadata), automountServiceAccountToken: objects.apply((o) => o.serviceAccount.automountServiceAccountToken) },
+      { parent: this },
+    );
+    const role = new rbacv1.Role(`${name}-orchestrator`, { metadata: objects.apply((o) => o.role.metadata), rules: objects.apply((o) => o.role.rules) }, { parent: this });
+    new rbacv1.RoleBinding(
+      `${name}-orchestrator`,
+      { metadata: objects.apply((o) => o.roleBinding.metadata), roleRef: objects.apply((o) => o.roleBinding.roleRef), subjects: objects.apply((o) => o.roleBinding.subjects) },
+      { parent: this, dependsOn: [sa, role] },
+    );
+    this.serviceAccount = sa.metadata.name;
+    this.role = role.metadata.name;
+    this.registerOutputs({ serviceAccount: this.serviceAccount, role: this.role });
+  }
 }

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { deployerRoleManifest, deployerRules, orchestratorObjects, orchestratorRules, DEFAULT_ORCHESTRATOR_NAME } from "../../components/orchestrator.js";
+import * as pulumi from "@pulumi/pulumi";
+import { deployerRoleManifest, deployerRules, orchestratorObjects, orchestratorRules, OrchestratorIdentity, DEFAULT_ORCHESTRATOR_NAME } from "../../components/orchestrator.js";
+import { inputError, one, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
 import { submitterRules } from "../../components/namespace.js";
 import { DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT } from "../../runtime/kubernetes/deploy.js";
 
@@ -66,5 +68,32 @@ describe("components/orchestrator: deployed flows' Roles", () => {
     const path = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as { propertyPath?: string }).propertyPath}: ${(e as Error).message}`; } return "no error"; };
     assert.match(path(() => orchestratorObjects({ namespace: "Bad_NS" })), /^namespace: must be a Kubernetes name.*\(got "Bad_NS"\)$/);
     assert.match(path(() => orchestratorObjects({ namespace: "ml", name: "x".repeat(64) })), /^orchestrator\.name: must be a Kubernetes name/);
+  });
+
+  describe("OrchestratorIdentity (Pulumi, mocked engine)", () => {
+    before(() => setupMocks());
+    beforeEach(() => resetResources());
+
+    it("creates the ServiceAccount, Role and RoleBinding exactly as orchestratorObjects builds them, taking outputs", async () => {
+      const id = new OrchestratorIdentity("o1", { namespace: pulumi.output("ml"), annotations: { "eks.amazonaws.com/role-arn": pulumi.output("arn:aws:iam::1:role/r") } });
+      assert.equal(await valueOf(id.serviceAccount), "kubestep-orchestrator");
+      assert.equal(await valueOf(id.role), "kubestep-orchestrator");
+      await settle();
+      const built = orchestratorObjects({ namespace: "ml", annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r" } });
+      const sa = one(T.serviceAccount, "o1");
+      assert.deepEqual(sa.inputs.metadata, built.serviceAccount.metadata);
+      assert.equal(sa.inputs.automountServiceAccountToken, true);
+      assert.deepEqual(one(T.role, "o1").inputs.rules, built.role.rules);
+      const rb = one(T.roleBinding, "o1");
+      assert.deepEqual(rb.inputs.roleRef, built.roleBinding.roleRef);
+      assert.deepEqual(rb.inputs.subjects, built.roleBinding.subjects);
+      for (const r of [sa, rb]) assert.match(r.parent, /OrchestratorIdentity::o1$/);
+    });
+
+    it("refuses bad names from the constructor, naming the property", () => {
+      const e = inputError(() => new OrchestratorIdentity("o2", { namespace: "Bad_NS" }));
+      assert.equal(e.propertyPath, "namespace");
+      assert.match(e.reason, /must be a Kubernetes name.*\(got "Bad_NS"\)/);
+    });
   });
 });
