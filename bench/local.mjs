@@ -95,7 +95,11 @@ function processesIn(dir) {
 function measure(cmd, args, { cwd, env }) {
   return new Promise((resolveRun) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(TIME, ["-f", "KSBENCH %U %S", cmd, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(TIME, ["-f", "KSBENCH %U %S", cmd, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let peak = 0;
     let err = "";
     child.stderr.on("data", (c) => (err += c));
@@ -114,15 +118,21 @@ function measure(cmd, args, { cwd, env }) {
 // The two tools
 
 function kubestepRunner() {
-  const run = (args, cwd, env = {}) => measure(process.execPath, [BIN, ...args, "--quiet"], { cwd, env: { KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"), ...env } });
+  const run = (args, cwd, env = {}) =>
+    measure(process.execPath, [BIN, ...args, "--quiet"], {
+      cwd,
+      env: { KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"), ...env },
+    });
   return {
     name: "kubestep",
     linear: (cwd) => run(["run", join(FLOWS, "linear.ts")], cwd),
-    foreach: (cwd, workers) => run(["run", join(FLOWS, "foreach.ts"), ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
+    foreach: (cwd, workers) =>
+      run(["run", join(FLOWS, "foreach.ts"), ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
     big: (cwd) => run(["run", join(FLOWS, "bigartifact.ts")], cwd),
     async resume(cwd) {
       const failed = await run(["run", join(FLOWS, "linear.ts")], cwd, { BENCH_FAIL_C: "1" });
-      if (failed.code !== 1) throw new Error(`the failing kubestep run did not fail (exit ${failed.code}):\n${failed.err}`);
+      if (failed.code !== 1)
+        throw new Error(`the failing kubestep run did not fail (exit ${failed.code}):\n${failed.err}`);
       const id = /run (\S+) \(datastore/.exec(failed.err)?.[1];
       if (!id) throw new Error(`no run id in:\n${failed.err}`);
       return run(["resume", join(FLOWS, "linear.ts"), "--origin-run-id", id], cwd);
@@ -135,29 +145,47 @@ function metaflowRunner() {
   let src = peerDir;
   if (!existsSync(join(src, "metaflow", "__init__.py"))) {
     const tarball = join(peerDir, "metaflow-src.tar.gz");
-    if (!existsSync(tarball)) fail(`--vs-metaflow ${peerDir}: neither a Metaflow checkout (metaflow/__init__.py) nor a folder with metaflow-src.tar.gz`);
+    if (!existsSync(tarball))
+      fail(
+        `--vs-metaflow ${peerDir}: neither a Metaflow checkout (metaflow/__init__.py) nor a folder with metaflow-src.tar.gz`,
+      );
     src = mkdtempSync(join(tmpdir(), "ks-bench-metaflow-"));
     execFileSync("tar", ["xzf", tarball, "-C", src]);
     process.on("exit", () => rmSync(src, { recursive: true, force: true }));
   }
   const flows = resolve(value("metaflow-flows", peerDir));
-  for (const f of ["linear.py", "fanout.py", "bigartifact.py"]) if (!existsSync(join(flows, f))) fail(`no ${f} in ${flows} (--metaflow-flows)`);
+  for (const f of ["linear.py", "fanout.py", "bigartifact.py"])
+    if (!existsSync(join(flows, f))) fail(`no ${f} in ${flows} (--metaflow-flows)`);
   const baseEnv = (cwd) => ({
-    PYTHONPATH: src, METAFLOW_HOME: join(cwd, "mfhome"), METAFLOW_DATASTORE_SYSROOT_LOCAL: join(cwd, "mfdata"),
-    METAFLOW_DEFAULT_DATASTORE: "local", METAFLOW_DEFAULT_METADATA: "local", USERNAME: "bench",
+    PYTHONPATH: src,
+    METAFLOW_HOME: join(cwd, "mfhome"),
+    METAFLOW_DATASTORE_SYSROOT_LOCAL: join(cwd, "mfdata"),
+    METAFLOW_DEFAULT_DATASTORE: "local",
+    METAFLOW_DEFAULT_METADATA: "local",
+    USERNAME: "bench",
   });
   // A pip-installed Metaflow ships .pyc files; a bare checkout does not (each task would recompile it).
   execFileSync(python, ["-m", "compileall", "-q", "-j", "0", join(src, "metaflow")], { stdio: "ignore" });
   try {
-    execFileSync(python, ["-c", "import metaflow"], { env: { ...process.env, PYTHONPATH: src }, stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync(python, ["-c", "import metaflow"], {
+      env: { ...process.env, PYTHONPATH: src },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
   } catch (e) {
-    fail(`python cannot import metaflow from ${src}: ${String(e.stderr ?? e).trim().split("\n").pop()}\n(Metaflow needs Debian's python3-requests and python3-boto3: apt-get install -y python3-requests python3-boto3 time)`);
+    fail(
+      `python cannot import metaflow from ${src}: ${String(e.stderr ?? e)
+        .trim()
+        .split("\n")
+        .pop()}\n(Metaflow needs Debian's python3-requests and python3-boto3: apt-get install -y python3-requests python3-boto3 time)`,
+    );
   }
-  const run = (script, args, cwd, env = {}) => measure(python, [join(flows, script), "--no-pylint", ...args], { cwd, env: { ...baseEnv(cwd), ...env } });
+  const run = (script, args, cwd, env = {}) =>
+    measure(python, [join(flows, script), "--no-pylint", ...args], { cwd, env: { ...baseEnv(cwd), ...env } });
   return {
     name: "Metaflow",
     linear: (cwd) => run("linear.py", ["run"], cwd),
-    foreach: (cwd, workers) => run("fanout.py", ["run", "--n", "100", ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
+    foreach: (cwd, workers) =>
+      run("fanout.py", ["run", "--n", "100", ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
     big: (cwd) => run("bigartifact.py", ["run", "--size", "200"], cwd),
     async resume(cwd) {
       const failed = await run("linear.py", ["run"], cwd, { FAIL_B: "1" });
@@ -177,7 +205,8 @@ const CASES = [
   { key: "resume", name: "(d) resume failed linear", go: (t, cwd) => t.resume(cwd) },
 ];
 const wanted = value("cases", CASES.map((c) => c.key).join(",")).split(",");
-for (const w of wanted) if (!CASES.some((c) => c.key === w)) fail(`unknown case ${w}; cases: ${CASES.map((c) => c.key).join(", ")}`);
+for (const w of wanted)
+  if (!CASES.some((c) => c.key === w)) fail(`unknown case ${w}; cases: ${CASES.map((c) => c.key).join(", ")}`);
 if (!existsSync(TIME)) fail(`${TIME} (GNU time) is missing: apt-get install -y time`);
 
 const tools = [kubestepRunner(), ...(vsMetaflow ? [metaflowRunner()] : [])];
@@ -188,7 +217,9 @@ const median = (xs) => {
 };
 const MB = (b) => `${(b / 1048576).toFixed(0)} MB`;
 
-console.log(`kubestep local benchmarks: node ${process.version}, ${reps} runs per case and tool (medians), load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+console.log(
+  `kubestep local benchmarks: node ${process.version}, ${reps} runs per case and tool (medians), load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+);
 if (vsMetaflow) console.log(`side by side with Metaflow from ${peerDir}, alternating run by run`);
 const results = [];
 for (const c of CASES.filter((x) => wanted.includes(x.key))) {
@@ -208,22 +239,37 @@ for (const c of CASES.filter((x) => wanted.includes(x.key))) {
   const row = { case: c.name };
   for (const t of tools) {
     const rs = runs[t.name];
-    row[t.name] = { wall: median(rs.map((r) => r.secs)), cpu: median(rs.map((r) => r.cpu)), rss: median(rs.map((r) => r.peak)), walls: rs.map((r) => r.secs), left: Math.max(...rs.map((r) => r.left)) };
+    row[t.name] = {
+      wall: median(rs.map((r) => r.secs)),
+      cpu: median(rs.map((r) => r.cpu)),
+      rss: median(rs.map((r) => r.peak)),
+      walls: rs.map((r) => r.secs),
+      left: Math.max(...rs.map((r) => r.left)),
+    };
   }
   results.push(row);
   const k = row.kubestep;
-  const line = [`${c.name.padEnd(34)} kubestep ${k.wall.toFixed(2)} s wall, ${k.cpu.toFixed(2)} s cpu, ${MB(k.rss)} tree RSS, left running ${k.left} (${k.walls.map((w) => w.toFixed(2)).join(" ")})`];
+  const line = [
+    `${c.name.padEnd(34)} kubestep ${k.wall.toFixed(2)} s wall, ${k.cpu.toFixed(2)} s cpu, ${MB(k.rss)} tree RSS, left running ${k.left} (${k.walls.map((w) => w.toFixed(2)).join(" ")})`,
+  ];
   if (vsMetaflow) {
     const m = row.Metaflow;
     const tr = k.wall / m.wall;
     const rr = k.rss / m.rss;
-    line.push(`${"".padEnd(34)} Metaflow ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu, ${MB(m.rss)} tree RSS (${m.walls.map((w) => w.toFixed(2)).join(" ")})`);
-    line.push(`${"".padEnd(34)} ratio: time ${tr.toFixed(2)}x (goal <= 0.25x: ${tr <= 0.25 ? "met" : "MISSED"}), cpu ${(k.cpu / m.cpu).toFixed(2)}x, tree RSS ${rr.toFixed(2)}x (goal <= 1x: ${rr <= 1 ? "met" : "MISSED"})`);
+    line.push(
+      `${"".padEnd(34)} Metaflow ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu, ${MB(m.rss)} tree RSS (${m.walls.map((w) => w.toFixed(2)).join(" ")})`,
+    );
+    line.push(
+      `${"".padEnd(34)} ratio: time ${tr.toFixed(2)}x (goal <= 0.25x: ${tr <= 0.25 ? "met" : "MISSED"}), cpu ${(k.cpu / m.cpu).toFixed(2)}x, tree RSS ${rr.toFixed(2)}x (goal <= 1x: ${rr <= 1 ? "met" : "MISSED"})`,
+    );
   }
   console.log(line.join("\n"));
 }
 if (vsMetaflow) {
   console.log("\nsummary (kubestep / Metaflow, medians)");
   console.log("case                               time    cpu     tree RSS");
-  for (const r of results) console.log(`${r.case.padEnd(34)} ${(r.kubestep.wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r.kubestep.cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r.kubestep.rss / r.Metaflow.rss).toFixed(2)}`);
+  for (const r of results)
+    console.log(
+      `${r.case.padEnd(34)} ${(r.kubestep.wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r.kubestep.cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r.kubestep.rss / r.Metaflow.rss).toFixed(2)}`,
+    );
 }

@@ -4,7 +4,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 const cli = new URL("../dist/runtime/cli/main.js", import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
-  process.stderr.write("kubestep: the runtime is not built; run `npm install` (or `npm run build`) in the kubestep package\n");
+  process.stderr.write(
+    "kubestep: the runtime is not built; run `npm install` (or `npm run build`) in the kubestep package\n",
+  );
   process.exit(2);
 }
 const { main } = await import(cli.href);

@@ -62,33 +62,49 @@ async function readJsonFile(path: string, source: string): Promise<KubestepEnvir
     text = await readFile(path, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new EnvironmentSourceError(`cannot read ${source}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
+    throw new EnvironmentSourceError(
+      `cannot read ${source}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`,
+    );
   }
   return parseJson(text, source);
 }
 
 /** Runs `pulumi stack output kubestep --json --stack <stack>` and validates the result. */
-export async function loadStackEnvironment(stack: string, opts: Omit<LoadEnvironmentOptions, "stack" | "environment"> = {}): Promise<KubestepEnvironment> {
+export async function loadStackEnvironment(
+  stack: string,
+  opts: Omit<LoadEnvironmentOptions, "stack" | "environment"> = {},
+): Promise<KubestepEnvironment> {
   const env = opts.env ?? process.env;
   const cmd = opts.pulumiCommand ?? "pulumi";
   const source = `pulumi stack ${stack} (output kubestep)`;
   const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
-    execFile(cmd, ["stack", "output", "kubestep", "--json", "--stack", stack], { env, cwd: opts.cwd, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve({ stdout });
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT")
-        return reject(
+    execFile(
+      cmd,
+      ["stack", "output", "kubestep", "--json", "--stack", stack],
+      { env, cwd: opts.cwd, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ stdout });
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT")
+          return reject(
+            new EnvironmentSourceError(
+              `--stack ${stack} needs the Pulumi CLI, but \`${cmd}\` was not found on PATH. Install it (https://www.pulumi.com/docs/install/, e.g. \`curl -fsSL https://get.pulumi.com | sh\`), ` +
+                "or pass the environment directly with --environment <file.json> or KUBESTEP_ENVIRONMENT (JSON or a path; `pulumi stack output kubestep --json` prints it).",
+            ),
+          );
+        const detail = String(stderr).trim() || String(stdout).trim() || (err as Error).message;
+        reject(
           new EnvironmentSourceError(
-            `--stack ${stack} needs the Pulumi CLI, but \`${cmd}\` was not found on PATH. Install it (https://www.pulumi.com/docs/install/, e.g. \`curl -fsSL https://get.pulumi.com | sh\`), ` +
-              "or pass the environment directly with --environment <file.json> or KUBESTEP_ENVIRONMENT (JSON or a path; `pulumi stack output kubestep --json` prints it).",
+            `\`${cmd} stack output kubestep --json --stack ${stack}\` failed (exit ${typeof code === "number" ? code : (err as { code?: unknown }).code}): ${detail}`,
           ),
         );
-      const detail = String(stderr).trim() || String(stdout).trim() || (err as Error).message;
-      reject(new EnvironmentSourceError(`\`${cmd} stack output kubestep --json --stack ${stack}\` failed (exit ${typeof code === "number" ? code : (err as { code?: unknown }).code}): ${detail}`));
-    });
+      },
+    );
   });
   if (stdout.trim() === "" || stdout.trim() === "null" || stdout.trim() === "undefined")
-    throw new EnvironmentSourceError(`stack ${stack} has no output "kubestep"; deploy the kubestep stack program (pulumi up --stack ${stack}) first`);
+    throw new EnvironmentSourceError(
+      `stack ${stack} has no output "kubestep"; deploy the kubestep stack program (pulumi up --stack ${stack}) first`,
+    );
   return parseJson(stdout, source);
 }
 
@@ -99,7 +115,9 @@ export async function loadStackEnvironment(stack: string, opts: Omit<LoadEnviron
 export async function loadEnvironment(opts: LoadEnvironmentOptions = {}): Promise<KubestepEnvironment | undefined> {
   const env = opts.env ?? process.env;
   if (opts.stack !== undefined && opts.environment !== undefined)
-    throw new EnvironmentSourceError(`pass either --stack (${opts.stack}) or --environment (${opts.environment}), not both`);
+    throw new EnvironmentSourceError(
+      `pass either --stack (${opts.stack}) or --environment (${opts.environment}), not both`,
+    );
   if (opts.stack !== undefined) {
     if (opts.stack === "") throw new EnvironmentSourceError("--stack needs a stack name, e.g. --stack dev");
     return loadStackEnvironment(opts.stack, opts);

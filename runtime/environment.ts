@@ -10,7 +10,14 @@
  */
 
 import { DATASTORE_KINDS, ROOT_SCHEMES, type DatastoreKind } from "./contract/datastore.js";
-import { GPU_VENDORS, QOS_CLASSES, TAINT_EFFECTS, type GpuVendor, type QosClass, type TaintSpec } from "./contract/kubernetes.js";
+import {
+  GPU_VENDORS,
+  QOS_CLASSES,
+  TAINT_EFFECTS,
+  type GpuVendor,
+  type QosClass,
+  type TaintSpec,
+} from "./contract/kubernetes.js";
 import { isDnsLabel } from "./contract/names.js";
 import { KubestepError } from "./errors.js";
 
@@ -97,7 +104,6 @@ export class EnvironmentError extends KubestepError {
   }
 }
 
-
 function show(v: unknown): string {
   return v === undefined ? "nothing" : JSON.stringify(v);
 }
@@ -138,27 +144,39 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
   if (value.version !== 1) problems.push(`version: expected 1, got ${show(value.version)}`);
   const name = str("name", value.name) ?? "";
   const namespace = str("namespace", value.namespace) ?? "";
-  if (namespace && !isDnsLabel(namespace)) problems.push(`namespace: not a valid Kubernetes namespace name (got ${show(namespace)})`);
+  if (namespace && !isDnsLabel(namespace))
+    problems.push(`namespace: not a valid Kubernetes namespace name (got ${show(namespace)})`);
   const serviceAccount = str("serviceAccount", value.serviceAccount) ?? "";
   const image = str("image", value.image) ?? "";
 
   let datastore: DatastoreSpec = { kind: "local", root: "" };
-  if (!isObj(value.datastore)) problems.push(`datastore: expected an object { kind, root }, got ${show(value.datastore)}`);
+  if (!isObj(value.datastore))
+    problems.push(`datastore: expected an object { kind, root }, got ${show(value.datastore)}`);
   else {
     const d = value.datastore;
     const kind = d.kind as DatastoreKind;
-    if (!DATASTORE_KINDS.includes(kind)) problems.push(`datastore.kind: expected one of ${DATASTORE_KINDS.join(", ")}, got ${show(d.kind)}`);
+    if (!DATASTORE_KINDS.includes(kind))
+      problems.push(`datastore.kind: expected one of ${DATASTORE_KINDS.join(", ")}, got ${show(d.kind)}`);
     const root = str("datastore.root", d.root) ?? "";
     const prefix = kind === "local" ? "" : ROOT_SCHEMES[kind];
-    if (root && prefix && !root.startsWith(prefix)) problems.push(`datastore.root: a ${kind} root must start with ${prefix}, got ${show(root)}`);
-    datastore = { kind, root, region: str("datastore.region", d.region, false), endpoint: str("datastore.endpoint", d.endpoint, false) };
+    if (root && prefix && !root.startsWith(prefix))
+      problems.push(`datastore.root: a ${kind} root must start with ${prefix}, got ${show(root)}`);
+    datastore = {
+      kind,
+      root,
+      region: str("datastore.region", d.region, false),
+      endpoint: str("datastore.endpoint", d.endpoint, false),
+    };
     if (datastore.region === undefined) delete datastore.region;
     if (datastore.endpoint === undefined) delete datastore.endpoint;
   }
 
   let imagePullSecrets: string[] = [];
   if (value.imagePullSecrets !== undefined) {
-    if (!Array.isArray(value.imagePullSecrets) || !value.imagePullSecrets.every((s) => typeof s === "string" && s !== ""))
+    if (
+      !Array.isArray(value.imagePullSecrets) ||
+      !value.imagePullSecrets.every((s) => typeof s === "string" && s !== "")
+    )
       problems.push(`imagePullSecrets: expected a list of secret names, got ${show(value.imagePullSecrets)}`);
     else imagePullSecrets = value.imagePullSecrets as string[];
   }
@@ -173,10 +191,13 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
         if (n !== undefined) defaults[k] = n;
       }
       if (d.qos !== undefined) {
-        if (!QOS_CLASSES.includes(d.qos as QosClass)) problems.push(`defaults.qos: expected one of ${QOS_CLASSES.join(", ")}, got ${show(d.qos)}`);
+        if (!QOS_CLASSES.includes(d.qos as QosClass))
+          problems.push(`defaults.qos: expected one of ${QOS_CLASSES.join(", ")}, got ${show(d.qos)}`);
         else defaults.qos = d.qos as QosClass;
       }
-      for (const k of Object.keys(d)) if (!["cpu", "memory", "disk", "qos"].includes(k)) problems.push(`defaults.${k}: unknown field (allowed: cpu, memory, disk, qos)`);
+      for (const k of Object.keys(d))
+        if (!["cpu", "memory", "disk", "qos"].includes(k))
+          problems.push(`defaults.${k}: unknown field (allowed: cpu, memory, disk, qos)`);
     }
   }
 
@@ -189,11 +210,15 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
         if (!isObj(p)) return void problems.push(`${at}: expected an object, got ${show(p)}`);
         const pname = str(`${at}.name`, p.name) ?? "";
         const vendor = p.vendor as GpuPoolSpec["vendor"];
-        if (!GPU_VENDORS.includes(vendor)) problems.push(`${at}.vendor: expected ${GPU_VENDORS.map((v) => JSON.stringify(v)).join(" or ")}, got ${show(p.vendor)}`);
+        if (!GPU_VENDORS.includes(vendor))
+          problems.push(
+            `${at}.vendor: expected ${GPU_VENDORS.map((v) => JSON.stringify(v)).join(" or ")}, got ${show(p.vendor)}`,
+          );
         const resourceName = str(`${at}.resourceName`, p.resourceName) ?? "";
         const nodeLabels = strMap(`${at}.nodeLabels`, p.nodeLabels);
         const taints: TaintSpec[] = [];
-        if (p.taints !== undefined && !Array.isArray(p.taints)) problems.push(`${at}.taints: expected a list, got ${show(p.taints)}`);
+        if (p.taints !== undefined && !Array.isArray(p.taints))
+          problems.push(`${at}.taints: expected a list, got ${show(p.taints)}`);
         for (const [j, t] of ((Array.isArray(p.taints) ? p.taints : []) as unknown[]).entries()) {
           const tat = `${at}.taints[${j}]`;
           if (!isObj(t)) {
@@ -202,7 +227,8 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
           }
           const key = str(`${tat}.key`, t.key) ?? "";
           const tv = str(`${tat}.value`, t.value, false);
-          if (!TAINT_EFFECTS.includes(t.effect as TaintSpec["effect"])) problems.push(`${tat}.effect: expected one of ${TAINT_EFFECTS.join(", ")}, got ${show(t.effect)}`);
+          if (!TAINT_EFFECTS.includes(t.effect as TaintSpec["effect"]))
+            problems.push(`${tat}.effect: expected one of ${TAINT_EFFECTS.join(", ")}, got ${show(t.effect)}`);
           taints.push({ key, ...(tv !== undefined ? { value: tv } : {}), effect: t.effect as TaintSpec["effect"] });
         }
         gpuPools.push({ name: pname, vendor, resourceName, nodeLabels, taints });
@@ -223,7 +249,8 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     gpuPools,
   };
   const known = new Set(Object.keys(env));
-  for (const k of Object.keys(value)) if (!known.has(k)) problems.push(`${k}: unknown field (allowed: ${[...known].join(", ")})`);
+  for (const k of Object.keys(value))
+    if (!known.has(k)) problems.push(`${k}: unknown field (allowed: ${[...known].join(", ")})`);
   if (problems.length) throw new EnvironmentError(source, problems);
   return env;
 }

@@ -106,7 +106,10 @@ export class MissingPeerError extends KubestepError {
     /** Every need that lacks a peer, with the peers it lacks. */
     readonly missing: ReadonlyArray<{ need: PeerNeed; packages: readonly RuntimePeer[] }>,
   ) {
-    const lines = missing.map(({ need, packages }) => `${need.reason ?? FEATURE_DESCRIPTIONS[need.feature]} needs ${listNames(packages)}: ${installCommand(packages)}`);
+    const lines = missing.map(
+      ({ need, packages }) =>
+        `${need.reason ?? FEATURE_DESCRIPTIONS[need.feature]} needs ${listNames(packages)}: ${installCommand(packages)}`,
+    );
     const all = [...new Set(missing.flatMap((m) => m.packages))];
     if (missing.length > 1) lines.push(`install them all with: ${installCommand(all)}`);
     super(lines.join("\n"));
@@ -145,7 +148,10 @@ export type PeerImporter = (name: RuntimePeer) => Promise<unknown>;
  * @param importer how to import a peer; default `import()` of the package from kubestep's location.
  * @throws MissingPeerError naming every need that lacks a package, with the `npm install` to type.
  */
-export async function requirePeers(needs: readonly PeerNeed[], importer: PeerImporter = (name) => IMPORTS[name]()): Promise<void> {
+export async function requirePeers(
+  needs: readonly PeerNeed[],
+  importer: PeerImporter = (name) => IMPORTS[name](),
+): Promise<void> {
   const names = [...new Set(needs.flatMap((n) => FEATURE_PEERS[n.feature]))];
   const absent = new Set<RuntimePeer>();
   await Promise.all(
@@ -159,7 +165,9 @@ export async function requirePeers(needs: readonly PeerNeed[], importer: PeerImp
     }),
   );
   if (!absent.size) return;
-  const missing = needs.map((need) => ({ need, packages: FEATURE_PEERS[need.feature].filter((p) => absent.has(p)) })).filter((m) => m.packages.length > 0);
+  const missing = needs
+    .map((need) => ({ need, packages: FEATURE_PEERS[need.feature].filter((p) => absent.has(p)) }))
+    .filter((m) => m.packages.length > 0);
   throw new MissingPeerError(missing);
 }
 

@@ -15,7 +15,18 @@ export interface EncodedArtifact {
   bytes: Uint8Array;
 }
 
-const OK_PROTOS = new Set<unknown>([Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype, ArrayBuffer.prototype, DataView.prototype, Error.prototype, null]);
+const OK_PROTOS = new Set<unknown>([
+  Object.prototype,
+  Array.prototype,
+  Map.prototype,
+  Set.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  ArrayBuffer.prototype,
+  DataView.prototype,
+  Error.prototype,
+  null,
+]);
 
 function typeName(v: object): string {
   const ctor = (v as { constructor?: { name?: string } }).constructor;
@@ -57,7 +68,8 @@ export function checkStorable(name: string, value: unknown): void {
     const proto = Object.getPrototypeOf(o);
     if (!OK_PROTOS.has(proto) && !(o instanceof Error)) {
       if (o instanceof Promise) return fail(path, "a Promise (did you forget await?)");
-      if (hasMethods(proto)) return fail(path, `an instance of ${typeName(o)} (a class with methods; it would come back without them)`);
+      if (hasMethods(proto))
+        return fail(path, `an instance of ${typeName(o)} (a class with methods; it would come back without them)`);
     }
     if (o instanceof Map) {
       let i = 0;
@@ -77,7 +89,11 @@ export function checkStorable(name: string, value: unknown): void {
       for (let i = 0; i < o.length; i++) walk(o[i], `${path}[${i}]`);
       return;
     }
-    for (const k of Object.keys(o)) walk((o as Record<string, unknown>)[k], /^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`);
+    for (const k of Object.keys(o))
+      walk(
+        (o as Record<string, unknown>)[k],
+        /^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`,
+      );
   };
   walk(value, "");
 }

@@ -21,14 +21,19 @@ export class ArtifactStore {
   async prefetch(refs: ArtifactRef[]): Promise<void> {
     if (this.ds.storage.getSync) return;
     await Promise.all(
-      refs.filter((r) => !this.prefetched.has(r.sha)).map(async (r) => this.prefetched.set(r.sha, await this.ds.getBlob(r.sha))),
+      refs
+        .filter((r) => !this.prefetched.has(r.sha))
+        .map(async (r) => this.prefetched.set(r.sha, await this.ds.getBlob(r.sha))),
     );
   }
 
   /** Loads a value synchronously (local store, or prefetched). */
   loadSync(name: string, ref: ArtifactRef): unknown {
     const bytes = this.prefetched.get(ref.sha) ?? this.ds.getBlobSync(ref.sha);
-    if (!bytes) throw new Error(`artifact ${name} (${ref.sha.slice(0, 12)}) is in a remote datastore (${this.ds.storage.root}) and was not loaded yet; call \`await task.fetch()\` (or \`await run.fetch()\`) before reading task.data`);
+    if (!bytes)
+      throw new Error(
+        `artifact ${name} (${ref.sha.slice(0, 12)}) is in a remote datastore (${this.ds.storage.root}) and was not loaded yet; call \`await task.fetch()\` (or \`await run.fetch()\`) before reading task.data`,
+      );
     return decodeArtifact(ref.encoding, bytes);
   }
 
@@ -50,7 +55,12 @@ export interface LazyArtifacts {
  * Defines `names` on `target` as lazy properties: read loads and caches the value; assignment
  * replaces it. Returns a tracker of which ones stayed untouched.
  */
-export function defineLazyArtifacts(target: object, refs: Record<string, ArtifactRef>, store: ArtifactStore, skip: Set<string>): LazyArtifacts {
+export function defineLazyArtifacts(
+  target: object,
+  refs: Record<string, ArtifactRef>,
+  store: ArtifactStore,
+  skip: Set<string>,
+): LazyArtifacts {
   const untouched = new Set<string>();
   for (const [name, ref] of Object.entries(refs)) {
     if (skip.has(name)) continue;
@@ -78,7 +88,11 @@ export function defineLazyArtifacts(target: object, refs: Record<string, Artifac
 }
 
 /** A read-only view of a task's artifacts (used for join inputs and the client API). */
-export function artifactView(refs: Record<string, ArtifactRef>, store: ArtifactStore, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function artifactView(
+  refs: Record<string, ArtifactRef>,
+  store: ArtifactStore,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const view: Record<string, unknown> = {};
   const cache = new Map<string, unknown>();
   for (const [name, ref] of Object.entries(refs)) {

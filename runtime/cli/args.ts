@@ -21,7 +21,12 @@ export class UsageError extends KubestepError {
 }
 
 /** Parses argv given the command's known value options and flags. */
-export function parseArgs(argv: string[], valueOptions: string[], flagOptions: string[], allowExtra: boolean): ParsedArgs {
+export function parseArgs(
+  argv: string[],
+  valueOptions: string[],
+  flagOptions: string[],
+  allowExtra: boolean,
+): ParsedArgs {
   const out: ParsedArgs = { positionals: [], options: {}, extra: {}, flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -44,7 +49,8 @@ export function parseArgs(argv: string[], valueOptions: string[], flagOptions: s
     let value: string | undefined = eq > 0 ? a.slice(eq + 1) : undefined;
     if (value === undefined) {
       value = argv[i + 1];
-      if (value === undefined || (value.startsWith("--") && value.length > 2)) throw new UsageError(`--${name} needs a value`);
+      if (value === undefined || (value.startsWith("--") && value.length > 2))
+        throw new UsageError(`--${name} needs a value`);
       i++;
     }
     if (valueOptions.includes(name)) (out.options[name] ??= []).push(value);
@@ -65,6 +71,7 @@ export function intOpt(p: ParsedArgs, name: string, dflt: number): number {
   const v = opt(p, name);
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} ${JSON.stringify(v)} is invalid; expected a whole number >= 1`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} ${JSON.stringify(v)} is invalid; expected a whole number >= 1`);
   return n;
 }

@@ -17,9 +17,17 @@ export async function cmdCard(argv: string[]): Promise<number> {
     process.stdout.write(CARD_USAGE + "\n");
     return 0;
   }
-  if (sub !== "get") throw new UsageError(sub === undefined ? "missing the subcommand; use kubestep card get <Flow/run/step/task>" : `unknown subcommand card ${sub}; use card get`);
+  if (sub !== "get")
+    throw new UsageError(
+      sub === undefined
+        ? "missing the subcommand; use kubestep card get <Flow/run/step/task>"
+        : `unknown subcommand card ${sub}; use card get`,
+    );
   const parts = (p.positionals[0] ?? "").split("/").filter(Boolean);
-  if (parts.length !== 4 || p.positionals.length > 1) throw new UsageError(`expected one task pathspec Flow/run/step/task, got ${JSON.stringify(p.positionals.join(" "))}`);
+  if (parts.length !== 4 || p.positionals.length > 1)
+    throw new UsageError(
+      `expected one task pathspec Flow/run/step/task, got ${JSON.stringify(p.positionals.join(" "))}`,
+    );
   const [flow, run, step, task] = parts as [string, string, string, string];
   const { storage } = await openChosenDatastore({
     ...(opt(p, "datastore") !== undefined ? { datastore: opt(p, "datastore")! } : {}),
@@ -30,7 +38,11 @@ export async function cmdCard(argv: string[]): Promise<number> {
   const card = await ds.readCard(run, step, task);
   if (!card) {
     const meta = await ds.readTask(run, step, task);
-    throw new UsageError(meta ? `task ${parts.join("/")} made no card (a step makes one with current.card.append(...))` : `no task ${parts.join("/")} in ${storage.root}`);
+    throw new UsageError(
+      meta
+        ? `task ${parts.join("/")} made no card (a step makes one with current.card.append(...))`
+        : `no task ${parts.join("/")} in ${storage.root}`,
+    );
   }
   process.stdout.write(cardToHtml(card));
   return 0;

@@ -30,7 +30,11 @@ export interface ChosenDatastore {
 }
 
 /** Chooses the datastore like `kubestep run` does (see the module comment); sets the environment's endpoint and region variables. */
-export function chooseDatastore(flag: string | undefined, environment: KubestepEnvironment | undefined, env: NodeJS.ProcessEnv = process.env): ChosenDatastore {
+export function chooseDatastore(
+  flag: string | undefined,
+  environment: KubestepEnvironment | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ChosenDatastore {
   if (environment && !flag && !env.KUBESTEP_DEFAULT_DATASTORE && environment.datastore.kind !== "local") {
     const d = environment.datastore;
     if (d.endpoint && d.kind === "s3") env.KUBESTEP_S3_ENDPOINT_URL ??= d.endpoint;
@@ -44,7 +48,12 @@ export function chooseDatastore(flag: string | undefined, environment: KubestepE
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const reason = choice.kindSource === "default" ? `the ${choice.kind} datastore` : choice.kindSource === "--datastore" ? `--datastore ${choice.kind}` : `${choice.kindSource}=${choice.kind}`;
+  const reason =
+    choice.kindSource === "default"
+      ? `the ${choice.kind} datastore`
+      : choice.kindSource === "--datastore"
+        ? `--datastore ${choice.kind}`
+        : `${choice.kindSource}=${choice.kind}`;
   return { kind: choice.kind, root: choice.kind === "local" ? resolve(choice.root) : choice.root, reason };
 }
 
@@ -53,13 +62,22 @@ export function datastoreNeeds(d: ChosenDatastore, env: NodeJS.ProcessEnv = proc
   if (d.kind === "local") return [];
   const needs: PeerNeed[] = [{ feature: d.kind, reason: d.reason }];
   if (d.kind === "azure" && !env.AZURE_STORAGE_CONNECTION_STRING && !env.AZURE_STORAGE_KEY)
-    needs.push({ feature: "azure-identity", reason: `${d.reason} without AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (Microsoft Entra ID credentials)` });
+    needs.push({
+      feature: "azure-identity",
+      reason: `${d.reason} without AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (Microsoft Entra ID credentials)`,
+    });
   return needs;
 }
 
 /** Loads the environment (when asked for), chooses the datastore, checks its SDK is installed, and opens it. */
-export async function openChosenDatastore(req: DatastoreRequest): Promise<{ storage: Storage; chosen: ChosenDatastore }> {
-  const environment = await loadEnvironment({ ...(req.stack !== undefined ? { stack: req.stack } : {}), ...(req.environment !== undefined ? { environment: req.environment } : {}), env: process.env });
+export async function openChosenDatastore(
+  req: DatastoreRequest,
+): Promise<{ storage: Storage; chosen: ChosenDatastore }> {
+  const environment = await loadEnvironment({
+    ...(req.stack !== undefined ? { stack: req.stack } : {}),
+    ...(req.environment !== undefined ? { environment: req.environment } : {}),
+    env: process.env,
+  });
   const chosen = chooseDatastore(req.datastore, environment);
   await requirePeers(datastoreNeeds(chosen));
   return { storage: await openStorage(chosen.kind, chosen.root), chosen };

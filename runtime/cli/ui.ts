@@ -29,7 +29,8 @@ export async function cmdUi(argv: string[]): Promise<number> {
   if (p.positionals.length) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
   const portText = opt(p, "port") ?? "8321";
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${JSON.stringify(portText)} is invalid; use a whole number from 0 to 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port ${JSON.stringify(portText)} is invalid; use a whole number from 0 to 65535`);
   const host = opt(p, "host") ?? "127.0.0.1";
   const { storage, chosen } = await openChosenDatastore({
     ...(opt(p, "datastore") !== undefined ? { datastore: opt(p, "datastore")! } : {}),
@@ -39,7 +40,10 @@ export async function cmdUi(argv: string[]): Promise<number> {
   const { startUiServer } = await import("../ui/server.js");
   const ui = await startUiServer({ storage, host, port });
   process.stderr.write(`kubestep ui: showing ${chosen.reason} (${storage.root})\n`);
-  if (ui.token) process.stderr.write(`kubestep ui: listening on ${host}, so every request needs this access token (printed once):\n  ${ui.token}\n`);
+  if (ui.token)
+    process.stderr.write(
+      `kubestep ui: listening on ${host}, so every request needs this access token (printed once):\n  ${ui.token}\n`,
+    );
   process.stdout.write(`${ui.openUrl}\n`);
   await new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();

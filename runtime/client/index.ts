@@ -13,7 +13,14 @@
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalStorage } from "../datastore/local.js";
-import { FlowDatastore, LAYOUT, parseRunsKey, type AttemptMeta, type RunMeta, type TaskMeta } from "../datastore/flowstore.js";
+import {
+  FlowDatastore,
+  LAYOUT,
+  parseRunsKey,
+  type AttemptMeta,
+  type RunMeta,
+  type TaskMeta,
+} from "../datastore/flowstore.js";
 import { ArtifactStore, artifactView } from "../artifacts/store.js";
 import type { DatastoreKind } from "../environment.js";
 import type { Storage } from "../datastore/storage.js";
@@ -35,7 +42,8 @@ function localSource(ds: FlowDatastore, dir: string): ClientSource {
     taskIds: (runId, step) => children(join(dir, LAYOUT.runs, runId, step)).sort((a, b) => Number(a) - Number(b)),
     run: (runId) => ds.readRunSync(runId),
     task: (runId, step, taskId) => ds.readTaskSync(runId, step, taskId),
-    log: (runId, step, taskId, attempt) => ds.storage.getSync?.(ds.logKey(runId, step, taskId, attempt))?.toString("utf8"),
+    log: (runId, step, taskId, attempt) =>
+      ds.storage.getSync?.(ds.logKey(runId, step, taskId, attempt))?.toString("utf8"),
   };
 }
 
@@ -47,7 +55,9 @@ async function snapshotSource(ds: FlowDatastore): Promise<ClientSource> {
     return entry ? [{ key, entry }] : [];
   });
   const objects = new Map<string, string>();
-  await Promise.all(entries.map(async ({ key }) => objects.set(key, (await ds.storage.get(key))?.toString("utf8") ?? "")));
+  await Promise.all(
+    entries.map(async ({ key }) => objects.set(key, (await ds.storage.get(key))?.toString("utf8") ?? "")),
+  );
   const tasks = entries.flatMap(({ entry }) => (entry.kind === "task" ? [entry] : []));
   const uniq = (xs: string[]) => [...new Set(xs)];
   const json = <T>(k: string): T | undefined => (objects.has(k) ? (JSON.parse(objects.get(k)!) as T) : undefined);
@@ -55,7 +65,9 @@ async function snapshotSource(ds: FlowDatastore): Promise<ClientSource> {
     runIds: () => uniq(entries.flatMap(({ entry }) => (entry.kind === "run" ? [entry.runId] : []))).sort(),
     stepNames: (runId) => uniq(tasks.filter((t) => t.runId === runId).map((t) => t.step)),
     taskIds: (runId, step) =>
-      uniq(tasks.filter((t) => t.runId === runId && t.step === step).map((t) => t.taskId)).sort((a, b) => Number(a) - Number(b)),
+      uniq(tasks.filter((t) => t.runId === runId && t.step === step).map((t) => t.taskId)).sort(
+        (a, b) => Number(a) - Number(b),
+      ),
     run: (runId) => json<RunMeta>(ds.runKey(runId)),
     task: (runId, step, taskId) => json<TaskMeta>(ds.taskKey(runId, step, taskId)),
     log: (runId, step, taskId, attempt) => objects.get(ds.logKey(runId, step, taskId, attempt)),
@@ -104,7 +116,10 @@ export class Flow {
    * Reads a flow from any datastore (S3, GCS, Azure, or a local directory): the flow's run and task metadata
    * and logs are read now; artifacts load with `await task.fetch()` / `await run.fetch()`.
    */
-  static async connect(name: string, options: { datastore: DatastoreKind; root?: string } | { storage: Storage }): Promise<Flow> {
+  static async connect(
+    name: string,
+    options: { datastore: DatastoreKind; root?: string } | { storage: Storage },
+  ): Promise<Flow> {
     let storage: Storage;
     if ("storage" in options) storage = options.storage;
     else {
@@ -151,21 +166,37 @@ export class Run {
     readonly meta: RunMeta,
   ) {}
   /** Run id. */
-  get id(): string { return this.meta.runId; }
+  get id(): string {
+    return this.meta.runId;
+  }
   /** `Flow/run`. */
-  get pathspec(): string { return `${this.flow.name}/${this.id}`; }
+  get pathspec(): string {
+    return `${this.flow.name}/${this.id}`;
+  }
   /** Whether the run finished successfully. */
-  get successful(): boolean { return this.meta.status === "succeeded"; }
+  get successful(): boolean {
+    return this.meta.status === "succeeded";
+  }
   /** Whether the run has finished (successfully or not). */
-  get finished(): boolean { return this.meta.status !== "running"; }
+  get finished(): boolean {
+    return this.meta.status !== "running";
+  }
   /** running, succeeded or failed. */
-  get status(): RunMeta["status"] { return this.meta.status; }
+  get status(): RunMeta["status"] {
+    return this.meta.status;
+  }
   /** Parameter values. */
-  get params(): Record<string, unknown> { return this.meta.params; }
+  get params(): Record<string, unknown> {
+    return this.meta.params;
+  }
   /** Tags. */
-  get tags(): string[] { return this.meta.tags; }
+  get tags(): string[] {
+    return this.meta.tags;
+  }
   /** Why it failed. */
-  get error(): string | undefined { return this.meta.error; }
+  get error(): string | undefined {
+    return this.meta.error;
+  }
   /** Steps that have tasks, in start order. */
   get steps(): Step[] {
     return this.flow.source
@@ -197,7 +228,9 @@ export class Step {
     readonly name: string,
   ) {}
   /** `Flow/run/step`. */
-  get pathspec(): string { return `${this.run.pathspec}/${this.name}`; }
+  get pathspec(): string {
+    return `${this.run.pathspec}/${this.name}`;
+  }
   /** Its tasks, by id. */
   get tasks(): Task[] {
     return this.run.flow.source
@@ -228,17 +261,29 @@ export class Task {
     readonly meta: TaskMeta,
   ) {}
   /** Task id. */
-  get id(): string { return this.meta.taskId; }
+  get id(): string {
+    return this.meta.taskId;
+  }
   /** `Flow/run/step/task`. */
-  get pathspec(): string { return `${this.step.pathspec}/${this.id}`; }
+  get pathspec(): string {
+    return `${this.step.pathspec}/${this.id}`;
+  }
   /** Whether the task succeeded. */
-  get successful(): boolean { return this.meta.status === "succeeded"; }
+  get successful(): boolean {
+    return this.meta.status === "succeeded";
+  }
   /** Attempts with their status, timings and failure reasons. */
-  get attempts(): AttemptMeta[] { return this.meta.attempts; }
+  get attempts(): AttemptMeta[] {
+    return this.meta.attempts;
+  }
   /** Foreach index, when in a foreach. */
-  get index(): number | undefined { return this.meta.foreachStack[this.meta.foreachStack.length - 1]?.index; }
+  get index(): number | undefined {
+    return this.meta.foreachStack[this.meta.foreachStack.length - 1]?.index;
+  }
   /** Artifact names. */
-  get artifactNames(): string[] { return Object.keys(this.meta.artifacts ?? {}); }
+  get artifactNames(): string[] {
+    return Object.keys(this.meta.artifacts ?? {});
+  }
   /** Artifacts, loaded lazily on access: `task.data.total`. */
   get data(): Record<string, unknown> {
     this.dataView ??= artifactView(this.meta.artifacts ?? {}, this.step.run.flow.store);
@@ -250,7 +295,9 @@ export class Task {
     return this;
   }
   /** The failure @catch recorded, if any. */
-  get caught(): string | undefined { return this.meta.caught; }
+  get caught(): string | undefined {
+    return this.meta.caught;
+  }
   /** The output of an attempt (default: the last one). */
   logs(attempt = this.meta.attempts.length - 1): string {
     return this.step.run.flow.source.log(this.step.run.id, this.step.name, this.id, attempt) ?? "";

@@ -18,14 +18,25 @@ export interface LoadedFlow {
 /** Bundles and imports `flowFile`, picks the flow class (`flowName` when it exports several), validates its graph. */
 export async function loadFlow(flowFile: string, flowName?: string): Promise<LoadedFlow> {
   const code = await buildCodePackage(flowFile);
-  const pkg = (await import(pathToFileURL(code.path).href)) as { loadFlowModule: () => Promise<Record<string, unknown>> };
+  const pkg = (await import(pathToFileURL(code.path).href)) as {
+    loadFlowModule: () => Promise<Record<string, unknown>>;
+  };
   const classes = Object.values(await pkg.loadFlowModule()).filter(isFlowClass) as Function[];
   let cls: Function | undefined;
   if (flowName) {
     cls = classes.find((c) => c.name === flowName);
-    if (!cls) throw new FlowDefinitionError(`${flowFile} exports no flow named ${flowName}; it exports: ${classes.map((c) => c.name).join(", ") || "none"}`);
+    if (!cls)
+      throw new FlowDefinitionError(
+        `${flowFile} exports no flow named ${flowName}; it exports: ${classes.map((c) => c.name).join(", ") || "none"}`,
+      );
   } else if (classes.length === 1) cls = classes[0];
-  else if (!classes.length) throw new FlowDefinitionError(`${flowFile} exports no FlowSpec subclass; write \`export class MyFlow extends FlowSpec { ... }\``);
-  else throw new FlowDefinitionError(`${flowFile} exports several flows (${classes.map((c) => c.name).join(", ")}); choose one with --flow <Name>`);
+  else if (!classes.length)
+    throw new FlowDefinitionError(
+      `${flowFile} exports no FlowSpec subclass; write \`export class MyFlow extends FlowSpec { ... }\``,
+    );
+  else
+    throw new FlowDefinitionError(
+      `${flowFile} exports several flows (${classes.map((c) => c.name).join(", ")}); choose one with --flow <Name>`,
+    );
   return { cls: cls!, graph: buildGraph(cls!), code };
 }

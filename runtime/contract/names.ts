@@ -48,7 +48,8 @@ export function labelKeyProblem(key: string): string | undefined {
       return `the prefix before '/' must be a DNS subdomain (lowercase letters, digits, '-', '.', <= ${MAX_SUBDOMAIN_LENGTH} characters), e.g. example.com/name`;
   }
   if (name.length > MAX_LABEL_LENGTH) return `the name part must be at most ${MAX_LABEL_LENGTH} characters`;
-  if (!NAME_PART.test(name)) return "the name part must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+  if (!NAME_PART.test(name))
+    return "the name part must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
   return undefined;
 }
 
@@ -56,7 +57,8 @@ export function labelKeyProblem(key: string): string | undefined {
 export function labelValueProblem(value: unknown): string | undefined {
   if (typeof value !== "string") return "a label value must be a string";
   if (value.length > MAX_LABEL_LENGTH) return `a label value must be at most ${MAX_LABEL_LENGTH} characters`;
-  if (!LABEL_VALUE.test(value)) return "a label value must be empty or letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+  if (!LABEL_VALUE.test(value))
+    return "a label value must be empty or letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
   return undefined;
 }
 
@@ -88,6 +90,9 @@ export function sanitizeLabelValue(value: string): string {
  * possibly empty. Used to build readable Job and volume names; callers add a hash for uniqueness.
  */
 export function dnsFragment(text: string, max: number): string {
-  const s = text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+/, "");
+  const s = text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+/, "");
   return s.slice(0, max).replace(/-+$/, "");
 }

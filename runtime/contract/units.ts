@@ -10,12 +10,31 @@
 
 const BYTES_PER_UNIT: Record<string, number> = {
   b: 1,
-  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, p: 1e15, pb: 1e15,
-  ki: 2 ** 10, kib: 2 ** 10, mi: 2 ** 20, mib: 2 ** 20, gi: 2 ** 30, gib: 2 ** 30, ti: 2 ** 40, tib: 2 ** 40, pi: 2 ** 50, pib: 2 ** 50,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  p: 1e15,
+  pb: 1e15,
+  ki: 2 ** 10,
+  kib: 2 ** 10,
+  mi: 2 ** 20,
+  mib: 2 ** 20,
+  gi: 2 ** 30,
+  gib: 2 ** 30,
+  ti: 2 ** 40,
+  tib: 2 ** 40,
+  pi: 2 ** 50,
+  pib: 2 ** 50,
 };
 
 /** Units a size string may carry (case-insensitive). */
-export const SIZE_UNITS_HELP = 'a number, or a string with a unit: KB, MB, GB, TB (powers of 1000) or KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (powers of 1024), e.g. "16GB", "512Mi"';
+export const SIZE_UNITS_HELP =
+  'a number, or a string with a unit: KB, MB, GB, TB (powers of 1000) or KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (powers of 1024), e.g. "16GB", "512Mi"';
 
 /** One MiB in bytes. */
 export const MIB = 2 ** 20;
@@ -63,8 +82,21 @@ export function parseCpu(value: number | string): number | undefined {
 }
 
 const QUANTITY_SUFFIX: Record<string, number> = {
-  "": 1, m: 1e-3, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  "": 1,
+  m: 1e-3,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 /** The value of a Kubernetes quantity (`64Mi`, `4096M`, `1.5Gi`, `500m`, `1e9`), or undefined if malformed. */

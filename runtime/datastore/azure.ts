@@ -100,7 +100,8 @@ export class AzureStorage implements Storage {
     const env = this.options.env ?? process.env;
     const connectionString = this.options.connectionString ?? env[AZURE_CONNECTION_STRING_VAR];
     const accountKey = this.options.accountKey ?? env[AZURE_KEY_VAR];
-    const endpoint = this.options.endpoint ?? env[AZURE_ENDPOINT_VAR] ?? `https://${this.account}.blob.core.windows.net`;
+    const endpoint =
+      this.options.endpoint ?? env[AZURE_ENDPOINT_VAR] ?? `https://${this.account}.blob.core.windows.net`;
     let service: BlobServiceClient;
     let sharedKey: StorageSharedKeyCredential | undefined;
     if (connectionString) {
@@ -143,7 +144,8 @@ export class AzureStorage implements Storage {
   }
 
   async put(key: string, data: Uint8Array | string): Promise<void> {
-    const body = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const body =
+      typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const blob = await this.blob(key);
     await blob.uploadData(body, { blockSize: AZURE_BLOCK_SIZE, concurrency: 4, maxSingleShotSize: 16 * 1024 * 1024 });
   }

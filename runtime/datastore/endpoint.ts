@@ -12,7 +12,9 @@ import { DatastoreConfigError } from "./roots.js";
  */
 export function checkEndpointUrl(value: string, source: string, example: string): string {
   const bad = (why: string): DatastoreConfigError =>
-    new DatastoreConfigError(`${source}=${JSON.stringify(value)} is not a valid endpoint: ${why}; use an http:// or https:// URL such as ${example}`);
+    new DatastoreConfigError(
+      `${source}=${JSON.stringify(value)} is not a valid endpoint: ${why}; use an http:// or https:// URL such as ${example}`,
+    );
   const text = value.trim();
   let url: URL;
   try {
@@ -20,9 +22,11 @@ export function checkEndpointUrl(value: string, source: string, example: string)
   } catch {
     throw bad("it is not an absolute URL");
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw bad(`its scheme ${url.protocol.replace(/:$/, "")} is neither http nor https`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw bad(`its scheme ${url.protocol.replace(/:$/, "")} is neither http nor https`);
   if (!url.hostname) throw bad("it has no host");
-  if (url.username || url.password) throw bad("it contains credentials (give them to the SDK's credential chain instead)");
+  if (url.username || url.password)
+    throw bad("it contains credentials (give them to the SDK's credential chain instead)");
   if (url.search || url.hash) throw bad("it has a query or fragment");
   return text.replace(/\/+$/, "");
 }

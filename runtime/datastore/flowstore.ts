@@ -135,7 +135,8 @@ export function parseRunsKey(relative: string): RunsEntry | undefined {
   const p = relative.split("/");
   if (p.length === 2 && p[1] === LAYOUT.run) return { kind: "run", runId: p[0]! };
   if (p.length === 4 && p[3] === LAYOUT.task) return { kind: "task", runId: p[0]!, step: p[1]!, taskId: p[2]! };
-  if (p.length === 5 && p[4] === LAYOUT.log) return { kind: "log", runId: p[0]!, step: p[1]!, taskId: p[2]!, attempt: Number(p[3]) };
+  if (p.length === 5 && p[4] === LAYOUT.log)
+    return { kind: "log", runId: p[0]!, step: p[1]!, taskId: p[2]!, attempt: Number(p[3]) };
   return undefined;
 }
 

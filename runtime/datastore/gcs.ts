@@ -126,7 +126,8 @@ export class GcsStorage implements Storage {
   }
 
   async put(key: string, data: Uint8Array | string): Promise<void> {
-    const body = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const body =
+      typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const f = await this.file(key);
     try {
       await f.save(body, { resumable: body.byteLength > 16 * 1024 * 1024, validation: "crc32c" });
@@ -166,7 +167,10 @@ export class GcsStorage implements Storage {
   /** A 404 from a bucket-level request (upload, listing) means the bucket is missing: say so. */
   private bucketError(e: unknown): unknown {
     if (!isNotFound(e)) return e;
-    return new Error(`the GCS bucket ${JSON.stringify(this.bucketName)} of the datastore root ${this.root} does not exist${this.endpoint ? ` at ${this.endpoint}` : ""}`, { cause: e });
+    return new Error(
+      `the GCS bucket ${JSON.stringify(this.bucketName)} of the datastore root ${this.root} does not exist${this.endpoint ? ` at ${this.endpoint}` : ""}`,
+      { cause: e },
+    );
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -208,11 +212,14 @@ export class GcsStorage implements Storage {
     const out = new Set<string>();
     let pageToken: string | undefined;
     do {
-      const [files, next, raw] = await bucket.getFiles({ prefix: p || undefined, delimiter: "/", autoPaginate: false, pageToken }).catch((e: unknown) => {
-        throw this.bucketError(e);
-      });
+      const [files, next, raw] = await bucket
+        .getFiles({ prefix: p || undefined, delimiter: "/", autoPaginate: false, pageToken })
+        .catch((e: unknown) => {
+          throw this.bucketError(e);
+        });
       for (const f of files) if (f.name.length > p.length) out.add(f.name.slice(p.length));
-      for (const cp of (raw as { prefixes?: string[] } | undefined)?.prefixes ?? []) out.add(cp.slice(p.length).replace(/\/$/, ""));
+      for (const cp of (raw as { prefixes?: string[] } | undefined)?.prefixes ?? [])
+        out.add(cp.slice(p.length).replace(/\/$/, ""));
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
     } while (pageToken);
     out.delete("");

@@ -13,7 +13,14 @@ import { DATASTORE_KINDS, DatastoreConfigError, isDatastoreKind, parseDatastoreR
 import type { KubestepVariable } from "../variables.js";
 
 export {
-  DATASTORE_KINDS, ROOT_SCHEMES, DatastoreConfigError, isDatastoreKind, parseDatastoreRoot, objectName, listPrefix, keyOf,
+  DATASTORE_KINDS,
+  ROOT_SCHEMES,
+  DatastoreConfigError,
+  isDatastoreKind,
+  parseDatastoreRoot,
+  objectName,
+  listPrefix,
+  keyOf,
   type ParsedRoot,
 } from "./roots.js";
 
@@ -38,7 +45,10 @@ export const DEFAULT_LOCAL_ROOT = ".kubestep";
  * @throws MissingPeerError when the kind's SDK (an optional peer) is not installed.
  */
 export async function openStorage(kind: DatastoreKind, root: string): Promise<Storage> {
-  if (!isDatastoreKind(kind)) throw new DatastoreConfigError(`unknown datastore ${JSON.stringify(kind)}; use one of ${DATASTORE_KINDS.join(", ")}`);
+  if (!isDatastoreKind(kind))
+    throw new DatastoreConfigError(
+      `unknown datastore ${JSON.stringify(kind)}; use one of ${DATASTORE_KINDS.join(", ")}`,
+    );
   parseDatastoreRoot(kind, root);
   // The cloud SDKs are optional peers: a missing one fails here, with the `npm install` to type.
   if (kind !== "local") await requirePeer(kind);
@@ -98,7 +108,9 @@ export function datastoreFromEnv(env: Readonly<Record<string, string | undefined
   }
   if (kindText === "gcs") kindText = "gs";
   if (!isDatastoreKind(kindText))
-    throw new DatastoreConfigError(`${kindSource} ${JSON.stringify(kindText)} is not a datastore; use one of ${DATASTORE_KINDS.join(", ")}`);
+    throw new DatastoreConfigError(
+      `${kindSource} ${JSON.stringify(kindText)} is not a datastore; use one of ${DATASTORE_KINDS.join(", ")}`,
+    );
   const kind = kindText;
   const variable = SYSROOT_VARS[kind];
   const fromEnv = env[variable]?.trim();
@@ -125,5 +137,11 @@ export function datastoreFromEnv(env: Readonly<Record<string, string | undefined
 }
 
 function exampleRoot(kind: DatastoreKind): string {
-  return kind === "s3" ? "s3://my-bucket/kubestep" : kind === "gs" ? "gs://my-bucket/kubestep" : kind === "azure" ? "azure://myaccount/mycontainer/kubestep" : DEFAULT_LOCAL_ROOT;
+  return kind === "s3"
+    ? "s3://my-bucket/kubestep"
+    : kind === "gs"
+      ? "gs://my-bucket/kubestep"
+      : kind === "azure"
+        ? "azure://myaccount/mycontainer/kubestep"
+        : DEFAULT_LOCAL_ROOT;
 }

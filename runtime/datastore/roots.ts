@@ -53,26 +53,39 @@ function trimSlashes(s: string): string {
  * @throws DatastoreConfigError naming the bad root and the expected form.
  */
 export function parseDatastoreRoot(kind: DatastoreKind, root: string): ParsedRoot {
-  if (typeof root !== "string" || root.trim() === "") throw new DatastoreConfigError(`the ${kind} datastore root is empty; ${describeRootForm(kind)}`);
+  if (typeof root !== "string" || root.trim() === "")
+    throw new DatastoreConfigError(`the ${kind} datastore root is empty; ${describeRootForm(kind)}`);
   if (kind === "local") {
-    if (/^(s3|gs|azure):\/\//.test(root)) throw new DatastoreConfigError(`the local datastore root ${JSON.stringify(root)} is a cloud URL; a local root is a directory path`);
+    if (/^(s3|gs|azure):\/\//.test(root))
+      throw new DatastoreConfigError(
+        `the local datastore root ${JSON.stringify(root)} is a cloud URL; a local root is a directory path`,
+      );
     return { kind, dir: root };
   }
   const scheme = ROOT_SCHEMES[kind];
-  if (!root.startsWith(scheme)) throw new DatastoreConfigError(`the ${kind} datastore root ${JSON.stringify(root)} does not start with ${scheme}; ${describeRootForm(kind)}`);
+  if (!root.startsWith(scheme))
+    throw new DatastoreConfigError(
+      `the ${kind} datastore root ${JSON.stringify(root)} does not start with ${scheme}; ${describeRootForm(kind)}`,
+    );
   const rest = root.slice(scheme.length);
   const parts = rest.split("/");
   if (kind === "azure") {
     const [account, container] = parts;
     if (!account || !/^[a-z0-9]{3,24}$/.test(account))
-      throw new DatastoreConfigError(`the azure datastore root ${JSON.stringify(root)} has no valid storage account name (3-24 lowercase letters and digits); ${describeRootForm(kind)}`);
-    if (!container || !/^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])?$/.test(container) && container !== "$root")
-      throw new DatastoreConfigError(`the azure datastore root ${JSON.stringify(root)} has no valid container name (3-63 lowercase letters, digits, '-'); ${describeRootForm(kind)}`);
+      throw new DatastoreConfigError(
+        `the azure datastore root ${JSON.stringify(root)} has no valid storage account name (3-24 lowercase letters and digits); ${describeRootForm(kind)}`,
+      );
+    if (!container || (!/^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])?$/.test(container) && container !== "$root"))
+      throw new DatastoreConfigError(
+        `the azure datastore root ${JSON.stringify(root)} has no valid container name (3-63 lowercase letters, digits, '-'); ${describeRootForm(kind)}`,
+      );
     return { kind, account, container, prefix: trimSlashes(parts.slice(2).join("/")) };
   }
   const bucket = parts[0];
   if (!bucket || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket))
-    throw new DatastoreConfigError(`the ${kind} datastore root ${JSON.stringify(root)} has no valid bucket name (lowercase letters, digits, '.', '-', '_'); ${describeRootForm(kind)}`);
+    throw new DatastoreConfigError(
+      `the ${kind} datastore root ${JSON.stringify(root)} has no valid bucket name (lowercase letters, digits, '.', '-', '_'); ${describeRootForm(kind)}`,
+    );
   return { kind, bucket, prefix: trimSlashes(parts.slice(1).join("/")) };
 }
 
@@ -99,7 +112,8 @@ export function objectName(prefix: string, key: string): string {
   if (k !== "") {
     if (k.startsWith("/")) throw new Error(`datastore key must be relative, got ${JSON.stringify(key)}`);
     for (const seg of k.split("/"))
-      if (seg === "" || seg === "." || seg === "..") throw new Error(`datastore key ${JSON.stringify(key)} has an empty, '.' or '..' segment`);
+      if (seg === "" || seg === "." || seg === "..")
+        throw new Error(`datastore key ${JSON.stringify(key)} has an empty, '.' or '..' segment`);
   }
   if (!prefix) return k;
   return k === "" ? prefix : `${prefix}/${k}`;

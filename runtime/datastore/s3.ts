@@ -50,9 +50,11 @@ interface S3Sdk {
 
 let sdkPromise: Promise<S3Sdk> | undefined;
 function loadSdk(): Promise<S3Sdk> {
-  sdkPromise ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/lib-storage"), import("@aws-sdk/s3-request-presigner")]).then(
-    ([s3, storage, presigner]) => ({ s3, storage, presigner }),
-  );
+  sdkPromise ??= Promise.all([
+    import("@aws-sdk/client-s3"),
+    import("@aws-sdk/lib-storage"),
+    import("@aws-sdk/s3-request-presigner"),
+  ]).then(([s3, storage, presigner]) => ({ s3, storage, presigner }));
   return sdkPromise;
 }
 
@@ -95,9 +97,14 @@ export class S3Storage implements Storage {
     this.bucket = parsed.bucket;
     this.prefix = parsed.prefix;
     const env = options.env ?? process.env;
-    const endpoint = options.endpoint ? (["endpoint", options.endpoint] as const) : env[S3_ENDPOINT_VAR]?.trim() ? ([S3_ENDPOINT_VAR, env[S3_ENDPOINT_VAR]!] as const) : undefined;
+    const endpoint = options.endpoint
+      ? (["endpoint", options.endpoint] as const)
+      : env[S3_ENDPOINT_VAR]?.trim()
+        ? ([S3_ENDPOINT_VAR, env[S3_ENDPOINT_VAR]!] as const)
+        : undefined;
     this.endpoint = endpoint ? checkEndpointUrl(endpoint[1], endpoint[0], "http://192.0.2.2:4568") : undefined;
-    this.region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || (this.endpoint ? "us-east-1" : undefined);
+    this.region =
+      options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || (this.endpoint ? "us-east-1" : undefined);
     this.forcePathStyle = options.forcePathStyle ?? this.endpoint !== undefined;
   }
 
@@ -107,7 +114,11 @@ export class S3Storage implements Storage {
       return new s3.S3Client({
         ...(this.region ? { region: this.region } : {}),
         ...(this.endpoint
-          ? { endpoint: this.endpoint, requestChecksumCalculation: "WHEN_REQUIRED" as const, responseChecksumValidation: "WHEN_REQUIRED" as const }
+          ? {
+              endpoint: this.endpoint,
+              requestChecksumCalculation: "WHEN_REQUIRED" as const,
+              responseChecksumValidation: "WHEN_REQUIRED" as const,
+            }
           : {}),
         forcePathStyle: this.forcePathStyle,
       });
@@ -125,7 +136,9 @@ export class S3Storage implements Storage {
     const body = typeof data === "string" ? Buffer.from(data) : data;
     if (body.byteLength > S3_SINGLE_PUT_MAX) return this.upload(key, body);
     const [{ s3 }, client] = await Promise.all([loadSdk(), this.client()]);
-    await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.name(key), Body: body, ContentLength: body.byteLength }));
+    await client.send(
+      new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.name(key), Body: body, ContentLength: body.byteLength }),
+    );
   }
 
   putStream(key: string, data: Readable): Promise<void> {
@@ -137,7 +150,12 @@ export class S3Storage implements Storage {
     if (size <= S3_SINGLE_PUT_MAX) {
       const [{ s3 }, client] = await Promise.all([loadSdk(), this.client()]);
       await client.send(
-        new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.name(key), Body: createReadStream(path), ContentLength: size }),
+        new s3.PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.name(key),
+          Body: createReadStream(path),
+          ContentLength: size,
+        }),
       );
       return;
     }
@@ -172,7 +190,9 @@ export class S3Storage implements Storage {
       const body = out.Body;
       if (body === undefined) return Readable.from([]);
       if (body instanceof Readable) return body;
-      return Readable.fromWeb((body as { transformToWebStream(): import("node:stream/web").ReadableStream }).transformToWebStream());
+      return Readable.fromWeb(
+        (body as { transformToWebStream(): import("node:stream/web").ReadableStream }).transformToWebStream(),
+      );
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -202,8 +222,11 @@ export class S3Storage implements Storage {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const page = await client.send(new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: p || undefined, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key !== undefined && !o.Key.endsWith("/")) out.push(keyOf(this.prefix, o.Key));
+      const page = await client.send(
+        new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: p || undefined, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? [])
+        if (o.Key !== undefined && !o.Key.endsWith("/")) out.push(keyOf(this.prefix, o.Key));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return out;
@@ -216,7 +239,12 @@ export class S3Storage implements Storage {
     let token: string | undefined;
     do {
       const page = await client.send(
-        new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: p || undefined, Delimiter: "/", ContinuationToken: token }),
+        new s3.ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: p || undefined,
+          Delimiter: "/",
+          ContinuationToken: token,
+        }),
       );
       for (const o of page.Contents ?? []) if (o.Key && o.Key.length > p.length) out.add(o.Key.slice(p.length));
       for (const cp of page.CommonPrefixes ?? []) if (cp.Prefix) out.add(cp.Prefix.slice(p.length).replace(/\/$/, ""));

@@ -44,7 +44,9 @@ export function parallelNodeFromEnv(env: Readonly<Record<string, string | undefi
   };
   const int = (variable: string, min: number): number => {
     const t = env[variable];
-    return t !== undefined && /^[0-9]+$/.test(t) && Number(t) >= min ? Number(t) : bad(variable, `a whole number >= ${min}`);
+    return t !== undefined && /^[0-9]+$/.test(t) && Number(t) >= min
+      ? Number(t)
+      : bad(variable, `a whole number >= ${min}`);
   };
   const numNodes = int(PARALLEL_ENV.numNodes, 2);
   const mainIp = env[PARALLEL_ENV.mainIp] || bad(PARALLEL_ENV.mainIp, "the control node's address");

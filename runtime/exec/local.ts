@@ -110,7 +110,12 @@ export class LocalExecutor implements Executor {
         out.flush();
         err.flush();
         this.running.delete(child);
-        const base = { exitCode: code, signal, log: log.join("\n") + (log.length ? "\n" : ""), where: `local pid ${child.pid}` };
+        const base = {
+          exitCode: code,
+          signal,
+          log: log.join("\n") + (log.length ? "\n" : ""),
+          where: `local pid ${child.pid}`,
+        };
         if (code === 0 && !timedOut) return resolvePromise({ ok: true, ...base });
         let reason = "exception";
         let error: string;

@@ -85,21 +85,37 @@ function isPng(bytes: Uint8Array): boolean {
 
 /** Turns what `append` got into a stored component; throws naming what is wrong and what is allowed. */
 export function toComponent(input: CardInput): CardComponent {
-  const allowed = "a markdown string, PNG bytes (Buffer/Uint8Array), { table: rows[][], headers? }, { image: pngBytes, alt? }, { chart: { x, series } } or { markdown }";
+  const allowed =
+    "a markdown string, PNG bytes (Buffer/Uint8Array), { table: rows[][], headers? }, { image: pngBytes, alt? }, { chart: { x, series } } or { markdown }";
   if (typeof input === "string") return { type: "markdown", text: input };
   const image = (bytes: Uint8Array, alt?: string): ImageComponent => {
-    if (!isPng(bytes)) throw new TypeError(`card.append: the image is not a PNG (its first bytes are not the PNG signature 89 50 4E 47 0D 0A 1A 0A); encode it as PNG first`);
-    return { type: "image", pngBase64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"), ...(alt ? { alt } : {}) };
+    if (!isPng(bytes))
+      throw new TypeError(
+        `card.append: the image is not a PNG (its first bytes are not the PNG signature 89 50 4E 47 0D 0A 1A 0A); encode it as PNG first`,
+      );
+    return {
+      type: "image",
+      pngBase64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"),
+      ...(alt ? { alt } : {}),
+    };
   };
   if (input instanceof Uint8Array) return image(input);
   if (input && typeof input === "object") {
     if ("markdown" in input && typeof input.markdown === "string") return { type: "markdown", text: input.markdown };
     if ("image" in input && input.image instanceof Uint8Array) return image(input.image, input.alt);
     if ("table" in input) {
-      if (!Array.isArray(input.table) || !input.table.every((r) => Array.isArray(r))) throw new TypeError(`card.append: table must be an array of rows (arrays of cells); got ${typeof input.table}`);
-      if (input.headers !== undefined && (!Array.isArray(input.headers) || !input.headers.every((h) => typeof h === "string")))
+      if (!Array.isArray(input.table) || !input.table.every((r) => Array.isArray(r)))
+        throw new TypeError(`card.append: table must be an array of rows (arrays of cells); got ${typeof input.table}`);
+      if (
+        input.headers !== undefined &&
+        (!Array.isArray(input.headers) || !input.headers.every((h) => typeof h === "string"))
+      )
         throw new TypeError("card.append: table headers must be an array of strings");
-      return { type: "table", rows: input.table.map((r) => r.map((c) => cellText(c))), ...(input.headers ? { headers: input.headers } : {}) };
+      return {
+        type: "table",
+        rows: input.table.map((r) => r.map((c) => cellText(c))),
+        ...(input.headers ? { headers: input.headers } : {}),
+      };
     }
     if ("chart" in input) return { type: "chart", spec: checkChart(input.chart) };
   }
@@ -119,15 +135,29 @@ function cellText(c: unknown): string | number | boolean | null {
 }
 
 function checkChart(spec: ChartSpec): ChartSpec {
-  if (!spec || typeof spec !== "object") throw new TypeError("card.append: chart must be { kind?, title?, x: [...], series: [{ name, values }] }");
-  if (spec.kind !== undefined && spec.kind !== "line" && spec.kind !== "bar") throw new TypeError(`card.append: chart kind ${JSON.stringify(spec.kind)} is not supported; use "line" or "bar"`);
+  if (!spec || typeof spec !== "object")
+    throw new TypeError("card.append: chart must be { kind?, title?, x: [...], series: [{ name, values }] }");
+  if (spec.kind !== undefined && spec.kind !== "line" && spec.kind !== "bar")
+    throw new TypeError(`card.append: chart kind ${JSON.stringify(spec.kind)} is not supported; use "line" or "bar"`);
   if (!Array.isArray(spec.x)) throw new TypeError("card.append: chart.x must be an array of numbers or labels");
-  if (!Array.isArray(spec.series) || !spec.series.length) throw new TypeError("card.append: chart.series must be a non-empty array of { name, values }");
+  if (!Array.isArray(spec.series) || !spec.series.length)
+    throw new TypeError("card.append: chart.series must be a non-empty array of { name, values }");
   for (const s of spec.series) {
-    if (!Array.isArray(s.values) || s.values.length !== spec.x.length || !s.values.every((v) => typeof v === "number" && Number.isFinite(v)))
-      throw new TypeError(`card.append: chart series ${JSON.stringify(s.name)} must have ${spec.x.length} finite numbers (one per x value)`);
+    if (
+      !Array.isArray(s.values) ||
+      s.values.length !== spec.x.length ||
+      !s.values.every((v) => typeof v === "number" && Number.isFinite(v))
+    )
+      throw new TypeError(
+        `card.append: chart series ${JSON.stringify(s.name)} must have ${spec.x.length} finite numbers (one per x value)`,
+      );
   }
-  return { ...(spec.kind ? { kind: spec.kind } : {}), ...(spec.title ? { title: spec.title } : {}), x: [...spec.x], series: spec.series.map((s) => ({ name: String(s.name), values: [...s.values] })) };
+  return {
+    ...(spec.kind ? { kind: spec.kind } : {}),
+    ...(spec.title ? { title: spec.title } : {}),
+    x: [...spec.x],
+    series: spec.series.map((s) => ({ name: String(s.name), values: [...s.values] })),
+  };
 }
 
 /** The card of the running task. */

@@ -25,23 +25,47 @@ export function param<T>(options: ParamOptions<T> = {}) {
     const allowedKeys = ["default", "help", "required", "type"];
     for (const k of Object.keys(options)) {
       if (!allowedKeys.includes(k))
-        throw new DecoratorArgumentError(`(parameter ${String(context.name)})`, `@param ${k}`, (options as Record<string, unknown>)[k], `allowed options: ${allowedKeys.join(", ")}`);
+        throw new DecoratorArgumentError(
+          `(parameter ${String(context.name)})`,
+          `@param ${k}`,
+          (options as Record<string, unknown>)[k],
+          `allowed options: ${allowedKeys.join(", ")}`,
+        );
     }
     if (options.type !== undefined && !["string", "number", "boolean", "json"].includes(options.type))
-      throw new DecoratorArgumentError(`(parameter ${String(context.name)})`, "@param type", options.type, "allowed: string, number, boolean, json");
+      throw new DecoratorArgumentError(
+        `(parameter ${String(context.name)})`,
+        "@param type",
+        options.type,
+        "allowed: string, number, boolean, json",
+      );
     addParam(context, options as ParamOptions);
   };
 }
 
 function checkKeys(stepName: string, deco: string, options: object, allowed: string[]): void {
   for (const k of Object.keys(options)) {
-    if (!allowed.includes(k)) throw new DecoratorArgumentError(stepName, `@${deco} ${k}`, (options as Record<string, unknown>)[k], `unknown option; allowed: ${allowed.join(", ")}`);
+    if (!allowed.includes(k))
+      throw new DecoratorArgumentError(
+        stepName,
+        `@${deco} ${k}`,
+        (options as Record<string, unknown>)[k],
+        `unknown option; allowed: ${allowed.join(", ")}`,
+      );
   }
 }
 
 function nonNegative(stepName: string, option: string, v: unknown, integer: boolean, max = Infinity): number {
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)) || v > max)
-    throw new DecoratorArgumentError(stepName, option, v, `expected a ${integer ? "whole" : ""} number >= 0${max < Infinity ? ` and <= ${max}` : ""}`.replace("a  number", "a number"));
+    throw new DecoratorArgumentError(
+      stepName,
+      option,
+      v,
+      `expected a ${integer ? "whole" : ""} number >= 0${max < Infinity ? ` and <= ${max}` : ""}`.replace(
+        "a  number",
+        "a number",
+      ),
+    );
   return v;
 }
 
@@ -59,7 +83,13 @@ export function retry(options: RetryOptions = {}): StepDecorator {
     const s = String(context.name);
     checkKeys(s, "retry", options, ["times", "minutesBetweenRetries"]);
     const times = nonNegative(s, "@retry times", options.times ?? 3, true, 100);
-    const minutesBetweenRetries = nonNegative(s, "@retry minutesBetweenRetries", options.minutesBetweenRetries ?? 2, false, 24 * 60);
+    const minutesBetweenRetries = nonNegative(
+      s,
+      "@retry minutesBetweenRetries",
+      options.minutesBetweenRetries ?? 2,
+      false,
+      24 * 60,
+    );
     addStepDecorator(context, "retry", { times, minutesBetweenRetries });
   };
 }
@@ -78,13 +108,15 @@ export interface TimeoutOptions {
 export function timeout(options: TimeoutOptions): StepDecorator {
   return (_m, context) => {
     const s = String(context.name);
-    if (typeof options !== "object" || options === null) throw new DecoratorArgumentError(s, "@timeout", options, "expected { seconds?, minutes?, hours? }");
+    if (typeof options !== "object" || options === null)
+      throw new DecoratorArgumentError(s, "@timeout", options, "expected { seconds?, minutes?, hours? }");
     checkKeys(s, "timeout", options, ["seconds", "minutes", "hours"]);
     const seconds =
       nonNegative(s, "@timeout seconds", options.seconds ?? 0, false) +
       60 * nonNegative(s, "@timeout minutes", options.minutes ?? 0, false) +
       3600 * nonNegative(s, "@timeout hours", options.hours ?? 0, false);
-    if (!(seconds > 0)) throw new DecoratorArgumentError(s, "@timeout", options, "the total of seconds + minutes + hours must be > 0");
+    if (!(seconds > 0))
+      throw new DecoratorArgumentError(s, "@timeout", options, "the total of seconds + minutes + hours must be > 0");
     addStepDecorator(context, "timeout", { seconds });
   };
 }
@@ -108,7 +140,12 @@ export function catchFailure(options: CatchOptions = {}): StepDecorator {
     const s = String(context.name);
     checkKeys(s, "catch", options, ["var", "printException"]);
     if (options.var !== undefined && (typeof options.var !== "string" || !IDENT.test(options.var)))
-      throw new DecoratorArgumentError(s, "@catch var", options.var, "expected an identifier to name the artifact, e.g. \"failure\"");
+      throw new DecoratorArgumentError(
+        s,
+        "@catch var",
+        options.var,
+        'expected an identifier to name the artifact, e.g. "failure"',
+      );
     addStepDecorator(context, "catch", { var: options.var, printException: options.printException ?? true });
   };
 }
@@ -126,11 +163,18 @@ export function environment(options: EnvironmentOptions): StepDecorator {
   return (_m, context) => {
     const s = String(context.name);
     if (typeof options !== "object" || options === null || typeof options.vars !== "object" || options.vars === null)
-      throw new DecoratorArgumentError(s, "@environment vars", options, "expected { vars: { NAME: \"value\" } }");
+      throw new DecoratorArgumentError(s, "@environment vars", options, 'expected { vars: { NAME: "value" } }');
     checkKeys(s, "environment", options, ["vars"]);
     for (const [k, v] of Object.entries(options.vars)) {
-      if (!ENV_NAME.test(k)) throw new DecoratorArgumentError(s, "@environment vars", k, "variable names are letters, digits and _ and do not start with a digit");
-      if (typeof v !== "string") throw new DecoratorArgumentError(s, `@environment vars.${k}`, v, "values must be strings");
+      if (!ENV_NAME.test(k))
+        throw new DecoratorArgumentError(
+          s,
+          "@environment vars",
+          k,
+          "variable names are letters, digits and _ and do not start with a digit",
+        );
+      if (typeof v !== "string")
+        throw new DecoratorArgumentError(s, `@environment vars.${k}`, v, "values must be strings");
     }
     addStepDecorator(context, "environment", { vars: { ...options.vars } });
   };
@@ -166,23 +210,36 @@ export function resources(options: ResourcesOptions): StepDecorator {
     checkKeys(s, "resources", options, ["cpu", "memory", "disk", "gpu", "sharedMemory"]);
     const out: ResolvedResources = {};
     if (options.cpu !== undefined) {
-      if (typeof options.cpu !== "number" || !(options.cpu > 0) || !Number.isFinite(options.cpu)) throw new DecoratorArgumentError(s, "@resources cpu", options.cpu, "expected a number of cores > 0 (fractions allowed, e.g. 0.5)");
+      if (typeof options.cpu !== "number" || !(options.cpu > 0) || !Number.isFinite(options.cpu))
+        throw new DecoratorArgumentError(
+          s,
+          "@resources cpu",
+          options.cpu,
+          "expected a number of cores > 0 (fractions allowed, e.g. 0.5)",
+        );
       out.cpu = options.cpu;
     }
     for (const k of ["memory", "disk"] as const) {
       const v = options[k];
       if (v === undefined) continue;
       const mb = typeof v === "number" || typeof v === "string" ? parseMegabytes(v) : undefined;
-      if (mb === undefined || !(mb > 0)) throw new DecoratorArgumentError(s, `@resources ${k}`, v, `expected MB > 0: ${SIZE_UNITS_HELP}`);
+      if (mb === undefined || !(mb > 0))
+        throw new DecoratorArgumentError(s, `@resources ${k}`, v, `expected MB > 0: ${SIZE_UNITS_HELP}`);
       out[k] = mb;
     }
     if (options.gpu !== undefined) out.gpu = nonNegative(s, "@resources gpu", options.gpu, true);
     if (options.sharedMemory !== undefined) {
-      if (typeof options.sharedMemory !== "number" || !(options.sharedMemory > 0)) throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, "expected MiB > 0");
+      if (typeof options.sharedMemory !== "number" || !(options.sharedMemory > 0))
+        throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, "expected MiB > 0");
       out.sharedMemory = options.sharedMemory;
       // sharedMemory is in MiB, memory in MB: compare bytes.
       if (out.memory !== undefined && out.sharedMemory * MIB > out.memory * MB)
-        throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, `must not exceed memory (${out.memory} MB = ${Math.floor(((out.memory * MB) / MIB) * 100) / 100} MiB; sharedMemory is in MiB)`);
+        throw new DecoratorArgumentError(
+          s,
+          "@resources sharedMemory",
+          options.sharedMemory,
+          `must not exceed memory (${out.memory} MB = ${Math.floor(((out.memory * MB) / MIB) * 100) / 100} MiB; sharedMemory is in MiB)`,
+        );
     }
     addStepDecorator(context, "resources", out);
   };
@@ -205,8 +262,15 @@ export function parallel(options: ParallelOptions = {}): StepDecorator {
     const s = String(context.name);
     checkKeys(s, "parallel", options, ["numNodes"]);
     if (options.numNodes !== undefined && (!Number.isInteger(options.numNodes) || options.numNodes < 2))
-      throw new DecoratorArgumentError(s, "@parallel numNodes", options.numNodes, "expected a whole number >= 2 (a gang of one is a normal step)");
-    addStepDecorator(context, "parallel", { ...(options.numNodes !== undefined ? { numNodes: options.numNodes } : {}) });
+      throw new DecoratorArgumentError(
+        s,
+        "@parallel numNodes",
+        options.numNodes,
+        "expected a whole number >= 2 (a gang of one is a normal step)",
+      );
+    addStepDecorator(context, "parallel", {
+      ...(options.numNodes !== undefined ? { numNodes: options.numNodes } : {}),
+    });
   };
 }
 

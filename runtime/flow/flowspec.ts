@@ -78,15 +78,27 @@ export class FlowSpec {
     let options: NextOptions = {};
     for (const a of args) {
       if (typeof a === "function") {
-        if (!a.name) throw new FlowDefinitionError(`${where}: this.next() got an anonymous function; pass a step method, e.g. this.next(this.end)`);
+        if (!a.name)
+          throw new FlowDefinitionError(
+            `${where}: this.next() got an anonymous function; pass a step method, e.g. this.next(this.end)`,
+          );
         targets.push(a.name);
       } else if (typeof a === "object" && a !== null) options = a;
-      else throw new FlowDefinitionError(`${where}: this.next() got ${String(a)}; pass step methods (this.stepName) and optionally { foreach } or { numParallel }`);
+      else
+        throw new FlowDefinitionError(
+          `${where}: this.next() got ${String(a)}; pass step methods (this.stepName) and optionally { foreach } or { numParallel }`,
+        );
     }
-    if (!targets.length) throw new FlowDefinitionError(`${where}: this.next() needs at least one step, e.g. this.next(this.end)`);
+    if (!targets.length)
+      throw new FlowDefinitionError(`${where}: this.next() needs at least one step, e.g. this.next(this.end)`);
     if (state) {
-      if (state.transition) throw new FlowDefinitionError(`${where}: this.next() was called twice; call it exactly once per step`);
-      state.transition = { targets, ...(options.foreach !== undefined ? { foreach: options.foreach } : {}), ...(options.numParallel !== undefined ? { numParallel: options.numParallel } : {}) };
+      if (state.transition)
+        throw new FlowDefinitionError(`${where}: this.next() was called twice; call it exactly once per step`);
+      state.transition = {
+        targets,
+        ...(options.foreach !== undefined ? { foreach: options.foreach } : {}),
+        ...(options.numParallel !== undefined ? { numParallel: options.numParallel } : {}),
+      };
     }
   }
 
@@ -97,12 +109,18 @@ export class FlowSpec {
    */
   mergeArtifacts(inputs: Inputs<object>, options: MergeOptions = {}): void {
     const state = (this as unknown as { [TASK_STATE]?: TaskState })[TASK_STATE];
-    if (!state?.merge) throw new FlowDefinitionError("mergeArtifacts() can only be called inside a join step, with the step's inputs");
+    if (!state?.merge)
+      throw new FlowDefinitionError("mergeArtifacts() can only be called inside a join step, with the step's inputs");
     state.merge(inputs as Inputs<Record<string, unknown>>, options);
   }
 }
 
 /** Whether a value is a FlowSpec subclass (from any copy of the runtime). */
 export function isFlowClass(v: unknown): v is typeof FlowSpec {
-  return typeof v === "function" && (v as unknown as Record<symbol, unknown>)[FLOWSPEC_MARK] === true && v !== FlowSpec && (v as { name?: string }).name !== "FlowSpec";
+  return (
+    typeof v === "function" &&
+    (v as unknown as Record<symbol, unknown>)[FLOWSPEC_MARK] === true &&
+    v !== FlowSpec &&
+    (v as { name?: string }).name !== "FlowSpec"
+  );
 }

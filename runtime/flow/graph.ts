@@ -106,16 +106,26 @@ export function parseNextCalls(stepName: string, source: string): ParsedNext[] {
         const fe = /\bforeach\s*:\s*([^,}]+)/.exec(arg);
         if (fe) {
           const lit = /^\s*(["'`])([A-Za-z_$][\w$]*)\1\s*$/.exec(fe[1]!);
-          if (!lit) throw new FlowDefinitionError(`step ${stepName}: foreach must be a string literal naming an artifact, e.g. { foreach: "items" }; got ${fe[1]!.trim()}`);
+          if (!lit)
+            throw new FlowDefinitionError(
+              `step ${stepName}: foreach must be a string literal naming an artifact, e.g. { foreach: "items" }; got ${fe[1]!.trim()}`,
+            );
           call.foreach = lit[2]!;
         }
         const np = /\bnumParallel\s*:\s*([^,}]+)/.exec(arg);
         if (np) call.numParallel = /^\s*\d+\s*$/.test(np[1]!) ? Number(np[1]) : "dynamic";
-        const unknown = [...arg.matchAll(/([A-Za-z_$][\w$]*)\s*:/g)].map((x) => x[1]!).filter((k) => k !== "foreach" && k !== "numParallel");
-        if (unknown.length) throw new FlowDefinitionError(`step ${stepName}: this.next() option ${unknown[0]} is unknown; allowed: foreach, numParallel`);
+        const unknown = [...arg.matchAll(/([A-Za-z_$][\w$]*)\s*:/g)]
+          .map((x) => x[1]!)
+          .filter((k) => k !== "foreach" && k !== "numParallel");
+        if (unknown.length)
+          throw new FlowDefinitionError(
+            `step ${stepName}: this.next() option ${unknown[0]} is unknown; allowed: foreach, numParallel`,
+          );
         continue;
       }
-      throw new FlowDefinitionError(`step ${stepName}: this.next() arguments must be steps written as this.<step> (and an options object); got ${arg}`);
+      throw new FlowDefinitionError(
+        `step ${stepName}: this.next() arguments must be steps written as this.<step> (and an options object); got ${arg}`,
+      );
     }
     calls.push(call);
   }
@@ -138,14 +148,19 @@ export function buildGraph(cls: Function): FlowGraph {
   const nodes: Record<string, GraphNode> = {};
   for (const [name, sm] of Object.entries(meta.steps)) {
     if (!sm.isStep) {
-      const decos = Object.keys(sm.decorators).map((d) => "@" + d).join(", ");
+      const decos = Object.keys(sm.decorators)
+        .map((d) => "@" + d)
+        .join(", ");
       throw new FlowDefinitionError(`method ${name} has ${decos} but no @step; add @step or remove the decorators`);
     }
     const fn = proto[name];
     if (typeof fn !== "function") throw new FlowDefinitionError(`step ${name}: not a method`);
     const source = Function.prototype.toString.call(fn);
     const calls = parseNextCalls(name, source);
-    if (calls.length > 1) throw new FlowDefinitionError(`step ${name}: calls this.next() ${calls.length} times; a step has exactly one transition (use a static branch this.next(this.a, this.b) instead of conditional next calls)`);
+    if (calls.length > 1)
+      throw new FlowDefinitionError(
+        `step ${name}: calls this.next() ${calls.length} times; a step has exactly one transition (use a static branch this.next(this.a, this.b) instead of conditional next calls)`,
+      );
     const call = calls[0];
     const isJoin = takesInputs(fn, source);
     let type: NodeType = "linear";
@@ -156,7 +171,13 @@ export function buildGraph(cls: Function): FlowGraph {
     if (isJoin) type = "join";
     if (name === "end") type = "end";
     nodes[name] = {
-      name, type, out: call?.targets ?? [], in: [], isJoin, meta: sm, splitParents: [],
+      name,
+      type,
+      out: call?.targets ?? [],
+      in: [],
+      isJoin,
+      meta: sm,
+      splitParents: [],
       ...(call?.foreach !== undefined ? { foreach: call.foreach } : {}),
       ...(typeof call?.numParallel === "number" ? { numParallel: call.numParallel } : {}),
     };
@@ -169,20 +190,32 @@ export function buildGraph(cls: Function): FlowGraph {
   // @parallel targets: the step before them is a parallel fan-out.
   for (const n of Object.values(nodes)) {
     if (n.meta.decorators.parallel && n.meta.decorators.catch)
-      throw new FlowDefinitionError(`step ${n.name}: @parallel cannot be combined with @catch (a gang either succeeds as a whole or fails); remove @catch`);
+      throw new FlowDefinitionError(
+        `step ${n.name}: @parallel cannot be combined with @catch (a gang either succeeds as a whole or fails); remove @catch`,
+      );
     const parallelTargets = n.out.filter((t) => nodes[t]?.meta.decorators.parallel);
     if (n.type === "parallel" && n.out.some((t) => nodes[t] && !nodes[t]!.meta.decorators.parallel))
-      throw new FlowDefinitionError(`step ${n.name}: this.next(..., { numParallel }) targets ${n.out.join(", ")}, which is not an @parallel step; add @parallel() to it`);
+      throw new FlowDefinitionError(
+        `step ${n.name}: this.next(..., { numParallel }) targets ${n.out.join(", ")}, which is not an @parallel step; add @parallel() to it`,
+      );
     if (!parallelTargets.length) continue;
-    if (n.out.length !== 1 || n.foreach !== undefined) throw new FlowDefinitionError(`step ${n.name}: an @parallel step (${parallelTargets.join(", ")}) must be the only target of this.next()`);
+    if (n.out.length !== 1 || n.foreach !== undefined)
+      throw new FlowDefinitionError(
+        `step ${n.name}: an @parallel step (${parallelTargets.join(", ")}) must be the only target of this.next()`,
+      );
     const numNodes = nodes[parallelTargets[0]!]!.meta.decorators.parallel!.options.numNodes;
     if (n.type !== "parallel" && numNodes === undefined)
-      throw new FlowDefinitionError(`step ${n.name}: reaches @parallel step ${parallelTargets[0]} without a size; use this.next(this.${parallelTargets[0]}, { numParallel: N }) or @parallel({ numNodes: N })`);
+      throw new FlowDefinitionError(
+        `step ${n.name}: reaches @parallel step ${parallelTargets[0]} without a size; use this.next(this.${parallelTargets[0]}, { numParallel: N }) or @parallel({ numNodes: N })`,
+      );
     n.type = "parallel";
     if (n.numParallel === undefined && numNodes !== undefined) n.numParallel = numNodes;
   }
 
-  if (!nodes.start) throw new FlowDefinitionError(`flow ${flowName} has no start step; add \`@step start() { ...; this.next(this.<step>); }\``);
+  if (!nodes.start)
+    throw new FlowDefinitionError(
+      `flow ${flowName} has no start step; add \`@step start() { ...; this.next(this.<step>); }\``,
+    );
   if (!nodes.end) throw new FlowDefinitionError(`flow ${flowName} has no end step; add \`@step end() {}\``);
   if (nodes.start.isJoin) throw new FlowDefinitionError("step start: must not take inputs (it is the first step)");
 
@@ -191,17 +224,25 @@ export function buildGraph(cls: Function): FlowGraph {
       if (n.out.length) throw new FlowDefinitionError("step end: must not call this.next(); it is the last step");
       continue;
     }
-    if (!n.out.length) throw new FlowDefinitionError(`step ${n.name}: never calls this.next(); end it with e.g. this.next(this.end)`);
+    if (!n.out.length)
+      throw new FlowDefinitionError(`step ${n.name}: never calls this.next(); end it with e.g. this.next(this.end)`);
     for (const t of n.out) {
       if (!nodes[t]) {
         const known = Object.keys(nodes).join(", ");
-        throw new FlowDefinitionError(`step ${n.name}: this.next() targets ${t}, which is not a @step (steps: ${known})`);
+        throw new FlowDefinitionError(
+          `step ${n.name}: this.next() targets ${t}, which is not a @step (steps: ${known})`,
+        );
       }
       if (!nodes[t]!.in.includes(n.name)) nodes[t]!.in.push(n.name);
     }
-    if (n.foreach !== undefined && n.out.length !== 1) throw new FlowDefinitionError(`step ${n.name}: a foreach fans out to exactly one step; got ${n.out.join(", ")}`);
-    if (n.numParallel !== undefined && n.out.length !== 1) throw new FlowDefinitionError(`step ${n.name}: a parallel fan-out targets exactly one step; got ${n.out.join(", ")}`);
-    if (n.numParallel !== undefined && n.numParallel < 2) throw new FlowDefinitionError(`step ${n.name}: numParallel = ${n.numParallel} is invalid; use 2 or more nodes`);
+    if (n.foreach !== undefined && n.out.length !== 1)
+      throw new FlowDefinitionError(`step ${n.name}: a foreach fans out to exactly one step; got ${n.out.join(", ")}`);
+    if (n.numParallel !== undefined && n.out.length !== 1)
+      throw new FlowDefinitionError(
+        `step ${n.name}: a parallel fan-out targets exactly one step; got ${n.out.join(", ")}`,
+      );
+    if (n.numParallel !== undefined && n.numParallel < 2)
+      throw new FlowDefinitionError(`step ${n.name}: numParallel = ${n.numParallel} is invalid; use 2 or more nodes`);
   }
 
   // Cycles (DFS with colours).
@@ -209,7 +250,10 @@ export function buildGraph(cls: Function): FlowGraph {
   const order: string[] = [];
   const visit = (name: string, path: string[]): void => {
     if (colour[name] === 2) return;
-    if (colour[name] === 1) throw new FlowDefinitionError(`step ${name}: the flow has a cycle ${[...path.slice(path.indexOf(name)), name].join(" -> ")}; flows are acyclic`);
+    if (colour[name] === 1)
+      throw new FlowDefinitionError(
+        `step ${name}: the flow has a cycle ${[...path.slice(path.indexOf(name)), name].join(" -> ")}; flows are acyclic`,
+      );
     colour[name] = 1;
     for (const t of nodes[name]!.out) visit(t, [...path, name]);
     colour[name] = 2;
@@ -218,7 +262,10 @@ export function buildGraph(cls: Function): FlowGraph {
   visit("start", []);
   order.reverse();
   for (const name of Object.keys(nodes)) {
-    if (!colour[name]) throw new FlowDefinitionError(`step ${name}: is unreachable from start; call this.next(this.${name}) from some step or remove it`);
+    if (!colour[name])
+      throw new FlowDefinitionError(
+        `step ${name}: is unreachable from start; call this.next(this.${name}) from some step or remove it`,
+      );
   }
 
   // Split/join structure: every split is closed by a join before end; joins take inputs.
@@ -229,7 +276,10 @@ export function buildGraph(cls: Function): FlowGraph {
     if (!assigned.has(name)) continue;
     let childParents = n.splitParents;
     if (n.isJoin) {
-      if (!n.splitParents.length) throw new FlowDefinitionError(`step ${name}: takes inputs (a join) but no split or foreach comes before it; remove the inputs parameter`);
+      if (!n.splitParents.length)
+        throw new FlowDefinitionError(
+          `step ${name}: takes inputs (a join) but no split or foreach comes before it; remove the inputs parameter`,
+        );
       childParents = n.splitParents.slice(0, -1);
     }
     if (n.type === "split" || n.type === "foreach" || n.type === "parallel") childParents = [...childParents, name];
@@ -237,7 +287,9 @@ export function buildGraph(cls: Function): FlowGraph {
       const target = nodes[t]!;
       if (assigned.has(t)) {
         if (target.splitParents.join("/") !== childParents.join("/"))
-          throw new FlowDefinitionError(`step ${t}: is reached from inside and outside the same split (from ${target.in.join(", ")}); every branch of a split must meet in one join`);
+          throw new FlowDefinitionError(
+            `step ${t}: is reached from inside and outside the same split (from ${target.in.join(", ")}); every branch of a split must meet in one join`,
+          );
       } else {
         target.splitParents = childParents;
         assigned.add(t);
@@ -246,16 +298,22 @@ export function buildGraph(cls: Function): FlowGraph {
   }
   for (const n of Object.values(nodes)) {
     if (n.in.length > 1 && !n.isJoin)
-      throw new FlowDefinitionError(`step ${n.name}: is reached from ${n.in.join(", ")} but takes no inputs; make it a join: ${n.name}(inputs: Inputs) { ... }`);
+      throw new FlowDefinitionError(
+        `step ${n.name}: is reached from ${n.in.join(", ")} but takes no inputs; make it a join: ${n.name}(inputs: Inputs) { ... }`,
+      );
     if (n.isJoin) {
       const split = nodes[n.splitParents[n.splitParents.length - 1]!]!;
       if (split.type === "split" && n.in.length < 2)
-        throw new FlowDefinitionError(`step ${n.name}: joins the branches of ${split.name} but only ${n.in.join(", ")} lead here; every branch must reach the join`);
+        throw new FlowDefinitionError(
+          `step ${n.name}: joins the branches of ${split.name} but only ${n.in.join(", ")} lead here; every branch must reach the join`,
+        );
     }
   }
   if (nodes.end.splitParents.length) {
     const open = nodes.end.splitParents[nodes.end.splitParents.length - 1]!;
-    throw new FlowDefinitionError(`step ${open}: its ${nodes[open]!.type === "foreach" ? "foreach" : "branches"} never join before end; add a join step that takes inputs`);
+    throw new FlowDefinitionError(
+      `step ${open}: its ${nodes[open]!.type === "foreach" ? "foreach" : "branches"} never join before end; add a join step that takes inputs`,
+    );
   }
   return { flowName, nodes, order, meta };
 }

@@ -25,10 +25,9 @@ export interface StepDecoratorRecord<T = unknown> {
 export interface StepDecoratorOptions {}
 
 /** The decorators of one step, by name: typed for the known ones, {@link StepDecoratorRecord} for any other. */
-export type StepDecorators = { [K in keyof StepDecoratorOptions]?: StepDecoratorRecord<StepDecoratorOptions[K]> } & Record<
-  string,
-  StepDecoratorRecord
->;
+export type StepDecorators = {
+  [K in keyof StepDecoratorOptions]?: StepDecoratorRecord<StepDecoratorOptions[K]>;
+} & Record<string, StepDecoratorRecord>;
 
 /** Everything declared on one step method. */
 export interface StepMeta {
@@ -73,7 +72,9 @@ function own(bag: MetadataBag): FlowMeta {
     // Subclass metadata objects inherit from the parent's: copy the parent's declarations.
     const parent = bag[META_KEY] as FlowMeta | undefined;
     bag[META_KEY] = {
-      steps: Object.fromEntries(Object.entries(parent?.steps ?? {}).map(([k, v]) => [k, { ...v, decorators: { ...v.decorators } }])),
+      steps: Object.fromEntries(
+        Object.entries(parent?.steps ?? {}).map(([k, v]) => [k, { ...v, decorators: { ...v.decorators } }]),
+      ),
       params: { ...(parent?.params ?? {}) },
     } satisfies FlowMeta;
   }

@@ -41,7 +41,10 @@ function parseOne(p: ParamMeta, raw: string): unknown {
  * Resolves parameter values: CLI text parsed by type, defaults filled, required ones enforced,
  * unknown names rejected with the list of declared parameters.
  */
-export function resolveParams(declared: Record<string, ParamMeta>, givenRaw: Record<string, string>): Record<string, unknown> {
+export function resolveParams(
+  declared: Record<string, ParamMeta>,
+  givenRaw: Record<string, string>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   // `--fail-node` and `--failNode` both name the field failNode.
   const given: Record<string, string> = {};
@@ -52,13 +55,16 @@ export function resolveParams(declared: Record<string, ParamMeta>, givenRaw: Rec
   for (const name of Object.keys(given)) {
     if (!declared[name]) {
       const names = Object.keys(declared);
-      throw new ParameterError(`unknown parameter --${name}; ${names.length ? `this flow's parameters: ${names.map((n) => "--" + n).join(", ")}` : "this flow declares no parameters"}`);
+      throw new ParameterError(
+        `unknown parameter --${name}; ${names.length ? `this flow's parameters: ${names.map((n) => "--" + n).join(", ")}` : "this flow declares no parameters"}`,
+      );
     }
   }
   for (const [name, p] of Object.entries(declared)) {
     if (name in given) out[name] = parseOne(p, given[name]!);
     else if (p.options.default !== undefined) out[name] = p.options.default;
-    else if (p.options.required) throw new ParameterError(`parameter --${name} is required${p.options.help ? ` (${p.options.help})` : ""}`);
+    else if (p.options.required)
+      throw new ParameterError(`parameter --${name} is required${p.options.help ? ` (${p.options.help})` : ""}`);
   }
   return out;
 }

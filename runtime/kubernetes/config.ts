@@ -22,10 +22,22 @@
  */
 import type { GpuPoolSpec, KubestepEnvironment } from "../environment.js";
 import {
-  checkCombinations, closestOption, isKubernetesOption, KUBERNETES_OPTION_NAMES, KubernetesConfigError,
-  parseKeyValueList, validateKubernetesOption, validateKubernetesOptions,
-  type GpuVendor, type ImagePullPolicy, type KubernetesOptionName, type KubernetesOptions, type KubernetesSecurityContext,
-  type KubernetesToleration, type QosClass, type ValidatedKubernetesOptions,
+  checkCombinations,
+  closestOption,
+  isKubernetesOption,
+  KUBERNETES_OPTION_NAMES,
+  KubernetesConfigError,
+  parseKeyValueList,
+  validateKubernetesOption,
+  validateKubernetesOptions,
+  type GpuVendor,
+  type ImagePullPolicy,
+  type KubernetesOptionName,
+  type KubernetesOptions,
+  type KubernetesSecurityContext,
+  type KubernetesToleration,
+  type QosClass,
+  type ValidatedKubernetesOptions,
 } from "./options.js";
 import { MB, MIB } from "../contract/units.js";
 import { COMPUTE_POOL_LABEL, gpuResourceFor, tolerationFor } from "../contract/kubernetes.js";
@@ -176,22 +188,36 @@ export const ENV_PREFIX = "KUBESTEP_KUBERNETES_";
 type EnvKind = "string" | "number" | "jsonList" | "jsonObjectList" | "jsonObject" | "nameList" | "keyValues";
 
 /** Each variable, the option it sets and how its text is read. */
-export const KUBERNETES_ENV_VARS: Readonly<Record<string, { option: KubernetesOptionName; kind: EnvKind; help: string }>> = {
+export const KUBERNETES_ENV_VARS: Readonly<
+  Record<string, { option: KubernetesOptionName; kind: EnvKind; help: string }>
+> = {
   NAMESPACE: { option: "namespace", kind: "string", help: "a namespace name" },
   SERVICE_ACCOUNT: { option: "serviceAccount", kind: "string", help: "a service account name" },
   CONTAINER_IMAGE: { option: "image", kind: "string", help: "an image reference" },
   IMAGE_PULL_POLICY: { option: "imagePullPolicy", kind: "string", help: "Always, IfNotPresent or Never" },
-  IMAGE_PULL_SECRETS: { option: "imagePullSecrets", kind: "jsonList", help: 'a JSON list of secret names, e.g. ["regcred"]' },
+  IMAGE_PULL_SECRETS: {
+    option: "imagePullSecrets",
+    kind: "jsonList",
+    help: 'a JSON list of secret names, e.g. ["regcred"]',
+  },
   CPU: { option: "cpu", kind: "string", help: "cores" },
   MEMORY: { option: "memory", kind: "string", help: "MB or a size with a unit" },
   DISK: { option: "disk", kind: "string", help: "MB or a size with a unit" },
   GPU_VENDOR: { option: "gpuVendor", kind: "string", help: "nvidia or amd" },
   NODE_SELECTOR: { option: "nodeSelector", kind: "keyValues", help: '"k=v,k2=v2" or a JSON object' },
-  TOLERATIONS: { option: "tolerations", kind: "jsonObjectList", help: 'a JSON list of tolerations, e.g. [{"key":"gpu","operator":"Exists","effect":"NoSchedule"}]' },
+  TOLERATIONS: {
+    option: "tolerations",
+    kind: "jsonObjectList",
+    help: 'a JSON list of tolerations, e.g. [{"key":"gpu","operator":"Exists","effect":"NoSchedule"}]',
+  },
   QOS: { option: "qos", kind: "string", help: "Guaranteed, Burstable or BestEffort" },
-  PERSISTENT_VOLUME_CLAIMS: { option: "persistentVolumeClaims", kind: "jsonObject", help: 'a JSON object {"claim":"/mount/path"}' },
+  PERSISTENT_VOLUME_CLAIMS: {
+    option: "persistentVolumeClaims",
+    kind: "jsonObject",
+    help: 'a JSON object {"claim":"/mount/path"}',
+  },
   SHARED_MEMORY: { option: "sharedMemory", kind: "string", help: "MiB or a size with a unit" },
-  SECRETS: { option: "secrets", kind: "nameList", help: 'comma-separated secret names or a JSON list' },
+  SECRETS: { option: "secrets", kind: "nameList", help: "comma-separated secret names or a JSON list" },
   LABELS: { option: "labels", kind: "keyValues", help: '"k=v,k2=v2" or a JSON object' },
   ANNOTATIONS: { option: "annotations", kind: "keyValues", help: '"k=v,k2=v2" or a JSON object' },
   PORT: { option: "port", kind: "number", help: "a port number" },
@@ -230,7 +256,10 @@ function parseEnvValue(step: string, variable: string, text: string, kind: EnvKi
         const v = json();
         return Array.isArray(v) ? v : bad(`expected ${help}`);
       }
-      return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      return text
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
     case "keyValues":
       if (text.trim().startsWith("{")) return json();
       try {
@@ -268,13 +297,23 @@ export function readKubernetesEnv(step: string, env: Record<string, string | und
   if (reg !== undefined && reg.trim() !== "") {
     const r = reg.trim();
     if (/\s/.test(r) || r.includes("://") || r.startsWith("/"))
-      throw new KubernetesConfigError(step, ENV_PREFIX + "CONTAINER_REGISTRY", reg, 'expected a registry host with an optional path, without a scheme, e.g. "registry.example.com/team"');
+      throw new KubernetesConfigError(
+        step,
+        ENV_PREFIX + "CONTAINER_REGISTRY",
+        reg,
+        'expected a registry host with an optional path, without a scheme, e.g. "registry.example.com/team"',
+      );
     out.registry = r;
   }
   const ttl = env[ENV_PREFIX + "JOB_TTL_SECONDS_AFTER_FINISHED"];
   if (ttl !== undefined && ttl.trim() !== "") {
     if (!/^\s*[0-9]+\s*$/.test(ttl) || Number(ttl) > 2 ** 31 - 1)
-      throw new KubernetesConfigError(step, ENV_PREFIX + "JOB_TTL_SECONDS_AFTER_FINISHED", ttl, "expected a whole number of seconds >= 0 (default 604800 = 7 days)");
+      throw new KubernetesConfigError(
+        step,
+        ENV_PREFIX + "JOB_TTL_SECONDS_AFTER_FINISHED",
+        ttl,
+        "expected a whole number of seconds >= 0 (default 604800 = 7 days)",
+      );
     out.jobTtlSecondsAfterFinished = Number(ttl);
   }
   return out;
@@ -338,17 +377,35 @@ function coerceWithValue(name: KubernetesOptionName, text: string): unknown {
  */
 export function parseWithKubernetes(spec: string, step = "(all steps)"): ValidatedKubernetesOptions {
   const m = /^kubernetes(?::(.*))?$/s.exec(spec.trim());
-  if (!m) throw new KubernetesConfigError(step, "--with", spec, 'expected "kubernetes" or "kubernetes:key=value,key2=value2"');
+  if (!m)
+    throw new KubernetesConfigError(
+      step,
+      "--with",
+      spec,
+      'expected "kubernetes" or "kubernetes:key=value,key2=value2"',
+    );
   const raw: Record<string, unknown> = {};
   for (const item of splitTopLevel(m[1] ?? "")) {
     const eq = item.indexOf("=");
-    if (eq <= 0) throw new KubernetesConfigError(step, "--with kubernetes", item, `expected key=value items separated by commas; keys: ${KUBERNETES_OPTION_NAMES.join(", ")}`);
+    if (eq <= 0)
+      throw new KubernetesConfigError(
+        step,
+        "--with kubernetes",
+        item,
+        `expected key=value items separated by commas; keys: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+      );
     const key = item.slice(0, eq).trim();
     if (!isKubernetesOption(key)) {
       const guess = closestOption(key);
-      throw new KubernetesConfigError(step, `--with kubernetes ${key}`, item.slice(eq + 1), `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`);
+      throw new KubernetesConfigError(
+        step,
+        `--with kubernetes ${key}`,
+        item.slice(eq + 1),
+        `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+      );
     }
-    if (Object.prototype.hasOwnProperty.call(raw, key)) throw new KubernetesConfigError(step, `--with kubernetes ${key}`, item.slice(eq + 1), "each option once");
+    if (Object.prototype.hasOwnProperty.call(raw, key))
+      throw new KubernetesConfigError(step, `--with kubernetes ${key}`, item.slice(eq + 1), "each option once");
     raw[key] = coerceWithValue(key, item.slice(eq + 1));
   }
   return validateKubernetesOptions(step, raw, "--with kubernetes");
@@ -365,11 +422,26 @@ const dedupe = <T>(xs: T[]): T[] => {
   });
 };
 
-function pickPool(step: string, pools: GpuPoolSpec[], o: { computePool?: string; gpu?: number; gpuVendor?: GpuVendor; gpuResourceName?: string }, label: (k: KubernetesOptionName) => string): GpuPoolSpec | undefined {
+function pickPool(
+  step: string,
+  pools: GpuPoolSpec[],
+  o: { computePool?: string; gpu?: number; gpuVendor?: GpuVendor; gpuResourceName?: string },
+  label: (k: KubernetesOptionName) => string,
+): GpuPoolSpec | undefined {
   const named = o.computePool !== undefined ? pools.find((p) => p.name === o.computePool) : undefined;
   if (named) {
-    if ((o.gpu ?? 0) > 0 && o.gpuVendor !== undefined && o.gpuResourceName === undefined && named.vendor !== o.gpuVendor)
-      throw new KubernetesConfigError(step, label("gpuVendor"), o.gpuVendor, `the vendor of computePool ${JSON.stringify(named.name)} (${named.vendor}), or no gpuVendor`);
+    if (
+      (o.gpu ?? 0) > 0 &&
+      o.gpuVendor !== undefined &&
+      o.gpuResourceName === undefined &&
+      named.vendor !== o.gpuVendor
+    )
+      throw new KubernetesConfigError(
+        step,
+        label("gpuVendor"),
+        o.gpuVendor,
+        `the vendor of computePool ${JSON.stringify(named.name)} (${named.vendor}), or no gpuVendor`,
+      );
     return named;
   }
   if (!((o.gpu ?? 0) > 0)) return undefined; // gpu 0 / undefined never steers to a GPU pool (Metaflow #2005)
@@ -388,9 +460,9 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
 
   const sources = new Map<KubernetesOptionName, string>();
   const pick = <K extends KubernetesOptionName>(k: K): ValidatedKubernetesOptions[K] | undefined => {
-    if (deco[k] !== undefined) return sources.set(k, `@kubernetes ${k}`), deco[k];
-    if (over[k] !== undefined) return sources.set(k, `--with kubernetes ${k}`), over[k];
-    if (envOpts[k] !== undefined) return sources.set(k, envs.sources[k]!), envOpts[k];
+    if (deco[k] !== undefined) return (sources.set(k, `@kubernetes ${k}`), deco[k]);
+    if (over[k] !== undefined) return (sources.set(k, `--with kubernetes ${k}`), over[k]);
+    if (envOpts[k] !== undefined) return (sources.set(k, envs.sources[k]!), envOpts[k]);
     return undefined;
   };
   const label = (k: KubernetesOptionName) => sources.get(k) ?? `@kubernetes ${k}`;
@@ -429,47 +501,69 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
   const useTmpfs = pick("useTmpfs") ?? explicitTmpfsSize !== undefined;
   const tmpfsPath = pick("tmpfsPath") ?? KUBERNETES_DEFAULTS.tmpfsPath;
   const tmpfsTempdir = pick("tmpfsTempdir") ?? KUBERNETES_DEFAULTS.tmpfsTempdir;
-  const tmpfsSize = explicitTmpfsSize ?? Math.max(1, Math.floor(((memory * MB) / MIB) * KUBERNETES_DEFAULTS.tmpfsFractionOfMemory));
+  const tmpfsSize =
+    explicitTmpfsSize ?? Math.max(1, Math.floor(((memory * MB) / MIB) * KUBERNETES_DEFAULTS.tmpfsFractionOfMemory));
   const persistentVolumeClaims = pick("persistentVolumeClaims") ?? {};
 
   // GPUs and pools.
   const explicitVendor = pick("gpuVendor");
   const explicitResource = pick("gpuResourceName");
   const computePool = pick("computePool");
-  const pool = pickPool(step, environment?.gpuPools ?? [], { computePool, gpu, gpuVendor: explicitVendor, gpuResourceName: explicitResource }, label);
+  const pool = pickPool(
+    step,
+    environment?.gpuPools ?? [],
+    { computePool, gpu, gpuVendor: explicitVendor, gpuResourceName: explicitResource },
+    label,
+  );
   const gpuVendor = explicitVendor ?? pool?.vendor ?? KUBERNETES_DEFAULTS.gpuVendor;
-  const gpuResourceName = explicitResource ?? (pool && pool.vendor === gpuVendor ? pool.resourceName : gpuResourceFor(gpuVendor));
+  const gpuResourceName =
+    explicitResource ?? (pool && pool.vendor === gpuVendor ? pool.resourceName : gpuResourceFor(gpuVendor));
 
   const userSelector = pick("nodeSelector") ?? {};
   const nodeSelector: Record<string, string> = { ...userSelector };
-  const poolLabels: Record<string, string> = pool ? pool.nodeLabels : computePool !== undefined ? { [COMPUTE_POOL_LABEL]: computePool } : {};
+  const poolLabels: Record<string, string> = pool
+    ? pool.nodeLabels
+    : computePool !== undefined
+      ? { [COMPUTE_POOL_LABEL]: computePool }
+      : {};
   for (const [k, v] of Object.entries(poolLabels)) {
     if (userSelector[k] !== undefined && userSelector[k] !== v)
-      throw new KubernetesConfigError(step, `${label("nodeSelector")}[${JSON.stringify(k)}]`, userSelector[k],
-        `${JSON.stringify(v)} or no ${k} selector: ${pool ? `GPU pool ${JSON.stringify(pool.name)}` : `computePool ${JSON.stringify(computePool)}`} selects ${k}=${v}`);
+      throw new KubernetesConfigError(
+        step,
+        `${label("nodeSelector")}[${JSON.stringify(k)}]`,
+        userSelector[k],
+        `${JSON.stringify(v)} or no ${k} selector: ${pool ? `GPU pool ${JSON.stringify(pool.name)}` : `computePool ${JSON.stringify(computePool)}`} selects ${k}=${v}`,
+      );
     nodeSelector[k] = v;
   }
-  const tolerations = dedupe([
-    ...(pick("tolerations") ?? []),
-    ...(pool?.taints ?? []).map(tolerationFor),
-  ]);
+  const tolerations = dedupe([...(pick("tolerations") ?? []), ...(pool?.taints ?? []).map(tolerationFor)]);
 
-  const mergeMaps = (k: "labels" | "annotations", base: Record<string, string> | undefined) =>
-    ({ ...(base ?? {}), ...(envOpts[k] ?? {}), ...(over[k] ?? {}), ...(deco[k] ?? {}) });
+  const mergeMaps = (k: "labels" | "annotations", base: Record<string, string> | undefined) => ({
+    ...(base ?? {}),
+    ...(envOpts[k] ?? {}),
+    ...(over[k] ?? {}),
+    ...(deco[k] ?? {}),
+  });
   const labels = mergeMaps("labels", environment?.podLabels);
   const annotations = mergeMaps("annotations", environment?.podAnnotations);
   // Environment pod labels are not validated by parseEnvironment as label values: do it here.
   if (environment?.podLabels) validateKubernetesOption(step, "labels", environment.podLabels, "environment podLabels");
-  if (environment?.podAnnotations) validateKubernetesOption(step, "annotations", environment.podAnnotations, "environment podAnnotations");
+  if (environment?.podAnnotations)
+    validateKubernetesOption(step, "annotations", environment.podAnnotations, "environment podAnnotations");
 
-  const accumulate = (k: "secrets" | "imagePullSecrets", base: string[] | undefined) =>
-    [...new Set([...(base ?? []), ...(envOpts[k] ?? []), ...(over[k] ?? []), ...(deco[k] ?? [])])];
+  const accumulate = (k: "secrets" | "imagePullSecrets", base: string[] | undefined) => [
+    ...new Set([...(base ?? []), ...(envOpts[k] ?? []), ...(over[k] ?? []), ...(deco[k] ?? [])]),
+  ];
 
-  const image = withRegistry(pick("image") ?? fromEnvironment("image", environment?.image) ?? defaultImage(), envs.registry);
+  const image = withRegistry(
+    pick("image") ?? fromEnvironment("image", environment?.image) ?? defaultImage(),
+    envs.registry,
+  );
 
   const config: ResolvedKubernetesConfig = {
     step,
-    namespace: pick("namespace") ?? fromEnvironment("namespace", environment?.namespace) ?? KUBERNETES_DEFAULTS.namespace,
+    namespace:
+      pick("namespace") ?? fromEnvironment("namespace", environment?.namespace) ?? KUBERNETES_DEFAULTS.namespace,
     image,
     imagePullPolicy: pick("imagePullPolicy") ?? KUBERNETES_DEFAULTS.imagePullPolicy,
     imagePullSecrets: accumulate("imagePullSecrets", environment?.imagePullSecrets),
@@ -505,11 +599,26 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
 
   // Combinations on the final values.
   if (!sources.has("tmpfsSize") && useTmpfs) sources.set("tmpfsSize", "@kubernetes tmpfsSize (default: 50% of memory)");
-  checkCombinations(step, { memory, tmpfsSize: useTmpfs || explicitTmpfsSize !== undefined ? tmpfsSize : undefined, sharedMemory, persistentVolumeClaims, useTmpfs, tmpfsPath }, label);
+  checkCombinations(
+    step,
+    {
+      memory,
+      tmpfsSize: useTmpfs || explicitTmpfsSize !== undefined ? tmpfsSize : undefined,
+      sharedMemory,
+      persistentVolumeClaims,
+      useTmpfs,
+      tmpfsPath,
+    },
+    label,
+  );
   if (input.timeoutSeconds !== undefined) {
     if (!(input.timeoutSeconds >= KUBERNETES_DEFAULTS.minTimeoutSeconds))
-      throw new KubernetesConfigError(step, "@timeout", input.timeoutSeconds,
-        `at least ${KUBERNETES_DEFAULTS.minTimeoutSeconds} seconds for a step on Kubernetes (pod scheduling and image pull alone can take that long)`);
+      throw new KubernetesConfigError(
+        step,
+        "@timeout",
+        input.timeoutSeconds,
+        `at least ${KUBERNETES_DEFAULTS.minTimeoutSeconds} seconds for a step on Kubernetes (pod scheduling and image pull alone can take that long)`,
+      );
     config.timeoutSeconds = input.timeoutSeconds;
   }
   return config;

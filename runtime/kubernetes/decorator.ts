@@ -6,7 +6,12 @@
  */
 import { addStepDecorator } from "../flow/meta.js";
 import type { StepDecorator } from "../flow/decorators.js";
-import { KubernetesConfigError, validateKubernetesOptions, type KubernetesOptions, type ValidatedKubernetesOptions } from "./options.js";
+import {
+  KubernetesConfigError,
+  validateKubernetesOptions,
+  type KubernetesOptions,
+  type ValidatedKubernetesOptions,
+} from "./options.js";
 
 type StepMethod = (this: unknown, ...args: never[]) => unknown;
 
@@ -26,7 +31,12 @@ export function kubernetes(options?: KubernetesOptions): StepDecorator;
 export function kubernetes(first?: unknown, second?: unknown): StepDecorator | void {
   if (typeof first === "function" && isMethodContext(second)) return apply(undefined, second);
   if (typeof first === "function")
-    throw new KubernetesConfigError(String(first.name || "(unknown)"), "@kubernetes", first, "use @kubernetes or @kubernetes({ ...options }) on a step method");
+    throw new KubernetesConfigError(
+      String(first.name || "(unknown)"),
+      "@kubernetes",
+      first,
+      "use @kubernetes or @kubernetes({ ...options }) on a step method",
+    );
   const options = first;
   return (_m, context) => apply(options, context);
 }

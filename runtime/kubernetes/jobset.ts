@@ -148,14 +148,24 @@ export interface ParallelGang {
 
 function checkGang(p: ParallelGang): void {
   if (!Number.isInteger(p.numNodes) || p.numNodes < 2)
-    throw new TypeError(`buildJobSet: numNodes must be a whole number >= 2 (one control and at least one worker), got ${JSON.stringify(p.numNodes)}`);
+    throw new TypeError(
+      `buildJobSet: numNodes must be a whole number >= 2 (one control and at least one worker), got ${JSON.stringify(p.numNodes)}`,
+    );
   if (p.numNodes > 10_000_000) throw new TypeError(`buildJobSet: numNodes must be at most 10000000, got ${p.numNodes}`);
-  if (typeof p.controlTaskId !== "string" || p.controlTaskId === "") throw new TypeError(`buildJobSet: controlTaskId must be a non-empty string, got ${JSON.stringify(p.controlTaskId)}`);
+  if (typeof p.controlTaskId !== "string" || p.controlTaskId === "")
+    throw new TypeError(
+      `buildJobSet: controlTaskId must be a non-empty string, got ${JSON.stringify(p.controlTaskId)}`,
+    );
   if (!Array.isArray(p.workerTaskIds) || p.workerTaskIds.length !== p.numNodes - 1)
-    throw new TypeError(`buildJobSet: workerTaskIds must list numNodes - 1 = ${p.numNodes - 1} task ids, got ${Array.isArray(p.workerTaskIds) ? p.workerTaskIds.length : JSON.stringify(p.workerTaskIds)}`);
+    throw new TypeError(
+      `buildJobSet: workerTaskIds must list numNodes - 1 = ${p.numNodes - 1} task ids, got ${Array.isArray(p.workerTaskIds) ? p.workerTaskIds.length : JSON.stringify(p.workerTaskIds)}`,
+    );
   const all = [p.controlTaskId, ...p.workerTaskIds];
-  for (const id of p.workerTaskIds) if (typeof id !== "string" || id === "") throw new TypeError(`buildJobSet: every worker task id must be a non-empty string, got ${JSON.stringify(id)}`);
-  if (new Set(all).size !== all.length) throw new TypeError(`buildJobSet: the control and worker task ids must be distinct, got ${JSON.stringify(all)}`);
+  for (const id of p.workerTaskIds)
+    if (typeof id !== "string" || id === "")
+      throw new TypeError(`buildJobSet: every worker task id must be a non-empty string, got ${JSON.stringify(id)}`);
+  if (new Set(all).size !== all.length)
+    throw new TypeError(`buildJobSet: the control and worker task ids must be distinct, got ${JSON.stringify(all)}`);
 }
 
 const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -165,8 +175,14 @@ const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
  * {@link MAX_JOBSET_NAME_LENGTH} characters, deterministic, unique per (flow, run, step, control task,
  * attempt) through the hash, and different from the Job names of `jobNameFor` (jobspec.ts).
  */
-export function jobSetNameFor(ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "attempt">, controlTaskId: string): string {
-  const hash = shortHash(JSON.stringify(["jobset", ctx.flowName, ctx.runId, ctx.stepName, controlTaskId, ctx.attempt]), 10);
+export function jobSetNameFor(
+  ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "attempt">,
+  controlTaskId: string,
+): string {
+  const hash = shortHash(
+    JSON.stringify(["jobset", ctx.flowName, ctx.runId, ctx.stepName, controlTaskId, ctx.attempt]),
+    10,
+  );
   const tail = `-${ctx.attempt}-${hash}`;
   const head = ["ks", dnsFragment(ctx.flowName, 20), dnsFragment(ctx.stepName, 20)].filter((p) => p !== "").join("-");
   return head.slice(0, MAX_JOBSET_NAME_LENGTH - tail.length).replace(/-+$/, "") + tail;
@@ -188,7 +204,13 @@ function toTemplate(built: V1Job, counts: { parallelism: number; completions: nu
 }
 
 /** Adds env vars (replacing any of the same name) and a role label to a template. */
-function decorate(t: V1JobTemplateSpec, role: string, env: V1EnvVar[], drop: { labels?: string[]; annotations?: string[] } = {}, addAnnotations: Record<string, string> = {}): void {
+function decorate(
+  t: V1JobTemplateSpec,
+  role: string,
+  env: V1EnvVar[],
+  drop: { labels?: string[]; annotations?: string[] } = {},
+  addAnnotations: Record<string, string> = {},
+): void {
   const apply = (meta: V1ObjectMeta) => {
     for (const k of drop.labels ?? []) delete meta.labels![k];
     for (const k of drop.annotations ?? []) delete meta.annotations![k];
@@ -213,7 +235,9 @@ function decorate(t: V1JobTemplateSpec, role: string, env: V1EnvVar[], drop: { l
 export function buildJobSet(config: ResolvedKubernetesConfig, ctx: RunContext, parallel: ParallelGang): JobSet {
   checkGang(parallel);
   if (ctx.jobName !== undefined && !(ctx.jobName.length <= MAX_JOBSET_NAME_LENGTH && DNS_1035.test(ctx.jobName)))
-    throw new TypeError(`buildJobSet: jobName ${JSON.stringify(ctx.jobName)} is not a valid JobSet name: use a DNS-1035 label (lowercase letters, digits and '-', starting with a letter) of at most ${MAX_JOBSET_NAME_LENGTH} characters`);
+    throw new TypeError(
+      `buildJobSet: jobName ${JSON.stringify(ctx.jobName)} is not a valid JobSet name: use a DNS-1035 label (lowercase letters, digits and '-', starting with a letter) of at most ${MAX_JOBSET_NAME_LENGTH} characters`,
+    );
   const base: RunContext = { ...ctx, taskId: parallel.controlTaskId };
   delete base.jobName;
   const name = ctx.jobName ?? jobSetNameFor(base, parallel.controlTaskId);
@@ -232,15 +256,29 @@ export function buildJobSet(config: ResolvedKubernetesConfig, ctx: RunContext, p
   decorate(control, CONTROL_REPLICATED_JOB, [...common, { name: PARALLEL_ENV.nodeIndex, value: "0" }]);
 
   const worker = toTemplate(job, { parallelism: workerCount, completions: workerCount });
-  decorate(worker, WORKER_REPLICATED_JOB,
-    [...common, { name: PARALLEL_ENV.workerIndex, valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${COMPLETION_INDEX_ANNOTATION}']` } } }],
+  decorate(
+    worker,
+    WORKER_REPLICATED_JOB,
+    [
+      ...common,
+      {
+        name: PARALLEL_ENV.workerIndex,
+        valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${COMPLETION_INDEX_ANNOTATION}']` } },
+      },
+    ],
     { labels: [LABEL_KEYS.task], annotations: [LABEL_KEYS.task] },
-    { [WORKER_TASKS_ANNOTATION]: JSON.stringify(parallel.workerTaskIds) });
+    { [WORKER_TASKS_ANNOTATION]: JSON.stringify(parallel.workerTaskIds) },
+  );
 
   return {
     apiVersion: JOBSET_API_VERSION,
     kind: "JobSet",
-    metadata: { name, namespace: config.namespace, labels: { ...job.metadata!.labels }, annotations: { ...job.metadata!.annotations } },
+    metadata: {
+      name,
+      namespace: config.namespace,
+      labels: { ...job.metadata!.labels },
+      annotations: { ...job.metadata!.annotations },
+    },
     spec: {
       replicatedJobs: [
         { name: CONTROL_REPLICATED_JOB, replicas: 1, template: control },

@@ -2,7 +2,14 @@
  * Builds the batch/v1 Job for one task attempt from a resolved configuration and the run context.
  * Pure: no I/O, no clock, no randomness; the same input always gives the same Job (and Job name).
  */
-import type { V1EnvVar, V1Job, V1ResourceRequirements, V1Toleration, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import type {
+  V1EnvVar,
+  V1Job,
+  V1ResourceRequirements,
+  V1Toleration,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
 import type { ResolvedKubernetesConfig } from "./config.js";
 import { dnsFragment, isDnsLabel, sanitizeLabelValue, shortHash } from "../contract/names.js";
 import { MB, MIB } from "../contract/units.js";
@@ -86,7 +93,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export function jobNameFor(ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "taskId" | "attempt">): string {
   const hash = shortHash(JSON.stringify([ctx.flowName, ctx.runId, ctx.stepName, ctx.taskId, ctx.attempt]), 10);
-  const parts = ["ks", dnsFragment(ctx.flowName, 20), dnsFragment(ctx.stepName, 20), String(ctx.attempt), hash].filter((p) => p !== "");
+  const parts = ["ks", dnsFragment(ctx.flowName, 20), dnsFragment(ctx.stepName, 20), String(ctx.attempt), hash].filter(
+    (p) => p !== "",
+  );
   return parts.join("-").slice(0, 63).replace(/-+$/, "");
 }
 
@@ -133,7 +142,9 @@ export function containerResources(config: ResolvedKubernetesConfig): V1Resource
 }
 
 /** Labels identifying an attempt (values sanitized for label rules). */
-export function systemLabels(ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "taskId" | "attempt" | "user">): Record<string, string> {
+export function systemLabels(
+  ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "taskId" | "attempt" | "user">,
+): Record<string, string> {
   return {
     [LABEL_KEYS.name]: TASK_APP_NAME,
     [LABEL_KEYS.partOf]: PART_OF,
@@ -147,7 +158,9 @@ export function systemLabels(ctx: Pick<RunContext, "flowName" | "runId" | "stepN
 }
 
 /** Annotations carrying the exact (unsanitized) values, under the same keys as the labels. */
-export function systemAnnotations(ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "taskId" | "attempt" | "user">): Record<string, string> {
+export function systemAnnotations(
+  ctx: Pick<RunContext, "flowName" | "runId" | "stepName" | "taskId" | "attempt" | "user">,
+): Record<string, string> {
   return {
     [LABEL_KEYS.flow]: ctx.flowName,
     [LABEL_KEYS.run]: ctx.runId,
@@ -162,7 +175,9 @@ export function systemAnnotations(ctx: Pick<RunContext, "flowName" | "runId" | "
  * A label selector for kubestep task Jobs/pods, narrowed by any of run, user, flow, step (for listing and
  * killing): e.g. `app.kubernetes.io/part-of=kubestep,app.kubernetes.io/name=kubestep-task,kubestep.io/run=42`.
  */
-export function jobLabelSelector(filter: { runId?: string; user?: string; flowName?: string; stepName?: string } = {}): string {
+export function jobLabelSelector(
+  filter: { runId?: string; user?: string; flowName?: string; stepName?: string } = {},
+): string {
   const parts = [`${LABEL_KEYS.partOf}=${PART_OF}`, `${LABEL_KEYS.name}=${TASK_APP_NAME}`];
   if (filter.flowName !== undefined) parts.push(`${LABEL_KEYS.flow}=${sanitizeLabelValue(filter.flowName)}`);
   if (filter.runId !== undefined) parts.push(`${LABEL_KEYS.run}=${sanitizeLabelValue(filter.runId)}`);
@@ -172,13 +187,19 @@ export function jobLabelSelector(filter: { runId?: string; user?: string; flowNa
 }
 
 function checkContext(ctx: RunContext): void {
-  if (!Number.isInteger(ctx.attempt) || ctx.attempt < 0) throw new TypeError(`buildJob: attempt must be a whole number >= 0, got ${ctx.attempt}`);
+  if (!Number.isInteger(ctx.attempt) || ctx.attempt < 0)
+    throw new TypeError(`buildJob: attempt must be a whole number >= 0, got ${ctx.attempt}`);
   if (!Array.isArray(ctx.command) || ctx.command.length === 0 || !ctx.command.every((c) => typeof c === "string"))
     throw new TypeError("buildJob: command must be a non-empty list of strings");
   for (const [k, v] of Object.entries(ctx.env))
-    if (!ENV_NAME.test(k) || typeof v !== "string") throw new TypeError(`buildJob: env ${JSON.stringify(k)} must be a valid variable name with a string value`);
-  if (ctx.jobName !== undefined && !isDnsLabel(ctx.jobName)) throw new TypeError(`buildJob: jobName ${JSON.stringify(ctx.jobName)} is not a DNS-1123 label (<= 63 lowercase alphanumerics and '-')`);
-  if (ctx.timeoutSeconds !== undefined && !(ctx.timeoutSeconds > 0)) throw new TypeError(`buildJob: timeoutSeconds must be > 0, got ${ctx.timeoutSeconds}`);
+    if (!ENV_NAME.test(k) || typeof v !== "string")
+      throw new TypeError(`buildJob: env ${JSON.stringify(k)} must be a valid variable name with a string value`);
+  if (ctx.jobName !== undefined && !isDnsLabel(ctx.jobName))
+    throw new TypeError(
+      `buildJob: jobName ${JSON.stringify(ctx.jobName)} is not a DNS-1123 label (<= 63 lowercase alphanumerics and '-')`,
+    );
+  if (ctx.timeoutSeconds !== undefined && !(ctx.timeoutSeconds > 0))
+    throw new TypeError(`buildJob: timeoutSeconds must be > 0, got ${ctx.timeoutSeconds}`);
 }
 
 /** Builds the Job of one attempt. See the issue's "The Job" for every field; tested field by field. */
@@ -190,21 +211,34 @@ export function buildJob(config: ResolvedKubernetesConfig, ctx: RunContext): V1J
 
   const systemEnv: V1EnvVar[] = [
     { name: WORKLOAD_ENV, value: "1" },
-    ...Object.entries(DOWNWARD_ENV).map(([n, fieldPath]): V1EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } })),
+    ...Object.entries(DOWNWARD_ENV).map(
+      ([n, fieldPath]): V1EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } }),
+    ),
     { name: HOSTNAME_TIMEOUT_ENV, value: String(config.hostnameResolutionTimeout) },
   ];
   if (config.useTmpfs && config.tmpfsTempdir) systemEnv.push({ name: TEMPDIR_ENV, value: config.tmpfsPath });
   const systemNames = new Set(systemEnv.map((e) => e.name));
-  const env: V1EnvVar[] = [...systemEnv, ...Object.entries(ctx.env).filter(([k]) => !systemNames.has(k)).map(([k, v]) => ({ name: k, value: v }))];
+  const env: V1EnvVar[] = [
+    ...systemEnv,
+    ...Object.entries(ctx.env)
+      .filter(([k]) => !systemNames.has(k))
+      .map(([k, v]) => ({ name: k, value: v })),
+  ];
 
   const volumes: V1Volume[] = [];
   const mounts: V1VolumeMount[] = [];
   if (config.useTmpfs) {
-    volumes.push({ name: "kubestep-tmpfs", emptyDir: { medium: "Memory", sizeLimit: mebibytesQuantity(config.tmpfsSize) } });
+    volumes.push({
+      name: "kubestep-tmpfs",
+      emptyDir: { medium: "Memory", sizeLimit: mebibytesQuantity(config.tmpfsSize) },
+    });
     mounts.push({ name: "kubestep-tmpfs", mountPath: config.tmpfsPath });
   }
   if (config.sharedMemory !== undefined) {
-    volumes.push({ name: "kubestep-dshm", emptyDir: { medium: "Memory", sizeLimit: mebibytesQuantity(config.sharedMemory) } });
+    volumes.push({
+      name: "kubestep-dshm",
+      emptyDir: { medium: "Memory", sizeLimit: mebibytesQuantity(config.sharedMemory) },
+    });
     mounts.push({ name: "kubestep-dshm", mountPath: "/dev/shm" });
   }
   Object.entries(config.persistentVolumeClaims).forEach(([claimName, mountPath], i) => {
@@ -229,7 +263,9 @@ export function buildJob(config: ResolvedKubernetesConfig, ctx: RunContext): V1J
         spec: {
           restartPolicy: "Never",
           ...(config.serviceAccount !== undefined ? { serviceAccountName: config.serviceAccount } : {}),
-          ...(config.imagePullSecrets.length ? { imagePullSecrets: config.imagePullSecrets.map((n) => ({ name: n })) } : {}),
+          ...(config.imagePullSecrets.length
+            ? { imagePullSecrets: config.imagePullSecrets.map((n) => ({ name: n })) }
+            : {}),
           ...(Object.keys(config.nodeSelector).length ? { nodeSelector: { ...config.nodeSelector } } : {}),
           ...(tolerations.length ? { tolerations } : {}),
           ...(volumes.length ? { volumes } : {}),

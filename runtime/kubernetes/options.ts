@@ -6,7 +6,15 @@
  * Dependency-free (no Kubernetes client): runs when a flow class is defined.
  */
 import { DecoratorArgumentError } from "../errors.js";
-import { GPU_VENDORS, QOS_CLASSES, TAINT_EFFECTS, type GpuVendor, type QosClass, type TaintEffect, type Toleration } from "../contract/kubernetes.js";
+import {
+  GPU_VENDORS,
+  QOS_CLASSES,
+  TAINT_EFFECTS,
+  type GpuVendor,
+  type QosClass,
+  type TaintEffect,
+  type Toleration,
+} from "../contract/kubernetes.js";
 import { isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem } from "../contract/names.js";
 import { MB, MIB, parseCpu, parseMebibytes, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
@@ -113,10 +121,33 @@ export interface ValidatedKubernetesOptions extends KubernetesOptions {
 
 /** Names of every option, in documentation order. */
 export const KUBERNETES_OPTION_NAMES = [
-  "cpu", "memory", "disk", "gpu", "gpuVendor", "gpuResourceName", "image", "imagePullPolicy",
-  "imagePullSecrets", "serviceAccount", "namespace", "secrets", "nodeSelector", "computePool",
-  "tolerations", "labels", "annotations", "useTmpfs", "tmpfsTempdir", "tmpfsSize", "tmpfsPath",
-  "persistentVolumeClaims", "sharedMemory", "port", "qos", "securityContext", "hostnameResolutionTimeout",
+  "cpu",
+  "memory",
+  "disk",
+  "gpu",
+  "gpuVendor",
+  "gpuResourceName",
+  "image",
+  "imagePullPolicy",
+  "imagePullSecrets",
+  "serviceAccount",
+  "namespace",
+  "secrets",
+  "nodeSelector",
+  "computePool",
+  "tolerations",
+  "labels",
+  "annotations",
+  "useTmpfs",
+  "tmpfsTempdir",
+  "tmpfsSize",
+  "tmpfsPath",
+  "persistentVolumeClaims",
+  "sharedMemory",
+  "port",
+  "qos",
+  "securityContext",
+  "hostnameResolutionTimeout",
 ] as const satisfies readonly (keyof KubernetesOptions)[];
 
 /** One option name. */
@@ -193,7 +224,8 @@ const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
 function positiveSize(v: unknown, fail: Fail, parse: (x: number | string) => number | undefined, unit: string): number {
   const n = typeof v === "number" || typeof v === "string" ? parse(v) : undefined;
-  if (n === undefined || !(n > 0) || !Number.isFinite(n)) fail(v, `expected a size > 0: ${SIZE_UNITS_HELP.replace("a number", `a number (${unit})`)}`);
+  if (n === undefined || !(n > 0) || !Number.isFinite(n))
+    fail(v, `expected a size > 0: ${SIZE_UNITS_HELP.replace("a number", `a number (${unit})`)}`);
   return n;
 }
 
@@ -214,10 +246,15 @@ function integer(v: unknown, fail: Fail, min: number, max: number, what: string)
 }
 
 function nameList(v: unknown, fail: Fail, what: string): string[] {
-  if (!Array.isArray(v)) fail(v, `expected a list of ${what} names (DNS subdomains: lowercase letters, digits, '-', '.')`);
+  if (!Array.isArray(v))
+    fail(v, `expected a list of ${what} names (DNS subdomains: lowercase letters, digits, '-', '.')`);
   for (const [i, s] of v.entries())
     if (typeof s !== "string" || !isDnsSubdomain(s))
-      fail(s, `each entry must be a ${what} name: a DNS subdomain (lowercase letters, digits, '-', '.', <= 253 characters)`, `[${i}]`);
+      fail(
+        s,
+        `each entry must be a ${what} name: a DNS subdomain (lowercase letters, digits, '-', '.', <= 253 characters)`,
+        `[${i}]`,
+      );
   return [...new Set(v as string[])];
 }
 
@@ -240,9 +277,11 @@ function labelRecord(v: unknown, fail: Fail, what: "label" | "node selector"): R
 
 function toleration(v: unknown, fail: Fail, i: number): KubernetesToleration {
   const at = `[${i}]`;
-  if (!isObject(v)) fail(v, "expected a toleration object { key?, operator?, value?, effect?, tolerationSeconds? }", at);
+  if (!isObject(v))
+    fail(v, "expected a toleration object { key?, operator?, value?, effect?, tolerationSeconds? }", at);
   for (const k of Object.keys(v))
-    if (!TOLERATION_KEYS.includes(k)) fail(k, `unknown toleration field; allowed: ${TOLERATION_KEYS.join(", ")}`, `${at}`);
+    if (!TOLERATION_KEYS.includes(k))
+      fail(k, `unknown toleration field; allowed: ${TOLERATION_KEYS.join(", ")}`, `${at}`);
   const out: KubernetesToleration = {};
   if (v.key !== undefined && v.key !== "") {
     const kp = typeof v.key === "string" ? labelKeyProblem(v.key) : "a key must be a string";
@@ -250,7 +289,8 @@ function toleration(v: unknown, fail: Fail, i: number): KubernetesToleration {
     out.key = v.key as string;
   }
   const operator = v.operator === undefined ? "Equal" : v.operator;
-  if (operator !== "Equal" && operator !== "Exists") fail(v.operator, "allowed operators: Equal, Exists", `${at}.operator`);
+  if (operator !== "Equal" && operator !== "Exists")
+    fail(v.operator, "allowed operators: Equal, Exists", `${at}.operator`);
   if (v.operator !== undefined) out.operator = operator;
   if (v.value !== undefined && v.value !== "") {
     if (operator === "Exists") fail(v.value, "a toleration with operator Exists has no value", `${at}.value`);
@@ -258,14 +298,23 @@ function toleration(v: unknown, fail: Fail, i: number): KubernetesToleration {
     if (vp) fail(v.value, `invalid toleration value: ${vp}`, `${at}.value`);
     out.value = v.value as string;
   }
-  if (out.key === undefined && operator !== "Exists") fail(v, "a toleration without a key must use operator Exists (it then tolerates every taint)", at);
+  if (out.key === undefined && operator !== "Exists")
+    fail(v, "a toleration without a key must use operator Exists (it then tolerates every taint)", at);
   if (v.effect !== undefined && v.effect !== "") {
-    if (!TAINT_EFFECTS.includes(v.effect as TaintEffect)) fail(v.effect, `allowed effects: ${TAINT_EFFECTS.join(", ")} (or none for all)`, `${at}.effect`);
+    if (!TAINT_EFFECTS.includes(v.effect as TaintEffect))
+      fail(v.effect, `allowed effects: ${TAINT_EFFECTS.join(", ")} (or none for all)`, `${at}.effect`);
     out.effect = v.effect as TaintEffect;
   }
   if (v.tolerationSeconds !== undefined) {
-    if (out.effect !== "NoExecute") fail(v.tolerationSeconds, "tolerationSeconds requires effect NoExecute", `${at}.tolerationSeconds`);
-    out.tolerationSeconds = integer(v.tolerationSeconds, (val, allowed) => fail(val, allowed, `${at}.tolerationSeconds`), Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, "a whole number of seconds");
+    if (out.effect !== "NoExecute")
+      fail(v.tolerationSeconds, "tolerationSeconds requires effect NoExecute", `${at}.tolerationSeconds`);
+    out.tolerationSeconds = integer(
+      v.tolerationSeconds,
+      (val, allowed) => fail(val, allowed, `${at}.tolerationSeconds`),
+      Number.MIN_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER,
+      "a whole number of seconds",
+    );
   }
   return out;
 }
@@ -275,32 +324,43 @@ type Validators = { [K in KubernetesOptionName]: (v: unknown, fail: Fail) => Val
 const VALIDATORS: Validators = {
   cpu: (v: unknown, fail: Fail) => {
     const n = typeof v === "number" || typeof v === "string" ? parseCpu(v) : undefined;
-    if (n === undefined || !(n > 0) || !Number.isFinite(n)) fail(v, 'expected a number of cores > 0 (fractions allowed, e.g. 0.5, or millicores like "500m")');
+    if (n === undefined || !(n > 0) || !Number.isFinite(n))
+      fail(v, 'expected a number of cores > 0 (fractions allowed, e.g. 0.5, or millicores like "500m")');
     if (n < 0.001) fail(v, "expected at least 0.001 cores (1 millicore)");
     return n;
   },
   memory: (v: unknown, fail: Fail) => positiveSize(v, fail, parseMegabytes, "MB"),
   disk: (v: unknown, fail: Fail) => positiveSize(v, fail, parseMegabytes, "MB"),
-  gpu: (v: unknown, fail: Fail) => integer(v, fail, 0, Number.MAX_SAFE_INTEGER, "a whole number of GPUs >= 0 (0 = none)"),
+  gpu: (v: unknown, fail: Fail) =>
+    integer(v, fail, 0, Number.MAX_SAFE_INTEGER, "a whole number of GPUs >= 0 (0 = none)"),
   gpuVendor: (v: unknown, fail: Fail) => enumValue(v, GPU_VENDORS, fail),
   gpuResourceName: (v: unknown, fail: Fail) => {
     const p = typeof v === "string" ? labelKeyProblem(v) : "not a string";
     if (p || !(v as string).includes("/") || /(^|\.)kubernetes\.io\//.test(v as string))
-      fail(v, 'expected an extended resource name with a domain prefix, e.g. "nvidia.com/gpu" or "nvidia.com/mig-1g.5gb"');
+      fail(
+        v,
+        'expected an extended resource name with a domain prefix, e.g. "nvidia.com/gpu" or "nvidia.com/mig-1g.5gb"',
+      );
     return v as string;
   },
   image: (v: unknown, fail: Fail) => {
-    if (typeof v !== "string" || v.trim() === "" || /\s/.test(v)) fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
+    if (typeof v !== "string" || v.trim() === "" || /\s/.test(v))
+      fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
     return v;
   },
   imagePullPolicy: (v: unknown, fail: Fail) => enumValue(v, PULL_POLICIES, fail),
   imagePullSecrets: (v: unknown, fail: Fail) => nameList(v, fail, "secret"),
   serviceAccount: (v: unknown, fail: Fail) => {
-    if (typeof v !== "string" || !isDnsSubdomain(v)) fail(v, "expected a service account name: a DNS subdomain (lowercase letters, digits, '-', '.')");
+    if (typeof v !== "string" || !isDnsSubdomain(v))
+      fail(v, "expected a service account name: a DNS subdomain (lowercase letters, digits, '-', '.')");
     return v;
   },
   namespace: (v: unknown, fail: Fail) => {
-    if (typeof v !== "string" || !isDnsLabel(v)) fail(v, "expected a namespace name: a DNS label (lowercase letters, digits and '-', <= 63 characters, starting and ending alphanumeric)");
+    if (typeof v !== "string" || !isDnsLabel(v))
+      fail(
+        v,
+        "expected a namespace name: a DNS label (lowercase letters, digits and '-', <= 63 characters, starting and ending alphanumeric)",
+      );
     return v;
   },
   secrets: (v: unknown, fail: Fail) => nameList(v, fail, "secret"),
@@ -316,11 +376,13 @@ const VALIDATORS: Validators = {
     return labelRecord(rec, fail, "node selector");
   },
   computePool: (v: unknown, fail: Fail) => {
-    if (typeof v !== "string" || v === "" || labelValueProblem(v)) fail(v, "expected a pool name usable as a label value (letters, digits, '-', '_', '.', <= 63 characters)");
+    if (typeof v !== "string" || v === "" || labelValueProblem(v))
+      fail(v, "expected a pool name usable as a label value (letters, digits, '-', '_', '.', <= 63 characters)");
     return v;
   },
   tolerations: (v: unknown, fail: Fail) => {
-    if (!Array.isArray(v)) fail(v, "expected a list of toleration objects { key?, operator?, value?, effect?, tolerationSeconds? }");
+    if (!Array.isArray(v))
+      fail(v, "expected a list of toleration objects { key?, operator?, value?, effect?, tolerationSeconds? }");
     return v.map((t, i) => toleration(t, fail, i));
   },
   labels: (v: unknown, fail: Fail) => labelRecord(v, fail, "label"),
@@ -345,9 +407,19 @@ const VALIDATORS: Validators = {
     const out: Record<string, string> = {};
     const seen = new Map<string, string>();
     for (const [claim, path] of Object.entries(v)) {
-      if (!isDnsSubdomain(claim)) fail(claim, "a claim name is a DNS subdomain (lowercase letters, digits, '-', '.')", `[${JSON.stringify(claim)}]`);
+      if (!isDnsSubdomain(claim))
+        fail(
+          claim,
+          "a claim name is a DNS subdomain (lowercase letters, digits, '-', '.')",
+          `[${JSON.stringify(claim)}]`,
+        );
       const p = absolutePath(path, fail, `[${JSON.stringify(claim)}]`);
-      if (seen.has(p)) fail(path, `each mount path once; ${JSON.stringify(p)} is also the mount path of claim ${JSON.stringify(seen.get(p))}`, `[${JSON.stringify(claim)}]`);
+      if (seen.has(p))
+        fail(
+          path,
+          `each mount path once; ${JSON.stringify(p)} is also the mount path of claim ${JSON.stringify(seen.get(p))}`,
+          `[${JSON.stringify(claim)}]`,
+        );
       seen.set(p, claim);
       out[claim] = p;
     }
@@ -362,15 +434,18 @@ const VALIDATORS: Validators = {
     for (const [k, val] of Object.entries(v)) {
       const sub: Fail = (x, allowed) => fail(x, allowed, `.${k}`);
       if (k === "privileged" || k === "allowPrivilegeEscalation" || k === "runAsNonRoot") out[k] = bool(val, sub);
-      else if (k === "runAsUser" || k === "runAsGroup") out[k] = integer(val, sub, 0, 2 ** 31 - 1, "a whole number >= 0 (a UID/GID)");
+      else if (k === "runAsUser" || k === "runAsGroup")
+        out[k] = integer(val, sub, 0, 2 ** 31 - 1, "a whole number >= 0 (a UID/GID)");
       else fail(k, `unknown securityContext field; allowed: ${SECURITY_KEYS.join(", ")}`);
     }
     if (out.privileged === true && out.allowPrivilegeEscalation === false)
       fail(v, "privileged: true cannot be combined with allowPrivilegeEscalation: false");
-    if (out.runAsNonRoot === true && out.runAsUser === 0) fail(v, "runAsNonRoot: true cannot be combined with runAsUser: 0 (root)");
+    if (out.runAsNonRoot === true && out.runAsUser === 0)
+      fail(v, "runAsNonRoot: true cannot be combined with runAsUser: 0 (root)");
     return out;
   },
-  hostnameResolutionTimeout: (v: unknown, fail: Fail) => integer(v, fail, 1, 86400, "a whole number of seconds from 1 to 86400"),
+  hostnameResolutionTimeout: (v: unknown, fail: Fail) =>
+    integer(v, fail, 1, 86400, "a whole number of seconds from 1 to 86400"),
 };
 
 /** Whether `name` is an option of `@kubernetes`. */
@@ -382,7 +457,12 @@ export function isKubernetesOption(name: string): name is KubernetesOptionName {
  * Validates one option value; `optionLabel` names it in errors (e.g. `@kubernetes cpu`,
  * `KUBESTEP_KUBERNETES_CPU`). Returns the normalized value.
  */
-export function validateKubernetesOption<K extends KubernetesOptionName>(step: string, name: K, value: unknown, optionLabel: string): ValidatedKubernetesOptions[K] {
+export function validateKubernetesOption<K extends KubernetesOptionName>(
+  step: string,
+  name: K,
+  value: unknown,
+  optionLabel: string,
+): ValidatedKubernetesOptions[K] {
   const fail: Fail = (v, allowed, sub) => {
     throw new KubernetesConfigError(step, sub ? `${optionLabel}${sub}` : optionLabel, v, allowed);
   };
@@ -396,15 +476,29 @@ export function validateKubernetesOption<K extends KubernetesOptionName>(step: s
  * PVC mount paths against tmpfsPath). The combinations with other sources are checked again on the
  * resolved configuration.
  */
-export function validateKubernetesOptions(step: string, raw: unknown, source = "@kubernetes"): ValidatedKubernetesOptions {
+export function validateKubernetesOptions(
+  step: string,
+  raw: unknown,
+  source = "@kubernetes",
+): ValidatedKubernetesOptions {
   if (raw === undefined) return {};
-  if (!isObject(raw)) throw new KubernetesConfigError(step, source, raw, `expected an options object { ${KUBERNETES_OPTION_NAMES.join(", ")} }`);
+  if (!isObject(raw))
+    throw new KubernetesConfigError(
+      step,
+      source,
+      raw,
+      `expected an options object { ${KUBERNETES_OPTION_NAMES.join(", ")} }`,
+    );
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(raw)) {
     if (!isKubernetesOption(name)) {
       const guess = closestOption(name);
-      throw new KubernetesConfigError(step, `${source} ${name}`, value,
-        `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`);
+      throw new KubernetesConfigError(
+        step,
+        `${source} ${name}`,
+        value,
+        `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+      );
     }
     if (value === undefined) continue;
     out[name] = validateKubernetesOption(step, name, value, `${source} ${name}`);
@@ -419,21 +513,40 @@ export function validateKubernetesOptions(step: string, raw: unknown, source = "
  * memory, and mount paths (tmpfsPath, PVCs, /dev/shm) distinct. Used on one source's options and on the
  * resolved configuration.
  */
-export function checkCombinations(step: string, opts: ValidatedKubernetesOptions, label: (name: KubernetesOptionName) => string): void {
+export function checkCombinations(
+  step: string,
+  opts: ValidatedKubernetesOptions,
+  label: (name: KubernetesOptionName) => string,
+): void {
   if (opts.memory !== undefined) {
     const memMiB = (opts.memory * MB) / MIB;
     for (const k of ["tmpfsSize", "sharedMemory"] as const) {
       const v = opts[k];
       if (v !== undefined && v > memMiB + 1e-9)
-        throw new KubernetesConfigError(step, label(k), v, `at most memory: ${opts.memory} MB = ${Math.floor(memMiB * 100) / 100} MiB (${k} is in MiB)`);
+        throw new KubernetesConfigError(
+          step,
+          label(k),
+          v,
+          `at most memory: ${opts.memory} MB = ${Math.floor(memMiB * 100) / 100} MiB (${k} is in MiB)`,
+        );
     }
   }
   if (opts.persistentVolumeClaims) {
     const reserved = ["/dev/shm", ...(opts.useTmpfs && opts.tmpfsPath ? [opts.tmpfsPath] : [])];
     for (const [claim, path] of Object.entries(opts.persistentVolumeClaims))
       if (reserved.includes(path))
-        throw new KubernetesConfigError(step, `${label("persistentVolumeClaims")}[${JSON.stringify(claim)}]`, path, `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(" and ")} (used by ${path === "/dev/shm" ? "sharedMemory" : "the tmpfs"})`);
+        throw new KubernetesConfigError(
+          step,
+          `${label("persistentVolumeClaims")}[${JSON.stringify(claim)}]`,
+          path,
+          `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(" and ")} (used by ${path === "/dev/shm" ? "sharedMemory" : "the tmpfs"})`,
+        );
   }
   if (opts.useTmpfs && opts.tmpfsPath === "/dev/shm")
-    throw new KubernetesConfigError(step, label("tmpfsPath"), opts.tmpfsPath, 'a path other than "/dev/shm" (use sharedMemory for /dev/shm)');
+    throw new KubernetesConfigError(
+      step,
+      label("tmpfsPath"),
+      opts.tmpfsPath,
+      'a path other than "/dev/shm" (use sharedMemory for /dev/shm)',
+    );
 }

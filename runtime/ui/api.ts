@@ -5,7 +5,14 @@
  * Everything here is JSON-ready; the HTTP routes are in server.ts.
  */
 import type { Readable } from "node:stream";
-import { FlowDatastore, type ArtifactRef, type AttemptMeta, type RunMeta, type Status, type TaskMeta } from "../datastore/flowstore.js";
+import {
+  FlowDatastore,
+  type ArtifactRef,
+  type AttemptMeta,
+  type RunMeta,
+  type Status,
+  type TaskMeta,
+} from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
 import { decodeArtifact, type Encoding } from "../artifacts/serialize.js";
 import type { CardData } from "../flow/card.js";
@@ -169,7 +176,10 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
 /** Checks a path segment (flow, run, step, task or artifact name) so it cannot reach outside its place. */
 export function checkSegment(what: string, value: string): string {
   if (!value || value === "." || value === ".." || /[/\\\0]/.test(value))
-    throw new UiRequestError(400, `${what} ${JSON.stringify(value)} is not valid; it must be a non-empty name without "/", "\\" or ".."`);
+    throw new UiRequestError(
+      400,
+      `${what} ${JSON.stringify(value)} is not valid; it must be a non-empty name without "/", "\\" or ".."`,
+    );
   return value;
 }
 
@@ -190,9 +200,17 @@ function summarize(m: RunMeta, now: number): RunSummary {
   const start = Date.parse(m.createdAt);
   const end = m.finishedAt ? Date.parse(m.finishedAt) : now;
   return {
-    flowName: m.flowName, runId: m.runId, status: m.status, user: m.user, tags: m.tags ?? [], params: m.params ?? {}, createdAt: m.createdAt,
-    ...(m.finishedAt ? { finishedAt: m.finishedAt } : {}), durationMs: Math.max(0, end - start),
-    ...(m.error ? { error: m.error } : {}), ...(m.originRunId ? { originRunId: m.originRunId } : {}),
+    flowName: m.flowName,
+    runId: m.runId,
+    status: m.status,
+    user: m.user,
+    tags: m.tags ?? [],
+    params: m.params ?? {},
+    createdAt: m.createdAt,
+    ...(m.finishedAt ? { finishedAt: m.finishedAt } : {}),
+    durationMs: Math.max(0, end - start),
+    ...(m.error ? { error: m.error } : {}),
+    ...(m.originRunId ? { originRunId: m.originRunId } : {}),
   };
 }
 
@@ -252,8 +270,14 @@ export class UiApi {
         const ids = await ds.listRuns();
         const present = new Set(ids);
         for (const id of [...target.metas.keys()]) if (!present.has(id)) target.metas.delete(id);
-        const stale = ids.filter((id) => target.metas.get(id)?.status !== "succeeded" && target.metas.get(id)?.status !== "failed");
-        const read = await mapLimit(stale, this.concurrency, async (id) => [id, await ds.readRun(id).catch(() => undefined)] as const);
+        const stale = ids.filter(
+          (id) => target.metas.get(id)?.status !== "succeeded" && target.metas.get(id)?.status !== "failed",
+        );
+        const read = await mapLimit(
+          stale,
+          this.concurrency,
+          async (id) => [id, await ds.readRun(id).catch(() => undefined)] as const,
+        );
         for (const [id, m] of read) if (m) target.metas.set(id, m);
         target.order = [...target.metas.values()]
           .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.runId < b.runId ? 1 : -1))
@@ -268,11 +292,16 @@ export class UiApi {
   /** A page of the flow's runs, newest first, filtered by status, user, tag and text. */
   async runs(flow: string, query: RunQuery = {}): Promise<RunPage> {
     if (query.status !== undefined && !STATUSES.includes(query.status))
-      throw new UiRequestError(400, `status ${JSON.stringify(query.status)} is not a run status; use one of ${STATUSES.join(", ")}`);
+      throw new UiRequestError(
+        400,
+        `status ${JSON.stringify(query.status)} is not a run status; use one of ${STATUSES.join(", ")}`,
+      );
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UiRequestError(400, `limit ${limit} is invalid; use a whole number from 1 to 500`);
-    if (!Number.isInteger(offset) || offset < 0) throw new UiRequestError(400, `offset ${offset} is invalid; use a whole number >= 0`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new UiRequestError(400, `limit ${limit} is invalid; use a whole number from 1 to 500`);
+    if (!Number.isInteger(offset) || offset < 0)
+      throw new UiRequestError(400, `offset ${offset} is invalid; use a whole number >= 0`);
     const idx = await this.index(flow);
     const users = new Set<string>();
     const tags = new Set<string>();
@@ -287,12 +316,15 @@ export class UiApi {
       if (query.status && m.status !== query.status) continue;
       if (query.user && m.user !== query.user) continue;
       if (query.tag && !(m.tags ?? []).includes(query.tag)) continue;
-      if (q && !`${m.runId} ${(m.tags ?? []).join(" ")} ${JSON.stringify(m.params ?? {})}`.toLowerCase().includes(q)) continue;
+      if (q && !`${m.runId} ${(m.tags ?? []).join(" ")} ${JSON.stringify(m.params ?? {})}`.toLowerCase().includes(q))
+        continue;
       matched.push(m);
     }
     const now = Date.now();
     return {
-      total: matched.length, offset, limit,
+      total: matched.length,
+      offset,
+      limit,
       runs: matched.slice(offset, offset + limit).map((m) => summarize(m, now)),
       facets: { users: [...users].sort(), tags: [...tags].sort(), statuses },
     };
@@ -339,10 +371,20 @@ export class UiApi {
     const failed = [...m.attempts].reverse().find((a) => a.status === "failed");
     const frame = m.foreachStack[m.foreachStack.length - 1];
     return {
-      step: m.step, taskId: m.taskId, status: m.status, startedAt: m.startedAt, ...(m.finishedAt ? { finishedAt: m.finishedAt } : {}), attempts, parents: m.parents,
-      ...(frame ? { foreachIndex: frame.index } : {}), ...(lastDone?.executor ? { where: lastDone.executor } : {}),
-      ...(failed?.error ? { error: failed.error } : {}), ...(m.caught ? { caught: m.caught } : {}), ...(m.clonedFrom ? { clonedFrom: m.clonedFrom } : {}),
-      hasCard, artifactCount: Object.keys(m.artifacts ?? {}).length,
+      step: m.step,
+      taskId: m.taskId,
+      status: m.status,
+      startedAt: m.startedAt,
+      ...(m.finishedAt ? { finishedAt: m.finishedAt } : {}),
+      attempts,
+      parents: m.parents,
+      ...(frame ? { foreachIndex: frame.index } : {}),
+      ...(lastDone?.executor ? { where: lastDone.executor } : {}),
+      ...(failed?.error ? { error: failed.error } : {}),
+      ...(m.caught ? { caught: m.caught } : {}),
+      ...(m.clonedFrom ? { clonedFrom: m.clonedFrom } : {}),
+      hasCard,
+      artifactCount: Object.keys(m.artifacts ?? {}).length,
     };
   }
 
@@ -352,11 +394,27 @@ export class UiApi {
     const { metas, cards } = await this.tasksOf(flow, runId);
     const byStep = new Map<string, TaskMeta[]>();
     for (const m of metas) (byStep.get(m.step) ?? byStep.set(m.step, []).get(m.step)!).push(m);
-    for (const ts of byStep.values()) ts.sort((a, b) => Number(a.taskId) - Number(b.taskId) || a.taskId.localeCompare(b.taskId));
-    const stepStatus = (ts: TaskMeta[]): Status => (ts.some((t) => t.status === "failed") ? "failed" : ts.some((t) => t.status === "running") ? "running" : "succeeded");
+    for (const ts of byStep.values())
+      ts.sort((a, b) => Number(a.taskId) - Number(b.taskId) || a.taskId.localeCompare(b.taskId));
+    const stepStatus = (ts: TaskMeta[]): Status =>
+      ts.some((t) => t.status === "failed")
+        ? "failed"
+        : ts.some((t) => t.status === "running")
+          ? "running"
+          : "succeeded";
     const steps = [...byStep.entries()]
-      .map(([name, ts]) => ({ name, status: stepStatus(ts), tasks: ts.map((t) => this.taskSummary(t, cards.has(`${t.step}/${t.taskId}`))) }))
-      .sort((a, b) => (a.tasks[0]!.startedAt < b.tasks[0]!.startedAt ? -1 : a.tasks[0]!.startedAt > b.tasks[0]!.startedAt ? 1 : Number(a.tasks[0]!.taskId) - Number(b.tasks[0]!.taskId)));
+      .map(([name, ts]) => ({
+        name,
+        status: stepStatus(ts),
+        tasks: ts.map((t) => this.taskSummary(t, cards.has(`${t.step}/${t.taskId}`))),
+      }))
+      .sort((a, b) =>
+        a.tasks[0]!.startedAt < b.tasks[0]!.startedAt
+          ? -1
+          : a.tasks[0]!.startedAt > b.tasks[0]!.startedAt
+            ? 1
+            : Number(a.tasks[0]!.taskId) - Number(b.tasks[0]!.taskId),
+      );
     return { run: summarize(meta, Date.now()), steps, graph: buildGraph(byStep) };
   }
 
@@ -367,8 +425,14 @@ export class UiApi {
     const meta = await ds.readTask(runId, checkSegment("step", step), checkSegment("task", taskId));
     if (!meta) throw new UiRequestError(404, `task ${flow}/${runId}/${step}/${taskId} does not exist`);
     const hasCard = await this.storage.exists(ds.cardKey(runId, step, taskId));
-    const artifacts = await mapLimit(Object.entries(meta.artifacts ?? {}), 8, ([name, ref]) => this.artifactInfo(ds, name, ref));
-    return { run: summarize(run, Date.now()), task: this.taskSummary(meta, hasCard), artifacts: artifacts.sort((a, b) => a.name.localeCompare(b.name)) };
+    const artifacts = await mapLimit(Object.entries(meta.artifacts ?? {}), 8, ([name, ref]) =>
+      this.artifactInfo(ds, name, ref),
+    );
+    return {
+      run: summarize(run, Date.now()),
+      task: this.taskSummary(meta, hasCard),
+      artifacts: artifacts.sort((a, b) => a.name.localeCompare(b.name)),
+    };
   }
 
   private async artifactInfo(ds: FlowDatastore, name: string, ref: ArtifactRef): Promise<ArtifactInfo> {
@@ -378,10 +442,21 @@ export class UiApi {
         // Bytes: only the head is read.
         const head = await this.readHead(ds, ref.sha, 64);
         const type = ref.encoding === "buffer" ? "Buffer" : "Uint8Array";
-        return { ...base, preview: { type, summary: `${type} ${formatBytes(ref.size)}`, text: hexHead(head, 64), truncated: ref.size > 64 } };
+        return {
+          ...base,
+          preview: {
+            type,
+            summary: `${type} ${formatBytes(ref.size)}`,
+            text: hexHead(head, 64),
+            truncated: ref.size > 64,
+          },
+        };
       }
       if (ref.size > this.previewMaxBytes)
-        return { ...base, previewError: `${formatBytes(ref.size)} is larger than the preview limit (${formatBytes(this.previewMaxBytes)}); download it` };
+        return {
+          ...base,
+          previewError: `${formatBytes(ref.size)} is larger than the preview limit (${formatBytes(this.previewMaxBytes)}); download it`,
+        };
       return { ...base, preview: previewValue(decodeArtifact(ref.encoding, await ds.getBlob(ref.sha))) };
     } catch (e) {
       return { ...base, previewError: (e as Error).message };
@@ -404,19 +479,40 @@ export class UiApi {
 
   /** The stored log of an attempt (undefined while the attempt has not stored one). */
   async log(flow: string, runId: string, step: string, taskId: string, attempt: number): Promise<string | undefined> {
-    if (!Number.isInteger(attempt) || attempt < 0) throw new UiRequestError(400, `attempt ${attempt} is invalid; use a whole number >= 0`);
-    return this.ds(flow).readLog(checkSegment("run", runId), checkSegment("step", step), checkSegment("task", taskId), attempt);
+    if (!Number.isInteger(attempt) || attempt < 0)
+      throw new UiRequestError(400, `attempt ${attempt} is invalid; use a whole number >= 0`);
+    return this.ds(flow).readLog(
+      checkSegment("run", runId),
+      checkSegment("step", step),
+      checkSegment("task", taskId),
+      attempt,
+    );
   }
 
   /** An artifact's stored bytes as a stream, with its reference, for download. */
-  async artifactStream(flow: string, runId: string, step: string, taskId: string, name: string): Promise<{ ref: ArtifactRef; stream: Readable }> {
+  async artifactStream(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+    name: string,
+  ): Promise<{ ref: ArtifactRef; stream: Readable }> {
     const ds = this.ds(flow);
-    const meta = await ds.readTask(checkSegment("run", runId), checkSegment("step", step), checkSegment("task", taskId));
+    const meta = await ds.readTask(
+      checkSegment("run", runId),
+      checkSegment("step", step),
+      checkSegment("task", taskId),
+    );
     if (!meta) throw new UiRequestError(404, `task ${flow}/${runId}/${step}/${taskId} does not exist`);
     const ref = meta.artifacts?.[name];
-    if (!ref) throw new UiRequestError(404, `task ${flow}/${runId}/${step}/${taskId} has no artifact ${JSON.stringify(name)}; it has: ${Object.keys(meta.artifacts ?? {}).join(", ") || "none"}`);
+    if (!ref)
+      throw new UiRequestError(
+        404,
+        `task ${flow}/${runId}/${step}/${taskId} has no artifact ${JSON.stringify(name)}; it has: ${Object.keys(meta.artifacts ?? {}).join(", ") || "none"}`,
+      );
     const stream = await this.storage.getStream(ds.blobKey(ref.sha));
-    if (!stream) throw new UiRequestError(404, `artifact data ${ref.sha} is missing from the datastore ${this.storage.root}`);
+    if (!stream)
+      throw new UiRequestError(404, `artifact data ${ref.sha} is missing from the datastore ${this.storage.root}`);
     return { ref, stream };
   }
 
@@ -446,21 +542,40 @@ export function buildGraph(byStep: Map<string, TaskMeta[]>): { nodes: GraphNode[
     n.isJoin = tasks.some((t) => t.parents.length > 1);
     for (const t of tasks) {
       const tr = t.transition;
-      if (tr?.foreach !== undefined) n.foreach = { artifact: tr.foreach, ...(t.foreachNum !== undefined ? { num: t.foreachNum } : {}) };
+      if (tr?.foreach !== undefined)
+        n.foreach = { artifact: tr.foreach, ...(t.foreachNum !== undefined ? { num: t.foreachNum } : {}) };
       if (tr?.numParallel) n.parallel = tr.numParallel;
       for (const target of tr?.targets ?? []) node(target);
     }
   }
   for (const [step, tasks] of byStep) {
     const parentSteps = new Map<string, number>();
-    for (const t of tasks) for (const p of t.parents) {
-      const ps = p.split("/")[0]!;
-      parentSteps.set(ps, (parentSteps.get(ps) ?? 0) + 1);
-    }
+    for (const t of tasks)
+      for (const p of t.parents) {
+        const ps = p.split("/")[0]!;
+        parentSteps.set(ps, (parentSteps.get(ps) ?? 0) + 1);
+      }
     for (const [ps, count] of parentSteps) {
       const from = nodes.get(ps);
-      const kind: GraphEdge["kind"] = from?.foreach ? "foreach" : from?.parallel ? "parallel" : nodes.get(step)!.isJoin && count > 1 ? "join" : "normal";
-      edges.set(`${ps}\0${step}`, { from: ps, to: step, kind, ...(kind === "foreach" ? { count: from?.foreach?.num ?? tasks.length } : kind === "parallel" ? { count: from!.parallel! } : kind === "join" ? { count } : {}) });
+      const kind: GraphEdge["kind"] = from?.foreach
+        ? "foreach"
+        : from?.parallel
+          ? "parallel"
+          : nodes.get(step)!.isJoin && count > 1
+            ? "join"
+            : "normal";
+      edges.set(`${ps}\0${step}`, {
+        from: ps,
+        to: step,
+        kind,
+        ...(kind === "foreach"
+          ? { count: from?.foreach?.num ?? tasks.length }
+          : kind === "parallel"
+            ? { count: from!.parallel! }
+            : kind === "join"
+              ? { count }
+              : {}),
+      });
     }
     const n = nodes.get(step)!;
     const from = [...parentSteps.keys()].map((s) => nodes.get(s)).find((f) => f?.parallel);
@@ -473,7 +588,16 @@ export function buildGraph(byStep: Map<string, TaskMeta[]>): { nodes: GraphNode[
         if (!byStep.has(target) && !edges.has(`${step}\0${target}`)) {
           const from = nodes.get(step)!;
           const kind: GraphEdge["kind"] = from.foreach ? "foreach" : from.parallel ? "parallel" : "normal";
-          edges.set(`${step}\0${target}`, { from: step, to: target, kind, ...(kind === "foreach" && from.foreach?.num !== undefined ? { count: from.foreach.num } : kind === "parallel" ? { count: from.parallel! } : {}) });
+          edges.set(`${step}\0${target}`, {
+            from: step,
+            to: target,
+            kind,
+            ...(kind === "foreach" && from.foreach?.num !== undefined
+              ? { count: from.foreach.num }
+              : kind === "parallel"
+                ? { count: from.parallel! }
+                : {}),
+          });
         }
   return { nodes: [...nodes.values()], edges: [...edges.values()] };
 }

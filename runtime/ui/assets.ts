@@ -15,6 +15,9 @@ export function assetsDir(): string {
 /** The assets directory, or an error naming the missing file and the command that builds it. */
 export function requireAssets(dir = assetsDir()): string {
   for (const f of ["app.js", "app.css"])
-    if (!existsSync(join(dir, f))) throw new Error(`the kubestep ui browser app is not built: ${join(dir, f)} is missing; run \`npm run build\` in the kubestep package`);
+    if (!existsSync(join(dir, f)))
+      throw new Error(
+        `the kubestep ui browser app is not built: ${join(dir, f)} is missing; run \`npm run build\` in the kubestep package`,
+      );
   return dir;
 }

@@ -62,7 +62,15 @@ export function previewValue(value: unknown, limits: PreviewLimits = {}): ValueP
   const maxChars = limits.maxChars ?? 4000;
   const maxItems = limits.maxItems ?? 100;
   const hexBytes = limits.hexBytes ?? 64;
-  const shown = (v: unknown) => inspect(v, { depth: 3, maxArrayLength: maxItems, maxStringLength: maxChars, breakLength: 100, compact: 3, sorted: false });
+  const shown = (v: unknown) =>
+    inspect(v, {
+      depth: 3,
+      maxArrayLength: maxItems,
+      maxStringLength: maxChars,
+      breakLength: 100,
+      compact: 3,
+      sorted: false,
+    });
   if (value === null) return { type: "null", summary: "null", text: "null", truncated: false };
   switch (typeof value) {
     case "undefined":
@@ -79,16 +87,30 @@ export function previewValue(value: unknown, limits: PreviewLimits = {}): ValueP
     default:
       break;
   }
-  if (Buffer.isBuffer(value) || value instanceof ArrayBuffer || (value instanceof Uint8Array && value.constructor === Uint8Array)) {
+  if (
+    Buffer.isBuffer(value) ||
+    value instanceof ArrayBuffer ||
+    (value instanceof Uint8Array && value.constructor === Uint8Array)
+  ) {
     const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : (value as Uint8Array);
     const type = Buffer.isBuffer(value) ? "Buffer" : value instanceof ArrayBuffer ? "ArrayBuffer" : "Uint8Array";
-    return { type, summary: `${type} ${formatBytes(bytes.byteLength)}`, text: hexHead(bytes, hexBytes), truncated: bytes.byteLength > hexBytes };
+    return {
+      type,
+      summary: `${type} ${formatBytes(bytes.byteLength)}`,
+      text: hexHead(bytes, hexBytes),
+      truncated: bytes.byteLength > hexBytes,
+    };
   }
   if (ArrayBuffer.isView(value)) {
     const type = value.constructor.name;
     const length = (value as unknown as ArrayLike<unknown>).length ?? value.byteLength;
     const c = cut(shown(value), maxChars);
-    return { type, summary: `${type}(${length}) ${formatBytes(value.byteLength)}`, text: c.text, truncated: c.truncated || length > maxItems };
+    return {
+      type,
+      summary: `${type}(${length}) ${formatBytes(value.byteLength)}`,
+      text: c.text,
+      truncated: c.truncated || length > maxItems,
+    };
   }
   if (value instanceof Date) {
     const text = Number.isNaN(value.getTime()) ? "Invalid Date" : value.toISOString();
@@ -96,7 +118,12 @@ export function previewValue(value: unknown, limits: PreviewLimits = {}): ValueP
   }
   if (Array.isArray(value)) {
     const c = cut(shown(value), maxChars);
-    return { type: "Array", summary: `Array(${value.length})`, text: c.text, truncated: c.truncated || value.length > maxItems };
+    return {
+      type: "Array",
+      summary: `Array(${value.length})`,
+      text: c.text,
+      truncated: c.truncated || value.length > maxItems,
+    };
   }
   if (value instanceof Map || value instanceof Set) {
     const type = value instanceof Map ? "Map" : "Set";

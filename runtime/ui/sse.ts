@@ -17,9 +17,19 @@ export interface StreamOptions {
  * Answers `req` with an event stream: `event: update` with the JSON `load()` returns, first at once, then each
  * time it differs; `event: error` with `{ message }` when a load fails. Stops when the client goes away.
  */
-export function streamUpdates(req: IncomingMessage, res: ServerResponse, load: () => Promise<unknown>, options: StreamOptions = {}): void {
+export function streamUpdates(
+  req: IncomingMessage,
+  res: ServerResponse,
+  load: () => Promise<unknown>,
+  options: StreamOptions = {},
+): void {
   const intervalMs = options.intervalMs ?? 1000;
-  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-store",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
   res.write("retry: 2000\n\n");
   let last = "";
   let closed = false;

@@ -22,7 +22,10 @@ export function scratch(): string {
 }
 
 /** Runs `kubestep <args>` and collects its output. */
-export function kubestep(args: string[], opts: { cwd: string; env?: Record<string, string>; unset?: string[] }): Promise<CliResult> {
+export function kubestep(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; unset?: string[] },
+): Promise<CliResult> {
   // `unset`: variables removed from the inherited environment (really unset, not empty).
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !opts.unset?.includes(k)));
   return new Promise((res, rej) => {

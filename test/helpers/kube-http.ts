@@ -55,7 +55,8 @@ export function parseKubeconfig(text: string): KubeAuth {
   if (!ctx) throw new Error(`kubeconfig has no context ${doc["current-context"]}`);
   const cluster = doc.clusters.find((c) => c.name === ctx.cluster)?.cluster;
   const user = doc.users.find((u) => u.name === ctx.user)?.user;
-  if (!cluster || !user) throw new Error(`kubeconfig context ${doc["current-context"]} names a missing cluster or user`);
+  if (!cluster || !user)
+    throw new Error(`kubeconfig context ${doc["current-context"]} names a missing cluster or user`);
   return {
     server: cluster.server,
     ca: bytes(cluster["certificate-authority-data"], cluster["certificate-authority"]),
@@ -85,7 +86,11 @@ export class KubeHttp {
       ca: this.auth.ca,
       cert: this.auth.cert,
       key: this.auth.key,
-      headers: { Accept: "application/json", ...(this.auth.token ? { Authorization: `Bearer ${this.auth.token}` } : {}), ...headers },
+      headers: {
+        Accept: "application/json",
+        ...(this.auth.token ? { Authorization: `Bearer ${this.auth.token}` } : {}),
+        ...headers,
+      },
     };
   }
 
@@ -93,20 +98,23 @@ export class KubeHttp {
   request(method: string, path: string, body?: unknown): Promise<KubeResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = https.request(this.options(method, path, payload ? { "Content-Type": "application/json" } : {}), (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* plain text (logs) */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-      });
+      const req = https.request(
+        this.options(method, path, payload ? { "Content-Type": "application/json" } : {}),
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              /* plain text (logs) */
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, text });
+          });
+        },
+      );
       req.on("error", reject);
       if (payload) req.write(payload);
       req.end();

@@ -16,7 +16,15 @@ const VALID = {
   defaults: { cpu: 1, memory: 4096, qos: "Burstable" },
   podLabels: {},
   podAnnotations: {},
-  gpuPools: [{ name: "gpu", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { "kubestep.io/gpu-pool": "gpu" }, taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }] }],
+  gpuPools: [
+    {
+      name: "gpu",
+      vendor: "nvidia",
+      resourceName: "nvidia.com/gpu",
+      nodeLabels: { "kubestep.io/gpu-pool": "gpu" },
+      taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }],
+    },
+  ],
 };
 
 describe("runtime/environment-source", () => {
@@ -60,16 +68,31 @@ describe("runtime/environment-source", () => {
       assert.match(e.message, /malformed JSON in environment file .*bad\.json at line 4, column 1/);
       return true;
     });
-    await assert.rejects(loadEnvironment({ env: { KUBESTEP_ENVIRONMENT: "{ nope" } }), /malformed JSON in KUBESTEP_ENVIRONMENT \(inline JSON\) at line 1/);
+    await assert.rejects(
+      loadEnvironment({ env: { KUBESTEP_ENVIRONMENT: "{ nope" } }),
+      /malformed JSON in KUBESTEP_ENVIRONMENT \(inline JSON\) at line 1/,
+    );
   });
 
   it("reports a missing file", async () => {
-    await assert.rejects(loadEnvironment({ environment: join(dir, "missing.json"), env: {} }), /cannot read environment file .*missing\.json: no such file/);
+    await assert.rejects(
+      loadEnvironment({ environment: join(dir, "missing.json"), env: {} }),
+      /cannot read environment file .*missing\.json: no such file/,
+    );
   });
 
   it("names every bad field", async () => {
     const f = join(dir, "fields.json");
-    writeFileSync(f, JSON.stringify({ ...VALID, namespace: "Bad NS", datastore: { kind: "s3", root: "gs://x" }, defaults: { qos: "Gold" }, extra: 1 }));
+    writeFileSync(
+      f,
+      JSON.stringify({
+        ...VALID,
+        namespace: "Bad NS",
+        datastore: { kind: "s3", root: "gs://x" },
+        defaults: { qos: "Gold" },
+        extra: 1,
+      }),
+    );
     await assert.rejects(loadEnvironment({ environment: f, env: {} }), (e: Error) => {
       assert.ok(e instanceof EnvironmentError);
       const p = (e as EnvironmentError).problems.join("\n");
@@ -97,7 +120,10 @@ describe("runtime/environment-source", () => {
     const bin = fakePulumi(`echo "error: no stack named '$6' found" >&2\nexit 255`);
     await assert.rejects(loadEnvironment({ stack: "nope", env: { PATH: `${bin}:/usr/bin:/bin` } }), (e: Error) => {
       assert.ok(e instanceof EnvironmentSourceError);
-      assert.match(e.message, /`pulumi stack output kubestep --json --stack nope` failed \(exit 255\): error: no stack named 'nope' found/);
+      assert.match(
+        e.message,
+        /`pulumi stack output kubestep --json --stack nope` failed \(exit 255\): error: no stack named 'nope' found/,
+      );
       return true;
     });
   });
@@ -105,15 +131,23 @@ describe("runtime/environment-source", () => {
   it("runs `pulumi stack output kubestep --json --stack <name>` and validates the output", async () => {
     const f = join(dir, "stack-out.json");
     writeFileSync(f, JSON.stringify(VALID, null, 4));
-    const bin = fakePulumi(`[ "$*" = "stack output kubestep --json --stack dev" ] || { echo "unexpected args: $*" >&2; exit 2; }\ncat '${f}'`);
+    const bin = fakePulumi(
+      `[ "$*" = "stack output kubestep --json --stack dev" ] || { echo "unexpected args: $*" >&2; exit 2; }\ncat '${f}'`,
+    );
     assert.deepEqual(await loadEnvironment({ stack: "dev", env: { PATH: `${bin}:/usr/bin:/bin` } }), VALID);
     const bad = join(dir, "stack-bad.json");
     writeFileSync(bad, JSON.stringify({ ...VALID, version: 2 }));
     const bin2 = fakePulumi(`cat '${bad}'`);
-    await assert.rejects(loadEnvironment({ stack: "dev", env: { PATH: `${bin2}:/usr/bin:/bin` } }), /pulumi stack dev \(output kubestep\):\n {2}- version: expected 1, got 2/);
+    await assert.rejects(
+      loadEnvironment({ stack: "dev", env: { PATH: `${bin2}:/usr/bin:/bin` } }),
+      /pulumi stack dev \(output kubestep\):\n {2}- version: expected 1, got 2/,
+    );
   });
 
   it("refuses --stack together with --environment", async () => {
-    await assert.rejects(loadEnvironment({ stack: "dev", environment: "x.json", env: {} }), /either --stack \(dev\) or --environment \(x\.json\), not both/);
+    await assert.rejects(
+      loadEnvironment({ stack: "dev", environment: "x.json", env: {} }),
+      /either --stack \(dev\) or --environment \(x\.json\), not both/,
+    );
   });
 });

@@ -12,7 +12,15 @@ const VALID = {
   defaults: { cpu: 2, memory: 8192, disk: 10240, qos: "Guaranteed" },
   podLabels: { "azure.workload.identity/use": "true" },
   podAnnotations: { a: "b" },
-  gpuPools: [{ name: "a100", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { pool: "a100" }, taints: [{ key: "nvidia.com/gpu", effect: "NoSchedule" }] }],
+  gpuPools: [
+    {
+      name: "a100",
+      vendor: "nvidia",
+      resourceName: "nvidia.com/gpu",
+      nodeLabels: { pool: "a100" },
+      taints: [{ key: "nvidia.com/gpu", effect: "NoSchedule" }],
+    },
+  ],
 };
 
 function problems(v: unknown): string[] {
@@ -33,7 +41,14 @@ describe("runtime/environment parseEnvironment", () => {
   it("defaults optional collections to empty", () => {
     const { imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools, ...required } = VALID;
     void [imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools];
-    assert.deepEqual(parseEnvironment(required), { ...required, imagePullSecrets: [], defaults: {}, podLabels: {}, podAnnotations: {}, gpuPools: [] });
+    assert.deepEqual(parseEnvironment(required), {
+      ...required,
+      imagePullSecrets: [],
+      defaults: {},
+      podLabels: {},
+      podAnnotations: {},
+      gpuPools: [],
+    });
   });
   it("rejects a non-object", () => {
     assert.deepEqual(problems([1]), ["expected a JSON object, got [1]"]);
@@ -51,7 +66,10 @@ describe("runtime/environment parseEnvironment", () => {
       imagePullSecrets: [""],
       defaults: { cpu: -1, memory: "lots", qos: "Best", gpu: 1 },
       podLabels: { a: 1 },
-      gpuPools: [{ name: "g", vendor: "intel", resourceName: "", nodeLabels: {}, taints: [{ key: "k", effect: "Never" }, "x"] }, 7],
+      gpuPools: [
+        { name: "g", vendor: "intel", resourceName: "", nodeLabels: {}, taints: [{ key: "k", effect: "Never" }, "x"] },
+        7,
+      ],
       bogus: true,
     });
     const expected = [
@@ -79,15 +97,23 @@ describe("runtime/environment parseEnvironment", () => {
     assert.equal(p.length, expected.length, p.join("\n"));
   });
   it("checks the root prefix of each datastore kind", () => {
-    assert.deepEqual(problems({ ...VALID, datastore: { kind: "azure", root: "s3://x" } }), ['datastore.root: a azure root must start with azure://, got "s3://x"']);
-    assert.deepEqual(parseEnvironment({ ...VALID, datastore: { kind: "local", root: "/tmp/ks" } }).datastore, { kind: "local", root: "/tmp/ks" });
+    assert.deepEqual(problems({ ...VALID, datastore: { kind: "azure", root: "s3://x" } }), [
+      'datastore.root: a azure root must start with azure://, got "s3://x"',
+    ]);
+    assert.deepEqual(parseEnvironment({ ...VALID, datastore: { kind: "local", root: "/tmp/ks" } }).datastore, {
+      kind: "local",
+      root: "/tmp/ks",
+    });
   });
   it("the message lists the source and each problem", () => {
     try {
       parseEnvironment({ ...VALID, version: 0 }, "file x.json");
       assert.fail("should throw");
     } catch (e) {
-      assert.equal((e as Error).message, "invalid kubestep environment from file x.json:\n  - version: expected 1, got 0");
+      assert.equal(
+        (e as Error).message,
+        "invalid kubestep environment from file x.json:\n  - version: expected 1, got 0",
+      );
     }
   });
 });

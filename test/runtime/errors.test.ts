@@ -1,7 +1,12 @@
 /** One error base: every error kubestep raises for bad input carries its exit code and a brand the CLI maps by. */
 import { strict as assert } from "node:assert";
 import {
-  ArtifactError, DecoratorArgumentError, FlowDefinitionError, isKubestepError, KubestepError, ParameterError,
+  ArtifactError,
+  DecoratorArgumentError,
+  FlowDefinitionError,
+  isKubestepError,
+  KubestepError,
+  ParameterError,
 } from "../../runtime/errors.js";
 import { UsageError } from "../../runtime/cli/args.js";
 import { DatastoreConfigError } from "../../runtime/datastore/roots.js";
@@ -23,7 +28,10 @@ describe("errors: one base with an exit code", () => {
       [new EnvironmentError("file", ["a: b"]), "EnvironmentError"],
       [new EnvironmentSourceError("x"), "EnvironmentSourceError"],
       [new KubeConfigError("x"), "KubeConfigError"],
-      [new MissingPeerError([{ need: { feature: "kubernetes" }, packages: ["@kubernetes/client-node"] }]), "MissingPeerError"],
+      [
+        new MissingPeerError([{ need: { feature: "kubernetes" }, packages: ["@kubernetes/client-node"] }]),
+        "MissingPeerError",
+      ],
     ];
     for (const [e, name] of errors) {
       assert.ok(e instanceof KubestepError, name);

@@ -66,11 +66,15 @@ describe("optional peers", () => {
       assert.equal(pkg.dependencies?.[name], undefined, `${name} is still a dependency`);
     }
     const features = Object.values(FEATURE_PEERS).flat();
-    for (const name of Object.keys(RUNTIME_PEERS)) assert.ok(features.includes(name as RuntimePeer), `no feature needs ${name}`);
+    for (const name of Object.keys(RUNTIME_PEERS))
+      assert.ok(features.includes(name as RuntimePeer), `no feature needs ${name}`);
   });
 
   it("installCommand names each package at the range kubestep supports", () => {
-    assert.equal(installCommand(["@google-cloud/storage"]), `npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`);
+    assert.equal(
+      installCommand(["@google-cloud/storage"]),
+      `npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`,
+    );
     assert.equal(
       installCommand(FEATURE_PEERS.s3),
       `npm install ${FEATURE_PEERS.s3.map((n) => `${n}@${pkg.peerDependencies![n]}`).join(" ")}`,
@@ -85,11 +89,17 @@ describe("optional peers", () => {
     const { importer, cleanup } = isolatedImporter();
     try {
       const e = await missingPeerError(requirePeer("gs", "--datastore gs", importer));
-      assert.equal(e.message, `--datastore gs needs @google-cloud/storage: npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`);
+      assert.equal(
+        e.message,
+        `--datastore gs needs @google-cloud/storage: npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`,
+      );
       assert.deepEqual(e.packages, ["@google-cloud/storage"]);
       assert.equal(e.command, `npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`);
       const k = await missingPeerError(requirePeer("kubernetes", undefined, importer));
-      assert.equal(k.message, `running on Kubernetes needs @kubernetes/client-node: npm install @kubernetes/client-node@${pkg.peerDependencies!["@kubernetes/client-node"]}`);
+      assert.equal(
+        k.message,
+        `running on Kubernetes needs @kubernetes/client-node: npm install @kubernetes/client-node@${pkg.peerDependencies!["@kubernetes/client-node"]}`,
+      );
     } finally {
       cleanup();
     }
@@ -115,7 +125,13 @@ describe("optional peers", () => {
     const { importer, cleanup } = isolatedImporter();
     try {
       const e = await missingPeerError(
-        requirePeers([{ feature: "kubernetes", reason: "step train (@kubernetes)" }, { feature: "azure", reason: "--datastore azure" }], importer),
+        requirePeers(
+          [
+            { feature: "kubernetes", reason: "step train (@kubernetes)" },
+            { feature: "azure", reason: "--datastore azure" },
+          ],
+          importer,
+        ),
       );
       const r = pkg.peerDependencies!;
       assert.deepEqual(e.message.split("\n"), [
@@ -131,9 +147,20 @@ describe("optional peers", () => {
   it("a need whose peers are installed is left out of the message", async () => {
     const { importer: isolated, cleanup } = isolatedImporter();
     try {
-      const importer: PeerImporter = (name) => (name === "@kubernetes/client-node" ? Promise.resolve({}) : isolated(name));
-      const e = await missingPeerError(requirePeers([{ feature: "kubernetes", reason: "--with kubernetes" }, { feature: "gs", reason: "--datastore gs" }], importer));
-      assert.deepEqual(e.message.split("\n"), [`--datastore gs needs @google-cloud/storage: npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`]);
+      const importer: PeerImporter = (name) =>
+        name === "@kubernetes/client-node" ? Promise.resolve({}) : isolated(name);
+      const e = await missingPeerError(
+        requirePeers(
+          [
+            { feature: "kubernetes", reason: "--with kubernetes" },
+            { feature: "gs", reason: "--datastore gs" },
+          ],
+          importer,
+        ),
+      );
+      assert.deepEqual(e.message.split("\n"), [
+        `--datastore gs needs @google-cloud/storage: npm install @google-cloud/storage@${pkg.peerDependencies!["@google-cloud/storage"]}`,
+      ]);
     } finally {
       cleanup();
     }
@@ -141,7 +168,10 @@ describe("optional peers", () => {
 
   it("an installed peer that fails to load (or lacks a package of its own) is not reported as missing: its error is rethrown", async () => {
     const boom = new Error("SyntaxError in the SDK");
-    await assert.rejects(requirePeer("gs", "--datastore gs", () => Promise.reject(boom)), (e) => e === boom);
+    await assert.rejects(
+      requirePeer("gs", "--datastore gs", () => Promise.reject(boom)),
+      (e) => e === boom,
+    );
     const { importer: isolated, cleanup } = isolatedImporter();
     try {
       // A dependency of the peer is missing: Node names that package, not the peer.
@@ -149,15 +179,22 @@ describe("optional peers", () => {
         () => assert.fail("imported a package that does not exist"),
         (e: unknown) => e,
       );
-      await assert.rejects(requirePeer("gs", "--datastore gs", () => Promise.reject(transitive)), (e) => e === transitive);
+      await assert.rejects(
+        requirePeer("gs", "--datastore gs", () => Promise.reject(transitive)),
+        (e) => e === transitive,
+      );
     } finally {
       cleanup();
     }
   });
 
   it("isPackageNotFound recognizes Node's ESM and CommonJS not-found errors for that package only", () => {
-    const esm = Object.assign(new Error("Cannot find package '@azure/identity' imported from /x/y.js"), { code: "ERR_MODULE_NOT_FOUND" });
-    const cjs = Object.assign(new Error("Cannot find module '@azure/identity'\nRequire stack:\n- /x/y.js"), { code: "MODULE_NOT_FOUND" });
+    const esm = Object.assign(new Error("Cannot find package '@azure/identity' imported from /x/y.js"), {
+      code: "ERR_MODULE_NOT_FOUND",
+    });
+    const cjs = Object.assign(new Error("Cannot find module '@azure/identity'\nRequire stack:\n- /x/y.js"), {
+      code: "MODULE_NOT_FOUND",
+    });
     assert.equal(isPackageNotFound(esm, "@azure/identity"), true);
     assert.equal(isPackageNotFound(cjs, "@azure/identity"), true);
     assert.equal(isPackageNotFound(esm, "@azure/storage-blob"), false);

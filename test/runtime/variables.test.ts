@@ -3,7 +3,13 @@ import { strict as assert } from "node:assert";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
-  isKubestepVariable, KUBERNETES_OPTION_PREFIX, KUBESTEP_VARIABLES, parseVariable, readVariable, VariableError, variablesTable,
+  isKubestepVariable,
+  KUBERNETES_OPTION_PREFIX,
+  KUBESTEP_VARIABLES,
+  parseVariable,
+  readVariable,
+  VariableError,
+  variablesTable,
 } from "../../runtime/variables.js";
 import { KUBERNETES_ENV_VARS } from "../../runtime/kubernetes/config.js";
 import { isKubestepError } from "../../runtime/errors.js";
@@ -20,7 +26,12 @@ function files(dir: string, ext: string): string[] {
 }
 
 /** Prefixes the code and the docs write for families (`KUBESTEP_KUBERNETES_<OPTION>`), and the registry's own name. */
-const NOT_VARIABLES = new Set(["KUBESTEP_KUBERNETES", "KUBESTEP_DATASTORE_SYSROOT", "KUBESTEP_PARALLEL", "KUBESTEP_VARIABLES"]);
+const NOT_VARIABLES = new Set([
+  "KUBESTEP_KUBERNETES",
+  "KUBESTEP_DATASTORE_SYSROOT",
+  "KUBESTEP_PARALLEL",
+  "KUBESTEP_VARIABLES",
+]);
 
 /** The variable names in `text`. */
 function namesIn(text: string): string[] {
@@ -39,34 +50,55 @@ describe("KUBESTEP_* variables: one registry", () => {
     const docs = [join(ROOT, "README.md"), ...files(join(ROOT, "docs"), ".md")];
     for (const f of docs)
       for (const n of namesIn(readFileSync(f, "utf8")))
-        assert.ok(isKubestepVariable(n, OPTIONS), `${n} (named in ${f.slice(ROOT.length + 1)}) is not in runtime/variables.ts`);
+        assert.ok(
+          isKubestepVariable(n, OPTIONS),
+          `${n} (named in ${f.slice(ROOT.length + 1)}) is not in runtime/variables.ts`,
+        );
   });
 
   it("every KUBESTEP_* variable the runtime's code names is registered", () => {
     for (const f of files(join(ROOT, "runtime"), ".ts")) {
       const text = readFileSync(f, "utf8");
       for (const n of namesIn(text))
-        assert.ok(isKubestepVariable(n, OPTIONS), `${n} (in ${f.slice(ROOT.length + 1)}) is not in runtime/variables.ts`);
+        assert.ok(
+          isKubestepVariable(n, OPTIONS),
+          `${n} (in ${f.slice(ROOT.length + 1)}) is not in runtime/variables.ts`,
+        );
     }
   });
 
   it("the @kubernetes option variables do not collide with the registered ones", () => {
-    for (const suffix of OPTIONS) assert.equal(Object.hasOwn(KUBESTEP_VARIABLES, KUBERNETES_OPTION_PREFIX + suffix), false, suffix);
+    for (const suffix of OPTIONS)
+      assert.equal(Object.hasOwn(KUBESTEP_VARIABLES, KUBERNETES_OPTION_PREFIX + suffix), false, suffix);
   });
 
   it("reads at the edge: blank is unset, durations parse, a malformed value names the variable and the forms", () => {
     assert.equal(readVariable("KUBESTEP_USER", { KUBESTEP_USER: "  " }), undefined);
     assert.equal(readVariable("KUBESTEP_USER", { KUBESTEP_USER: " ann " }), "ann");
     assert.equal(parseVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", {}), undefined);
-    assert.equal(parseVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", { KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "15m" }), 900);
-    assert.equal(parseVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", { KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "Never" }), null);
-    assert.equal(parseVariable("KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", { KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE: "90" }), 90);
-    assert.equal(parseVariable("KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT", { KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT: "30" }), 30);
+    assert.equal(
+      parseVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", { KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "15m" }),
+      900,
+    );
+    assert.equal(
+      parseVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", { KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "Never" }),
+      null,
+    );
+    assert.equal(
+      parseVariable("KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", { KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE: "90" }),
+      90,
+    );
+    assert.equal(
+      parseVariable("KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT", { KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT: "30" }),
+      30,
+    );
     assert.throws(
       () => parseVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", { KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "soon" }),
       (e: unknown) =>
-        e instanceof VariableError && isKubestepError(e) &&
-        e.message === 'KUBESTEP_KUBERNETES_PENDING_TIMEOUT="soon" is invalid; use seconds (e.g. 900), a duration with s/m/h (e.g. 15m), or "never"',
+        e instanceof VariableError &&
+        isKubestepError(e) &&
+        e.message ===
+          'KUBESTEP_KUBERNETES_PENDING_TIMEOUT="soon" is invalid; use seconds (e.g. 900), a duration with s/m/h (e.g. 15m), or "never"',
     );
   });
 });

@@ -74,7 +74,8 @@ export async function loadKubeConfig(options: LoadKubeConfigOptions = {}): Promi
   const kc = new KubeConfig();
   let source: KubeConfigSource;
   if (options.kubeconfig) {
-    if (!existsSync(options.kubeconfig)) throw new KubeConfigError(`kubeconfig file ${options.kubeconfig} does not exist`);
+    if (!existsSync(options.kubeconfig))
+      throw new KubeConfigError(`kubeconfig file ${options.kubeconfig} does not exist`);
     kc.loadFromFile(options.kubeconfig);
     source = "option";
   } else if (env.KUBECONFIG) {
@@ -107,7 +108,9 @@ export async function loadKubeConfig(options: LoadKubeConfigOptions = {}): Promi
       );
     kc.setCurrentContext(options.context);
   } else if (source !== "in-cluster" && !kc.getCurrentContext()) {
-    throw new KubeConfigError(`the kubeconfig has no current context; choose one with --kube-context (available: ${contexts.join(", ") || "none"})`);
+    throw new KubeConfigError(
+      `the kubeconfig has no current context; choose one with --kube-context (available: ${contexts.join(", ") || "none"})`,
+    );
   }
   const current = kc.getContextObject(kc.getCurrentContext());
   return { kubeConfig: kc, source, context: kc.getCurrentContext(), namespace: current?.namespace };
@@ -160,8 +163,13 @@ export function apiErrorInfo(err: unknown): ApiErrorInfo {
  * Events about one object (a pod or a Job) in a namespace, oldest first, selected on the server by
  * `involvedObject.name` (one list call; used when explaining a pending or failed attempt).
  */
-export async function eventsFor(core: CoreV1Api, namespace: string, objectName: string): Promise<import("@kubernetes/client-node").CoreV1Event[]> {
+export async function eventsFor(
+  core: CoreV1Api,
+  namespace: string,
+  objectName: string,
+): Promise<import("@kubernetes/client-node").CoreV1Event[]> {
   const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${objectName}` });
-  const t = (e: import("@kubernetes/client-node").CoreV1Event) => new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? 0).getTime();
+  const t = (e: import("@kubernetes/client-node").CoreV1Event) =>
+    new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? 0).getTime();
   return [...list.items].sort((a, b) => t(a) - t(b));
 }

@@ -29,7 +29,9 @@ const CODE_URL_SECONDS = 24 * 3600;
  * and region, and the GCS endpoint (`KUBESTEP_GCS_ENDPOINT_URL`, or the SDK's `STORAGE_EMULATOR_HOST`).
  * Credentials are never forwarded: pods get theirs from secrets or workload identity.
  */
-export const FORWARDED_ENV: ReadonlyArray<KubestepVariable | "AWS_REGION" | "AWS_DEFAULT_REGION" | "STORAGE_EMULATOR_HOST"> = [
+export const FORWARDED_ENV: ReadonlyArray<
+  KubestepVariable | "AWS_REGION" | "AWS_DEFAULT_REGION" | "STORAGE_EMULATOR_HOST"
+> = [
   "KUBESTEP_S3_ENDPOINT_URL",
   "AWS_REGION",
   "AWS_DEFAULT_REGION",
@@ -122,8 +124,21 @@ export class KubernetesExecutor implements Executor {
     if (!config) throw new Error(`step ${spec.step} has no Kubernetes configuration`);
     const { namespace } = config;
     const where = (job: string) => `kubernetes job ${namespace}/${job}`;
-    const jobName = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt });
-    const fail: Fail = (reason, error, log = "", extra = {}) => ({ ok: false, reason, error, log, where: where(jobName), ...extra });
+    const jobName = jobNameFor({
+      flowName: spec.flowName,
+      runId: spec.runId,
+      stepName: spec.step,
+      taskId: spec.taskId,
+      attempt: spec.attempt,
+    });
+    const fail: Fail = (reason, error, log = "", extra = {}) => ({
+      ok: false,
+      reason,
+      error,
+      log,
+      where: where(jobName),
+      ...extra,
+    });
     if (this.stopped) return fail("killed", `step ${spec.step}: stopped (${this.stopped})`);
 
     const watch = await this.watch(namespace, spec.runId);
@@ -131,7 +146,14 @@ export class KubernetesExecutor implements Executor {
     if ("ok" in submission) return submission;
     const { verdict, logs, abort } = await this.monitor(spec, a, namespace, watch, submission);
 
-    const terminal = verdict.state === "succeeded" || (verdict.state === "failed" && !verdict.timedOut && !verdict.aborted && verdict.reason !== "Unschedulable" && verdict.reason !== "ImagePull" && verdict.reason !== "CreateContainerConfigError");
+    const terminal =
+      verdict.state === "succeeded" ||
+      (verdict.state === "failed" &&
+        !verdict.timedOut &&
+        !verdict.aborted &&
+        verdict.reason !== "Unschedulable" &&
+        verdict.reason !== "ImagePull" &&
+        verdict.reason !== "CreateContainerConfigError");
     let logText = "";
     if (logs) {
       // The container ended: the follower drains the last lines (also after an OOM kill).
@@ -144,11 +166,19 @@ export class KubernetesExecutor implements Executor {
     if (!terminal || (spec.parallel && verdict.state !== "succeeded")) await submission.cleanup();
     this.created.delete(jobName);
     if (verdict.state === "succeeded") return { ok: true, exitCode: 0, log: logText, where: where(jobName) };
-    const exitCode = verdict.timedOut || verdict.aborted ? null : lastExitCode(submission.pickPod(watch.snapshot(submission.watchJob)));
+    const exitCode =
+      verdict.timedOut || verdict.aborted
+        ? null
+        : lastExitCode(submission.pickPod(watch.snapshot(submission.watchJob)));
     if (verdict.aborted) return fail("killed", verdict.aborted, logText, { exitCode: null });
     if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null });
     const exc = verdict.reason === "Error" ? lastException(logText.split("\n").slice(-40)) : undefined;
-    return fail(reasonOf(verdict), exc ? `step ${spec.step}: ${exc}` : verdict.message ?? `step ${spec.step}: the Job failed`, logText, { exitCode });
+    return fail(
+      reasonOf(verdict),
+      exc ? `step ${spec.step}: ${exc}` : (verdict.message ?? `step ${spec.step}: the Job failed`),
+      logText,
+      { exitCode },
+    );
   }
 
   /**
@@ -157,22 +187,49 @@ export class KubernetesExecutor implements Executor {
    * is a control Job and worker Jobs, whose workers first wait for the control pod's IP.
    * @returns what to monitor, or the failed outcome when the submission was refused.
    */
-  private async submit(spec: TaskSpec, a: AttemptOptions, config: ResolvedKubernetesConfig, jobName: string, watch: RunWatch, fail: Fail): Promise<Submission | AttemptOutcome> {
+  private async submit(
+    spec: TaskSpec,
+    a: AttemptOptions,
+    config: ResolvedKubernetesConfig,
+    jobName: string,
+    watch: RunWatch,
+    fail: Fail,
+  ): Promise<Submission | AttemptOutcome> {
     const { namespace } = config;
     const { batch } = await this.api();
     const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
     let taskSpec: TaskSpec = { ...spec, kubernetes: true };
-    const podEnv = () => ({ ...this.o.podEnv, ...a.env, KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec), KUBESTEP_CODE_URL: codeUrl, KUBESTEP_CODE_SHA: this.o.codeSha });
-    const useJobSet = !!spec.parallel && (await (this.jobSetApi ??= hasJobSetApi(this.o.kubeConfig).catch(() => false)));
+    const podEnv = () => ({
+      ...this.o.podEnv,
+      ...a.env,
+      KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec),
+      KUBESTEP_CODE_URL: codeUrl,
+      KUBESTEP_CODE_SHA: this.o.codeSha,
+    });
+    const useJobSet =
+      !!spec.parallel && (await (this.jobSetApi ??= hasJobSetApi(this.o.kubeConfig).catch(() => false)));
     if (useJobSet) {
       const par = spec.parallel!;
-      const jsName = jobSetNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt }, par.controlTaskId);
+      const jsName = jobSetNameFor(
+        { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt },
+        par.controlTaskId,
+      );
       if (par.nodeIndex === 0) {
-        const body = buildJobSet(config, {
-          flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user, command: podBootstrapCommand(),
-          env: podEnv(),
-          ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
-        }, { numNodes: par.numNodes, controlTaskId: par.controlTaskId, workerTaskIds: (par.taskIds ?? []).slice(1) });
+        const body = buildJobSet(
+          config,
+          {
+            flowName: spec.flowName,
+            runId: spec.runId,
+            stepName: spec.step,
+            taskId: spec.taskId,
+            attempt: spec.attempt,
+            user: spec.user,
+            command: podBootstrapCommand(),
+            env: podEnv(),
+            ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
+          },
+          { numNodes: par.numNodes, controlTaskId: par.controlTaskId, workerTaskIds: (par.taskIds ?? []).slice(1) },
+        );
         try {
           await createJobSet(this.o.kubeConfig, namespace, body);
         } catch (e) {
@@ -184,7 +241,13 @@ export class KubernetesExecutor implements Executor {
       }
       return {
         watchJob: `${jsName}-${par.nodeIndex === 0 ? "control" : "worker"}-0`,
-        pickPod: par.nodeIndex > 0 ? (snap) => snap.pods.filter((p) => p.metadata?.annotations?.[COMPLETION_INDEX_ANNOTATION] === String(par.nodeIndex - 1)).pop() : lastPod,
+        pickPod:
+          par.nodeIndex > 0
+            ? (snap) =>
+                snap.pods
+                  .filter((p) => p.metadata?.annotations?.[COMPLETION_INDEX_ANNOTATION] === String(par.nodeIndex - 1))
+                  .pop()
+            : lastPod,
         cleanup: () => deleteJobSet(this.o.kubeConfig, namespace, jsName).catch(() => undefined),
         submittedAt: Date.now(),
         // A JobSet whose controller never makes its Jobs must not hang the run.
@@ -193,33 +256,54 @@ export class KubernetesExecutor implements Executor {
     }
     if (spec.parallel && spec.parallel.nodeIndex > 0) {
       // Without JobSet (and without cluster DNS) workers learn the control pod's IP from the watch.
-      const controlJob = jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.parallel.controlTaskId, attempt: spec.attempt });
+      const controlJob = jobNameFor({
+        flowName: spec.flowName,
+        runId: spec.runId,
+        stepName: spec.step,
+        taskId: spec.parallel.controlTaskId,
+        attempt: spec.attempt,
+      });
       const ip = await waitForPodIp(watch, controlJob, config.hostnameResolutionTimeout * 1000, a.signal);
       if (!ip.ok) return fail(ip.reason, `step ${spec.step}: ${ip.message}`);
       taskSpec = { ...taskSpec, parallel: { ...spec.parallel, mainIp: ip.ip } };
     }
     const job = buildJob(config, {
-      flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt, user: spec.user,
-      command: podBootstrapCommand(), jobName,
+      flowName: spec.flowName,
+      runId: spec.runId,
+      stepName: spec.step,
+      taskId: spec.taskId,
+      attempt: spec.attempt,
+      user: spec.user,
+      command: podBootstrapCommand(),
+      jobName,
       env: podEnv(),
       ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
     });
     if (spec.parallel && spec.parallel.nodeIndex === 0) {
       // The control node's address is its own pod IP.
-      job.spec!.template.spec!.containers[0]!.env!.push({ name: PARALLEL_ENV.mainIp, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+      job.spec!.template.spec!.containers[0]!.env!.push({
+        name: PARALLEL_ENV.mainIp,
+        valueFrom: { fieldRef: { fieldPath: "status.podIP" } },
+      });
     }
     try {
       await batch.createNamespacedJob({ namespace, body: job });
     } catch (e) {
       // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator re-attaches to it.
-      if (apiErrorInfo(e).code === 409) this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
+      if (apiErrorInfo(e).code === 409)
+        this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
       else {
         const v = explainCreateError(e, spec.step);
         return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
       }
     }
     this.created.set(jobName, { namespace, jobName });
-    return { watchJob: jobName, pickPod: lastPod, cleanup: () => this.deleteJob(namespace, jobName), submittedAt: Date.now() };
+    return {
+      watchJob: jobName,
+      pickPod: lastPod,
+      cleanup: () => this.deleteJob(namespace, jobName),
+      submittedAt: Date.now(),
+    };
   }
 
   /**
@@ -227,7 +311,13 @@ export class KubernetesExecutor implements Executor {
    * while pending, a clock for the time-based verdicts): starts following the pod's logs once its container
    * runs, reports progress while it pends, and ends on success, failure, `@timeout` or abort.
    */
-  private async monitor(spec: TaskSpec, a: AttemptOptions, namespace: string, watch: RunWatch, submission: Submission): Promise<{ verdict: MonitorVerdict; logs: Promise<{ text: string }> | undefined; abort: AbortController }> {
+  private async monitor(
+    spec: TaskSpec,
+    a: AttemptOptions,
+    namespace: string,
+    watch: RunWatch,
+    submission: Submission,
+  ): Promise<{ verdict: MonitorVerdict; logs: Promise<{ text: string }> | undefined; abort: AbortController }> {
     const { core } = await this.api();
     const { watchJob, pickPod, submittedAt, noJobTimeoutMs } = submission;
     const abort = new AbortController();
@@ -253,19 +343,39 @@ export class KubernetesExecutor implements Executor {
       const evaluate = (snap: JobSnapshot) => {
         if (done) return;
         if (noJobTimeoutMs !== undefined && !snap.job && Date.now() - submittedAt > noJobTimeoutMs)
-          return finish({ state: "failed", reason: "Unschedulable", retryable: false,
-            message: `step ${spec.step}: the JobSet for this @parallel step was created but no Job of it (${watchJob}) appeared within ${Math.round(noJobTimeoutMs / 1000)} s; the cluster serves the jobset.x-k8s.io API but its controller is not running. Install the JobSet controller, or remove the JobSet CRD so kubestep runs the gang as plain Jobs` });
+          return finish({
+            state: "failed",
+            reason: "Unschedulable",
+            retryable: false,
+            message: `step ${spec.step}: the JobSet for this @parallel step was created but no Job of it (${watchJob}) appeared within ${Math.round(noJobTimeoutMs / 1000)} s; the cluster serves the jobset.x-k8s.io API but its controller is not running. Install the JobSet controller, or remove the JobSet CRD so kubestep runs the gang as plain Jobs`,
+          });
         const pod: V1Pod | undefined = pickPod(snap);
         const podName = pod?.metadata?.name;
         const podDeleted = !!podName && snap.deletedPods.includes(podName);
         const v = explain({
-          step: spec.step, ...(snap.job ? { job: snap.job } : {}), ...(pod ? { pod } : {}), events,
-          pendingTimeoutSeconds: this.o.pendingTimeoutSeconds, ...(this.o.imagePullGraceSeconds !== undefined ? { imagePullGraceSeconds: this.o.imagePullGraceSeconds, configErrorGraceSeconds: Math.min(30, this.o.imagePullGraceSeconds) } : {}), podDeleted: podDeleted || (snap.jobDeleted && !pod), containerName: CONTAINER_NAME,
+          step: spec.step,
+          ...(snap.job ? { job: snap.job } : {}),
+          ...(pod ? { pod } : {}),
+          events,
+          pendingTimeoutSeconds: this.o.pendingTimeoutSeconds,
+          ...(this.o.imagePullGraceSeconds !== undefined
+            ? {
+                imagePullGraceSeconds: this.o.imagePullGraceSeconds,
+                configErrorGraceSeconds: Math.min(30, this.o.imagePullGraceSeconds),
+              }
+            : {}),
+          podDeleted: podDeleted || (snap.jobDeleted && !pod),
+          containerName: CONTAINER_NAME,
         });
         if (pod && !logs && containerStarted(pod)) {
           runningSince = Date.now();
           logs = followPodLogs({
-            kubeConfig: this.o.kubeConfig, namespace, pod: podName!, container: CONTAINER_NAME, prefix: a.prefix, signal: abort.signal,
+            kubeConfig: this.o.kubeConfig,
+            namespace,
+            pod: podName!,
+            container: CONTAINER_NAME,
+            prefix: a.prefix,
+            signal: abort.signal,
             onLine: (line) => a.onLine(`${a.prefix} ${line}`, "stdout"),
           }).catch((e: Error) => ({ text: `(logs unavailable: ${e.message})\n` }));
         }
@@ -280,8 +390,12 @@ export class KubernetesExecutor implements Executor {
         // The scheduler's and kubelet's reasons arrive as events: fetch them while pending.
         if (pod && v.state === "pending" && Date.now() - lastEventsFetch > 3000) {
           lastEventsFetch = Date.now();
-          core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${podName}` })
-            .then((l) => { events = l.items; evaluate(watch.snapshot(watchJob)); })
+          core
+            .listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${podName}` })
+            .then((l) => {
+              events = l.items;
+              evaluate(watch.snapshot(watchJob));
+            })
             .catch(() => undefined);
         }
       };
@@ -289,10 +403,27 @@ export class KubernetesExecutor implements Executor {
       // Time-based verdicts (pending timeout, image-pull grace, @timeout) need a clock, not only events.
       const timer = setInterval(() => {
         if (a.timeoutSeconds && runningSince && Date.now() - runningSince > a.timeoutSeconds * 1000)
-          return finish({ state: "failed", reason: "DeadlineExceeded", message: `step ${spec.step}: timed out after ${a.timeoutSeconds} s (@timeout); the Job was deleted`, retryable: true, timedOut: true });
+          return finish({
+            state: "failed",
+            reason: "DeadlineExceeded",
+            message: `step ${spec.step}: timed out after ${a.timeoutSeconds} s (@timeout); the Job was deleted`,
+            retryable: true,
+            timedOut: true,
+          });
         evaluate(watch.snapshot(watchJob));
       }, 1000);
-      abort.signal.addEventListener("abort", () => finish({ state: "failed", reason: "Error", message: String(abort.signal.reason ?? "stopped"), retryable: false, aborted: String(abort.signal.reason) }), { once: true });
+      abort.signal.addEventListener(
+        "abort",
+        () =>
+          finish({
+            state: "failed",
+            reason: "Error",
+            message: String(abort.signal.reason ?? "stopped"),
+            retryable: false,
+            aborted: String(abort.signal.reason),
+          }),
+        { once: true },
+      );
       evaluate(watch.snapshot(watchJob));
     });
     a.signal?.removeEventListener("abort", onAbort);
@@ -302,15 +433,36 @@ export class KubernetesExecutor implements Executor {
   /** Deletes a Job and its pods now (foreground), ignoring "not found". */
   private async deleteJob(namespace: string, name: string): Promise<void> {
     const { batch, core } = await this.api();
-    await batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background", gracePeriodSeconds: 0 }).catch(() => undefined);
-    await core.deleteCollectionNamespacedPod({ namespace, labelSelector: `job-name=${name}`, gracePeriodSeconds: 0 }).catch(() => undefined);
+    await batch
+      .deleteNamespacedJob({ namespace, name, propagationPolicy: "Background", gracePeriodSeconds: 0 })
+      .catch(() => undefined);
+    await core
+      .deleteCollectionNamespacedPod({ namespace, labelSelector: `job-name=${name}`, gracePeriodSeconds: 0 })
+      .catch(() => undefined);
   }
 
   async discard(spec: TaskSpec): Promise<void> {
     const config = this.o.configs[spec.step];
     if (!config) return;
-    await this.deleteJob(config.namespace, jobNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, attempt: spec.attempt }));
-    if (spec.parallel) await deleteJobSet(this.o.kubeConfig, config.namespace, jobSetNameFor({ flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt }, spec.parallel.controlTaskId)).catch(() => undefined);
+    await this.deleteJob(
+      config.namespace,
+      jobNameFor({
+        flowName: spec.flowName,
+        runId: spec.runId,
+        stepName: spec.step,
+        taskId: spec.taskId,
+        attempt: spec.attempt,
+      }),
+    );
+    if (spec.parallel)
+      await deleteJobSet(
+        this.o.kubeConfig,
+        config.namespace,
+        jobSetNameFor(
+          { flowName: spec.flowName, runId: spec.runId, stepName: spec.step, attempt: spec.attempt },
+          spec.parallel.controlTaskId,
+        ),
+      ).catch(() => undefined);
   }
 
   async stopAll(reason: string): Promise<void> {
@@ -318,7 +470,13 @@ export class KubernetesExecutor implements Executor {
     for (const a of this.aborts) a.abort(reason);
     const jobs = [...this.created.values()];
     if (jobs.length) this.o.info(`deleting ${jobs.length} Kubernetes job(s) of the run...`);
-    await Promise.all(jobs.map((j) => (j.kind === "jobset" ? deleteJobSet(this.o.kubeConfig, j.namespace, j.jobName).catch(() => undefined) : this.deleteJob(j.namespace, j.jobName))));
+    await Promise.all(
+      jobs.map((j) =>
+        j.kind === "jobset"
+          ? deleteJobSet(this.o.kubeConfig, j.namespace, j.jobName).catch(() => undefined)
+          : this.deleteJob(j.namespace, j.jobName),
+      ),
+    );
   }
 
   async close(): Promise<void> {
@@ -329,7 +487,12 @@ export class KubernetesExecutor implements Executor {
 }
 
 /** Waits for the newest pod of a Job to have an IP; fails on timeout, abort, or the Job failing first. */
-async function waitForPodIp(watch: RunWatch, jobName: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ ok: true; ip: string } | { ok: false; reason: string; message: string }> {
+async function waitForPodIp(
+  watch: RunWatch,
+  jobName: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<{ ok: true; ip: string } | { ok: false; reason: string; message: string }> {
   const ipOf = (snap: JobSnapshot) => snap.pods[snap.pods.length - 1]?.status?.podIP;
   return new Promise((resolve) => {
     let settled = false;
@@ -344,11 +507,24 @@ async function waitForPodIp(watch: RunWatch, jobName: string, timeoutMs: number,
     const check = (snap: JobSnapshot) => {
       const ip = ipOf(snap);
       if (ip) return done({ ok: true, ip });
-      if (snap.job?.status?.failed) done({ ok: false, reason: "killed", message: `the control node's Job ${jobName} failed before it had an address` });
+      if (snap.job?.status?.failed)
+        done({
+          ok: false,
+          reason: "killed",
+          message: `the control node's Job ${jobName} failed before it had an address`,
+        });
     };
     const onAbort = () => done({ ok: false, reason: "killed", message: String(signal?.reason ?? "stopped") });
     const unsubscribe = watch.subscribe(jobName, (e) => check(e.snapshot));
-    const timer = setTimeout(() => done({ ok: false, reason: "timeout", message: `the control node (Job ${jobName}) had no address after ${Math.round(timeoutMs / 1000)} s (hostnameResolutionTimeout)` }), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        done({
+          ok: false,
+          reason: "timeout",
+          message: `the control node (Job ${jobName}) had no address after ${Math.round(timeoutMs / 1000)} s (hostnameResolutionTimeout)`,
+        }),
+      timeoutMs,
+    );
     if (signal?.aborted) onAbort();
     else signal?.addEventListener("abort", onAbort, { once: true });
     check(watch.snapshot(jobName));
@@ -363,25 +539,38 @@ async function waitForPodIp(watch: RunWatch, jobName: string, timeoutMs: number,
 function containerStarted(pod: V1Pod): boolean {
   const phase = pod.status?.phase;
   if (phase === "Running" || phase === "Succeeded" || phase === "Failed") return true;
-  return !!pod.status?.containerStatuses?.some((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated);
+  return !!pod.status?.containerStatuses?.some(
+    (c) => c.state?.running || c.state?.terminated || c.lastState?.terminated,
+  );
 }
 
 function lastExitCode(pod: V1Pod | undefined): number | null {
-  const st = pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME) ?? pod?.status?.containerStatuses?.[0];
+  const st =
+    pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME) ?? pod?.status?.containerStatuses?.[0];
   return st?.state?.terminated?.exitCode ?? null;
 }
 
 function reasonOf(v: Verdict): string {
   switch (v.reason) {
-    case "OOMKilled": return "oom";
-    case "DeadlineExceeded": return "timeout";
-    case "Unschedulable": return "unschedulable";
-    case "ImagePull": return "image";
-    case "CreateContainerConfigError": return "config";
-    case "Evicted": return "evicted";
-    case "PodDeleted": return "deleted";
-    case "NodeLost": return "node-lost";
-    case "Error": return "exception";
-    default: return v.reason ? v.reason.toLowerCase() : "exception";
+    case "OOMKilled":
+      return "oom";
+    case "DeadlineExceeded":
+      return "timeout";
+    case "Unschedulable":
+      return "unschedulable";
+    case "ImagePull":
+      return "image";
+    case "CreateContainerConfigError":
+      return "config";
+    case "Evicted":
+      return "evicted";
+    case "PodDeleted":
+      return "deleted";
+    case "NodeLost":
+      return "node-lost";
+    case "Error":
+      return "exception";
+    default:
+      return v.reason ? v.reason.toLowerCase() : "exception";
   }
 }

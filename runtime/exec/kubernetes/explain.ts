@@ -102,7 +102,9 @@ function duration(s: number): string {
 function mainContainer(pod: V1Pod, name?: string): { spec?: V1Container; status?: V1ContainerStatus } {
   const spec = name ? pod.spec?.containers.find((c) => c.name === name) : pod.spec?.containers[0];
   const cname = spec?.name ?? name;
-  const status = pod.status?.containerStatuses?.find((c) => c.name === cname) ?? (cname ? undefined : pod.status?.containerStatuses?.[0]);
+  const status =
+    pod.status?.containerStatuses?.find((c) => c.name === cname) ??
+    (cname ? undefined : pod.status?.containerStatuses?.[0]);
   return { spec, status };
 }
 
@@ -133,7 +135,9 @@ function mbText(bytes: number): string {
  * Which secret or config map a CreateContainerConfigError is about, parsed from the kubelet's message
  * (`secret "s" not found`, `couldn't find key K in Secret ns/s`, same for ConfigMap).
  */
-export function parseConfigError(message: string): { kind: "secret" | "configmap"; name: string; key?: string } | undefined {
+export function parseConfigError(
+  message: string,
+): { kind: "secret" | "configmap"; name: string; key?: string } | undefined {
   let m = /\b(secret|configmap)s? "([^"]+)" not found/i.exec(message);
   if (m) return { kind: m[1]!.toLowerCase() as "secret" | "configmap", name: m[2]! };
   m = /couldn't find key (\S+) in (Secret|ConfigMap) (?:[^/\s]+\/)?(\S+)/i.exec(message);
@@ -170,7 +174,8 @@ export function explainCreateError(err: unknown, step: string): Verdict {
     return {
       state: "failed",
       reason: "WebhookUnavailable",
-      message: `step ${step} could not be submitted: the cluster's admission webhook ${webhook[1]} did not answer, so the API server refused the object: ${info.message}. ` +
+      message:
+        `step ${step} could not be submitted: the cluster's admission webhook ${webhook[1]} did not answer, so the API server refused the object: ${info.message}. ` +
         (webhook[1]!.endsWith(".kb.io") && /jobset/i.test(info.message)
           ? "That webhook belongs to the JobSet controller: check that it runs (e.g. kubectl -n jobset-system get pods) or remove the JobSet CRD so kubestep runs the gang as plain Jobs."
           : "Check that the controller serving that webhook runs."),
@@ -213,10 +218,15 @@ export function explain(input: ExplainInput): Verdict {
     const podName = pod.metadata?.name ?? "?";
     const { spec, status } = mainContainer(pod, input.containerName);
     const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
-    if (status?.state?.terminated?.reason === "OOMKilled" || (terminated?.reason === "OOMKilled" && pod.status?.phase === "Failed")) {
+    if (
+      status?.state?.terminated?.reason === "OOMKilled" ||
+      (terminated?.reason === "OOMKilled" && pod.status?.phase === "Failed")
+    ) {
       const limitBytes = parseQuantity(spec?.resources?.limits?.memory);
-      const limit = limitBytes !== undefined ? `limit ${mbText(limitBytes)} MB` : "no memory limit set; the node ran out";
-      const suggest = limitBytes !== undefined ? String(Math.max(1, Math.ceil((limitBytes * 2) / MB / 256) * 256)) : "<MB>";
+      const limit =
+        limitBytes !== undefined ? `limit ${mbText(limitBytes)} MB` : "no memory limit set; the node ran out";
+      const suggest =
+        limitBytes !== undefined ? String(Math.max(1, Math.ceil((limitBytes * 2) / MB / 256) * 256)) : "<MB>";
       return {
         state: "failed",
         reason: "OOMKilled",
@@ -231,7 +241,10 @@ export function explain(input: ExplainInput): Verdict {
         message: `step ${step}: pod ${podName} was evicted by the kubelet: ${pod.status.message ?? "no message"}. Request more resources (memory=, disk=) so the step is not the first to go, or retry.`,
         retryable: true,
       };
-    const nodeLostEvent = podEvents(input, (e) => e.reason === "NodeNotReady" || e.reason === "TaintManagerEviction" || e.reason === "NodeLost").pop();
+    const nodeLostEvent = podEvents(
+      input,
+      (e) => e.reason === "NodeNotReady" || e.reason === "TaintManagerEviction" || e.reason === "NodeLost",
+    ).pop();
     if (pod.status?.reason === "NodeLost" || input.nodeLost || (input.podDeleted && nodeLostEvent))
       return {
         state: "failed",
@@ -239,7 +252,11 @@ export function explain(input: ExplainInput): Verdict {
         message: `step ${step}: the node running pod ${podName}${pod.spec?.nodeName ? ` (${pod.spec.nodeName})` : ""} was lost${nodeLostEvent?.message ? ` (${nodeLostEvent.message})` : pod.status?.message ? ` (${pod.status.message})` : ""}; the step can be retried (@retry) on another node.`,
         retryable: true,
       };
-    if (input.podDeleted && pod.status?.phase !== "Succeeded" && !(status?.state?.terminated && status.state.terminated.exitCode === 0))
+    if (
+      input.podDeleted &&
+      pod.status?.phase !== "Succeeded" &&
+      !(status?.state?.terminated && status.state.terminated.exitCode === 0)
+    )
       return {
         state: "failed",
         reason: "PodDeleted",
@@ -257,7 +274,12 @@ export function explain(input: ExplainInput): Verdict {
       };
     }
     const waiting = status?.state?.waiting;
-    if (waiting && /^(ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull|RegistryUnavailable)$/.test(waiting.reason ?? "")) {
+    if (
+      waiting &&
+      /^(ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull|RegistryUnavailable)$/.test(
+        waiting.reason ?? "",
+      )
+    ) {
       const image = spec?.image ?? status?.image ?? "?";
       const pulls = podEvents(input, (e) => e.reason === "Failed" && /pull|image/i.test(e.message ?? ""));
       const kubelet =
@@ -266,13 +288,18 @@ export function explain(input: ExplainInput): Verdict {
         pulls.filter((e) => !/^(Error: |Back-off)/i.test(e.message ?? "")).pop()?.message ??
         waiting.message ??
         waiting.reason!;
-      const since = pulls[0] ? firstTime(pulls[0]) : pod.status?.startTime ?? pod.metadata?.creationTimestamp;
+      const since = pulls[0] ? firstTime(pulls[0]) : (pod.status?.startTime ?? pod.metadata?.creationTimestamp);
       const grace = input.imagePullGraceSeconds ?? DEFAULT_IMAGE_PULL_GRACE_SECONDS;
       const waited = seconds(since, now);
       const permanent = waiting.reason === "InvalidImageName" || waiting.reason === "ErrImageNeverPull";
       const message = `step ${step} cannot start: pulling image ${image} failed (${waiting.reason}): ${kubelet}. Check the image name and tag (image= in @kubernetes or the environment's default), that it exists in the registry, and the image pull secrets.`;
       if (permanent || waited >= grace) return { state: "failed", reason: "ImagePull", message, retryable: false };
-      return { state: "pending", reason: "ImagePull", message: `${message} (failing in ${Math.ceil(grace - waited)} s unless the pull succeeds)`, retryable: false };
+      return {
+        state: "pending",
+        reason: "ImagePull",
+        message: `${message} (failing in ${Math.ceil(grace - waited)} s unless the pull succeeds)`,
+        retryable: false,
+      };
     }
     if (waiting?.reason === "CreateContainerConfigError") {
       const what = parseConfigError(waiting.message ?? "");
@@ -280,19 +307,26 @@ export function explain(input: ExplainInput): Verdict {
         ? what.key
           ? `key ${what.key} is missing from ${what.kind} ${what.name}`
           : `${what.kind} ${what.name} does not exist`
-        : waiting.message ?? "configuration error";
+        : (waiting.message ?? "configuration error");
       const ns = pod.metadata?.namespace ?? "?";
       const fix = what
         ? `create it in namespace ${ns} (kubectl create ${what.kind === "secret" ? "secret generic" : "configmap"} ${what.name} -n ${ns} ...) or remove it from the step's secrets`
         : "fix the step's secrets / environment";
-      const since = podEvents(input, (e) => e.reason === "Failed" && /CreateContainerConfigError|not found|couldn't find key/.test(e.message ?? ""))[0];
-      const waited = seconds(since ? firstTime(since) : pod.status?.startTime ?? pod.metadata?.creationTimestamp, now);
+      const since = podEvents(
+        input,
+        (e) => e.reason === "Failed" && /CreateContainerConfigError|not found|couldn't find key/.test(e.message ?? ""),
+      )[0];
+      const waited = seconds(
+        since ? firstTime(since) : (pod.status?.startTime ?? pod.metadata?.creationTimestamp),
+        now,
+      );
       const grace = input.configErrorGraceSeconds ?? DEFAULT_CONFIG_ERROR_GRACE_SECONDS;
       const message = `step ${step} cannot start its container: ${detail} (${waiting.message ?? "CreateContainerConfigError"}); ${fix}.`;
       if (waited >= grace) return { state: "failed", reason: "CreateContainerConfigError", message, retryable: false };
       return { state: "pending", reason: "CreateContainerConfigError", message, retryable: false };
     }
-    if (status?.state?.running || pod.status?.phase === "Running") return { state: "running", reason: "Running", retryable: false };
+    if (status?.state?.running || pod.status?.phase === "Running")
+      return { state: "running", reason: "Running", retryable: false };
     if (pod.status?.phase === "Succeeded") return { state: "succeeded", reason: "Succeeded", retryable: false };
     if (pod.status?.phase === "Failed")
       return {
@@ -308,12 +342,20 @@ export function explain(input: ExplainInput): Verdict {
       const fromEvent = podEvents(input, (e) => e.reason === "FailedScheduling").pop()?.message;
       const why = (scheduled.message || fromEvent || "no node fits the pod").trim();
       const waited = seconds(pod.metadata?.creationTimestamp, now);
-      const timeout = input.pendingTimeoutSeconds === undefined ? DEFAULT_PENDING_TIMEOUT_SECONDS : input.pendingTimeoutSeconds;
+      const timeout =
+        input.pendingTimeoutSeconds === undefined ? DEFAULT_PENDING_TIMEOUT_SECONDS : input.pendingTimeoutSeconds;
       const res = spec?.resources?.requests ?? {};
-      const asked = Object.entries(res).map(([k, v]) => `${k}=${v}`).join(", ");
+      const asked = Object.entries(res)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ");
       const message = `step ${step} cannot be scheduled: ${why}${asked ? ` (it requests ${asked})` : ""}. Lower the step's resources (@resources / @kubernetes), fix its node selector / tolerations, or add nodes that fit.`;
       if (timeout !== null && Number.isFinite(timeout) && waited >= timeout)
-        return { state: "failed", reason: "Unschedulable", message: `${message} Gave up after ${duration(waited)} pending (KUBESTEP_KUBERNETES_PENDING_TIMEOUT).`, retryable: false };
+        return {
+          state: "failed",
+          reason: "Unschedulable",
+          message: `${message} Gave up after ${duration(waited)} pending (KUBESTEP_KUBERNETES_PENDING_TIMEOUT).`,
+          retryable: false,
+        };
       return {
         state: "pending",
         reason: "Unschedulable",
@@ -322,8 +364,18 @@ export function explain(input: ExplainInput): Verdict {
       };
     }
     if (scheduled?.status === "True" || pod.spec?.nodeName)
-      return { state: "pending", reason: "ContainerCreating", message: `step ${step}: pod ${podName} is starting on ${pod.spec?.nodeName ?? "its node"}${waiting?.reason ? ` (${waiting.reason})` : ""}`, retryable: false };
-    return { state: "pending", reason: "Submitted", message: `step ${step}: pod ${podName} is waiting to be scheduled`, retryable: false };
+      return {
+        state: "pending",
+        reason: "ContainerCreating",
+        message: `step ${step}: pod ${podName} is starting on ${pod.spec?.nodeName ?? "its node"}${waiting?.reason ? ` (${waiting.reason})` : ""}`,
+        retryable: false,
+      };
+    return {
+      state: "pending",
+      reason: "Submitted",
+      message: `step ${step}: pod ${podName} is waiting to be scheduled`,
+      retryable: false,
+    };
   }
 
   if (input.podDeleted)
@@ -341,14 +393,24 @@ export function explain(input: ExplainInput): Verdict {
       retryable: true,
     };
   // No pod yet: the Job controller may be unable to create it (e.g. a pod quota).
-  const createFailed = (input.events ?? []).filter((e) => e.reason === "FailedCreate").sort((a, b) => eventTime(a) - eventTime(b)).pop();
+  const createFailed = (input.events ?? [])
+    .filter((e) => e.reason === "FailedCreate")
+    .sort((a, b) => eventTime(a) - eventTime(b))
+    .pop();
   if (createFailed) {
     const waited = seconds(job?.metadata?.creationTimestamp, now);
-    const timeout = input.pendingTimeoutSeconds === undefined ? DEFAULT_PENDING_TIMEOUT_SECONDS : input.pendingTimeoutSeconds;
+    const timeout =
+      input.pendingTimeoutSeconds === undefined ? DEFAULT_PENDING_TIMEOUT_SECONDS : input.pendingTimeoutSeconds;
     const quota = /exceeded quota/i.test(createFailed.message ?? "");
     const message = `step ${step}: the Job controller cannot create its pod: ${createFailed.message ?? "FailedCreate"}${quota ? ". Lower the step's resources or ask for a larger quota." : ""}`;
-    if (timeout !== null && Number.isFinite(timeout) && waited >= timeout) return { state: "failed", reason: quota ? "QuotaExceeded" : "ApiError", message, retryable: false };
+    if (timeout !== null && Number.isFinite(timeout) && waited >= timeout)
+      return { state: "failed", reason: quota ? "QuotaExceeded" : "ApiError", message, retryable: false };
     return { state: "pending", reason: quota ? "QuotaExceeded" : "Submitted", message, retryable: false };
   }
-  return { state: "pending", reason: "Submitted", message: `step ${step}: waiting for the Job's pod to be created`, retryable: false };
+  return {
+    state: "pending",
+    reason: "Submitted",
+    message: `step ${step}: waiting for the Job's pod to be created`,
+    retryable: false,
+  };
 }

@@ -22,7 +22,11 @@ export async function hasJobSetApi(kubeConfig: KubeConfig): Promise<boolean> {
 export async function createJobSet(kubeConfig: KubeConfig, namespace: string, body: JobSet): Promise<JobSet> {
   const { CustomObjectsApi } = await k8s();
   return (await kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, body,
+    group: JOBSET_GROUP,
+    version: JOBSET_VERSION,
+    namespace,
+    plural: JOBSET_PLURAL,
+    body,
   })) as JobSet;
 }
 
@@ -30,7 +34,11 @@ export async function createJobSet(kubeConfig: KubeConfig, namespace: string, bo
 export async function getJobSet(kubeConfig: KubeConfig, namespace: string, name: string): Promise<JobSet> {
   const { CustomObjectsApi } = await k8s();
   return (await kubeConfig.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, name,
+    group: JOBSET_GROUP,
+    version: JOBSET_VERSION,
+    namespace,
+    plural: JOBSET_PLURAL,
+    name,
   })) as JobSet;
 }
 
@@ -38,7 +46,12 @@ export async function getJobSet(kubeConfig: KubeConfig, namespace: string, name:
 export async function deleteJobSet(kubeConfig: KubeConfig, namespace: string, name: string): Promise<void> {
   const { CustomObjectsApi } = await k8s();
   await kubeConfig.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, name, propagationPolicy: "Background",
+    group: JOBSET_GROUP,
+    version: JOBSET_VERSION,
+    namespace,
+    plural: JOBSET_PLURAL,
+    name,
+    propagationPolicy: "Background",
   });
 }
 
@@ -50,7 +63,11 @@ export async function listJobSets(kubeConfig: KubeConfig, namespace: string, lab
   if (!(await hasJobSetApi(kubeConfig))) return [];
   const { CustomObjectsApi } = await k8s();
   const list = (await kubeConfig.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-    group: JOBSET_GROUP, version: JOBSET_VERSION, namespace, plural: JOBSET_PLURAL, labelSelector,
+    group: JOBSET_GROUP,
+    version: JOBSET_VERSION,
+    namespace,
+    plural: JOBSET_PLURAL,
+    labelSelector,
   })) as { items: JobSet[] };
   return list.items;
 }

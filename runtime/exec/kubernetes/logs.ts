@@ -228,7 +228,10 @@ export async function followPodLogs(options: FollowLogsOptions): Promise<Collect
         break;
       }
       if (state === "waiting" || r.status === 400) {
-        if (Date.now() - started > startTimeout) throw new Error(`container ${container ?? ""} of pod ${namespace}/${pod} did not start within ${startTimeout / 1000} s`);
+        if (Date.now() - started > startTimeout)
+          throw new Error(
+            `container ${container ?? ""} of pod ${namespace}/${pod} did not start within ${startTimeout / 1000} s`,
+          );
         await sleep(1000, stop.signal);
       } else if (!r.ok) await sleep(500, stop.signal);
     }

@@ -57,7 +57,13 @@ export interface RunWatchOptions {
 }
 
 interface Obj {
-  metadata?: { name?: string; resourceVersion?: string; creationTimestamp?: Date | string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> };
+  metadata?: {
+    name?: string;
+    resourceVersion?: string;
+    creationTimestamp?: Date | string;
+    labels?: Record<string, string>;
+    ownerReferences?: Array<{ kind: string; name: string }>;
+  };
 }
 
 /** Per-resource list+watch loop. */
@@ -94,8 +100,12 @@ export class RunWatch {
     batch: import("@kubernetes/client-node").BatchV1Api,
   ) {
     const { namespace, labelSelector } = options;
-    this.jobs = new Stream<V1Job>("Job", `/apis/batch/v1/namespaces/${namespace}/jobs`, () => batch.listNamespacedJob({ namespace, labelSelector }));
-    this.pods = new Stream<V1Pod>("Pod", `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector }));
+    this.jobs = new Stream<V1Job>("Job", `/apis/batch/v1/namespaces/${namespace}/jobs`, () =>
+      batch.listNamespacedJob({ namespace, labelSelector }),
+    );
+    this.pods = new Stream<V1Pod>("Pod", `/api/v1/namespaces/${namespace}/pods`, () =>
+      core.listNamespacedPod({ namespace, labelSelector }),
+    );
   }
 
   /**
@@ -104,7 +114,12 @@ export class RunWatch {
    */
   static async start(options: RunWatchOptions): Promise<RunWatch> {
     const k = await k8s();
-    const w = new RunWatch(options, new k.Watch(options.kubeConfig), options.kubeConfig.makeApiClient(k.CoreV1Api), options.kubeConfig.makeApiClient(k.BatchV1Api));
+    const w = new RunWatch(
+      options,
+      new k.Watch(options.kubeConfig),
+      options.kubeConfig.makeApiClient(k.CoreV1Api),
+      options.kubeConfig.makeApiClient(k.BatchV1Api),
+    );
     await Promise.all([w.relist(w.jobs), w.relist(w.pods)]);
     w.loops.push(w.loop(w.jobs), w.loop(w.pods));
     return w;
@@ -112,7 +127,12 @@ export class RunWatch {
 
   /** How many watch connections and relists each stream made (diagnostics and tests). */
   get stats(): { jobConnects: number; podConnects: number; jobRelists: number; podRelists: number } {
-    return { jobConnects: this.jobs.connects, podConnects: this.pods.connects, jobRelists: this.jobs.relists, podRelists: this.pods.relists };
+    return {
+      jobConnects: this.jobs.connects,
+      podConnects: this.pods.connects,
+      jobRelists: this.jobs.relists,
+      podRelists: this.pods.relists,
+    };
   }
 
   /**
@@ -124,7 +144,14 @@ export class RunWatch {
     if (!set) this.listeners.set(jobName, (set = new Set()));
     set.add(listener);
     const snap = this.snapshot(jobName);
-    if (snap.job || snap.pods.length) listener({ type: "ADDED", kind: snap.job ? "Job" : "Pod", name: snap.job ? jobName : snap.pods.at(-1)!.metadata!.name!, jobName, snapshot: snap });
+    if (snap.job || snap.pods.length)
+      listener({
+        type: "ADDED",
+        kind: snap.job ? "Job" : "Pod",
+        name: snap.job ? jobName : snap.pods.at(-1)!.metadata!.name!,
+        jobName,
+        snapshot: snap,
+      });
     return () => set!.delete(listener);
   }
 
@@ -150,7 +177,10 @@ export class RunWatch {
         else resolve(snap!);
       };
       const onClose = (): void => finish(new Error(`the watch was closed while waiting for Job ${jobName}`));
-      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for Job ${jobName}`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`timed out after ${timeoutMs} ms waiting for Job ${jobName}`)),
+        timeoutMs,
+      );
       this.closeWaiters.add(onClose);
       const unsub = this.subscribe(jobName, (e) => {
         if (predicate(e.snapshot)) finish(undefined, e.snapshot);
@@ -242,7 +272,8 @@ export class RunWatch {
       seen.add(o.metadata?.name ?? "");
       this.apply(stream, "MODIFIED", o);
     }
-    for (const [name, o] of [...(stream.objects as Map<string, V1Job | V1Pod>)]) if (!seen.has(name)) this.apply(stream, "DELETED", o);
+    for (const [name, o] of [...(stream.objects as Map<string, V1Job | V1Pod>)])
+      if (!seen.has(name)) this.apply(stream, "DELETED", o);
     stream.rv = list.metadata?.resourceVersion ?? "";
   }
 
@@ -282,7 +313,7 @@ export class RunWatch {
         .watch(
           stream.path,
           { labelSelector: this.options.labelSelector, resourceVersion: stream.rv, allowWatchBookmarks: true },
-          (type: string, obj: V1Job | V1Pod & { code?: number }) => {
+          (type: string, obj: V1Job | (V1Pod & { code?: number })) => {
             if (type === "ERROR") {
               if ((obj as { code?: number }).code === 410) gone = true;
               return;

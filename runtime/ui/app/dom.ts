@@ -24,7 +24,8 @@ export function s(tag: string, attrs: Record<string, unknown> = {}, ...children:
 function setAttrs(el: Element, attrs: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2).toLowerCase(), v as EventListener);
+    if (k.startsWith("on") && typeof v === "function")
+      el.addEventListener(k.slice(2).toLowerCase(), v as EventListener);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
 }
@@ -50,7 +51,16 @@ export function duration(ms: number): string {
 export function when(iso: string | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return Number.isNaN(d.getTime())
+    ? iso
+    : d.toLocaleString(undefined, {
+        year: "numeric",
+        month: "short",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      });
 }
 
 /** A status badge. */

@@ -17,9 +17,25 @@ function roundTrip(v: unknown): unknown {
 describe("artifact serialization", () => {
   it("round-trips Map, Set, Date, Buffer, typed arrays, bigint, nested data, Error", () => {
     const values: unknown[] = [
-      42, "text", null, true, 12345678901234567890n, new Date(1234), new Map<unknown, unknown>([["a", 1], [2, new Set([3])]]),
-      new Set(["x", "y"]), Buffer.from("bytes"), new Uint8Array([1, 2, 3]), new Float64Array([1.5, -2]), new Int32Array([7]),
-      { deep: [1, { map: new Map([["k", [1n]]]) }] }, [undefined, NaN, -0, Infinity], /re+/gi, new ArrayBuffer(4),
+      42,
+      "text",
+      null,
+      true,
+      12345678901234567890n,
+      new Date(1234),
+      new Map<unknown, unknown>([
+        ["a", 1],
+        [2, new Set([3])],
+      ]),
+      new Set(["x", "y"]),
+      Buffer.from("bytes"),
+      new Uint8Array([1, 2, 3]),
+      new Float64Array([1.5, -2]),
+      new Int32Array([7]),
+      { deep: [1, { map: new Map([["k", [1n]]]) }] },
+      [undefined, NaN, -0, Infinity],
+      /re+/gi,
+      new ArrayBuffer(4),
     ];
     for (const v of values) assert.deepEqual(roundTrip(v), v);
     const err = roundTrip(new RangeError("boom")) as Error;
@@ -36,7 +52,11 @@ describe("artifact serialization", () => {
   });
 
   it("rejects functions, sockets, class instances with methods and promises, naming the field and what is allowed", () => {
-    class Model { predict() { return 1; } }
+    class Model {
+      predict() {
+        return 1;
+      }
+    }
     const cases: Array<[unknown, RegExp]> = [
       [() => 1, /artifact x cannot be stored: it is a function/],
       [{ a: { b: [1, function cb() {}] } }, /artifact x\.a\.b\[1\] cannot be stored: it is a function \(cb\)/],
@@ -45,11 +65,18 @@ describe("artifact serialization", () => {
       [Promise.resolve(1), /a Promise \(did you forget await\?\)/],
       [new Map([["k", Symbol("s")]]), /artifact x\.get\("k"\) cannot be stored: it is a symbol/],
     ];
-    for (const [v, re] of cases) assert.throws(() => checkStorable("x", v), (e: Error) => e instanceof ArtifactError && re.test(e.message) && /Artifacts may be/.test(e.message));
+    for (const [v, re] of cases)
+      assert.throws(
+        () => checkStorable("x", v),
+        (e: Error) => e instanceof ArtifactError && re.test(e.message) && /Artifacts may be/.test(e.message),
+      );
   });
 
   it("accepts instances of classes without methods and cyclic data", () => {
-    class Point { x = 1; y = 2; }
+    class Point {
+      x = 1;
+      y = 2;
+    }
     checkStorable("p", new Point());
     const cyc: Record<string, unknown> = { a: 1 };
     cyc.self = cyc;

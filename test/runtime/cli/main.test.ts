@@ -68,7 +68,10 @@ describe("kubestep CLI", function () {
     const cwd = scratch();
     const r = await kubestep(["run", join(FLOWS, "failing.ts")], { cwd });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /exports several flows \(BadArtifactFlow, CatchFlow, ExitFlow, ResumeFlow, RetryFlow, SleepLocalFlow, TimeoutFlow\); choose one with --flow <Name>/);
+    assert.match(
+      r.stderr,
+      /exports several flows \(BadArtifactFlow, CatchFlow, ExitFlow, ResumeFlow, RetryFlow, SleepLocalFlow, TimeoutFlow\); choose one with --flow <Name>/,
+    );
     const missing = await kubestep(["run", join(cwd, "nope.ts")], { cwd });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /flow file .*nope\.ts does not exist/);
@@ -84,7 +87,13 @@ describe("kubestep CLI", function () {
       const r = await kubestep(["run", hello, "--datastore", kind], { cwd, env });
       assert.equal(r.code, 2, r.stderr);
       const [variable, value] = Object.entries(env).find(([k]) => k.endsWith("_ENDPOINT_URL"))!;
-      assert.match(r.stderr, new RegExp(`^kubestep run: ${variable}="${value.replace(/[.]/g, "\\.")}" is not a valid endpoint: .*; use an http:// or https:// URL such as `, "m"));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^kubestep run: ${variable}="${value.replace(/[.]/g, "\\.")}" is not a valid endpoint: .*; use an http:// or https:// URL such as `,
+          "m",
+        ),
+      );
       assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
     }
   });
@@ -102,7 +111,9 @@ describe("kubestep CLI", function () {
     const { spawn } = await import("node:child_process");
     const { BIN } = await import("../../helpers/cli.js");
     const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "failing.ts"), "--flow", "SleepLocalFlow"], {
-      cwd, env: { ...process.env, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep") }, stdio: ["ignore", "pipe", "pipe"],
+      cwd,
+      env: { ...process.env, KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep") },
+      stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";
     child.stderr.on("data", (c) => {

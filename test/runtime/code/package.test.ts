@@ -19,8 +19,20 @@ describe("code package for pods (per datastore)", function () {
   it("podExcludedImports leaves out the other datastores' SDKs and the Kubernetes client", () => {
     const ex = podExcludedImports("s3");
     const out = (p: string) => ex.some((re) => re.test(p));
-    assert.deepEqual(["@aws-sdk/client-s3", "@smithy/core", "@google-cloud/storage", "@azure/storage-blob", "@kubernetes/client-node"].map(out), [false, false, true, true, true]);
-    assert.deepEqual(["@google-cloud/storage", "@aws-sdk/client-s3"].map((p) => podExcludedImports("gs").some((re) => re.test(p))), [false, true]);
+    assert.deepEqual(
+      [
+        "@aws-sdk/client-s3",
+        "@smithy/core",
+        "@google-cloud/storage",
+        "@azure/storage-blob",
+        "@kubernetes/client-node",
+      ].map(out),
+      [false, false, true, true, true],
+    );
+    assert.deepEqual(
+      ["@google-cloud/storage", "@aws-sdk/client-s3"].map((p) => podExcludedImports("gs").some((re) => re.test(p))),
+      [false, true],
+    );
   });
 
   for (const [kind, own, others] of [
@@ -34,7 +46,10 @@ describe("code package for pods (per datastore)", function () {
       const code = text(pkg.bytes);
       assert.ok(has(code, own), `${own} is bundled`);
       for (const o of others) assert.ok(!has(code, o), `${o} is left out`);
-      assert.ok(pkg.bytes.byteLength < all.bytes.byteLength / 2, `${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB vs ${(all.bytes.byteLength / 1e6).toFixed(1)} MB with every SDK`);
+      assert.ok(
+        pkg.bytes.byteLength < all.bytes.byteLength / 2,
+        `${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB vs ${(all.bytes.byteLength / 1e6).toFixed(1)} MB with every SDK`,
+      );
     });
   }
 

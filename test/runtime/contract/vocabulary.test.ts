@@ -18,22 +18,48 @@ describe("contract: the shared vocabulary", () => {
 
   it("the environment's namespace uses the same DNS-label check (length included)", () => {
     const env = (namespace: string) => ({
-      version: 1, name: "e", namespace, serviceAccount: "sa", image: "node:20-slim", datastore: { kind: "local", root: ".kubestep" },
+      version: 1,
+      name: "e",
+      namespace,
+      serviceAccount: "sa",
+      image: "node:20-slim",
+      datastore: { kind: "local", root: ".kubestep" },
     });
     assert.equal(parseEnvironment(env("a".repeat(63))).namespace, "a".repeat(63));
     assert.throws(() => parseEnvironment(env("a".repeat(64))), /namespace: not a valid Kubernetes namespace name/);
   });
 
   it("taint -> toleration: Equal on a value, Exists without one (absent or empty)", () => {
-    assert.deepEqual(contract.tolerationFor({ key: "k", value: "v", effect: "NoSchedule" }), { key: "k", operator: "Equal", value: "v", effect: "NoSchedule" });
-    assert.deepEqual(contract.tolerationFor({ key: "k", effect: "NoExecute" }), { key: "k", operator: "Exists", effect: "NoExecute" });
-    assert.deepEqual(contract.tolerationFor({ key: "k", value: "", effect: "NoSchedule" }), { key: "k", operator: "Exists", effect: "NoSchedule" });
+    assert.deepEqual(contract.tolerationFor({ key: "k", value: "v", effect: "NoSchedule" }), {
+      key: "k",
+      operator: "Equal",
+      value: "v",
+      effect: "NoSchedule",
+    });
+    assert.deepEqual(contract.tolerationFor({ key: "k", effect: "NoExecute" }), {
+      key: "k",
+      operator: "Exists",
+      effect: "NoExecute",
+    });
+    assert.deepEqual(contract.tolerationFor({ key: "k", value: "", effect: "NoSchedule" }), {
+      key: "k",
+      operator: "Exists",
+      effect: "NoSchedule",
+    });
   });
 
   it("a GPU pool's taints become the step's tolerations through tolerationFor", () => {
-    const taints: contract.TaintSpec[] = [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }, { key: "dedicated", effect: "NoExecute" }];
+    const taints: contract.TaintSpec[] = [
+      { key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" },
+      { key: "dedicated", effect: "NoExecute" },
+    ];
     const environment = parseEnvironment({
-      version: 1, name: "e", namespace: "ml", serviceAccount: "sa", image: "node:20-slim", datastore: { kind: "local", root: ".kubestep" },
+      version: 1,
+      name: "e",
+      namespace: "ml",
+      serviceAccount: "sa",
+      image: "node:20-slim",
+      datastore: { kind: "local", root: ".kubestep" },
       gpuPools: [{ name: "gpu", vendor: "amd", resourceName: "amd.com/gpu", nodeLabels: { pool: "gpu" }, taints }],
     });
     const config = resolveKubernetesConfig({ step: "train", env: {}, environment, decorator: { gpu: 1 } });

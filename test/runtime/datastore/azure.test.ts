@@ -4,7 +4,13 @@
  */
 import { strict as assert } from "node:assert";
 import { AzureStorage } from "../../../runtime/datastore/azure.js";
-import { AZURITE_ACCOUNT, AZURITE_KEY, TEST_CONTAINER, startAzurite, type RunningServer } from "../../tooling/servers/servers.js";
+import {
+  AZURITE_ACCOUNT,
+  AZURITE_KEY,
+  TEST_CONTAINER,
+  startAzurite,
+  type RunningServer,
+} from "../../tooling/servers/servers.js";
 import { storageConformance } from "./conformance.js";
 
 describe("Azure Blob datastore (azurite)", function () {
@@ -37,7 +43,10 @@ describe("Azure Blob datastore (azurite)", function () {
 
   it("refuses a connection string for another account, naming both accounts", async () => {
     const s = new AzureStorage(`azure://otheraccount/${TEST_CONTAINER}`, { env: server.env });
-    await assert.rejects(s.get("x"), (e: Error) => e.message.includes("otheraccount") && e.message.includes(AZURITE_ACCOUNT));
+    await assert.rejects(
+      s.get("x"),
+      (e: Error) => e.message.includes("otheraccount") && e.message.includes(AZURITE_ACCOUNT),
+    );
   });
 
   it("a SAS URL is read-only and a wrong signature is refused", async () => {

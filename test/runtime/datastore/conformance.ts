@@ -29,7 +29,11 @@ async function readAll(stream: Readable): Promise<Buffer> {
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 /** A stream of `total` random bytes in `chunk`-byte pieces, optionally failing after `failAfter` bytes. */
-function randomStream(total: number, chunk: number, opts: { failAfter?: number; delayMs?: number } = {}): { stream: Readable; hash: () => string } {
+function randomStream(
+  total: number,
+  chunk: number,
+  opts: { failAfter?: number; delayMs?: number } = {},
+): { stream: Readable; hash: () => string } {
   const h = createHash("sha256");
   let sent = 0;
   const stream = new Readable({
@@ -198,9 +202,13 @@ export function storageConformance(store: () => Storage): void {
     while (!done) {
       polls++;
       const listed = await s.list(k("new"));
-      assert.ok(listed.every((x) => x === k("new/obj")), `no temporary object is listed (${listed.join(", ")})`);
+      assert.ok(
+        listed.every((x) => x === k("new/obj")),
+        `no temporary object is listed (${listed.join(", ")})`,
+      );
       // Read the flag after observing visibility: the object may only appear once the source has ended.
-      if (listed.length || (await s.exists(k("new/obj")))) assert.ok(sourceEnded, "the object became visible before its source stream ended");
+      if (listed.length || (await s.exists(k("new/obj"))))
+        assert.ok(sourceEnded, "the object became visible before its source stream ended");
       await new Promise((r) => setTimeout(r, 30));
     }
     await writing;

@@ -12,11 +12,18 @@
 import { strict as assert } from "node:assert";
 import { createHash, createVerify } from "node:crypto";
 import { GcsStorage } from "../../../runtime/datastore/gcs.js";
-import { startGcsServer, TEST_BUCKET, throwawayServiceAccountKey, type RunningServer, type ThrowawayServiceAccountKey } from "../../tooling/servers/servers.js";
+import {
+  startGcsServer,
+  TEST_BUCKET,
+  throwawayServiceAccountKey,
+  type RunningServer,
+  type ThrowawayServiceAccountKey,
+} from "../../tooling/servers/servers.js";
 import { storageConformance } from "./conformance.js";
 
 /** RFC 3986 percent-encoding, as Google's V4 canonical query string uses. */
-const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const rfc3986 = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /**
  * Whether `url` carries a valid GOOG4-RSA-SHA256 signature by `publicKeyPem` for a GET, following Google's V4
@@ -30,16 +37,30 @@ function validV4Signature(url: string, publicKeyPem: string): boolean {
   const date = q.get("X-Goog-Date");
   const credential = q.get("X-Goog-Credential");
   const signedHeaders = q.get("X-Goog-SignedHeaders");
-  if (q.get("X-Goog-Algorithm") !== "GOOG4-RSA-SHA256" || !signature || !date || !credential || signedHeaders !== "host") return false;
+  if (
+    q.get("X-Goog-Algorithm") !== "GOOG4-RSA-SHA256" ||
+    !signature ||
+    !date ||
+    !credential ||
+    signedHeaders !== "host"
+  )
+    return false;
   const query = [...q.entries()]
     .filter(([k]) => k !== "X-Goog-Signature")
     .map(([k, v]) => [rfc3986(k), rfc3986(v)] as const)
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join("&");
-  const canonicalRequest = ["GET", u.pathname, query, `host:${u.hostname}\n`, signedHeaders, "UNSIGNED-PAYLOAD"].join("\n");
+  const canonicalRequest = ["GET", u.pathname, query, `host:${u.hostname}\n`, signedHeaders, "UNSIGNED-PAYLOAD"].join(
+    "\n",
+  );
   const scope = credential.split("/").slice(1).join("/");
-  const stringToSign = ["GOOG4-RSA-SHA256", date, scope, createHash("sha256").update(canonicalRequest).digest("hex")].join("\n");
+  const stringToSign = [
+    "GOOG4-RSA-SHA256",
+    date,
+    scope,
+    createHash("sha256").update(canonicalRequest).digest("hex"),
+  ].join("\n");
   return createVerify("RSA-SHA256").update(stringToSign).verify(publicKeyPem, Buffer.from(signature, "hex"));
 }
 
@@ -63,10 +84,27 @@ describe("GCS datastore (fake-gcs-server)", function () {
 
   it("resolves the endpoint from the option, KUBESTEP_GCS_ENDPOINT_URL, then STORAGE_EMULATOR_HOST", () => {
     assert.equal(new GcsStorage("gs://b-1", { env: {} }).endpoint, undefined);
-    assert.equal(new GcsStorage("gs://b-1", { env: { KUBESTEP_GCS_ENDPOINT_URL: "http://10.0.0.1:4443/" } }).endpoint, "http://10.0.0.1:4443");
-    assert.equal(new GcsStorage("gs://b-1", { env: { STORAGE_EMULATOR_HOST: "http://10.0.0.2:4443" } }).endpoint, "http://10.0.0.2:4443");
-    assert.equal(new GcsStorage("gs://b-1", { env: { KUBESTEP_GCS_ENDPOINT_URL: "http://10.0.0.1:4443", STORAGE_EMULATOR_HOST: "http://10.0.0.2:4443" } }).endpoint, "http://10.0.0.1:4443");
-    assert.equal(new GcsStorage("gs://b-1", { endpoint: "https://storage.example", env: { KUBESTEP_GCS_ENDPOINT_URL: "http://10.0.0.1:4443" } }).endpoint, "https://storage.example");
+    assert.equal(
+      new GcsStorage("gs://b-1", { env: { KUBESTEP_GCS_ENDPOINT_URL: "http://10.0.0.1:4443/" } }).endpoint,
+      "http://10.0.0.1:4443",
+    );
+    assert.equal(
+      new GcsStorage("gs://b-1", { env: { STORAGE_EMULATOR_HOST: "http://10.0.0.2:4443" } }).endpoint,
+      "http://10.0.0.2:4443",
+    );
+    assert.equal(
+      new GcsStorage("gs://b-1", {
+        env: { KUBESTEP_GCS_ENDPOINT_URL: "http://10.0.0.1:4443", STORAGE_EMULATOR_HOST: "http://10.0.0.2:4443" },
+      }).endpoint,
+      "http://10.0.0.1:4443",
+    );
+    assert.equal(
+      new GcsStorage("gs://b-1", {
+        endpoint: "https://storage.example",
+        env: { KUBESTEP_GCS_ENDPOINT_URL: "http://10.0.0.1:4443" },
+      }).endpoint,
+      "https://storage.example",
+    );
   });
 
   it("refuses a bad endpoint, naming the variable, the value and the allowed form", () => {
@@ -78,7 +116,10 @@ describe("GCS datastore (fake-gcs-server)", function () {
     ] as const)
       assert.throws(
         () => new GcsStorage("gs://b-1/p", { env: { [variable]: bad } }),
-        (e: Error) => e.name === "DatastoreConfigError" && e.message.includes(`${variable}=${JSON.stringify(bad)}`) && /http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:4443/.test(e.message),
+        (e: Error) =>
+          e.name === "DatastoreConfigError" &&
+          e.message.includes(`${variable}=${JSON.stringify(bad)}`) &&
+          /http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:4443/.test(e.message),
         `${variable}=${bad}`,
       );
   });
@@ -108,7 +149,8 @@ describe("GCS datastore (fake-gcs-server)", function () {
 
   it("reports a missing bucket as an error naming it, not as a missing object", async () => {
     const s = new GcsStorage("gs://no-such-bucket-here/x", { env: server.env });
-    const names = (e: Error) => /bucket "no-such-bucket-here" of the datastore root gs:\/\/no-such-bucket-here\/x does not exist/.test(e.message);
+    const names = (e: Error) =>
+      /bucket "no-such-bucket-here" of the datastore root gs:\/\/no-such-bucket-here\/x does not exist/.test(e.message);
     await assert.rejects(s.get("a"), names);
     await assert.rejects(s.exists("a"), names);
     await assert.rejects(s.getStream("a"), names);
@@ -125,7 +167,10 @@ describe("GCS datastore (fake-gcs-server)", function () {
     assert.equal(`${u.protocol}//${u.host}`, server.url, "the URL points at the endpoint");
     assert.equal(u.pathname, `/${TEST_BUCKET}/conformance/root/signed/obj`);
     assert.equal(u.searchParams.get("X-Goog-Expires"), "600");
-    assert.match(u.searchParams.get("X-Goog-Credential") ?? "", new RegExp(`^${server.key.json.client_email.replace(/[.]/g, "\\.")}/\\d{8}/auto/storage/goog4_request$`));
+    assert.match(
+      u.searchParams.get("X-Goog-Credential") ?? "",
+      new RegExp(`^${server.key.json.client_email.replace(/[.]/g, "\\.")}/\\d{8}/auto/storage/goog4_request$`),
+    );
     assert.ok(validV4Signature(url, server.key.publicKeyPem), "the signature verifies with the key's public half");
     assert.equal(await (await fetch(url)).text(), "secret data");
     const sig = u.searchParams.get("X-Goog-Signature")!;
@@ -151,14 +196,18 @@ describe("GCS datastore (fake-gcs-server)", function () {
   });
 
   it("explains that signing needs a service account key when there is none", async () => {
-    const s = new GcsStorage(`gs://${TEST_BUCKET}/conformance/root`, { env: { KUBESTEP_GCS_ENDPOINT_URL: server.url } });
+    const s = new GcsStorage(`gs://${TEST_BUCKET}/conformance/root`, {
+      env: { KUBESTEP_GCS_ENDPOINT_URL: server.url },
+    });
     const saved = process.env.GOOGLE_APPLICATION_CREDENTIALS;
     // A key file that does not exist: Application Default Credentials fail without probing anything else.
     process.env.GOOGLE_APPLICATION_CREDENTIALS = "/nonexistent/kubestep-test-key.json";
     try {
       await assert.rejects(
         s.presignGet("signed/obj", 60),
-        (e: Error) => e.message.includes(`cannot sign a URL for gs://${TEST_BUCKET}/conformance/root/signed/obj`) && /GOOGLE_APPLICATION_CREDENTIALS/.test(e.message),
+        (e: Error) =>
+          e.message.includes(`cannot sign a URL for gs://${TEST_BUCKET}/conformance/root/signed/obj`) &&
+          /GOOGLE_APPLICATION_CREDENTIALS/.test(e.message),
       );
     } finally {
       if (saved === undefined) delete process.env.GOOGLE_APPLICATION_CREDENTIALS;

@@ -19,8 +19,18 @@ describe("local datastore", () => {
       const src = new Readable({ read() { if (n++ === 8) process.stdout.write("writing\\n"); this.push(n > 4096 ? null : Buffer.alloc(65536, 1)); } });
       await s.putStream("F/data/ab/abc", src);
       process.stdout.write("done\\n");`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT });
-    await new Promise<void>((res) => child.stdout.on("data", (c: Buffer) => { if (c.toString().includes("writing")) { child.kill("SIGKILL"); res(); } }));
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+      cwd: ROOT,
+    });
+    await new Promise<void>((res) =>
+      child.stdout.on("data", (c: Buffer) => {
+        if (c.toString().includes("writing")) {
+          child.kill("SIGKILL");
+          res();
+        }
+      }),
+    );
     await new Promise((r) => child.on("close", r));
     const s = new LocalStorage(dir);
     assert.equal(await s.exists("F/data/ab/abc"), false);

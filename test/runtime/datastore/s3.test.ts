@@ -5,7 +5,13 @@
  */
 import { strict as assert } from "node:assert";
 import { S3Storage } from "../../../runtime/datastore/s3.js";
-import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3Server, TEST_BUCKET, type RunningServer } from "../../tooling/servers/servers.js";
+import {
+  S3_ACCESS_KEY,
+  S3_SECRET_KEY,
+  startS3Server,
+  TEST_BUCKET,
+  type RunningServer,
+} from "../../tooling/servers/servers.js";
 import { storageConformance } from "./conformance.js";
 
 /** Runs `fn` with process.env changed (the SDK reads credentials from the standard chain: the process environment). */
@@ -26,7 +32,10 @@ describe("S3 datastore (versitygw)", function () {
   this.timeout(120_000);
   let server: RunningServer;
   let store: S3Storage;
-  const saved = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY };
+  const saved = {
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY,
+  };
 
   before(async function () {
     // The first start may build versitygw from its pinned Go module (cached afterwards).
@@ -54,17 +63,32 @@ describe("S3 datastore (versitygw)", function () {
     const aws = new S3Storage("s3://b-1/p", { env: { AWS_DEFAULT_REGION: "eu-west-3" } });
     assert.equal(aws.endpoint, undefined);
     assert.equal(aws.region, "eu-west-3");
-    assert.equal(new S3Storage("s3://b-1", { env: { AWS_REGION: "ap-south-1", AWS_DEFAULT_REGION: "x" } }).region, "ap-south-1");
+    assert.equal(
+      new S3Storage("s3://b-1", { env: { AWS_REGION: "ap-south-1", AWS_DEFAULT_REGION: "x" } }).region,
+      "ap-south-1",
+    );
   });
 
   it("refuses a bad endpoint, naming the variable, the value and the allowed form", () => {
-    for (const bad of ["10.0.0.1:4568", "ftp://10.0.0.1", "http://user:pw@10.0.0.1:4568", "http://10.0.0.1:4568/?x=1", "not a url"])
+    for (const bad of [
+      "10.0.0.1:4568",
+      "ftp://10.0.0.1",
+      "http://user:pw@10.0.0.1:4568",
+      "http://10.0.0.1:4568/?x=1",
+      "not a url",
+    ])
       assert.throws(
         () => new S3Storage("s3://b-1/p", { env: { KUBESTEP_S3_ENDPOINT_URL: bad } }),
-        (e: Error) => e.name === "DatastoreConfigError" && e.message.includes(`KUBESTEP_S3_ENDPOINT_URL=${JSON.stringify(bad)}`) && /http:\/\/ or https:\/\/ URL/.test(e.message),
+        (e: Error) =>
+          e.name === "DatastoreConfigError" &&
+          e.message.includes(`KUBESTEP_S3_ENDPOINT_URL=${JSON.stringify(bad)}`) &&
+          /http:\/\/ or https:\/\/ URL/.test(e.message),
         bad,
       );
-    assert.throws(() => new S3Storage("s3://b-1/p", { endpoint: "s3.example" }), /endpoint="s3.example" is not a valid endpoint/);
+    assert.throws(
+      () => new S3Storage("s3://b-1/p", { endpoint: "s3.example" }),
+      /endpoint="s3.example" is not a valid endpoint/,
+    );
   });
 
   it("keeps keys under the root's prefix in the bucket, and a bare-bucket root works", async () => {
@@ -122,7 +146,10 @@ describe("S3 datastore (versitygw)", function () {
       expiry: url.replace(/X-Amz-Expires=60\b/, "X-Amz-Expires=600"),
       key: url.replace("/presigned/obj?", "/presigned/other?"),
       // Signed "now"; claiming a later start would extend the validity window.
-      date: url.replace(/(X-Amz-Date=\d{8}T\d{4})(\d)(\d)Z/, (_, hm: string, s1: string, s2: string) => `${hm}${s1}${s2 === "9" ? "8" : Number(s2) + 1}Z`),
+      date: url.replace(
+        /(X-Amz-Date=\d{8}T\d{4})(\d)(\d)Z/,
+        (_, hm: string, s1: string, s2: string) => `${hm}${s1}${s2 === "9" ? "8" : Number(s2) + 1}Z`,
+      ),
     };
     for (const [what, u] of Object.entries(tampered)) {
       assert.notEqual(u, url, `the ${what} was changed`);

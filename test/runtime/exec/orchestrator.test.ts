@@ -14,13 +14,19 @@ describe("local orchestrator", function () {
     const cwd = scratch();
     const r = await kubestep(["run", join(FLOWS, "shapes.ts"), "--width", "3", "--greeting", "yo"], { cwd });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /rows=\[\["o0:10:0","o0:20:1","o0:30:2"\],\["o1:10:0","o1:20:1","o1:30:2"\],\["o2:10:0","o2:20:1","o2:30:2"\]\] a=1 b=2 greeting=yo flag=false/);
+    assert.match(
+      r.stdout,
+      /rows=\[\["o0:10:0","o0:20:1","o0:30:2"\],\["o1:10:0","o1:20:1","o1:30:2"\],\["o2:10:0","o2:20:1","o2:30:2"\]\] a=1 b=2 greeting=yo flag=false/,
+    );
     const run = new Flow("ShapesFlow", { root: join(cwd, ".kubestep") }).latestRun!;
     assert.equal(run.id, runIdOf(r));
     assert.ok(run.successful);
     assert.deepEqual(run.params, { width: 3, greeting: "yo", flag: false });
     // 1 start + 2 branches + merge + 3 outer + 9 inner + 3 inner joins + outer join + end
-    assert.equal(run.steps.reduce((n, s) => n + s.tasks.length, 0), 21);
+    assert.equal(
+      run.steps.reduce((n, s) => n + s.tasks.length, 0),
+      21,
+    );
     const types = run.data!.types as Record<string, unknown>;
     assert.deepEqual(types.map, new Map([["k", 1]]));
     assert.deepEqual(types.set, new Set([1, 2]));
@@ -33,7 +39,10 @@ describe("local orchestrator", function () {
     assert.match(r.stdout, new RegExp(`\\[${run.id}/end/\\d+\\] rows=`));
     assert.match(run.step("end").task.logs(), /^rows=/);
     // Every inner task saw its own foreach index.
-    const inner = run.step("fanInner").tasks.map((t) => t.data.cell).sort();
+    const inner = run
+      .step("fanInner")
+      .tasks.map((t) => t.data.cell)
+      .sort();
     assert.equal(inner.length, 9);
     assert.ok(inner.includes("o2:30:2"));
   });
@@ -45,7 +54,10 @@ describe("local orchestrator", function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /attempt 1 failed: step flaky: Error: flaky failure on attempt 1/);
     const task = new Flow("RetryFlow", { root: join(cwd, ".kubestep") }).latestRun!.step("flaky").task;
-    assert.deepEqual(task.attempts.map((a) => a.status), ["failed", "succeeded"]);
+    assert.deepEqual(
+      task.attempts.map((a) => a.status),
+      ["failed", "succeeded"],
+    );
     assert.equal(task.attempts[0]!.reason, "exception");
     assert.equal(task.data.attempts, 2);
     assert.match(task.logs(0), /flaky failure on attempt 1/);
@@ -101,10 +113,17 @@ describe("local orchestrator", function () {
     const first = await kubestep(["run", failing, "--flow", "ResumeFlow"], { cwd, env });
     assert.equal(first.code, 1);
     assert.match(first.stderr, /join failed on purpose/);
-    const counts = () => readFileSync(counter, "utf8").trim().split("\n").reduce<Record<string, number>>((m, s) => ({ ...m, [s]: (m[s] ?? 0) + 1 }), {});
+    const counts = () =>
+      readFileSync(counter, "utf8")
+        .trim()
+        .split("\n")
+        .reduce<Record<string, number>>((m, s) => ({ ...m, [s]: (m[s] ?? 0) + 1 }), {});
     assert.deepEqual(counts(), { start: 1, square: 3, join: 1 });
     rmSync(counter + ".fail");
-    const again = await kubestep(["resume", failing, "--flow", "ResumeFlow", "--origin-run-id", runIdOf(first)], { cwd, env });
+    const again = await kubestep(["resume", failing, "--flow", "ResumeFlow", "--origin-run-id", runIdOf(first)], {
+      cwd,
+      env,
+    });
     assert.equal(again.code, 0, again.stderr);
     // start and the 3 squares were NOT executed again; join and end ran once more.
     assert.deepEqual(counts(), { start: 1, square: 3, join: 2, end: 1 });
@@ -118,7 +137,10 @@ describe("local orchestrator", function () {
     assert.ok(squares.every((t) => t.meta.clonedFrom?.startsWith(runIdOf(first) + "/square/")));
     assert.equal(run.step("start").task.data.heavy, 42);
     // Resuming from an explicit earlier step re-runs it and everything after.
-    const third = await kubestep(["resume", failing, "square", "--flow", "ResumeFlow", "--origin-run-id", run.id], { cwd, env });
+    const third = await kubestep(["resume", failing, "square", "--flow", "ResumeFlow", "--origin-run-id", run.id], {
+      cwd,
+      env,
+    });
     assert.equal(third.code, 0, third.stderr);
     assert.deepEqual(counts(), { start: 1, square: 6, join: 3, end: 2 });
     assert.ok(existsSync(counter));
@@ -136,8 +158,17 @@ describe("local orchestrator: context", function () {
     const run = new Flow("ContextFlow", { root: join(cwd, ".kubestep") }).latestRun!;
     const fan = run.step("fan").tasks[0]!;
     assert.deepEqual(fan.data.seen, {
-      atImport: "from-decorator", inStep: "from-decorator", flowName: "ContextFlow", runId: run.id, stepName: "fan", taskId: fan.id,
-      retryCount: 0, pathspec: `ContextFlow/${run.id}/fan/${fan.id}`, onKubernetes: false, user: "alice", tags: ["t1"],
+      atImport: "from-decorator",
+      inStep: "from-decorator",
+      flowName: "ContextFlow",
+      runId: run.id,
+      stepName: "fan",
+      taskId: fan.id,
+      retryCount: 0,
+      pathspec: `ContextFlow/${run.id}/fan/${fan.id}`,
+      onKubernetes: false,
+      user: "alice",
+      tags: ["t1"],
     });
     assert.equal(run.meta.user, "alice");
   });

@@ -1,5 +1,14 @@
 import { strict as assert } from "node:assert";
-import { FlowSpec, step, retry, resources, timeout, environment, catchFailure, type Inputs } from "../../../runtime/index.js";
+import {
+  FlowSpec,
+  step,
+  retry,
+  resources,
+  timeout,
+  environment,
+  catchFailure,
+  type Inputs,
+} from "../../../runtime/index.js";
 import { buildGraph, parseNextCalls } from "../../../runtime/flow/graph.js";
 import { FlowDefinitionError, DecoratorArgumentError } from "../../../runtime/errors.js";
 
@@ -16,8 +25,12 @@ function graphError(cls: Function): string {
 describe("flow graph", () => {
   it("builds a linear flow in order", () => {
     class Lin extends FlowSpec {
-      @step start() { this.next(this.a); }
-      @step a() { this.next(this.end); }
+      @step start() {
+        this.next(this.a);
+      }
+      @step a() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     const g = buildGraph(Lin);
@@ -29,14 +42,33 @@ describe("flow graph", () => {
   it("recognises static branches, foreach, nested foreach and joins", () => {
     class Shapes extends FlowSpec {
       items: number[] = [];
-      @step start() { this.next(this.l, this.r); }
-      @step l() { this.next(this.j); }
-      @step r() { this.next(this.j); }
-      @step j(inputs: Inputs) { void inputs; this.next(this.f, { foreach: "items" }); }
-      @step f() { this.next(this.g, { foreach: "items" }); }
-      @step g() { this.next(this.gj); }
-      @step gj(inputs: Inputs) { void inputs; this.next(this.fj); }
-      @step fj(inputs: Inputs) { void inputs; this.next(this.end); }
+      @step start() {
+        this.next(this.l, this.r);
+      }
+      @step l() {
+        this.next(this.j);
+      }
+      @step r() {
+        this.next(this.j);
+      }
+      @step j(inputs: Inputs) {
+        void inputs;
+        this.next(this.f, { foreach: "items" });
+      }
+      @step f() {
+        this.next(this.g, { foreach: "items" });
+      }
+      @step g() {
+        this.next(this.gj);
+      }
+      @step gj(inputs: Inputs) {
+        void inputs;
+        this.next(this.fj);
+      }
+      @step fj(inputs: Inputs) {
+        void inputs;
+        this.next(this.end);
+      }
       @step end() {}
     }
     const g = buildGraph(Shapes);
@@ -50,38 +82,69 @@ describe("flow graph", () => {
   });
 
   it("rejects a flow without start or end, naming what to add", () => {
-    class NoStart extends FlowSpec { @step begin() { this.next(this.end); } @step end() {} }
+    class NoStart extends FlowSpec {
+      @step begin() {
+        this.next(this.end);
+      }
+      @step end() {}
+    }
     assert.match(graphError(NoStart), /has no start step/);
-    class NoEnd extends FlowSpec { @step start() { this.next(this.finish); } @step finish() {} }
+    class NoEnd extends FlowSpec {
+      @step start() {
+        this.next(this.finish);
+      }
+      @step finish() {}
+    }
     assert.match(graphError(NoEnd), /has no end step/);
   });
 
   it("rejects an unknown target, naming the step and the known steps", () => {
     class Unknown extends FlowSpec {
-      @step start() { this.next(this.helper); }
+      @step start() {
+        this.next(this.helper);
+      }
       helper() {}
       @step end() {}
     }
-    assert.match(graphError(Unknown), /step start: this.next\(\) targets helper, which is not a @step \(steps: start, end\)/);
+    assert.match(
+      graphError(Unknown),
+      /step start: this.next\(\) targets helper, which is not a @step \(steps: start, end\)/,
+    );
   });
 
   it("rejects a step without next", () => {
-    class NoNext extends FlowSpec { @step start() { this.next(this.a); } @step a() {} @step end() {} }
+    class NoNext extends FlowSpec {
+      @step start() {
+        this.next(this.a);
+      }
+      @step a() {}
+      @step end() {}
+    }
     assert.match(graphError(NoNext), /step a: never calls this.next\(\)/);
   });
 
   it("rejects a branch without a join", () => {
     class NoJoin extends FlowSpec {
-      @step start() { this.next(this.a, this.b); }
-      @step a() { this.next(this.end); }
-      @step b() { this.next(this.end); }
+      @step start() {
+        this.next(this.a, this.b);
+      }
+      @step a() {
+        this.next(this.end);
+      }
+      @step b() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     assert.match(graphError(NoJoin), /step end: is reached from a, b but takes no inputs; make it a join/);
     class ForeachNoJoin extends FlowSpec {
       items = [1];
-      @step start() { this.next(this.a, { foreach: "items" }); }
-      @step a() { this.next(this.end); }
+      @step start() {
+        this.next(this.a, { foreach: "items" });
+      }
+      @step a() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     assert.match(graphError(ForeachNoJoin), /step start: its foreach never join before end/);
@@ -89,8 +152,12 @@ describe("flow graph", () => {
 
   it("rejects an unreachable step", () => {
     class Orphan extends FlowSpec {
-      @step start() { this.next(this.end); }
-      @step lost() { this.next(this.end); }
+      @step start() {
+        this.next(this.end);
+      }
+      @step lost() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     assert.match(graphError(Orphan), /step lost: is unreachable from start/);
@@ -98,9 +165,15 @@ describe("flow graph", () => {
 
   it("rejects a cycle, showing it", () => {
     class Loop extends FlowSpec {
-      @step start() { this.next(this.a); }
-      @step a() { this.next(this.b); }
-      @step b() { this.next(this.a); }
+      @step start() {
+        this.next(this.a);
+      }
+      @step a() {
+        this.next(this.b);
+      }
+      @step b() {
+        this.next(this.a);
+      }
       @step end() {}
     }
     assert.match(graphError(Loop), /the flow has a cycle a -> b -> a/);
@@ -108,14 +181,22 @@ describe("flow graph", () => {
 
   it("rejects a join with no split and two next calls", () => {
     class BadJoin extends FlowSpec {
-      @step start() { this.next(this.j); }
-      @step j(inputs: Inputs) { void inputs; this.next(this.end); }
+      @step start() {
+        this.next(this.j);
+      }
+      @step j(inputs: Inputs) {
+        void inputs;
+        this.next(this.end);
+      }
       @step end() {}
     }
     assert.match(graphError(BadJoin), /step j: takes inputs \(a join\) but no split or foreach comes before it/);
     class Twice extends FlowSpec {
       flag = true;
-      @step start() { if (this.flag) this.next(this.end); else this.next(this.end); }
+      @step start() {
+        if (this.flag) this.next(this.end);
+        else this.next(this.end);
+      }
       @step end() {}
     }
     assert.match(graphError(Twice), /step start: calls this.next\(\) 2 times/);
@@ -123,33 +204,122 @@ describe("flow graph", () => {
 
   it("rejects a decorated method without @step and a non-literal foreach", () => {
     class Forgot extends FlowSpec {
-      @step start() { this.next(this.end); }
+      @step start() {
+        this.next(this.end);
+      }
       @retry() helper() {}
       @step end() {}
     }
     assert.match(graphError(Forgot), /method helper has @retry but no @step/);
-    assert.throws(() => parseNextCalls("s", "s() { this.next(this.a, { foreach: name }) }"), /step s: foreach must be a string literal/);
-    assert.throws(() => parseNextCalls("s", "s() { this.next(this.a, { forech: 'x' }) }"), /option forech is unknown; allowed: foreach, numParallel/);
+    assert.throws(
+      () => parseNextCalls("s", "s() { this.next(this.a, { foreach: name }) }"),
+      /step s: foreach must be a string literal/,
+    );
+    assert.throws(
+      () => parseNextCalls("s", "s() { this.next(this.a, { forech: 'x' }) }"),
+      /option forech is unknown; allowed: foreach, numParallel/,
+    );
   });
 
   it("validates decorator arguments when the class is defined, naming step, option, value and what is allowed", () => {
     const cases: Array<[() => unknown, RegExp]> = [
-      [() => { class A extends FlowSpec { @retry({ times: -1 }) @step start() {} } return A; }, /step start: @retry times = -1 is invalid; expected a whole number >= 0/],
-      [() => { class A extends FlowSpec { @retry({ tims: 2 } as never) @step start() {} } return A; }, /step start: @retry tims = 2 is invalid; unknown option; allowed: times, minutesBetweenRetries/],
-      [() => { class A extends FlowSpec { @timeout({}) @step start() {} } return A; }, /step start: @timeout = \{\} is invalid; the total of seconds \+ minutes \+ hours must be > 0/],
-      [() => { class A extends FlowSpec { @resources({ memory: "12 parsecs" }) @step train() {} } return A; }, /step train: @resources memory = "12 parsecs" is invalid; expected MB > 0/],
-      [() => { class A extends FlowSpec { @resources({ gpu: 1.5 }) @step train() {} } return A; }, /step train: @resources gpu = 1.5 is invalid/],
+      [
+        () => {
+          class A extends FlowSpec {
+            @retry({ times: -1 }) @step start() {}
+          }
+          return A;
+        },
+        /step start: @retry times = -1 is invalid; expected a whole number >= 0/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @retry({ tims: 2 } as never) @step start() {}
+          }
+          return A;
+        },
+        /step start: @retry tims = 2 is invalid; unknown option; allowed: times, minutesBetweenRetries/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @timeout({}) @step start() {}
+          }
+          return A;
+        },
+        /step start: @timeout = \{\} is invalid; the total of seconds \+ minutes \+ hours must be > 0/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @resources({ memory: "12 parsecs" }) @step train() {}
+          }
+          return A;
+        },
+        /step train: @resources memory = "12 parsecs" is invalid; expected MB > 0/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @resources({ gpu: 1.5 }) @step train() {}
+          }
+          return A;
+        },
+        /step train: @resources gpu = 1.5 is invalid/,
+      ],
       // sharedMemory is in MiB, memory in MB: 960 MiB (1006.6 MB) exceeds 1000 MB.
-      [() => { class A extends FlowSpec { @resources({ memory: 1000, sharedMemory: 960 }) @step train() {} } return A; }, /step train: @resources sharedMemory = 960 is invalid; must not exceed memory \(1000 MB = 953\.67 MiB; sharedMemory is in MiB\)/],
-      [() => { class A extends FlowSpec { @environment({ vars: { "1BAD": "x" } }) @step start() {} } return A; }, /step start: @environment vars = "1BAD" is invalid/],
-      [() => { class A extends FlowSpec { @catchFailure({ var: "not valid" }) @step start() {} } return A; }, /step start: @catch var = "not valid" is invalid; expected an identifier/],
-      [() => { class A extends FlowSpec { @retry() @retry() @step start() {} } return A; }, /step start: @retry is applied twice/],
+      [
+        () => {
+          class A extends FlowSpec {
+            @resources({ memory: 1000, sharedMemory: 960 }) @step train() {}
+          }
+          return A;
+        },
+        /step train: @resources sharedMemory = 960 is invalid; must not exceed memory \(1000 MB = 953\.67 MiB; sharedMemory is in MiB\)/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @environment({ vars: { "1BAD": "x" } }) @step start() {}
+          }
+          return A;
+        },
+        /step start: @environment vars = "1BAD" is invalid/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @catchFailure({ var: "not valid" }) @step start() {}
+          }
+          return A;
+        },
+        /step start: @catch var = "not valid" is invalid; expected an identifier/,
+      ],
+      [
+        () => {
+          class A extends FlowSpec {
+            @retry() @retry() @step start() {}
+          }
+          return A;
+        },
+        /step start: @retry is applied twice/,
+      ],
     ];
     for (const [define, re] of cases) {
-      assert.throws(define, (e: Error) => (e instanceof DecoratorArgumentError || e instanceof TypeError) && re.test(e.message), String(re));
+      assert.throws(
+        define,
+        (e: Error) => (e instanceof DecoratorArgumentError || e instanceof TypeError) && re.test(e.message),
+        String(re),
+      );
     }
     // 953 MiB fits in 1000 MB.
-    assert.doesNotThrow(() => { class A extends FlowSpec { @resources({ memory: 1000, sharedMemory: 953 }) @step train() {} } return A; });
+    assert.doesNotThrow(() => {
+      class A extends FlowSpec {
+        @resources({ memory: 1000, sharedMemory: 953 }) @step train() {}
+      }
+      return A;
+    });
   });
 
   it("records decorator options in the graph", () => {
@@ -157,7 +327,10 @@ describe("flow graph", () => {
       @resources({ cpu: 2, memory: "1GB", gpu: 0 })
       @timeout({ minutes: 1, seconds: 30 })
       @retry({ times: 1, minutesBetweenRetries: 0 })
-      @step start() { this.next(this.end); }
+      @step
+      start() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     const d = buildGraph(Deco).nodes.start!.meta.decorators;

@@ -1,8 +1,15 @@
 import { strict as assert } from "node:assert";
 import type { KubestepEnvironment } from "../../../runtime/environment.js";
 import {
-  COMPUTE_POOL_LABEL, defaultImage, imageHasRegistry, KUBERNETES_DEFAULTS, parseWithKubernetes, readKubernetesEnv,
-  resolveKubernetesConfig, withRegistry, type KubernetesConfigInput,
+  COMPUTE_POOL_LABEL,
+  defaultImage,
+  imageHasRegistry,
+  KUBERNETES_DEFAULTS,
+  parseWithKubernetes,
+  readKubernetesEnv,
+  resolveKubernetesConfig,
+  withRegistry,
+  type KubernetesConfigInput,
 } from "../../../runtime/kubernetes/config.js";
 import { expectConfigError } from "./helpers.js";
 
@@ -11,14 +18,36 @@ const resolve = (over: Partial<KubernetesConfigInput> = {}) => resolveKubernetes
 
 function environment(over: Partial<KubestepEnvironment> = {}): KubestepEnvironment {
   return {
-    version: 1, name: "dev", namespace: "env-ns", serviceAccount: "env-sa", datastore: { kind: "s3", root: "s3://b/p" },
-    image: "env.example.com/img:1", imagePullSecrets: ["env-pull"], defaults: {}, podLabels: {}, podAnnotations: {}, gpuPools: [], ...over,
+    version: 1,
+    name: "dev",
+    namespace: "env-ns",
+    serviceAccount: "env-sa",
+    datastore: { kind: "s3", root: "s3://b/p" },
+    image: "env.example.com/img:1",
+    imagePullSecrets: ["env-pull"],
+    defaults: {},
+    podLabels: {},
+    podAnnotations: {},
+    gpuPools: [],
+    ...over,
   };
 }
 
 const POOLS: KubestepEnvironment["gpuPools"] = [
-  { name: "t4", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { pool: "t4" }, taints: [{ key: "nvidia.com/gpu", effect: "NoSchedule" }] },
-  { name: "mi250", vendor: "amd", resourceName: "amd.com/gpu", nodeLabels: { pool: "mi250" }, taints: [{ key: "amd.com/gpu", value: "present", effect: "NoSchedule" }] },
+  {
+    name: "t4",
+    vendor: "nvidia",
+    resourceName: "nvidia.com/gpu",
+    nodeLabels: { pool: "t4" },
+    taints: [{ key: "nvidia.com/gpu", effect: "NoSchedule" }],
+  },
+  {
+    name: "mi250",
+    vendor: "amd",
+    resourceName: "amd.com/gpu",
+    nodeLabels: { pool: "mi250" },
+    taints: [{ key: "amd.com/gpu", value: "present", effect: "NoSchedule" }],
+  },
   { name: "mig", vendor: "nvidia", resourceName: "nvidia.com/mig-1g.5gb", nodeLabels: { pool: "mig" }, taints: [] },
 ];
 
@@ -26,10 +55,29 @@ describe("kubernetes config: defaults", () => {
   it("fills every default when nothing is given", () => {
     const c = resolve();
     assert.deepEqual(c, {
-      step: S, namespace: "default", image: defaultImage(), imagePullPolicy: "IfNotPresent", imagePullSecrets: [], secrets: [],
-      cpu: 1, memory: 4096, disk: 10240, gpuVendor: "nvidia", gpuResourceName: "nvidia.com/gpu", nodeSelector: {}, tolerations: [],
-      labels: {}, annotations: {}, useTmpfs: false, tmpfsTempdir: true, tmpfsSize: 1953, tmpfsPath: "/kubestep_temp",
-      persistentVolumeClaims: {}, qos: "Burstable", hostnameResolutionTimeout: 600, jobTtlSecondsAfterFinished: 7 * 24 * 3600,
+      step: S,
+      namespace: "default",
+      image: defaultImage(),
+      imagePullPolicy: "IfNotPresent",
+      imagePullSecrets: [],
+      secrets: [],
+      cpu: 1,
+      memory: 4096,
+      disk: 10240,
+      gpuVendor: "nvidia",
+      gpuResourceName: "nvidia.com/gpu",
+      nodeSelector: {},
+      tolerations: [],
+      labels: {},
+      annotations: {},
+      useTmpfs: false,
+      tmpfsTempdir: true,
+      tmpfsSize: 1953,
+      tmpfsPath: "/kubestep_temp",
+      persistentVolumeClaims: {},
+      qos: "Burstable",
+      hostnameResolutionTimeout: 600,
+      jobTtlSecondsAfterFinished: 7 * 24 * 3600,
     });
   });
 
@@ -39,7 +87,12 @@ describe("kubernetes config: defaults", () => {
 });
 
 describe("kubernetes config: precedence", () => {
-  const env = { KUBESTEP_KUBERNETES_NAMESPACE: "var-ns", KUBESTEP_KUBERNETES_CPU: "3", KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "var.example.com/img:2", KUBESTEP_KUBERNETES_QOS: "BestEffort" };
+  const env = {
+    KUBESTEP_KUBERNETES_NAMESPACE: "var-ns",
+    KUBESTEP_KUBERNETES_CPU: "3",
+    KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "var.example.com/img:2",
+    KUBESTEP_KUBERNETES_QOS: "BestEffort",
+  };
   const withOverrides = { namespace: "with-ns", cpu: 4, image: "with.example.com/img:3", qos: "Guaranteed" as const };
   const decorator = { namespace: "deco-ns", cpu: 5, image: "deco.example.com/img:4", qos: "Burstable" as const };
   const envt = environment({ defaults: { cpu: 2, qos: "Guaranteed" } });
@@ -50,7 +103,10 @@ describe("kubernetes config: precedence", () => {
   });
   it("the environment beats the built-in default", () => {
     const c = resolve({ environment: envt });
-    assert.deepEqual([c.namespace, c.cpu, c.image, c.qos, c.serviceAccount], ["env-ns", 2, "env.example.com/img:1", "Guaranteed", "env-sa"]);
+    assert.deepEqual(
+      [c.namespace, c.cpu, c.image, c.qos, c.serviceAccount],
+      ["env-ns", 2, "env.example.com/img:1", "Guaranteed", "env-sa"],
+    );
   });
   it("KUBESTEP_KUBERNETES_* variables beat the environment", () => {
     const c = resolve({ environment: envt, env });
@@ -70,9 +126,19 @@ describe("kubernetes config: precedence", () => {
   it("merges labels and annotations per key (higher source wins) and accumulates secrets and pull secrets", () => {
     const c = resolve({
       environment: environment({ podLabels: { a: "env", e: "env" }, podAnnotations: { "x/y": "env" } }),
-      env: { KUBESTEP_KUBERNETES_LABELS: "a=var,v=var", KUBESTEP_KUBERNETES_ANNOTATIONS: "x/y=var", KUBESTEP_KUBERNETES_SECRETS: "s-var", KUBESTEP_KUBERNETES_IMAGE_PULL_SECRETS: '["p-var"]' },
+      env: {
+        KUBESTEP_KUBERNETES_LABELS: "a=var,v=var",
+        KUBESTEP_KUBERNETES_ANNOTATIONS: "x/y=var",
+        KUBESTEP_KUBERNETES_SECRETS: "s-var",
+        KUBESTEP_KUBERNETES_IMAGE_PULL_SECRETS: '["p-var"]',
+      },
       withOverrides: { labels: { a: "with", w: "with" }, secrets: ["s-with"] },
-      decorator: { labels: { a: "deco" }, annotations: { "x/y": "deco" }, secrets: ["s-deco", "s-var"], imagePullSecrets: ["p-deco"] },
+      decorator: {
+        labels: { a: "deco" },
+        annotations: { "x/y": "deco" },
+        secrets: ["s-deco", "s-var"],
+        imagePullSecrets: ["p-deco"],
+      },
     });
     assert.deepEqual(c.labels, { a: "deco", e: "env", v: "var", w: "with" });
     assert.deepEqual(c.annotations, { "x/y": "deco" });
@@ -80,7 +146,10 @@ describe("kubernetes config: precedence", () => {
     assert.deepEqual(c.imagePullSecrets, ["env-pull", "p-var", "p-deco"]);
   });
   it("takes nodeSelector and tolerations whole from the highest source", () => {
-    const c = resolve({ env: { KUBESTEP_KUBERNETES_NODE_SELECTOR: "a=1,b=2" }, decorator: { nodeSelector: { c: "3" } } });
+    const c = resolve({
+      env: { KUBESTEP_KUBERNETES_NODE_SELECTOR: "a=1,b=2" },
+      decorator: { nodeSelector: { c: "3" } },
+    });
     assert.deepEqual(c.nodeSelector, { c: "3" });
     const d = resolve({ env: { KUBESTEP_KUBERNETES_TOLERATIONS: '[{"key":"a","operator":"Exists"}]' } });
     assert.deepEqual(d.tolerations, [{ key: "a", operator: "Exists" }]);
@@ -90,22 +159,48 @@ describe("kubernetes config: precedence", () => {
 describe("kubernetes config: KUBESTEP_KUBERNETES_* variables", () => {
   it("parses every variable", () => {
     const r = readKubernetesEnv(S, {
-      KUBESTEP_KUBERNETES_NAMESPACE: "ns1", KUBESTEP_KUBERNETES_SERVICE_ACCOUNT: "sa1", KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "img:1",
-      KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "registry.example.com/team/", KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "Always",
-      KUBESTEP_KUBERNETES_IMAGE_PULL_SECRETS: '["r1","r2"]', KUBESTEP_KUBERNETES_CPU: "0.5", KUBESTEP_KUBERNETES_MEMORY: "2GB",
-      KUBESTEP_KUBERNETES_DISK: "20000", KUBESTEP_KUBERNETES_GPU_VENDOR: "amd", KUBESTEP_KUBERNETES_NODE_SELECTOR: "zone=a,disk=ssd",
-      KUBESTEP_KUBERNETES_TOLERATIONS: '[{"key":"k","operator":"Equal","value":"v","effect":"NoExecute","tolerationSeconds":30}]',
-      KUBESTEP_KUBERNETES_QOS: "Guaranteed", KUBESTEP_KUBERNETES_PERSISTENT_VOLUME_CLAIMS: '{"data":"/data"}',
-      KUBESTEP_KUBERNETES_SHARED_MEMORY: "256", KUBESTEP_KUBERNETES_SECRETS: "a, b", KUBESTEP_KUBERNETES_LABELS: "team=ml",
-      KUBESTEP_KUBERNETES_ANNOTATIONS: '{"note":"a, b = c"}', KUBESTEP_KUBERNETES_PORT: "8080",
-      KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "3600", UNRELATED: "x",
+      KUBESTEP_KUBERNETES_NAMESPACE: "ns1",
+      KUBESTEP_KUBERNETES_SERVICE_ACCOUNT: "sa1",
+      KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "img:1",
+      KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "registry.example.com/team/",
+      KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "Always",
+      KUBESTEP_KUBERNETES_IMAGE_PULL_SECRETS: '["r1","r2"]',
+      KUBESTEP_KUBERNETES_CPU: "0.5",
+      KUBESTEP_KUBERNETES_MEMORY: "2GB",
+      KUBESTEP_KUBERNETES_DISK: "20000",
+      KUBESTEP_KUBERNETES_GPU_VENDOR: "amd",
+      KUBESTEP_KUBERNETES_NODE_SELECTOR: "zone=a,disk=ssd",
+      KUBESTEP_KUBERNETES_TOLERATIONS:
+        '[{"key":"k","operator":"Equal","value":"v","effect":"NoExecute","tolerationSeconds":30}]',
+      KUBESTEP_KUBERNETES_QOS: "Guaranteed",
+      KUBESTEP_KUBERNETES_PERSISTENT_VOLUME_CLAIMS: '{"data":"/data"}',
+      KUBESTEP_KUBERNETES_SHARED_MEMORY: "256",
+      KUBESTEP_KUBERNETES_SECRETS: "a, b",
+      KUBESTEP_KUBERNETES_LABELS: "team=ml",
+      KUBESTEP_KUBERNETES_ANNOTATIONS: '{"note":"a, b = c"}',
+      KUBESTEP_KUBERNETES_PORT: "8080",
+      KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "3600",
+      UNRELATED: "x",
     });
     assert.deepEqual(r.options, {
-      namespace: "ns1", serviceAccount: "sa1", image: "img:1", imagePullPolicy: "Always", imagePullSecrets: ["r1", "r2"], cpu: 0.5,
-      memory: 2000, disk: 20000, gpuVendor: "amd", nodeSelector: { zone: "a", disk: "ssd" },
-      tolerations: [{ key: "k", operator: "Equal", value: "v", effect: "NoExecute", tolerationSeconds: 30 }], qos: "Guaranteed",
-      persistentVolumeClaims: { data: "/data" }, sharedMemory: 256, secrets: ["a", "b"], labels: { team: "ml" },
-      annotations: { note: "a, b = c" }, port: 8080,
+      namespace: "ns1",
+      serviceAccount: "sa1",
+      image: "img:1",
+      imagePullPolicy: "Always",
+      imagePullSecrets: ["r1", "r2"],
+      cpu: 0.5,
+      memory: 2000,
+      disk: 20000,
+      gpuVendor: "amd",
+      nodeSelector: { zone: "a", disk: "ssd" },
+      tolerations: [{ key: "k", operator: "Equal", value: "v", effect: "NoExecute", tolerationSeconds: 30 }],
+      qos: "Guaranteed",
+      persistentVolumeClaims: { data: "/data" },
+      sharedMemory: 256,
+      secrets: ["a", "b"],
+      labels: { team: "ml" },
+      annotations: { note: "a, b = c" },
+      port: 8080,
     });
     assert.equal(r.registry, "registry.example.com/team/");
     assert.equal(r.jobTtlSecondsAfterFinished, 3600);
@@ -113,9 +208,18 @@ describe("kubernetes config: KUBESTEP_KUBERNETES_* variables", () => {
   });
 
   it("applies the registry to images that name none", () => {
-    assert.equal(resolve({ env: { KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "registry.example.com/team/" } }).image, `registry.example.com/team/${defaultImage()}`);
-    assert.equal(resolve({ env: { KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "r.io" }, decorator: { image: "ghcr.io/x/y:1" } }).image, "ghcr.io/x/y:1");
-    assert.equal(resolve({ env: { KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "r.io" }, decorator: { image: "team/app:1" } }).image, "r.io/team/app:1");
+    assert.equal(
+      resolve({ env: { KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "registry.example.com/team/" } }).image,
+      `registry.example.com/team/${defaultImage()}`,
+    );
+    assert.equal(
+      resolve({ env: { KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "r.io" }, decorator: { image: "ghcr.io/x/y:1" } }).image,
+      "ghcr.io/x/y:1",
+    );
+    assert.equal(
+      resolve({ env: { KUBESTEP_KUBERNETES_CONTAINER_REGISTRY: "r.io" }, decorator: { image: "team/app:1" } }).image,
+      "r.io/team/app:1",
+    );
     assert.ok(imageHasRegistry("localhost/node:20-local"));
     assert.ok(imageHasRegistry("host:5000/x"));
     assert.ok(!imageHasRegistry("library/node"));
@@ -124,7 +228,10 @@ describe("kubernetes config: KUBESTEP_KUBERNETES_* variables", () => {
 
   it("takes the Job TTL from its variable, default 7 days", () => {
     assert.equal(resolve().jobTtlSecondsAfterFinished, 604800);
-    assert.equal(resolve({ env: { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "0" } }).jobTtlSecondsAfterFinished, 0);
+    assert.equal(
+      resolve({ env: { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "0" } }).jobTtlSecondsAfterFinished,
+      0,
+    );
   });
 
   const cases: [string, string, string][] = [
@@ -153,16 +260,38 @@ describe("kubernetes config: KUBESTEP_KUBERNETES_* variables", () => {
   ];
   for (const [variable, text, allowed] of cases)
     it(`rejects ${variable}=${text} naming the variable`, () =>
-      expectConfigError(() => resolve({ env: { [variable]: text } }), { step: S, option: variable, value: text, allowedIncludes: allowed }));
+      expectConfigError(() => resolve({ env: { [variable]: text } }), {
+        step: S,
+        option: variable,
+        value: text,
+        allowedIncludes: allowed,
+      }));
 
   it("names the variable and the sub-field for bad parsed values", () => {
-    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_PORT: "70000" } }), { step: S, option: "KUBESTEP_KUBERNETES_PORT", value: 70000, allowedIncludes: "1 to 65535" });
-    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_TOLERATIONS: '[{"key":"a","effect":"Never"}]' } }),
-      { step: S, option: "KUBESTEP_KUBERNETES_TOLERATIONS[0].effect", value: "Never", allowedIncludes: "NoSchedule" });
-    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_LABELS: "team=a b" } }),
-      { step: S, option: 'KUBESTEP_KUBERNETES_LABELS["team"]', value: "a b", allowedIncludes: "invalid value" });
-    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_PERSISTENT_VOLUME_CLAIMS: '{"d":"rel"}' } }),
-      { step: S, option: 'KUBESTEP_KUBERNETES_PERSISTENT_VOLUME_CLAIMS["d"]', value: "rel", allowedIncludes: "absolute" });
+    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_PORT: "70000" } }), {
+      step: S,
+      option: "KUBESTEP_KUBERNETES_PORT",
+      value: 70000,
+      allowedIncludes: "1 to 65535",
+    });
+    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_TOLERATIONS: '[{"key":"a","effect":"Never"}]' } }), {
+      step: S,
+      option: "KUBESTEP_KUBERNETES_TOLERATIONS[0].effect",
+      value: "Never",
+      allowedIncludes: "NoSchedule",
+    });
+    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_LABELS: "team=a b" } }), {
+      step: S,
+      option: 'KUBESTEP_KUBERNETES_LABELS["team"]',
+      value: "a b",
+      allowedIncludes: "invalid value",
+    });
+    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_PERSISTENT_VOLUME_CLAIMS: '{"d":"rel"}' } }), {
+      step: S,
+      option: 'KUBESTEP_KUBERNETES_PERSISTENT_VOLUME_CLAIMS["d"]',
+      value: "rel",
+      allowedIncludes: "absolute",
+    });
   });
 });
 
@@ -190,24 +319,52 @@ describe("kubernetes config: combinations on the resolved values", () => {
     assert.equal(resolve({ decorator: { tmpfsSize: 100, useTmpfs: false } }).useTmpfs, false);
   });
   it("rejects tmpfsSize > memory across sources", () =>
-    expectConfigError(() => resolve({ decorator: { tmpfsSize: 5000 } }), { step: S, option: "@kubernetes tmpfsSize", value: 5000, allowedIncludes: "at most memory: 4096 MB" }));
+    expectConfigError(() => resolve({ decorator: { tmpfsSize: 5000 } }), {
+      step: S,
+      option: "@kubernetes tmpfsSize",
+      value: 5000,
+      allowedIncludes: "at most memory: 4096 MB",
+    }));
   it("rejects sharedMemory > memory across sources, naming where the value came from", () => {
-    expectConfigError(() => resolve({ env: { KUBESTEP_KUBERNETES_MEMORY: "1000" }, decorator: { sharedMemory: 2000 } }),
-      { step: S, option: "@kubernetes sharedMemory", value: 2000, allowedIncludes: "at most memory: 1000 MB" });
-    expectConfigError(() => resolve({ resources: { sharedMemory: 5000 } }),
-      { step: S, option: "@resources sharedMemory", value: 5000, allowedIncludes: "at most memory" });
+    expectConfigError(
+      () => resolve({ env: { KUBESTEP_KUBERNETES_MEMORY: "1000" }, decorator: { sharedMemory: 2000 } }),
+      { step: S, option: "@kubernetes sharedMemory", value: 2000, allowedIncludes: "at most memory: 1000 MB" },
+    );
+    expectConfigError(() => resolve({ resources: { sharedMemory: 5000 } }), {
+      step: S,
+      option: "@resources sharedMemory",
+      value: 5000,
+      allowedIncludes: "at most memory",
+    });
   });
   it("rejects a PVC mounted on the tmpfs path", () =>
-    expectConfigError(() => resolve({ decorator: { useTmpfs: true, persistentVolumeClaims: { d: "/kubestep_temp" } } }),
-      { step: S, option: '@kubernetes persistentVolumeClaims["d"]', value: "/kubestep_temp", allowedIncludes: "tmpfs" }));
+    expectConfigError(
+      () => resolve({ decorator: { useTmpfs: true, persistentVolumeClaims: { d: "/kubestep_temp" } } }),
+      { step: S, option: '@kubernetes persistentVolumeClaims["d"]', value: "/kubestep_temp", allowedIncludes: "tmpfs" },
+    ));
   it("rejects @timeout shorter than 60 s", () => {
-    expectConfigError(() => resolve({ timeoutSeconds: 30 }), { step: S, option: "@timeout", value: 30, allowedIncludes: "at least 60 seconds" });
+    expectConfigError(() => resolve({ timeoutSeconds: 30 }), {
+      step: S,
+      option: "@timeout",
+      value: 30,
+      allowedIncludes: "at least 60 seconds",
+    });
     assert.equal(resolve({ timeoutSeconds: 60 }).timeoutSeconds, 60);
   });
   it("re-validates decorator options it is given", () =>
-    expectConfigError(() => resolve({ decorator: { cpu: -1 } }), { step: S, option: "@kubernetes cpu", value: -1, allowedIncludes: "cores" }));
+    expectConfigError(() => resolve({ decorator: { cpu: -1 } }), {
+      step: S,
+      option: "@kubernetes cpu",
+      value: -1,
+      allowedIncludes: "cores",
+    }));
   it("validates environment pod labels as labels", () =>
-    expectConfigError(() => resolve({ environment: environment({ podLabels: { team: "a b" } }) }), { step: S, option: 'environment podLabels["team"]', value: "a b", allowedIncludes: "invalid value" }));
+    expectConfigError(() => resolve({ environment: environment({ podLabels: { team: "a b" } }) }), {
+      step: S,
+      option: 'environment podLabels["team"]',
+      value: "a b",
+      allowedIncludes: "invalid value",
+    }));
 });
 
 describe("kubernetes config: GPUs and pools", () => {
@@ -221,17 +378,25 @@ describe("kubernetes config: GPUs and pools", () => {
     }
   });
   it("gpu > 0 picks the first pool and adds its taints as tolerations and its labels as node selector", () => {
-    const c = resolve({ environment: env, decorator: { gpu: 1, nodeSelector: { zone: "a" }, tolerations: [{ key: "spot", operator: "Exists" }] } });
+    const c = resolve({
+      environment: env,
+      decorator: { gpu: 1, nodeSelector: { zone: "a" }, tolerations: [{ key: "spot", operator: "Exists" }] },
+    });
     assert.equal(c.gpuPool, "t4");
     assert.equal(c.gpuResourceName, "nvidia.com/gpu");
     assert.deepEqual(c.nodeSelector, { zone: "a", pool: "t4" });
-    assert.deepEqual(c.tolerations, [{ key: "spot", operator: "Exists" }, { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+    assert.deepEqual(c.tolerations, [
+      { key: "spot", operator: "Exists" },
+      { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+    ]);
   });
   it("matches the pool by vendor", () => {
     const c = resolve({ environment: env, decorator: { gpu: 2, gpuVendor: "amd" } });
     assert.equal(c.gpuPool, "mi250");
     assert.equal(c.gpuResourceName, "amd.com/gpu");
-    assert.deepEqual(c.tolerations, [{ key: "amd.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" }]);
+    assert.deepEqual(c.tolerations, [
+      { key: "amd.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" },
+    ]);
   });
   it("matches the pool by resource name", () => {
     const c = resolve({ environment: env, decorator: { gpu: 1, gpuResourceName: "nvidia.com/mig-1g.5gb" } });
@@ -249,19 +414,33 @@ describe("kubernetes config: GPUs and pools", () => {
     assert.deepEqual(c.nodeSelector, { [COMPUTE_POOL_LABEL]: "highmem" });
   });
   it("no matching pool: GPU resource of the vendor, no constraint", () => {
-    const c = resolve({ environment: environment({ gpuPools: [POOLS[1]!] }), decorator: { gpu: 1, gpuVendor: "nvidia" } });
+    const c = resolve({
+      environment: environment({ gpuPools: [POOLS[1]!] }),
+      decorator: { gpu: 1, gpuVendor: "nvidia" },
+    });
     assert.equal(c.gpuPool, undefined);
     assert.equal(c.gpuResourceName, "nvidia.com/gpu");
     assert.deepEqual(c.nodeSelector, {});
   });
   it("rejects a node selector that conflicts with the pool", () =>
-    expectConfigError(() => resolve({ environment: env, decorator: { gpu: 1, nodeSelector: { pool: "other" } } }),
-      { step: S, option: '@kubernetes nodeSelector["pool"]', value: "other", allowedIncludes: 'GPU pool "t4"' }));
+    expectConfigError(() => resolve({ environment: env, decorator: { gpu: 1, nodeSelector: { pool: "other" } } }), {
+      step: S,
+      option: '@kubernetes nodeSelector["pool"]',
+      value: "other",
+      allowedIncludes: 'GPU pool "t4"',
+    }));
   it("rejects a gpuVendor that contradicts the computePool", () =>
-    expectConfigError(() => resolve({ environment: env, decorator: { gpu: 1, computePool: "t4", gpuVendor: "amd" } }),
-      { step: S, option: "@kubernetes gpuVendor", value: "amd", allowedIncludes: "nvidia" }));
+    expectConfigError(() => resolve({ environment: env, decorator: { gpu: 1, computePool: "t4", gpuVendor: "amd" } }), {
+      step: S,
+      option: "@kubernetes gpuVendor",
+      value: "amd",
+      allowedIncludes: "nvidia",
+    }));
   it("takes the vendor from the variable", () => {
-    assert.equal(resolve({ env: { KUBESTEP_KUBERNETES_GPU_VENDOR: "amd" }, decorator: { gpu: 1 } }).gpuResourceName, "amd.com/gpu");
+    assert.equal(
+      resolve({ env: { KUBESTEP_KUBERNETES_GPU_VENDOR: "amd" }, decorator: { gpu: 1 } }).gpuResourceName,
+      "amd.com/gpu",
+    );
   });
 });
 
@@ -277,18 +456,64 @@ describe("kubernetes config: --with kubernetes", () => {
         'labels={"team":"ml","x":"y"},tolerations=[{"key":"k","operator":"Exists"}],memory=16GB,qos=Guaranteed,image="my/img:1",hostnameResolutionTimeout=60',
     );
     assert.deepEqual(o, {
-      gpu: 1, port: 8080, useTmpfs: true, tmpfsTempdir: false, secrets: ["a", "b"], imagePullSecrets: ["regcred"], nodeSelector: { zone: "a" },
-      labels: { team: "ml", x: "y" }, tolerations: [{ key: "k", operator: "Exists" }], memory: 16000, qos: "Guaranteed", image: "my/img:1", hostnameResolutionTimeout: 60,
+      gpu: 1,
+      port: 8080,
+      useTmpfs: true,
+      tmpfsTempdir: false,
+      secrets: ["a", "b"],
+      imagePullSecrets: ["regcred"],
+      nodeSelector: { zone: "a" },
+      labels: { team: "ml", x: "y" },
+      tolerations: [{ key: "k", operator: "Exists" }],
+      memory: 16000,
+      qos: "Guaranteed",
+      image: "my/img:1",
+      hostnameResolutionTimeout: 60,
     });
   });
   it("rejects unknown keys with a suggestion, bad values, repeats and other specs", () => {
-    expectConfigError(() => parseWithKubernetes("kubernetes:cpus=4"), { step: "(all steps)", option: "--with kubernetes cpus", value: "4", allowedIncludes: "did you mean cpu?" });
-    expectConfigError(() => parseWithKubernetes("kubernetes:cpu=-4"), { step: "(all steps)", option: "--with kubernetes cpu", value: "-4", allowedIncludes: "cores" });
-    expectConfigError(() => parseWithKubernetes("kubernetes:gpu=two"), { step: "(all steps)", option: "--with kubernetes gpu", value: "two", allowedIncludes: "whole number" });
-    expectConfigError(() => parseWithKubernetes("kubernetes:cpu=1,cpu=2"), { step: "(all steps)", option: "--with kubernetes cpu", value: "2", allowedIncludes: "once" });
-    expectConfigError(() => parseWithKubernetes("kubernetes:cpu"), { step: "(all steps)", option: "--with kubernetes", value: "cpu", allowedIncludes: "key=value" });
-    expectConfigError(() => parseWithKubernetes("kubernetes:labels={bad"), { step: "(all steps)", option: "--with kubernetes labels", value: "{bad", allowedIncludes: "object" });
-    expectConfigError(() => parseWithKubernetes("batch:cpu=1"), { step: "(all steps)", option: "--with", value: "batch:cpu=1", allowedIncludes: "kubernetes:key=value" });
+    expectConfigError(() => parseWithKubernetes("kubernetes:cpus=4"), {
+      step: "(all steps)",
+      option: "--with kubernetes cpus",
+      value: "4",
+      allowedIncludes: "did you mean cpu?",
+    });
+    expectConfigError(() => parseWithKubernetes("kubernetes:cpu=-4"), {
+      step: "(all steps)",
+      option: "--with kubernetes cpu",
+      value: "-4",
+      allowedIncludes: "cores",
+    });
+    expectConfigError(() => parseWithKubernetes("kubernetes:gpu=two"), {
+      step: "(all steps)",
+      option: "--with kubernetes gpu",
+      value: "two",
+      allowedIncludes: "whole number",
+    });
+    expectConfigError(() => parseWithKubernetes("kubernetes:cpu=1,cpu=2"), {
+      step: "(all steps)",
+      option: "--with kubernetes cpu",
+      value: "2",
+      allowedIncludes: "once",
+    });
+    expectConfigError(() => parseWithKubernetes("kubernetes:cpu"), {
+      step: "(all steps)",
+      option: "--with kubernetes",
+      value: "cpu",
+      allowedIncludes: "key=value",
+    });
+    expectConfigError(() => parseWithKubernetes("kubernetes:labels={bad"), {
+      step: "(all steps)",
+      option: "--with kubernetes labels",
+      value: "{bad",
+      allowedIncludes: "object",
+    });
+    expectConfigError(() => parseWithKubernetes("batch:cpu=1"), {
+      step: "(all steps)",
+      option: "--with",
+      value: "batch:cpu=1",
+      allowedIncludes: "kubernetes:key=value",
+    });
   });
   it("feeds resolveKubernetesConfig", () => {
     const c = resolve({ withOverrides: parseWithKubernetes("kubernetes:cpu=4,memory=8000") });

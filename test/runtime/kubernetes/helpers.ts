@@ -16,15 +16,24 @@ export function expectConfigError(
   } catch (e) {
     err = e;
   }
-  assert.ok(err instanceof KubernetesConfigError, `expected a KubernetesConfigError, got ${err === undefined ? "no error" : String(err)}`);
+  assert.ok(
+    err instanceof KubernetesConfigError,
+    `expected a KubernetesConfigError, got ${err === undefined ? "no error" : String(err)}`,
+  );
   assert.equal(err.step, want.step);
   assert.equal(err.option, want.option);
   assert.deepEqual(err.value, want.value);
   assert.ok(err.message.includes(`step ${want.step}`), `message names the step: ${err.message}`);
   assert.ok(err.message.includes(want.option), `message names the option ${want.option}: ${err.message}`);
-  assert.ok(err.message.includes(describeValue(want.value)), `message shows the value ${describeValue(want.value)}: ${err.message}`);
+  assert.ok(
+    err.message.includes(describeValue(want.value)),
+    `message shows the value ${describeValue(want.value)}: ${err.message}`,
+  );
   assert.ok(err.message.includes(err.allowed), `message says what is allowed: ${err.message}`);
-  assert.ok(err.allowed.includes(want.allowedIncludes), `allowed mentions ${JSON.stringify(want.allowedIncludes)}: ${err.allowed}`);
+  assert.ok(
+    err.allowed.includes(want.allowedIncludes),
+    `allowed mentions ${JSON.stringify(want.allowedIncludes)}: ${err.allowed}`,
+  );
   assert.equal(err.name, "KubernetesConfigError");
   return err;
 }

@@ -11,7 +11,14 @@ import { strict as assert } from "node:assert";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
 import { jobLabelSelector, type RunContext } from "../../../runtime/kubernetes/jobspec.js";
-import { buildJobSet, controlHostname, JOBSET_GROUP, JOBSET_PLURAL, JOBSET_VERSION, type JobSet } from "../../../runtime/kubernetes/jobset.js";
+import {
+  buildJobSet,
+  controlHostname,
+  JOBSET_GROUP,
+  JOBSET_PLURAL,
+  JOBSET_VERSION,
+  type JobSet,
+} from "../../../runtime/kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, getJobSet, hasJobSetApi } from "../../../runtime/exec/kubernetes/jobset-api.js";
 
 const NS = `kubestep-jobset-${Date.now().toString(36)}`;
@@ -38,22 +45,42 @@ describe("JobSet on the local cluster (real CRD, webhooks and controller)", func
   let built: JobSet;
 
   const CTX: RunContext = {
-    flowName: "GangFlow", runId: `r${Date.now()}`, stepName: "train", taskId: "3", attempt: 0, user: "tester",
+    flowName: "GangFlow",
+    runId: `r${Date.now()}`,
+    stepName: "train",
+    taskId: "3",
+    attempt: 0,
+    user: "tester",
     // The pods only sleep: this file tests the objects, not a flow.
-    command: ["node", "-e", "setTimeout(() => {}, 600000)"], env: { KUBESTEP_FLOW: "GangFlow" },
+    command: ["node", "-e", "setTimeout(() => {}, 600000)"],
+    env: { KUBESTEP_FLOW: "GangFlow" },
   };
 
   before(async () => {
     const path = process.env.KUBECONFIG;
-    if (!path) throw new Error("KUBECONFIG is not set: this test needs the local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)");
+    if (!path)
+      throw new Error(
+        "KUBECONFIG is not set: this test needs the local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)",
+      );
     k8s = await import("@kubernetes/client-node");
     kc = new k8s.KubeConfig();
     kc.loadFromFile(path);
-    await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } } });
+    await kc
+      .makeApiClient(k8s.CoreV1Api)
+      .createNamespace({ body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } } });
     nsCreated = true;
     const config = resolveKubernetesConfig({
-      step: "train", env: { KUBESTEP_KUBERNETES_NAMESPACE: NS },
-      decorator: { image: `localhost/node:${NODE_MAJOR}-local`, imagePullPolicy: "Never", cpu: 0.1, memory: 256, disk: 512, port: 29500, hostnameResolutionTimeout: 90 },
+      step: "train",
+      env: { KUBESTEP_KUBERNETES_NAMESPACE: NS },
+      decorator: {
+        image: `localhost/node:${NODE_MAJOR}-local`,
+        imagePullPolicy: "Never",
+        cpu: 0.1,
+        memory: 256,
+        disk: 512,
+        port: 29500,
+        hostnameResolutionTimeout: 90,
+      },
     });
     built = buildJobSet(config, CTX, { numNodes: 3, controlTaskId: "3", workerTaskIds: ["4", "5"] });
   });
@@ -101,16 +128,31 @@ describe("JobSet on the local cluster (real CRD, webhooks and controller)", func
     assert.ok(created.metadata.uid, "the apiserver assigned a uid");
 
     const got = await getJobSet(kc, NS, built.metadata.name!);
-    for (const [k, v] of Object.entries(built.metadata.labels!)) assert.equal(got.metadata.labels?.[k], v, `label ${k}`);
-    assert.deepEqual(got.spec.replicatedJobs.map((r) => [r.name, r.replicas, r.template.spec!.parallelism, r.template.spec!.completions, r.template.spec!.completionMode]),
-      [["control", 1, 1, 1, "Indexed"], ["worker", 1, 2, 2, "Indexed"]]);
+    for (const [k, v] of Object.entries(built.metadata.labels!))
+      assert.equal(got.metadata.labels?.[k], v, `label ${k}`);
+    assert.deepEqual(
+      got.spec.replicatedJobs.map((r) => [
+        r.name,
+        r.replicas,
+        r.template.spec!.parallelism,
+        r.template.spec!.completions,
+        r.template.spec!.completionMode,
+      ]),
+      [
+        ["control", 1, 1, 1, "Indexed"],
+        ["worker", 1, 2, 2, "Indexed"],
+      ],
+    );
     assert.equal(got.spec.network.enableDNSHostnames, true);
     assert.equal(got.spec.network.subdomain, built.metadata.name);
     assert.deepEqual(got.spec.successPolicy, { operator: "All", targetReplicatedJobs: ["control"] });
     assert.equal(got.spec.failurePolicy.maxRestarts, 0);
     assert.equal(got.spec.ttlSecondsAfterFinished, built.spec.ttlSecondsAfterFinished);
     const workerEnv = got.spec.replicatedJobs[1]!.template.spec!.template.spec!.containers[0]!.env!;
-    assert.equal(workerEnv.find((e) => e.name === "KUBESTEP_PARALLEL_MAIN_IP")?.value, controlHostname(built.metadata.name!));
+    assert.equal(
+      workerEnv.find((e) => e.name === "KUBESTEP_PARALLEL_MAIN_IP")?.value,
+      controlHostname(built.metadata.name!),
+    );
   });
 
   it("the controller creates the Indexed child Jobs and the headless Service of the pods' hostnames", async () => {
@@ -119,7 +161,9 @@ describe("JobSet on the local cluster (real CRD, webhooks and controller)", func
     const name = built.metadata.name!;
     const names = [`${name}-control-0`, `${name}-worker-0`];
     const appeared = await eventually(async () => {
-      const jobs = (await batch.listNamespacedJob({ namespace: NS, labelSelector: jobLabelSelector({ runId: CTX.runId }) })).items;
+      const jobs = (
+        await batch.listNamespacedJob({ namespace: NS, labelSelector: jobLabelSelector({ runId: CTX.runId }) })
+      ).items;
       return names.every((n) => jobs.some((j) => j.metadata?.name === n));
     }, 60_000);
     assert.ok(appeared, `the JobSet controller created ${names.join(", ")}`);
@@ -134,7 +178,12 @@ describe("JobSet on the local cluster (real CRD, webhooks and controller)", func
     // The worker pods carry their completion index, which kubestep turns into the node index.
     const indexed = await eventually(async () => {
       const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${name}-worker-0` })).items;
-      return pods.map((p) => p.metadata?.annotations?.["batch.kubernetes.io/job-completion-index"]).sort().join(",") === "0,1";
+      return (
+        pods
+          .map((p) => p.metadata?.annotations?.["batch.kubernetes.io/job-completion-index"])
+          .sort()
+          .join(",") === "0,1"
+      );
     }, 60_000);
     assert.ok(indexed, "the two worker pods carry completion indexes 0 and 1");
   });
@@ -142,11 +191,22 @@ describe("JobSet on the local cluster (real CRD, webhooks and controller)", func
   it("the run's label selector finds the JobSet (list/kill), and only it", async () => {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const list = (await custom.listNamespacedCustomObject({
-      group: JOBSET_GROUP, version: JOBSET_VERSION, namespace: NS, plural: JOBSET_PLURAL, labelSelector: jobLabelSelector({ runId: CTX.runId }),
+      group: JOBSET_GROUP,
+      version: JOBSET_VERSION,
+      namespace: NS,
+      plural: JOBSET_PLURAL,
+      labelSelector: jobLabelSelector({ runId: CTX.runId }),
     })) as { items: JobSet[] };
-    assert.deepEqual(list.items.map((j) => j.metadata.name), [built.metadata.name]);
+    assert.deepEqual(
+      list.items.map((j) => j.metadata.name),
+      [built.metadata.name],
+    );
     const other = (await custom.listNamespacedCustomObject({
-      group: JOBSET_GROUP, version: JOBSET_VERSION, namespace: NS, plural: JOBSET_PLURAL, labelSelector: jobLabelSelector({ runId: "another-run" }),
+      group: JOBSET_GROUP,
+      version: JOBSET_VERSION,
+      namespace: NS,
+      plural: JOBSET_PLURAL,
+      labelSelector: jobLabelSelector({ runId: "another-run" }),
     })) as { items: JobSet[] };
     assert.deepEqual(other.items, []);
   });
@@ -164,8 +224,12 @@ describe("JobSet on the local cluster (real CRD, webhooks and controller)", func
     assert.ok(gone, "the JobSet is still there");
     const batch = kc.makeApiClient(k8s.BatchV1Api);
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    const empty = await eventually(async () =>
-      (await batch.listNamespacedJob({ namespace: NS })).items.length === 0 && (await core.listNamespacedPod({ namespace: NS })).items.length === 0, 60_000);
+    const empty = await eventually(
+      async () =>
+        (await batch.listNamespacedJob({ namespace: NS })).items.length === 0 &&
+        (await core.listNamespacedPod({ namespace: NS })).items.length === 0,
+      60_000,
+    );
     assert.ok(empty, "the child Jobs and pods are deleted with the JobSet");
   });
 });

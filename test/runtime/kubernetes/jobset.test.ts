@@ -1,29 +1,64 @@
 import { strict as assert } from "node:assert";
 import type { V1Container, V1EnvVar, V1JobTemplateSpec } from "@kubernetes/client-node";
 import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
-import { buildJob, jobLabelSelector, jobNameFor, LABEL_KEYS, type RunContext } from "../../../runtime/kubernetes/jobspec.js";
 import {
-  buildJobSet, COMPLETION_INDEX_ANNOTATION, controlHostname, JOBSET_API_VERSION, jobSetNameFor, MAX_JOBSET_NAME_LENGTH,
-  PARALLEL_ROLE_LABEL, WORKER_TASKS_ANNOTATION, type JobSet, type ParallelGang,
+  buildJob,
+  jobLabelSelector,
+  jobNameFor,
+  LABEL_KEYS,
+  type RunContext,
+} from "../../../runtime/kubernetes/jobspec.js";
+import {
+  buildJobSet,
+  COMPLETION_INDEX_ANNOTATION,
+  controlHostname,
+  JOBSET_API_VERSION,
+  jobSetNameFor,
+  MAX_JOBSET_NAME_LENGTH,
+  PARALLEL_ROLE_LABEL,
+  WORKER_TASKS_ANNOTATION,
+  type JobSet,
+  type ParallelGang,
 } from "../../../runtime/kubernetes/jobset.js";
 import { PARALLEL_ENV, parallelNodeFromEnv } from "../../../runtime/exec/gang.js";
 import { isDnsLabel, labelValueProblem } from "../../../runtime/contract/names.js";
 import type { KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 
 const CTX: RunContext = {
-  flowName: "TrainFlow", runId: "1700000000000", stepName: "train", taskId: "5", attempt: 0, user: "alice",
-  command: ["node", "task.mjs"], env: { KUBESTEP_RUN_ID: "1700000000000", FOO: "bar" },
+  flowName: "TrainFlow",
+  runId: "1700000000000",
+  stepName: "train",
+  taskId: "5",
+  attempt: 0,
+  user: "alice",
+  command: ["node", "task.mjs"],
+  env: { KUBESTEP_RUN_ID: "1700000000000", FOO: "bar" },
 };
 const GANG: ParallelGang = { numNodes: 4, controlTaskId: "5", workerTaskIds: ["6", "7", "8"] };
 
-function build(decorator: KubernetesOptions = {}, ctx: Partial<RunContext> = {}, gang: ParallelGang = GANG, env: Record<string, string> = {}) {
+function build(
+  decorator: KubernetesOptions = {},
+  ctx: Partial<RunContext> = {},
+  gang: ParallelGang = GANG,
+  env: Record<string, string> = {},
+) {
   const config = resolveKubernetesConfig({ step: "train", env, decorator });
   const js = buildJobSet(config, { ...CTX, ...ctx }, gang);
   const byName = Object.fromEntries(js.spec.replicatedJobs.map((r) => [r.name, r]));
-  const control = byName.control!, worker = byName.worker!;
+  const control = byName.control!,
+    worker = byName.worker!;
   const container = (t: V1JobTemplateSpec): V1Container => t.spec!.template.spec!.containers[0]!;
-  const envOf = (t: V1JobTemplateSpec) => Object.fromEntries((container(t).env ?? []).map((e: V1EnvVar) => [e.name, e.value ?? e.valueFrom]));
-  return { js, config, control, worker, container, controlEnv: envOf(control.template), workerEnv: envOf(worker.template) };
+  const envOf = (t: V1JobTemplateSpec) =>
+    Object.fromEntries((container(t).env ?? []).map((e: V1EnvVar) => [e.name, e.value ?? e.valueFrom]));
+  return {
+    js,
+    config,
+    control,
+    worker,
+    container,
+    controlEnv: envOf(control.template),
+    workerEnv: envOf(worker.template),
+  };
 }
 
 /** The DNS-1035 rule the JobSet webhook applies to the subdomain and to generated Job and pod names. */
@@ -37,12 +72,21 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
     assert.equal(js.kind, "JobSet");
     assert.equal(js.metadata.namespace, "ml");
     assert.equal(js.status, undefined);
-    assert.deepEqual(Object.keys(js.spec).sort(), ["failurePolicy", "network", "replicatedJobs", "successPolicy", "ttlSecondsAfterFinished"]);
+    assert.deepEqual(Object.keys(js.spec).sort(), [
+      "failurePolicy",
+      "network",
+      "replicatedJobs",
+      "successPolicy",
+      "ttlSecondsAfterFinished",
+    ]);
   });
 
   it("has exactly two replicated jobs: control (1 Job x 1 pod) and worker (1 Indexed Job x N-1 pods)", () => {
     const { js, control, worker } = build();
-    assert.deepEqual(js.spec.replicatedJobs.map((r) => r.name), ["control", "worker"]);
+    assert.deepEqual(
+      js.spec.replicatedJobs.map((r) => r.name),
+      ["control", "worker"],
+    );
     for (const r of js.spec.replicatedJobs) assert.deepEqual(Object.keys(r).sort(), ["name", "replicas", "template"]);
     assert.equal(control.replicas, 1);
     assert.equal(control.template.spec!.parallelism, 1);
@@ -107,7 +151,15 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
 
   describe("pod templates come from buildJob", () => {
     it("same image, command, resources, volumes and buildJob env as the control Job of buildJob", () => {
-      const decorator: KubernetesOptions = { cpu: 2, memory: 8000, useTmpfs: true, sharedMemory: 1024, secrets: ["s3"], port: 29500, image: "localhost/node:20-local" };
+      const decorator: KubernetesOptions = {
+        cpu: 2,
+        memory: 8000,
+        useTmpfs: true,
+        sharedMemory: 1024,
+        secrets: ["s3"],
+        port: 29500,
+        image: "localhost/node:20-local",
+      };
       const { control, worker, config, container } = build(decorator);
       const job = buildJob(config, CTX);
       const jc = job.spec!.template.spec!.containers[0]!;
@@ -128,7 +180,8 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
 
     it("exposes config.port as the containerPort on every pod", () => {
       const { control, worker, container } = build({ port: 29500 });
-      for (const t of [control.template, worker.template]) assert.deepEqual(container(t).ports, [{ containerPort: 29500, protocol: "TCP" }]);
+      for (const t of [control.template, worker.template])
+        assert.deepEqual(container(t).ports, [{ containerPort: 29500, protocol: "TCP" }]);
       const none = build();
       assert.equal(none.container(none.control.template).ports, undefined);
     });
@@ -170,13 +223,18 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
 
     it("workers: worker index from the completion index annotation (downward API), no fixed node index", () => {
       const { workerEnv } = build();
-      assert.deepEqual(workerEnv.KUBESTEP_PARALLEL_WORKER_INDEX, { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } });
+      assert.deepEqual(workerEnv.KUBESTEP_PARALLEL_WORKER_INDEX, {
+        fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" },
+      });
       assert.equal(COMPLETION_INDEX_ANNOTATION, "batch.kubernetes.io/job-completion-index");
       assert.equal(workerEnv.KUBESTEP_PARALLEL_NODE_INDEX, undefined);
     });
 
     it("gang variables win over same-named variables of the run env", () => {
-      const { controlEnv } = build({}, { env: { KUBESTEP_PARALLEL_NUM_NODES: "99", KUBESTEP_PARALLEL_MAIN_IP: "1.2.3.4" } });
+      const { controlEnv } = build(
+        {},
+        { env: { KUBESTEP_PARALLEL_NUM_NODES: "99", KUBESTEP_PARALLEL_MAIN_IP: "1.2.3.4" } },
+      );
       assert.equal(controlEnv.KUBESTEP_PARALLEL_NUM_NODES, "4");
       assert.notEqual(controlEnv.KUBESTEP_PARALLEL_MAIN_IP, "1.2.3.4");
     });
@@ -185,7 +243,13 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
   describe("labels and annotations", () => {
     it("JobSet, both Job templates and both pod templates carry the run's system and user labels", () => {
       const { js, control, worker } = build({ labels: { team: "ml" } });
-      const metas = [js.metadata, control.template.metadata!, control.template.spec!.template.metadata!, worker.template.metadata!, worker.template.spec!.template.metadata!];
+      const metas = [
+        js.metadata,
+        control.template.metadata!,
+        control.template.spec!.template.metadata!,
+        worker.template.metadata!,
+        worker.template.spec!.template.metadata!,
+      ];
       for (const m of metas) {
         assert.equal(m.labels![LABEL_KEYS.run], "1700000000000");
         assert.equal(m.labels![LABEL_KEYS.flow], "TrainFlow");
@@ -195,15 +259,25 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
         assert.equal(m.labels!["app.kubernetes.io/part-of"], "kubestep");
         assert.equal(m.labels!["app.kubernetes.io/name"], "kubestep-task");
         assert.equal(m.labels!.team, "ml");
-        for (const [k, v] of Object.entries(m.labels!)) assert.equal(labelValueProblem(v), undefined, `label ${k}=${v}`);
+        for (const [k, v] of Object.entries(m.labels!))
+          assert.equal(labelValueProblem(v), undefined, `label ${k}=${v}`);
       }
     });
 
     it("the run's label selector (list/kill) matches every object", () => {
       const { js, control, worker } = build();
-      const selector = jobLabelSelector({ runId: CTX.runId, user: CTX.user, flowName: CTX.flowName, stepName: CTX.stepName });
+      const selector = jobLabelSelector({
+        runId: CTX.runId,
+        user: CTX.user,
+        flowName: CTX.flowName,
+        stepName: CTX.stepName,
+      });
       const reqs = selector.split(",").map((kv) => kv.split("=") as [string, string]);
-      for (const m of [js.metadata, control.template.spec!.template.metadata!, worker.template.spec!.template.metadata!])
+      for (const m of [
+        js.metadata,
+        control.template.spec!.template.metadata!,
+        worker.template.spec!.template.metadata!,
+      ])
         for (const [k, v] of reqs) assert.equal(m.labels![k], v, `${k}`);
     });
 
@@ -236,7 +310,14 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
   describe("names", () => {
     it("deterministic, unique per run/step/control task/attempt, distinct from Job names", () => {
       const names = new Set<string>();
-      for (const [over, ctrl] of [[{}, "5"], [{ runId: "2" }, "5"], [{ stepName: "eval" }, "5"], [{}, "9"], [{ attempt: 1 }, "5"], [{ flowName: "Other" }, "5"]] as const) {
+      for (const [over, ctrl] of [
+        [{}, "5"],
+        [{ runId: "2" }, "5"],
+        [{ stepName: "eval" }, "5"],
+        [{}, "9"],
+        [{ attempt: 1 }, "5"],
+        [{ flowName: "Other" }, "5"],
+      ] as const) {
         const n = jobSetNameFor({ ...CTX, ...over }, ctrl);
         assert.equal(n, jobSetNameFor({ ...CTX, ...over }, ctrl));
         names.add(n);
@@ -248,9 +329,18 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
     });
 
     it("long and odd names stay DNS-1035 and short enough for every generated Job, pod and hostname", () => {
-      const odd = { flowName: "Ä".repeat(10) + "A".repeat(120) + "Flow", stepName: "_step_" + "x".repeat(80), runId: "run/2024:01", attempt: 123456 };
+      const odd = {
+        flowName: "Ä".repeat(10) + "A".repeat(120) + "Flow",
+        stepName: "_step_" + "x".repeat(80),
+        runId: "run/2024:01",
+        attempt: 123456,
+      };
       for (const numNodes of [2, 10, 1001]) {
-        const gang = { numNodes, controlTaskId: "c", workerTaskIds: Array.from({ length: numNodes - 1 }, (_, i) => `w${i}`) };
+        const gang = {
+          numNodes,
+          controlTaskId: "c",
+          workerTaskIds: Array.from({ length: numNodes - 1 }, (_, i) => `w${i}`),
+        };
         for (const over of [{}, odd]) {
           const { js } = build({}, over, gang);
           const name = js.metadata.name!;
@@ -259,7 +349,10 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
           for (const r of js.spec.replicatedJobs) {
             const maxPod = r.template.spec!.completions! - 1;
             assert.ok(isDns1035(`${name}-${r.name}-${r.replicas - 1}`), "job name");
-            assert.ok(isDns1035(`${name}-${r.name}-${r.replicas - 1}-${maxPod}-abcde`), `pod name for ${numNodes} nodes`);
+            assert.ok(
+              isDns1035(`${name}-${r.name}-${r.replicas - 1}-${maxPod}-abcde`),
+              `pod name for ${numNodes} nodes`,
+            );
           }
           assert.ok(isDnsLabel(controlHostname(name).split(".")[0]!));
           // The name does not depend on N: the largest N accepted (10,000,000) still fits.
@@ -272,7 +365,11 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
       assert.equal(build({}, { jobName: "my-gang" }).js.metadata.name, "my-gang");
       assert.equal(build({}, { jobName: "my-gang" }).js.spec.network.subdomain, "my-gang");
       for (const bad of ["1gang", "x".repeat(MAX_JOBSET_NAME_LENGTH + 1), "Gang"])
-        assert.throws(() => build({}, { jobName: bad }), (e: Error) => e instanceof TypeError && e.message.includes(JSON.stringify(bad)) && e.message.includes("DNS-1035"));
+        assert.throws(
+          () => build({}, { jobName: bad }),
+          (e: Error) =>
+            e instanceof TypeError && e.message.includes(JSON.stringify(bad)) && e.message.includes("DNS-1035"),
+        );
     });
   });
 
@@ -280,14 +377,22 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
     const cases: Array<[string, ParallelGang, string]> = [
       ["numNodes < 2", { numNodes: 1, controlTaskId: "1", workerTaskIds: [] }, "numNodes must be a whole number >= 2"],
       ["too many nodes", { numNodes: 10_000_001, controlTaskId: "1", workerTaskIds: [] }, "at most 10000000"],
-      ["fractional numNodes", { numNodes: 2.5, controlTaskId: "1", workerTaskIds: ["2"] }, "numNodes must be a whole number >= 2"],
+      [
+        "fractional numNodes",
+        { numNodes: 2.5, controlTaskId: "1", workerTaskIds: ["2"] },
+        "numNodes must be a whole number >= 2",
+      ],
       ["wrong worker count", { numNodes: 3, controlTaskId: "1", workerTaskIds: ["2"] }, "numNodes - 1 = 2"],
       ["empty control id", { numNodes: 2, controlTaskId: "", workerTaskIds: ["2"] }, "controlTaskId"],
       ["duplicate ids", { numNodes: 3, controlTaskId: "1", workerTaskIds: ["2", "1"] }, "distinct"],
       ["empty worker id", { numNodes: 2, controlTaskId: "1", workerTaskIds: [""] }, "worker task id"],
     ];
     for (const [what, gang, msg] of cases)
-      it(`rejects ${what}`, () => assert.throws(() => build({}, {}, gang), (e: Error) => e instanceof TypeError && e.message.startsWith("buildJobSet:") && e.message.includes(msg)));
+      it(`rejects ${what}`, () =>
+        assert.throws(
+          () => build({}, {}, gang),
+          (e: Error) => e instanceof TypeError && e.message.startsWith("buildJobSet:") && e.message.includes(msg),
+        ));
 
     it("validates the run context like buildJob", () => {
       assert.throws(() => build({}, { command: [] }), /command must be a non-empty list/);
@@ -297,14 +402,32 @@ describe("JobSet spec (jobset.x-k8s.io/v1alpha2)", () => {
 
 describe("parallelNodeFromEnv", () => {
   const envOf = (vars: V1EnvVar[], completionIndex?: number): Record<string, string> =>
-    Object.fromEntries(vars.map((e) => [e.name, e.value ?? (e.valueFrom?.fieldRef?.fieldPath?.includes(COMPLETION_INDEX_ANNOTATION) ? String(completionIndex) : "")]));
+    Object.fromEntries(
+      vars.map((e) => [
+        e.name,
+        e.value ??
+          (e.valueFrom?.fieldRef?.fieldPath?.includes(COMPLETION_INDEX_ANNOTATION) ? String(completionIndex) : ""),
+      ]),
+    );
 
   it("reads what buildJobSet puts in the control and worker pods", () => {
     const { js, control, worker, container } = build();
     const name = js.metadata.name!;
-    assert.deepEqual(parallelNodeFromEnv(envOf(container(control.template).env!)), { nodeIndex: 0, numNodes: 4, mainIp: controlHostname(name), controlTaskId: "5", taskId: "5" });
+    assert.deepEqual(parallelNodeFromEnv(envOf(container(control.template).env!)), {
+      nodeIndex: 0,
+      numNodes: 4,
+      mainIp: controlHostname(name),
+      controlTaskId: "5",
+      taskId: "5",
+    });
     for (const w of [0, 1, 2])
-      assert.deepEqual(parallelNodeFromEnv(envOf(container(worker.template).env!, w)), { nodeIndex: w + 1, numNodes: 4, mainIp: controlHostname(name), controlTaskId: "5", taskId: GANG.workerTaskIds[w] });
+      assert.deepEqual(parallelNodeFromEnv(envOf(container(worker.template).env!, w)), {
+        nodeIndex: w + 1,
+        numNodes: 4,
+        mainIp: controlHostname(name),
+        controlTaskId: "5",
+        taskId: GANG.workerTaskIds[w],
+      });
   });
 
   it("is undefined outside a gang", () => {
@@ -313,11 +436,28 @@ describe("parallelNodeFromEnv", () => {
   });
 
   it("names the bad variable", () => {
-    const ok = { KUBESTEP_PARALLEL_NUM_NODES: "3", KUBESTEP_PARALLEL_MAIN_IP: "h", KUBESTEP_PARALLEL_CONTROL_TASK_ID: "1", KUBESTEP_PARALLEL_WORKER_TASK_IDS: '["2","3"]' };
-    assert.throws(() => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_NUM_NODES: "1" }), /KUBESTEP_PARALLEL_NUM_NODES="1"/);
-    assert.throws(() => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_INDEX: "2" }), /KUBESTEP_PARALLEL_WORKER_INDEX="2".*0 to 1/);
-    assert.throws(() => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_INDEX: "" }), /KUBESTEP_PARALLEL_WORKER_INDEX/);
-    assert.throws(() => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_TASK_IDS: '["2"]' }), /KUBESTEP_PARALLEL_WORKER_TASK_IDS.*2 task ids/);
+    const ok = {
+      KUBESTEP_PARALLEL_NUM_NODES: "3",
+      KUBESTEP_PARALLEL_MAIN_IP: "h",
+      KUBESTEP_PARALLEL_CONTROL_TASK_ID: "1",
+      KUBESTEP_PARALLEL_WORKER_TASK_IDS: '["2","3"]',
+    };
+    assert.throws(
+      () => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_NUM_NODES: "1" }),
+      /KUBESTEP_PARALLEL_NUM_NODES="1"/,
+    );
+    assert.throws(
+      () => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_INDEX: "2" }),
+      /KUBESTEP_PARALLEL_WORKER_INDEX="2".*0 to 1/,
+    );
+    assert.throws(
+      () => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_INDEX: "" }),
+      /KUBESTEP_PARALLEL_WORKER_INDEX/,
+    );
+    assert.throws(
+      () => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_TASK_IDS: '["2"]' }),
+      /KUBESTEP_PARALLEL_WORKER_TASK_IDS.*2 task ids/,
+    );
     assert.throws(() => parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_MAIN_IP: "" }), /KUBESTEP_PARALLEL_MAIN_IP/);
     assert.throws(() => parallelNodeFromEnv(ok), /KUBESTEP_PARALLEL_NODE_INDEX/);
     assert.deepEqual(parallelNodeFromEnv({ ...ok, KUBESTEP_PARALLEL_WORKER_INDEX: "1" })?.taskId, "3");

@@ -2,17 +2,33 @@ import { strict as assert } from "node:assert";
 import type { KubestepEnvironment } from "../../../runtime/environment.js";
 import { resolveKubernetesConfig, type KubernetesConfigInput } from "../../../runtime/kubernetes/config.js";
 import {
-  ACTIVE_DEADLINE_GRACE_SECONDS, buildJob, bytesQuantity, cpuQuantity, jobLabelSelector, jobNameFor, type RunContext,
+  ACTIVE_DEADLINE_GRACE_SECONDS,
+  buildJob,
+  bytesQuantity,
+  cpuQuantity,
+  jobLabelSelector,
+  jobNameFor,
+  type RunContext,
 } from "../../../runtime/kubernetes/jobspec.js";
 import { isDnsLabel, labelValueProblem } from "../../../runtime/contract/names.js";
 import type { KubernetesOptions } from "../../../runtime/kubernetes/options.js";
 
 const CTX: RunContext = {
-  flowName: "HelloFlow", runId: "1700000000000", stepName: "train", taskId: "3", attempt: 0, user: "alice",
-  command: ["node", "task.mjs"], env: { KUBESTEP_RUN_ID: "1700000000000", FOO: "bar" },
+  flowName: "HelloFlow",
+  runId: "1700000000000",
+  stepName: "train",
+  taskId: "3",
+  attempt: 0,
+  user: "alice",
+  command: ["node", "task.mjs"],
+  env: { KUBESTEP_RUN_ID: "1700000000000", FOO: "bar" },
 };
 
-function job(decorator: KubernetesOptions = {}, ctx: Partial<RunContext> = {}, input: Partial<KubernetesConfigInput> = {}) {
+function job(
+  decorator: KubernetesOptions = {},
+  ctx: Partial<RunContext> = {},
+  input: Partial<KubernetesConfigInput> = {},
+) {
   const config = resolveKubernetesConfig({ step: "train", env: {}, decorator, ...input });
   const j = buildJob(config, { ...CTX, ...ctx });
   const pod = j.spec!.template.spec!;
@@ -36,8 +52,10 @@ describe("kubernetes Job spec", () => {
     assert.deepEqual(c.command, ["node", "task.mjs"]);
     assert.equal(c.image, `node:${process.versions.node.split(".")[0]}-slim`);
     assert.equal(c.imagePullPolicy, "IfNotPresent");
-    for (const absent of ["serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "volumes"] as const) assert.equal(pod[absent], undefined, absent);
-    for (const absent of ["envFrom", "volumeMounts", "ports", "securityContext"] as const) assert.equal(c[absent], undefined, absent);
+    for (const absent of ["serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "volumes"] as const)
+      assert.equal(pod[absent], undefined, absent);
+    for (const absent of ["envFrom", "volumeMounts", "ports", "securityContext"] as const)
+      assert.equal(c[absent], undefined, absent);
   });
 
   it("is deterministic", () => {
@@ -45,18 +63,35 @@ describe("kubernetes Job spec", () => {
   });
 
   it("sets activeDeadlineSeconds from the timeout plus the scheduling grace", () => {
-    assert.equal(job({}, {}, { timeoutSeconds: 600 }).j.spec!.activeDeadlineSeconds, 600 + ACTIVE_DEADLINE_GRACE_SECONDS);
-    assert.equal(job({}, { timeoutSeconds: 90.5 }, { timeoutSeconds: 600 }).j.spec!.activeDeadlineSeconds, 91 + ACTIVE_DEADLINE_GRACE_SECONDS);
+    assert.equal(
+      job({}, {}, { timeoutSeconds: 600 }).j.spec!.activeDeadlineSeconds,
+      600 + ACTIVE_DEADLINE_GRACE_SECONDS,
+    );
+    assert.equal(
+      job({}, { timeoutSeconds: 90.5 }, { timeoutSeconds: 600 }).j.spec!.activeDeadlineSeconds,
+      91 + ACTIVE_DEADLINE_GRACE_SECONDS,
+    );
   });
 
   it("takes the TTL from KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED", () => {
-    assert.equal(job({}, {}, { env: { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "60" } }).j.spec!.ttlSecondsAfterFinished, 60);
+    assert.equal(
+      job({}, {}, { env: { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "60" } }).j.spec!
+        .ttlSecondsAfterFinished,
+      60,
+    );
   });
 
   describe("name", () => {
     it("is a deterministic DNS-1123 label <= 63, unique per run/step/task/attempt", () => {
       const names = new Set<string>();
-      for (const over of [{}, { runId: "2" }, { stepName: "eval" }, { taskId: "4" }, { attempt: 1 }, { flowName: "Other" }]) {
+      for (const over of [
+        {},
+        { runId: "2" },
+        { stepName: "eval" },
+        { taskId: "4" },
+        { attempt: 1 },
+        { flowName: "Other" },
+      ]) {
         const n = jobNameFor({ ...CTX, ...over });
         assert.ok(isDnsLabel(n), n);
         assert.equal(jobNameFor({ ...CTX, ...over }), n);
@@ -97,10 +132,26 @@ describe("kubernetes Job spec", () => {
     });
     it("merges user and environment labels/annotations, system ones winning", () => {
       const environment: KubestepEnvironment = {
-        version: 1, name: "dev", namespace: "ml", serviceAccount: "runner", datastore: { kind: "local", root: "/d" }, image: "img:1",
-        imagePullSecrets: [], defaults: {}, podLabels: { "azure.workload.identity/use": "true" }, podAnnotations: { "env/a": "1" }, gpuPools: [],
+        version: 1,
+        name: "dev",
+        namespace: "ml",
+        serviceAccount: "runner",
+        datastore: { kind: "local", root: "/d" },
+        image: "img:1",
+        imagePullSecrets: [],
+        defaults: {},
+        podLabels: { "azure.workload.identity/use": "true" },
+        podAnnotations: { "env/a": "1" },
+        gpuPools: [],
       };
-      const { j } = job({ labels: { team: "ml", "kubestep.io/flow": "spoof" }, annotations: { note: "hi", "kubestep.io/user": "mallory" } }, {}, { environment });
+      const { j } = job(
+        {
+          labels: { team: "ml", "kubestep.io/flow": "spoof" },
+          annotations: { note: "hi", "kubestep.io/user": "mallory" },
+        },
+        {},
+        { environment },
+      );
       const labels = j.metadata!.labels!;
       assert.equal(labels.team, "ml");
       assert.equal(labels["azure.workload.identity/use"], "true");
@@ -112,8 +163,10 @@ describe("kubernetes Job spec", () => {
     });
     it("builds label selectors for listing and killing", () => {
       assert.equal(jobLabelSelector(), "app.kubernetes.io/part-of=kubestep,app.kubernetes.io/name=kubestep-task");
-      assert.equal(jobLabelSelector({ runId: "42", user: "alice@example.com" }),
-        `app.kubernetes.io/part-of=kubestep,app.kubernetes.io/name=kubestep-task,kubestep.io/run=42,kubestep.io/user=${job({}, { user: "alice@example.com" }).j.metadata!.labels!["kubestep.io/user"]}`);
+      assert.equal(
+        jobLabelSelector({ runId: "42", user: "alice@example.com" }),
+        `app.kubernetes.io/part-of=kubestep,app.kubernetes.io/name=kubestep-task,kubestep.io/run=42,kubestep.io/user=${job({}, { user: "alice@example.com" }).j.metadata!.labels!["kubestep.io/user"]}`,
+      );
       assert.match(jobLabelSelector({ flowName: "F", stepName: "s" }), /kubestep\.io\/flow=F,kubestep\.io\/step=s$/);
     });
   });
@@ -126,7 +179,9 @@ describe("kubernetes Job spec", () => {
       assert.deepEqual(env.KUBESTEP_KUBERNETES_POD_NAMESPACE, { fieldRef: { fieldPath: "metadata.namespace" } });
       assert.deepEqual(env.KUBESTEP_KUBERNETES_POD_ID, { fieldRef: { fieldPath: "metadata.uid" } });
       assert.deepEqual(env.KUBESTEP_KUBERNETES_NODE_IP, { fieldRef: { fieldPath: "status.hostIP" } });
-      assert.deepEqual(env.KUBESTEP_KUBERNETES_SERVICE_ACCOUNT_NAME, { fieldRef: { fieldPath: "spec.serviceAccountName" } });
+      assert.deepEqual(env.KUBESTEP_KUBERNETES_SERVICE_ACCOUNT_NAME, {
+        fieldRef: { fieldPath: "spec.serviceAccountName" },
+      });
       assert.equal(env.KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT, "600");
       assert.equal(env.KUBESTEP_RUN_ID, "1700000000000");
       assert.equal(env.FOO, "bar");
@@ -148,7 +203,10 @@ describe("kubernetes Job spec", () => {
 
   describe("resources", () => {
     it("Burstable (default): requests and a memory limit", () => {
-      assert.deepEqual(job().c.resources, { requests: { cpu: "1", memory: "4096M", "ephemeral-storage": "10240M" }, limits: { memory: "4096M" } });
+      assert.deepEqual(job().c.resources, {
+        requests: { cpu: "1", memory: "4096M", "ephemeral-storage": "10240M" },
+        limits: { memory: "4096M" },
+      });
     });
     it("Guaranteed: limits = requests", () => {
       assert.deepEqual(job({ qos: "Guaranteed", cpu: 0.5, memory: "2Gi", disk: "1GB" }).c.resources, {
@@ -162,7 +220,10 @@ describe("kubernetes Job spec", () => {
     it("GPUs go to limits under the vendor's or custom resource name, only when gpu > 0", () => {
       assert.equal(job({ gpu: 2 }).c.resources!.limits!["nvidia.com/gpu"], "2");
       assert.equal(job({ gpu: 1, gpuVendor: "amd" }).c.resources!.limits!["amd.com/gpu"], "1");
-      assert.equal(job({ gpu: 1, gpuResourceName: "nvidia.com/mig-1g.5gb" }).c.resources!.limits!["nvidia.com/mig-1g.5gb"], "1");
+      assert.equal(
+        job({ gpu: 1, gpuResourceName: "nvidia.com/mig-1g.5gb" }).c.resources!.limits!["nvidia.com/mig-1g.5gb"],
+        "1",
+      );
       assert.deepEqual(job({ gpu: 1, qos: "BestEffort" }).c.resources, { limits: { "nvidia.com/gpu": "1" } });
       for (const gpu of [0, undefined]) {
         const r = job(gpu === undefined ? {} : { gpu }).c.resources!;
@@ -189,7 +250,9 @@ describe("kubernetes Job spec", () => {
     });
     it("tmpfs without tempdir, custom path, default size", () => {
       const { pod, c, env } = job({ useTmpfs: true, tmpfsTempdir: false, tmpfsPath: "/scratch", memory: 2048 });
-      assert.deepEqual(pod.volumes, [{ name: "kubestep-tmpfs", emptyDir: { medium: "Memory", sizeLimit: `${Math.floor(2048e6 / 2 ** 20 / 2)}Mi` } }]);
+      assert.deepEqual(pod.volumes, [
+        { name: "kubestep-tmpfs", emptyDir: { medium: "Memory", sizeLimit: `${Math.floor(2048e6 / 2 ** 20 / 2)}Mi` } },
+      ]);
       assert.deepEqual(c.volumeMounts, [{ name: "kubestep-tmpfs", mountPath: "/scratch" }]);
       assert.equal(env.KUBESTEP_TEMPDIR, undefined);
     });
@@ -204,17 +267,29 @@ describe("kubernetes Job spec", () => {
         { name: "pvc-0-data", persistentVolumeClaim: { claimName: "data" } },
         { name: "pvc-1-models-v2", persistentVolumeClaim: { claimName: "models.v2" } },
       ]);
-      assert.deepEqual(c.volumeMounts, [{ name: "pvc-0-data", mountPath: "/data" }, { name: "pvc-1-models-v2", mountPath: "/models" }]);
+      assert.deepEqual(c.volumeMounts, [
+        { name: "pvc-0-data", mountPath: "/data" },
+        { name: "pvc-1-models-v2", mountPath: "/models" },
+      ]);
       for (const v of pod.volumes!) assert.ok(isDnsLabel(v.name));
     });
   });
 
   describe("pod settings", () => {
     it("secrets become envFrom secretRefs", () => {
-      assert.deepEqual(job({ secrets: ["s3-creds", "api"] }).c.envFrom, [{ secretRef: { name: "s3-creds" } }, { secretRef: { name: "api" } }]);
+      assert.deepEqual(job({ secrets: ["s3-creds", "api"] }).c.envFrom, [
+        { secretRef: { name: "s3-creds" } },
+        { secretRef: { name: "api" } },
+      ]);
     });
     it("imagePullSecrets, serviceAccountName, namespace, image, imagePullPolicy", () => {
-      const { pod, c, j } = job({ imagePullSecrets: ["regcred"], serviceAccount: "runner", namespace: "ml", image: "r.io/x:1", imagePullPolicy: "Never" });
+      const { pod, c, j } = job({
+        imagePullSecrets: ["regcred"],
+        serviceAccount: "runner",
+        namespace: "ml",
+        image: "r.io/x:1",
+        imagePullPolicy: "Never",
+      });
       assert.deepEqual(pod.imagePullSecrets, [{ name: "regcred" }]);
       assert.equal(pod.serviceAccountName, "runner");
       assert.equal(j.metadata!.namespace, "ml");
@@ -222,26 +297,54 @@ describe("kubernetes Job spec", () => {
       assert.equal(c.imagePullPolicy, "Never");
     });
     it("securityContext on the container", () => {
-      const sc = { runAsUser: 1000, runAsGroup: 2000, runAsNonRoot: true, allowPrivilegeEscalation: false, privileged: false };
+      const sc = {
+        runAsUser: 1000,
+        runAsGroup: 2000,
+        runAsNonRoot: true,
+        allowPrivilegeEscalation: false,
+        privileged: false,
+      };
       assert.deepEqual(job({ securityContext: sc }).c.securityContext, sc);
     });
     it("containerPort for port", () => {
       assert.deepEqual(job({ port: 8080 }).c.ports, [{ containerPort: 8080, protocol: "TCP" }]);
     });
     it("nodeSelector, computePool and tolerations", () => {
-      const { pod } = job({ nodeSelector: "disk=ssd", computePool: "big", tolerations: [{ key: "spot", operator: "Exists", effect: "NoSchedule" }] });
+      const { pod } = job({
+        nodeSelector: "disk=ssd",
+        computePool: "big",
+        tolerations: [{ key: "spot", operator: "Exists", effect: "NoSchedule" }],
+      });
       assert.deepEqual(pod.nodeSelector, { disk: "ssd", "kubestep.io/compute-pool": "big" });
       assert.deepEqual(pod.tolerations, [{ key: "spot", operator: "Exists", effect: "NoSchedule" }]);
     });
     it("GPU pool taints and labels when gpu > 0", () => {
       const environment: KubestepEnvironment = {
-        version: 1, name: "dev", namespace: "ml", serviceAccount: "runner", datastore: { kind: "local", root: "/d" }, image: "img:1", imagePullSecrets: [],
-        defaults: {}, podLabels: {}, podAnnotations: {},
-        gpuPools: [{ name: "a100", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { "kubestep.io/gpu-pool": "a100" }, taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NoSchedule" }] }],
+        version: 1,
+        name: "dev",
+        namespace: "ml",
+        serviceAccount: "runner",
+        datastore: { kind: "local", root: "/d" },
+        image: "img:1",
+        imagePullSecrets: [],
+        defaults: {},
+        podLabels: {},
+        podAnnotations: {},
+        gpuPools: [
+          {
+            name: "a100",
+            vendor: "nvidia",
+            resourceName: "nvidia.com/gpu",
+            nodeLabels: { "kubestep.io/gpu-pool": "a100" },
+            taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NoSchedule" }],
+          },
+        ],
       };
       const { pod } = job({ gpu: 1 }, {}, { environment });
       assert.deepEqual(pod.nodeSelector, { "kubestep.io/gpu-pool": "a100" });
-      assert.deepEqual(pod.tolerations, [{ key: "nvidia.com/gpu", operator: "Equal", value: "true", effect: "NoSchedule" }]);
+      assert.deepEqual(pod.tolerations, [
+        { key: "nvidia.com/gpu", operator: "Equal", value: "true", effect: "NoSchedule" },
+      ]);
       const none = job({ gpu: 0 }, {}, { environment }).pod;
       assert.equal(none.nodeSelector, undefined);
       assert.equal(none.tolerations, undefined);

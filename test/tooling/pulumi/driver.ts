@@ -16,10 +16,12 @@ import { PROJECT, smallStack } from "./small-stack.js";
 
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2] ?? "null") as EngineRequest | null;
-  if (!req?.op || !req.stack || !req.workDir) throw new Error("usage: driver.ts '{\"op\":\"up|preview|destroy|rm\",\"stack\":...,\"workDir\":...}'");
+  if (!req?.op || !req.stack || !req.workDir)
+    throw new Error('usage: driver.ts \'{"op":"up|preview|destroy|rm","stack":...,"workDir":...}\'');
   const cli = process.env.KUBESTEP_PULUMI_CLI;
   if (!cli) throw new Error("KUBESTEP_PULUMI_CLI is not set: run with the environment of test/tooling/pulumi/setup.sh");
-  if (!process.env.PULUMI_CONFIG_PASSPHRASE) throw new Error("PULUMI_CONFIG_PASSPHRASE is not set: run with the environment of test/tooling/pulumi/setup.sh");
+  if (!process.env.PULUMI_CONFIG_PASSPHRASE)
+    throw new Error("PULUMI_CONFIG_PASSPHRASE is not set: run with the environment of test/tooling/pulumi/setup.sh");
 
   // The CLI lives in <root>/bin/pulumi.
   const pulumiCommand = await PulumiCommand.get({ root: dirname(dirname(cli)) });
@@ -49,7 +51,11 @@ async function main(): Promise<void> {
       break;
     }
     case "preview": {
-      const r = await stack.preview({ onOutput, diff: true, ...(req.expectNoChanges ? { expectNoChanges: true } : {}) });
+      const r = await stack.preview({
+        onOutput,
+        diff: true,
+        ...(req.expectNoChanges ? { expectNoChanges: true } : {}),
+      });
       changes = { ...r.changeSummary };
       break;
     }
@@ -69,7 +75,8 @@ async function main(): Promise<void> {
   const outputs: EngineResult["outputs"] = {};
   const resources: StateResource[] = [];
   if (req.op !== "rm") {
-    for (const [k, v] of Object.entries(await stack.outputs())) outputs[k] = { value: v.value as unknown, secret: v.secret };
+    for (const [k, v] of Object.entries(await stack.outputs()))
+      outputs[k] = { value: v.value as unknown, secret: v.secret };
     const state = await stack.exportStack();
     const deployed = (state.deployment as { resources?: StateResource[] } | undefined)?.resources ?? [];
     for (const r of deployed) resources.push({ urn: r.urn, type: r.type, ...(r.id ? { id: r.id } : {}) });

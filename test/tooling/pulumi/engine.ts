@@ -71,12 +71,21 @@ interface Ran {
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: ROOT, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (!error) return resolve({ code: 0, stdout, stderr });
-      const code = typeof error.code === "number" ? error.code : null;
-      const failure = error.killed ? `killed (${error.signal}) after ${timeoutMs / 1000} s` : code !== null ? `exit ${code}` : error.message;
-      resolve({ code, stdout, stderr, failure });
-    });
+    execFile(
+      file,
+      args,
+      { cwd: ROOT, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (!error) return resolve({ code: 0, stdout, stderr });
+        const code = typeof error.code === "number" ? error.code : null;
+        const failure = error.killed
+          ? `killed (${error.signal}) after ${timeoutMs / 1000} s`
+          : code !== null
+            ? `exit ${code}`
+            : error.message;
+        resolve({ code, stdout, stderr, failure });
+      },
+    );
   });
 }
 
@@ -93,12 +102,23 @@ export async function pulumiEnvironment(timeoutMs: number): Promise<Record<strin
 }
 
 /** Runs one engine operation in a fresh process with `env` (from {@link pulumiEnvironment}); throws with the engine's output on failure. */
-export async function runEngine(req: EngineRequest, env: Record<string, string>, timeoutMs = 300_000): Promise<EngineResult> {
-  const r = await run(process.execPath, ["--import", "tsx", DRIVER, JSON.stringify(req)], { ...process.env, ...env }, timeoutMs);
+export async function runEngine(
+  req: EngineRequest,
+  env: Record<string, string>,
+  timeoutMs = 300_000,
+): Promise<EngineResult> {
+  const r = await run(
+    process.execPath,
+    ["--import", "tsx", DRIVER, JSON.stringify(req)],
+    { ...process.env, ...env },
+    timeoutMs,
+  );
   if (r.failure) throw new Error(`pulumi ${req.op} of stack ${req.stack} failed (${r.failure}):\n${r.stderr.trim()}`);
   try {
     return JSON.parse(r.stdout) as EngineResult;
   } catch {
-    throw new Error(`pulumi ${req.op} of stack ${req.stack}: the driver printed no JSON result:\n${r.stdout}\n${r.stderr}`);
+    throw new Error(
+      `pulumi ${req.op} of stack ${req.stack}: the driver printed no JSON result:\n${r.stdout}\n${r.stderr}`,
+    );
   }
 }

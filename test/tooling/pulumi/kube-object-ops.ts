@@ -38,7 +38,10 @@ let api: Promise<KubernetesObjectApi> | undefined;
 function client(): Promise<KubernetesObjectApi> {
   api ??= (async () => {
     const path = process.env.KUBECONFIG;
-    if (!path) throw new Error("KubeObject provider: KUBECONFIG is not set in the provider process (the engine passes its environment on)");
+    if (!path)
+      throw new Error(
+        "KubeObject provider: KUBECONFIG is not set in the provider process (the engine passes its environment on)",
+      );
     const k8s = await import("@kubernetes/client-node");
     const kc: KubeConfig = new k8s.KubeConfig();
     kc.loadFromFile(path);
@@ -53,13 +56,18 @@ export function describe(m: Manifest): string {
 }
 
 function header(m: Manifest): KubernetesObject & { metadata: { name: string; namespace?: string } } {
-  return { apiVersion: m.apiVersion, kind: m.kind, metadata: { name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) } };
+  return {
+    apiVersion: m.apiVersion,
+    kind: m.kind,
+    metadata: { name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) },
+  };
 }
 
 function stateOf(manifest: Manifest, live: KubernetesObject): KubeObjectState {
   const uid = live.metadata?.uid;
   const resourceVersion = live.metadata?.resourceVersion;
-  if (!uid || !resourceVersion) throw new Error(`${describe(manifest)}: the apiserver answered without metadata.uid/resourceVersion`);
+  if (!uid || !resourceVersion)
+    throw new Error(`${describe(manifest)}: the apiserver answered without metadata.uid/resourceVersion`);
   return { manifest, uid, resourceVersion };
 }
 
@@ -108,7 +116,11 @@ export async function read(manifest: Manifest): Promise<KubeObjectState | undefi
 
 function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : x,
   );
 }
 
@@ -128,7 +140,17 @@ export async function update(manifest: Manifest): Promise<KubeObjectState> {
   const k = await client();
   const { PatchStrategy } = await import("@kubernetes/client-node");
   try {
-    return stateOf(manifest, await k.patch(manifest as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    return stateOf(
+      manifest,
+      await k.patch(
+        manifest as KubernetesObject,
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        true,
+        PatchStrategy.ServerSideApply,
+      ),
+    );
   } catch (e) {
     throw fail("updating", manifest, e);
   }
@@ -146,7 +168,10 @@ export async function remove(manifest: Manifest): Promise<void> {
   const deadline = Date.now() + DELETE_TIMEOUT_MS;
   for (;;) {
     if ((await read(manifest)) === undefined) return;
-    if (Date.now() > deadline) throw new Error(`deleting ${describe(manifest)}: still present ${DELETE_TIMEOUT_MS / 1000} s after the delete was accepted`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `deleting ${describe(manifest)}: still present ${DELETE_TIMEOUT_MS / 1000} s after the delete was accepted`,
+      );
     await new Promise((r) => setTimeout(r, 500));
   }
 }

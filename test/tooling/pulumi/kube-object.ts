@@ -32,7 +32,9 @@ export const provider: pulumi.dynamic.ResourceProvider<Inputs, KubeObjectState> 
   async check(_olds: Inputs, news: Inputs): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const ops = (await import(OPS)) as Ops;
     const problems = ops.validate(news.manifest);
-    return problems.length ? { failures: problems.map((reason) => ({ property: "manifest", reason })) } : { inputs: news };
+    return problems.length
+      ? { failures: problems.map((reason) => ({ property: "manifest", reason })) }
+      : { inputs: news };
   },
   async diff(_id: pulumi.ID, olds: KubeObjectState, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
     const ops = (await import(OPS)) as Ops;
@@ -50,7 +52,11 @@ export const provider: pulumi.dynamic.ResourceProvider<Inputs, KubeObjectState> 
     const live = await ops.read(props.manifest);
     return live ? { id: live.uid, props: live } : {};
   },
-  async update(_id: pulumi.ID, _olds: KubeObjectState, news: Inputs): Promise<pulumi.dynamic.UpdateResult<KubeObjectState>> {
+  async update(
+    _id: pulumi.ID,
+    _olds: KubeObjectState,
+    news: Inputs,
+  ): Promise<pulumi.dynamic.UpdateResult<KubeObjectState>> {
     const ops = (await import(OPS)) as Ops;
     return { outs: await ops.update(news.manifest) };
   },
@@ -76,6 +82,13 @@ export class KubeObject extends pulumi.dynamic.Resource {
   declare readonly resourceVersion: pulumi.Output<string>;
 
   constructor(name: string, args: KubeObjectArgs, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { manifest: args.manifest, uid: undefined, resourceVersion: undefined }, opts, "kubestep-test", "KubeObject");
+    super(
+      provider,
+      name,
+      { manifest: args.manifest, uid: undefined, resourceVersion: undefined },
+      opts,
+      "kubestep-test",
+      "KubeObject",
+    );
   }
 }

@@ -72,7 +72,10 @@ export function hostIp(): string {
     if (ip) return ip;
   }
   try {
-    const out = execFileSync("ip", ["-4", "route", "get", "1.1.1.1"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const out = execFileSync("ip", ["-4", "route", "get", "1.1.1.1"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     const m = /\bsrc\s+(\d+\.\d+\.\d+\.\d+)/.exec(out);
     if (m) return m[1]!;
   } catch {
@@ -84,7 +87,9 @@ export function hostIp(): string {
 /** Listen addresses the servers may use: loopback or every local interface, never a remote address. */
 function checkListenAddress(address: string, what: string): void {
   if (address !== "127.0.0.1" && address !== "0.0.0.0" && address !== "localhost")
-    throw new Error(`${what}: listen address ${JSON.stringify(address)} is not allowed; use 127.0.0.1 (this machine only) or 0.0.0.0 (pods reach it at the host IP)`);
+    throw new Error(
+      `${what}: listen address ${JSON.stringify(address)} is not allowed; use 127.0.0.1 (this machine only) or 0.0.0.0 (pods reach it at the host IP)`,
+    );
 }
 
 /**
@@ -93,12 +98,25 @@ function checkListenAddress(address: string, what: string): void {
  */
 export function partBinDir(part: "versitygw" | "fake-gcs-server"): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("bash", [join(ROOT, "test/tooling/parts/build.sh"), part], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`building the test part ${part} failed (test/tooling/parts/build.sh ${part}):\n${stderr}`));
-      const dir = stdout.trim().split("\n").pop() ?? "";
-      if (!existsSync(join(dir, part))) return reject(new Error(`test/tooling/parts/build.sh ${part} printed ${JSON.stringify(dir)}, which holds no ${part} binary:\n${stderr}`));
-      resolve(dir);
-    });
+    execFile(
+      "bash",
+      [join(ROOT, "test/tooling/parts/build.sh"), part],
+      { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err)
+          return reject(
+            new Error(`building the test part ${part} failed (test/tooling/parts/build.sh ${part}):\n${stderr}`),
+          );
+        const dir = stdout.trim().split("\n").pop() ?? "";
+        if (!existsSync(join(dir, part)))
+          return reject(
+            new Error(
+              `test/tooling/parts/build.sh ${part} printed ${JSON.stringify(dir)}, which holds no ${part} binary:\n${stderr}`,
+            ),
+          );
+        resolve(dir);
+      },
+    );
   });
 }
 
@@ -176,7 +194,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /** The environment a server child runs with: only what it needs, so no VGW_* / FAKE_GCS_* setting of the caller leaks in. */
 function childEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", TMPDIR: process.env.TMPDIR ?? "/tmp" };
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/tmp",
+    TMPDIR: process.env.TMPDIR ?? "/tmp",
+  };
 }
 
 /** Options of {@link startS3Server}. */
@@ -210,7 +232,21 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
   const buckets = options.buckets ?? [TEST_BUCKET];
   const child = spawn(
     bin,
-    ["--port", `${address}:${port}`, "--access", S3_ACCESS_KEY, "--secret", S3_SECRET_KEY, "--region", S3_REGION, "--health", "/_health", "--quiet", "posix", directory],
+    [
+      "--port",
+      `${address}:${port}`,
+      "--access",
+      S3_ACCESS_KEY,
+      "--secret",
+      S3_SECRET_KEY,
+      "--region",
+      S3_REGION,
+      "--health",
+      "/_health",
+      "--quiet",
+      "posix",
+      directory,
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: childEnv() },
   );
   const stopAll = async () => {
@@ -256,7 +292,8 @@ export async function createS3Buckets(endpoint: string, buckets: readonly string
       try {
         await client.send(new s3.CreateBucketCommand({ Bucket }));
       } catch (e) {
-        if ((e as { name?: string }).name !== "BucketAlreadyOwnedByYou") throw new Error(`creating bucket ${Bucket} on ${endpoint} failed: ${(e as Error).message}`);
+        if ((e as { name?: string }).name !== "BucketAlreadyOwnedByYou")
+          throw new Error(`creating bucket ${Bucket} on ${endpoint} failed: ${(e as Error).message}`);
       }
     }
   } finally {
@@ -326,7 +363,9 @@ export interface GcsServerOptions {
  * `env` holds KUBESTEP_GCS_ENDPOINT_URL, KUBESTEP_DATASTORE_SYSROOT_GS and GOOGLE_APPLICATION_CREDENTIALS (a
  * throw-away service account key written to the data directory, used to sign URLs); `key` is that key.
  */
-export async function startGcsServer(options: GcsServerOptions = {}): Promise<RunningServer & { process: ChildProcess; key: ThrowawayServiceAccountKey }> {
+export async function startGcsServer(
+  options: GcsServerOptions = {},
+): Promise<RunningServer & { process: ChildProcess; key: ThrowawayServiceAccountKey }> {
   const address = options.address ?? "127.0.0.1";
   checkListenAddress(address, "the GCS server (fake-gcs-server)");
   const bin = join(await partBinDir("fake-gcs-server"), "fake-gcs-server");
@@ -342,7 +381,24 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Ru
   await fsp.writeFile(keyFile, JSON.stringify(key.json, null, 2), { mode: 0o600 });
   const child = spawn(
     bin,
-    ["-scheme", "http", "-host", address, "-port", String(port), "-backend", "filesystem", "-filesystem-root", join(directory, "data"), "-public-host", `${host}:${port}`, "-external-url", url, "-log-level", "warn"],
+    [
+      "-scheme",
+      "http",
+      "-host",
+      address,
+      "-port",
+      String(port),
+      "-backend",
+      "filesystem",
+      "-filesystem-root",
+      join(directory, "data"),
+      "-public-host",
+      `${host}:${port}`,
+      "-external-url",
+      url,
+      "-log-level",
+      "warn",
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: childEnv() },
   );
   const stopAll = async () => {
@@ -374,9 +430,14 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Ru
 /** Creates buckets on a GCS emulator through the JSON API (an existing bucket is fine). */
 export async function createGcsBuckets(endpoint: string, buckets: readonly string[]): Promise<void> {
   for (const name of buckets) {
-    const res = await fetch(`${endpoint}/storage/v1/b?project=kubestep-test`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name }) });
+    const res = await fetch(`${endpoint}/storage/v1/b?project=kubestep-test`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name }),
+    });
     const text = await res.text();
-    if (res.status !== 200 && res.status !== 409) throw new Error(`creating bucket ${name} on ${endpoint} failed: ${res.status} ${text}`);
+    if (res.status !== 200 && res.status !== 409)
+      throw new Error(`creating bucket ${name} on ${endpoint} failed: ${res.status} ${text}`);
   }
 }
 
@@ -407,7 +468,18 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const main = join(ROOT, "node_modules/azurite/dist/src/blob/main.js");
   const child = spawn(
     process.execPath,
-    [main, "--blobHost", host, "--blobPort", String(port), "--inMemoryPersistence", "--loose", "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
+    [
+      main,
+      "--blobHost",
+      host,
+      "--blobPort",
+      String(port),
+      "--inMemoryPersistence",
+      "--loose",
+      "--skipApiVersionCheck",
+      "--disableTelemetry",
+      "--silent",
+    ],
     { stdio: ["ignore", "pipe", "pipe"], cwd: location },
   );
   await waitForOutput(child, "successfully listens", "azurite");

@@ -15,12 +15,21 @@ import { S3Storage } from "../../../runtime/datastore/s3.js";
 import { ROOT } from "../../helpers/cli.js";
 import { freePort, hostIp } from "./servers.js";
 
-function bash(script: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ stdout: string; stderr: string }> {
+function bash(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile("bash", [join(ROOT, "test/tooling/servers", script), ...args], { env, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${script} ${args.join(" ")} failed: ${err.message}\n${stderr}`));
-      else resolve({ stdout, stderr });
-    });
+    execFile(
+      "bash",
+      [join(ROOT, "test/tooling/servers", script), ...args],
+      { env, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${script} ${args.join(" ")} failed: ${err.message}\n${stderr}`));
+        else resolve({ stdout, stderr });
+      },
+    );
   });
 }
 
@@ -29,7 +38,8 @@ function parseExports(stdout: string): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const line of stdout.split("\n").filter(Boolean)) {
     assert.match(line, /^export /, `every stdout line is an export: ${line}`);
-    for (const m of line.slice("export ".length).matchAll(/(\w+)=('[^']*'|\S+)/g)) vars[m[1]!] = m[2]!.replace(/^'(.*)'$/, "$1");
+    for (const m of line.slice("export ".length).matchAll(/(\w+)=('[^']*'|\S+)/g))
+      vars[m[1]!] = m[2]!.replace(/^'(.*)'$/, "$1");
   }
   return vars;
 }
@@ -66,12 +76,20 @@ describe("datastore servers (up.sh / down.sh)", function () {
       const ip = hostIp();
       assert.equal(vars.KUBESTEP_S3_ENDPOINT_URL, `http://${ip}:${ports.s3}`);
       assert.equal(vars.KUBESTEP_GCS_ENDPOINT_URL, `http://${ip}:${ports.gcs}`);
-      assert.match(vars.AZURE_STORAGE_CONNECTION_STRING ?? "", new RegExp(`BlobEndpoint=http://${ip.replace(/\./g, "\\.")}:${ports.azure}/devstoreaccount1;`));
+      assert.match(
+        vars.AZURE_STORAGE_CONNECTION_STRING ?? "",
+        new RegExp(`BlobEndpoint=http://${ip.replace(/\./g, "\\.")}:${ports.azure}/devstoreaccount1;`),
+      );
       assert.equal(vars.KUBESTEP_DATASTORE_SYSROOT_S3, "s3://kubestep-test/kubestep");
       assert.equal(vars.KUBESTEP_DATASTORE_SYSROOT_GS, "gs://kubestep-test/kubestep");
       assert.equal(vars.KUBESTEP_DATASTORE_SYSROOT_AZURE, "azure://devstoreaccount1/kubestep-test/kubestep");
       // Listening on every interface: reachable on loopback and at the host IP pods use.
-      for (const url of [`http://127.0.0.1:${ports.s3}/_health`, `http://${ip}:${ports.s3}/_health`, `http://127.0.0.1:${ports.gcs}/_internal/healthcheck`, `http://${ip}:${ports.gcs}/_internal/healthcheck`])
+      for (const url of [
+        `http://127.0.0.1:${ports.s3}/_health`,
+        `http://${ip}:${ports.s3}/_health`,
+        `http://127.0.0.1:${ports.gcs}/_internal/healthcheck`,
+        `http://${ip}:${ports.gcs}/_internal/healthcheck`,
+      ])
         assert.equal((await fetch(url)).status, 200, url);
 
       // The exports work with kubestep's stores, in the bucket/container up.sh created.
@@ -86,7 +104,10 @@ describe("datastore servers (up.sh / down.sh)", function () {
         // versitygw refuses unsigned requests.
         assert.equal((await fetch(`${vars.KUBESTEP_S3_ENDPOINT_URL}/kubestep-test/kubestep/up/x`)).status, 403);
       } finally {
-        for (const [k, v] of [["AWS_ACCESS_KEY_ID", saved.id], ["AWS_SECRET_ACCESS_KEY", saved.secret]] as const) {
+        for (const [k, v] of [
+          ["AWS_ACCESS_KEY_ID", saved.id],
+          ["AWS_SECRET_ACCESS_KEY", saved.secret],
+        ] as const) {
           if (v === undefined) delete process.env[k];
           else process.env[k] = v;
         }
@@ -94,7 +115,11 @@ describe("datastore servers (up.sh / down.sh)", function () {
       const gs = new GcsStorage(vars.KUBESTEP_DATASTORE_SYSROOT_GS!, { env: vars });
       await gs.put("up/x", "gcs via up.sh");
       assert.equal((await gs.get("up/x"))?.toString(), "gcs via up.sh");
-      assert.equal(await (await fetch(await gs.presignGet("up/x", 60))).text(), "gcs via up.sh", "signed with the throw-away key of GOOGLE_APPLICATION_CREDENTIALS");
+      assert.equal(
+        await (await fetch(await gs.presignGet("up/x", 60))).text(),
+        "gcs via up.sh",
+        "signed with the throw-away key of GOOGLE_APPLICATION_CREDENTIALS",
+      );
       const az = new AzureStorage(vars.KUBESTEP_DATASTORE_SYSROOT_AZURE!, { env: vars });
       await az.put("up/x", "azure via up.sh");
       assert.equal((await az.get("up/x"))?.toString(), "azure via up.sh");
@@ -103,8 +128,14 @@ describe("datastore servers (up.sh / down.sh)", function () {
       const again = await bash("up.sh", env);
       assert.deepEqual(parseExports(again.stdout), vars);
       for (const n of names) assert.match(again.stderr, new RegExp(`${n} already running`));
-      assert.deepEqual(names.map((n) => Number(readFileSync(join(state, `${n}.pid`), "utf8"))), pids);
-      assert.ok(readdirSync(join(state, "versitygw", "kubestep-test"), { recursive: true }).length > 0, "versitygw keeps its data under the state directory");
+      assert.deepEqual(
+        names.map((n) => Number(readFileSync(join(state, `${n}.pid`), "utf8"))),
+        pids,
+      );
+      assert.ok(
+        readdirSync(join(state, "versitygw", "kubestep-test"), { recursive: true }).length > 0,
+        "versitygw keeps its data under the state directory",
+      );
     } finally {
       await bash("down.sh", env);
     }
@@ -119,7 +150,10 @@ describe("datastore servers (up.sh / down.sh)", function () {
   it("refuses an unknown server set", async () => {
     const state = mkdtempSync(join(tmpdir(), "ks-servers-state-"));
     try {
-      await assert.rejects(bash("up.sh", { ...process.env, KUBESTEP_SERVERS_STATE: state }, ["minio"]), /unknown server set 'minio'; use s3, gs, azure or all/);
+      await assert.rejects(
+        bash("up.sh", { ...process.env, KUBESTEP_SERVERS_STATE: state }, ["minio"]),
+        /unknown server set 'minio'; use s3, gs, azure or all/,
+      );
       assert.deepEqual(readdirSync(state), [], "nothing was started");
     } finally {
       rmSync(state, { recursive: true, force: true });

@@ -46,13 +46,19 @@ describe("loadKubeConfig", () => {
   });
 
   it("an unknown context lists the available ones", async () => {
-    await assert.rejects(loadKubeConfig({ context: "staging", env: { KUBECONFIG: join(dir, "config") } }), /kube context "staging" \(--kube-context\) is not in the kubeconfig .*available contexts: dev, prod/);
+    await assert.rejects(
+      loadKubeConfig({ context: "staging", env: { KUBECONFIG: join(dir, "config") } }),
+      /kube context "staging" \(--kube-context\) is not in the kubeconfig .*available contexts: dev, prod/,
+    );
   });
 
   it("falls back to ~/.kube/config, and says what to do when nothing is configured", async () => {
     const home = mkdtempSync(join(tmpdir(), "ks-home-"));
     try {
-      await assert.rejects(loadKubeConfig({ env: { HOME: home } }), /no Kubernetes configuration found: set KUBECONFIG/);
+      await assert.rejects(
+        loadKubeConfig({ env: { HOME: home } }),
+        /no Kubernetes configuration found: set KUBECONFIG/,
+      );
       const { mkdirSync } = await import("node:fs");
       mkdirSync(join(home, ".kube"));
       writeFileSync(join(home, ".kube", "config"), CONFIG);
@@ -64,7 +70,11 @@ describe("loadKubeConfig", () => {
   });
 
   it("apiErrorInfo reads client-node ApiException bodies (JSON text or object) and plain errors", () => {
-    assert.deepEqual(apiErrorInfo({ code: 403, body: '{"reason":"Forbidden","message":"no","code":403}' }), { code: 403, reason: "Forbidden", message: "no" });
+    assert.deepEqual(apiErrorInfo({ code: 403, body: '{"reason":"Forbidden","message":"no","code":403}' }), {
+      code: 403,
+      reason: "Forbidden",
+      message: "no",
+    });
     assert.deepEqual(apiErrorInfo({ statusCode: 410 }), { code: 410, message: "[object Object]" });
     assert.equal(apiErrorInfo(new Error("boom")).message, "boom");
   });

@@ -21,7 +21,10 @@ export interface ClusterEnv {
 
 /** Creates a namespace (and waits for its default service account). */
 export async function setUpCluster(prefix: string): Promise<ClusterEnv> {
-  assert.ok(process.env.KUBECONFIG, "KUBECONFIG must be set: these tests need the real local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)");
+  assert.ok(
+    process.env.KUBECONFIG,
+    "KUBECONFIG must be set: these tests need the real local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)",
+  );
   const { kubeConfig: kc } = await loadKubeConfig();
   const { core, batch } = await kubeApis(kc);
   const namespace = `${prefix}-${Date.now().toString(36)}`;
@@ -45,7 +48,12 @@ export async function tearDownCluster(env: ClusterEnv | undefined): Promise<void
 }
 
 /** Creates a run-labelled Job with one container `task` (restartPolicy Never, no retries). */
-export async function createJob(env: ClusterEnv, name: string, container: Partial<V1Container>, extra: { activeDeadlineSeconds?: number } = {}): Promise<V1Job> {
+export async function createJob(
+  env: ClusterEnv,
+  name: string,
+  container: Partial<V1Container>,
+  extra: { activeDeadlineSeconds?: number } = {},
+): Promise<V1Job> {
   const labels = { "kubestep.io/run": env.runId, "kubestep.io/step": name };
   return env.batch.createNamespacedJob({
     namespace: env.namespace,

@@ -18,11 +18,18 @@ function kubectl(...args: string[]): string {
   return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 function kubectlApply(obj: object): void {
-  execFileSync("kubectl", ["apply", "-f", "-"], { input: JSON.stringify(obj), encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+  execFileSync("kubectl", ["apply", "-f", "-"], {
+    input: JSON.stringify(obj),
+    encoding: "utf8",
+    stdio: ["pipe", "pipe", "pipe"],
+  });
 }
 function required(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the tests with npm test (it starts the local cluster and the datastore servers)`);
+  if (!v)
+    throw new Error(
+      `${name} is not set: run the tests with npm test (it starts the local cluster and the datastore servers)`,
+    );
   return v;
 }
 
@@ -38,7 +45,8 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
     ...extra,
   };
 }
-const run = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> => kubestep(["run", ...args], { cwd, env: env(extra) });
+const run = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> =>
+  kubestep(["run", ...args], { cwd, env: env(extra) });
 
 function jobsInNamespace(): string[] {
   return kubectl("get", "jobs", "-n", NS, "-o", "name").split("\n").filter(Boolean);
@@ -55,12 +63,29 @@ describe("Kubernetes executor on the real cluster", function () {
     required("KUBESTEP_DATASTORE_SYSROOT_S3");
     required("KUBESTEP_S3_ENDPOINT_URL");
     kubectl("create", "namespace", NS);
-    kubectl("create", "secret", "generic", "kubestep-s3", "-n", NS, `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`);
+    kubectl(
+      "create",
+      "secret",
+      "generic",
+      "kubestep-s3",
+      "-n",
+      NS,
+      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
+      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
+    );
     kubectl("create", "secret", "generic", "ks-e2e-secret", "-n", NS, "--from-literal=E2E_TOKEN=s3cr3t");
   });
   after(() => {
-    try { kubectl("delete", "namespace", NS, "--wait=false"); } catch { /* best effort */ }
-    try { kubectl("delete", "pv", `${NS}-pv`, "--wait=false"); } catch { /* may not exist */ }
+    try {
+      kubectl("delete", "namespace", NS, "--wait=false");
+    } catch {
+      /* best effort */
+    }
+    try {
+      kubectl("delete", "pv", `${NS}-pv`, "--wait=false");
+    } catch {
+      /* may not exist */
+    }
   });
 
   it("runs local start -> @kubernetes foreach x3 -> @kubernetes join -> local end, artifacts flowing both ways; logs live and after the pods are gone", async () => {
@@ -69,7 +94,8 @@ describe("Kubernetes executor on the real cluster", function () {
     assert.match(r.stdout, /words=A10,BB10,CCC10 sum=12 onKubernetes=false/);
     const id = runIdOf(r);
     // Live logs from the pods, prefixed.
-    for (const i of [0, 1, 2]) assert.match(r.stdout, new RegExp(`\\[${id}/fan/\\d+\\] fan ${i} on pod:ks-mixedflow-fan-`));
+    for (const i of [0, 1, 2])
+      assert.match(r.stdout, new RegExp(`\\[${id}/fan/\\d+\\] fan ${i} on pod:ks-mixedflow-fan-`));
     // The pods ran with the Job's labels; list finds them by label on the server.
     const list = await kubestep(["kubernetes", "list", "--run-id", id], { cwd, env: env() });
     assert.equal(list.code, 0, list.stderr);
@@ -97,19 +123,44 @@ describe("Kubernetes executor on the real cluster", function () {
     assert.match(dump.stdout, new RegExp(`tmpfsType = ${TMPFS_MAGIC}`));
     assert.match(dump.stdout, new RegExp(`shmType = ${TMPFS_MAGIC}`));
     const job = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/step=probe`, "-o", "json")).items[0];
-    const vols = Object.fromEntries(job.spec.template.spec.volumes.map((v: { name: string; emptyDir?: { sizeLimit: string } }) => [v.name, v.emptyDir?.sizeLimit]));
+    const vols = Object.fromEntries(
+      job.spec.template.spec.volumes.map((v: { name: string; emptyDir?: { sizeLimit: string } }) => [
+        v.name,
+        v.emptyDir?.sizeLimit,
+      ]),
+    );
     assert.deepEqual(Object.values(vols).sort(), ["32Mi", "64Mi"]);
   });
 
   it("shares a PVC (hostPath PV) between two steps", async () => {
     const dir = scratch();
-    kubectlApply({ apiVersion: "v1", kind: "PersistentVolume", metadata: { name: `${NS}-pv` }, spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteOnce"], storageClassName: "ks-e2e", hostPath: { path: dir }, claimRef: { namespace: NS, name: "ks-e2e-pvc" } } });
-    kubectlApply({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "ks-e2e-pvc", namespace: NS }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "ks-e2e", resources: { requests: { storage: "1Gi" } } } });
+    kubectlApply({
+      apiVersion: "v1",
+      kind: "PersistentVolume",
+      metadata: { name: `${NS}-pv` },
+      spec: {
+        capacity: { storage: "1Gi" },
+        accessModes: ["ReadWriteOnce"],
+        storageClassName: "ks-e2e",
+        hostPath: { path: dir },
+        claimRef: { namespace: NS, name: "ks-e2e-pvc" },
+      },
+    });
+    kubectlApply({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "ks-e2e-pvc", namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], storageClassName: "ks-e2e", resources: { requests: { storage: "1Gi" } } },
+    });
     const r = await run(["--flow", "PvcFlow", features]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const id = runIdOf(r);
-    const token = (await kubestep(["dump", `PvcFlow/${id}/start/1`, "--artifact", "token"], { cwd, env: env() })).stdout.trim();
-    const readBack = (await kubestep(["dump", `PvcFlow/${id}/read/3`, "--artifact", "readBack"], { cwd, env: env() })).stdout.trim();
+    const token = (
+      await kubestep(["dump", `PvcFlow/${id}/start/1`, "--artifact", "token"], { cwd, env: env() })
+    ).stdout.trim();
+    const readBack = (
+      await kubestep(["dump", `PvcFlow/${id}/read/3`, "--artifact", "readBack"], { cwd, env: env() })
+    ).stdout.trim();
     assert.match(token, /^token = 't-\d+'$/);
     assert.equal(readBack.replace("readBack", "token"), token);
   });
@@ -120,7 +171,8 @@ describe("Kubernetes executor on the real cluster", function () {
     try {
       const r = await run(["--flow", "SelectorFlow", features]);
       assert.equal(r.code, 0, r.stderr + r.stdout);
-      const pod = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", "kubestep.io/step=pinned", "-o", "json")).items[0].spec.template.spec;
+      const pod = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", "kubestep.io/step=pinned", "-o", "json")).items[0]
+        .spec.template.spec;
       assert.deepEqual(pod.nodeSelector, { "kubestep.io/e2e-pool": "pinned" });
       assert.ok(pod.tolerations.some((t: { key: string }) => t.key === "kubestep.io/e2e-dedicated"));
     } finally {
@@ -135,23 +187,59 @@ describe("Kubernetes executor on the real cluster", function () {
     kubectl("label", "node", NODE, "kubestep.io/e2e-gpu-pool=fake", "--overwrite");
     kubectl("taint", "node", NODE, "nvidia.com/gpu=present:NoSchedule", "--overwrite");
     const envFile = join(cwd, "environment.json");
-    writeFileSync(envFile, JSON.stringify({
-      version: 1, name: "e2e", namespace: NS, serviceAccount: "default", image: `localhost/node:${process.versions.node.split(".")[0]}-local`,
-      datastore: { kind: "s3", root: required("KUBESTEP_DATASTORE_SYSROOT_S3"), endpoint: required("KUBESTEP_S3_ENDPOINT_URL") },
-      gpuPools: [{ name: "fake", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { "kubestep.io/e2e-gpu-pool": "fake" }, taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }] }],
-    }));
+    writeFileSync(
+      envFile,
+      JSON.stringify({
+        version: 1,
+        name: "e2e",
+        namespace: NS,
+        serviceAccount: "default",
+        image: `localhost/node:${process.versions.node.split(".")[0]}-local`,
+        datastore: {
+          kind: "s3",
+          root: required("KUBESTEP_DATASTORE_SYSROOT_S3"),
+          endpoint: required("KUBESTEP_S3_ENDPOINT_URL"),
+        },
+        gpuPools: [
+          {
+            name: "fake",
+            vendor: "nvidia",
+            resourceName: "nvidia.com/gpu",
+            nodeLabels: { "kubestep.io/e2e-gpu-pool": "fake" },
+            taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }],
+          },
+        ],
+      }),
+    );
     try {
-      for (let i = 0; i < 40 && !kubectl("get", "node", NODE, "-o", "jsonpath={.status.allocatable.nvidia\\.com/gpu}").includes("2"); i++) await new Promise((s) => setTimeout(s, 500));
-      const r = await run(["--flow", "GpuFlow", features, "--environment", envFile], { KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "" , KUBESTEP_KUBERNETES_NAMESPACE: "", KUBESTEP_DEFAULT_DATASTORE: "" });
+      for (
+        let i = 0;
+        i < 40 && !kubectl("get", "node", NODE, "-o", "jsonpath={.status.allocatable.nvidia\\.com/gpu}").includes("2");
+        i++
+      )
+        await new Promise((s) => setTimeout(s, 500));
+      const r = await run(["--flow", "GpuFlow", features, "--environment", envFile], {
+        KUBESTEP_KUBERNETES_CONTAINER_IMAGE: "",
+        KUBESTEP_KUBERNETES_NAMESPACE: "",
+        KUBESTEP_DEFAULT_DATASTORE: "",
+      });
       assert.equal(r.code, 0, r.stderr + r.stdout);
-      const spec = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", "kubestep.io/step=train", "-o", "json")).items[0].spec.template.spec;
+      const spec = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", "kubestep.io/step=train", "-o", "json")).items[0]
+        .spec.template.spec;
       assert.equal(spec.containers[0].resources.limits["nvidia.com/gpu"], "1");
       assert.equal(spec.nodeSelector["kubestep.io/e2e-gpu-pool"], "fake");
-      assert.ok(spec.tolerations.some((t: { key: string; effect: string }) => t.key === "nvidia.com/gpu" && t.effect === "NoSchedule"));
+      assert.ok(
+        spec.tolerations.some(
+          (t: { key: string; effect: string }) => t.key === "nvidia.com/gpu" && t.effect === "NoSchedule",
+        ),
+      );
       // A step without the pool's toleration cannot land on the tainted node: the scheduler says why.
       const blocked = await run(["--flow", "RetryK8sFlow", features]);
       assert.equal(blocked.code, 1);
-      assert.match(blocked.stderr, /step flaky cannot be scheduled: 0\/1 nodes are available: 1 node\(s\) had untolerated taint\(s\)/);
+      assert.match(
+        blocked.stderr,
+        /step flaky cannot be scheduled: 0\/1 nodes are available: 1 node\(s\) had untolerated taint\(s\)/,
+      );
     } finally {
       kubectl("taint", "node", NODE, "nvidia.com/gpu-");
     }
@@ -161,7 +249,16 @@ describe("Kubernetes executor on the real cluster", function () {
     const r = await run(["--flow", "RetryK8sFlow", features]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stderr, /attempt 1 failed: step flaky: Error: first attempt fails on purpose/);
-    const jobs = kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)},kubestep.io/step=flaky`, "-o", "jsonpath={.items[*].metadata.labels.kubestep\\.io/attempt}");
+    const jobs = kubectl(
+      "get",
+      "jobs",
+      "-n",
+      NS,
+      "-l",
+      `kubestep.io/run=${runIdOf(r)},kubestep.io/step=flaky`,
+      "-o",
+      "jsonpath={.items[*].metadata.labels.kubestep\\.io/attempt}",
+    );
     assert.deepEqual(jobs.split(" ").sort(), ["0", "1"]);
   });
 
@@ -173,7 +270,11 @@ describe("Kubernetes executor on the real cluster", function () {
 
   const failures: Array<[string, RegExp, string]> = [
     ["HugeCpuFlow", /step big cannot be scheduled: 0\/1 nodes are available: 1 Insufficient cpu/, "unschedulable"],
-    ["BadImageFlow", /step pull cannot start: pulling image localhost\/does-not-exist:1 failed \((ErrImagePull|ImagePullBackOff)\)/, "image"],
+    [
+      "BadImageFlow",
+      /step pull cannot start: pulling image localhost\/does-not-exist:1 failed \((ErrImagePull|ImagePullBackOff)\)/,
+      "image",
+    ],
     ["OomFlow", /step hog ran out of memory \(limit 160 MB\); raise memory=/, "oom"],
     ["MissingSecretFlow", /step needs cannot start its container: secret no-such-secret does not exist/, "config"],
   ];
@@ -199,18 +300,29 @@ describe("Kubernetes executor on the real cluster", function () {
     const nsq = `${NS}-quota`;
     kubectl("create", "namespace", nsq);
     try {
-      kubectlApply({ apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "no-jobs", namespace: nsq }, spec: { hard: { "count/jobs.batch": "0" } } });
+      kubectlApply({
+        apiVersion: "v1",
+        kind: "ResourceQuota",
+        metadata: { name: "no-jobs", namespace: nsq },
+        spec: { hard: { "count/jobs.batch": "0" } },
+      });
       const r = await run(["--flow", "CatchK8sFlow", features], { KUBESTEP_KUBERNETES_NAMESPACE: nsq });
       assert.equal(r.code, 0, "@catch turns the refusal into a recorded failure");
-      assert.match(r.stderr, /step boom could not be submitted: the namespace's resource quota is exceeded: .*exceeded quota: no-jobs/);
+      assert.match(
+        r.stderr,
+        /step boom could not be submitted: the namespace's resource quota is exceeded: .*exceeded quota: no-jobs/,
+      );
     } finally {
       kubectl("delete", "namespace", nsq, "--wait=false");
     }
   });
 
   const parallelWith = 'kubernetes:cpu=0.2,memory=256,secrets=["kubestep-s3"]';
-  const gangPods = (id: string) => kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim();
-  const jobSets = (id: string) => JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "json")).items as Array<{ metadata: { name: string } }>;
+  const gangPods = (id: string) =>
+    kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim();
+  const jobSets = (id: string) =>
+    JSON.parse(kubectl("get", "jobsets.jobset.x-k8s.io", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "json"))
+      .items as Array<{ metadata: { name: string } }>;
   async function untilNoGangPod(id: string): Promise<void> {
     for (let i = 0; i < 120 && gangPods(id); i++) await new Promise((s) => setTimeout(s, 500));
   }
@@ -219,7 +331,10 @@ describe("Kubernetes executor on the real cluster", function () {
   async function failingGang(): Promise<string> {
     const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith, "--fail-node", "2"]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/);
+    assert.match(
+      r.stderr,
+      /step train: parallel node 2 \(task \d+\) failed: step train: Error: node 2 fails on purpose/,
+    );
     const id = runIdOf(r);
     await untilNoGangPod(id);
     assert.equal(gangPods(id), "", "no pod of the gang is left");
@@ -233,17 +348,29 @@ describe("Kubernetes executor on the real cluster", function () {
     it("a 3-node gang is one JobSet; workers reach the control node by its DNS name and exchange a message", async () => {
       const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
       assert.equal(r.code, 0, r.stderr + r.stdout);
-      assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\]/);
+      assert.match(
+        r.stdout,
+        /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\]/,
+      );
       const id = runIdOf(r);
       assert.match(r.stderr + r.stdout, /created JobSet \S+ \(3 nodes\)/);
       // The address the workers used is the control pod's hostname under the JobSet's headless Service.
       const mainIp = /mainIp=(\S+)/.exec(r.stdout)?.[1] ?? "";
-      assert.match(mainIp, /^ks-parallelflow-train-0-[a-z0-9]+-control-0-0\.ks-parallelflow-train-0-[a-z0-9]+$/, `a DNS name, not an IP: ${mainIp}`);
+      assert.match(
+        mainIp,
+        /^ks-parallelflow-train-0-[a-z0-9]+-control-0-0\.ks-parallelflow-train-0-[a-z0-9]+$/,
+        `a DNS name, not an IP: ${mainIp}`,
+      );
       // One JobSet, no plain kubestep Jobs for the gang: its Jobs are the JobSet's children.
       const sets = jobSets(id);
       assert.equal(sets.length, 1, JSON.stringify(sets));
-      const jobs = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "json")).items as Array<{ metadata: { ownerReferences?: Array<{ kind: string }> } }>;
-      assert.ok(jobs.length > 0 && jobs.every((j) => j.metadata.ownerReferences?.[0]?.kind === "JobSet"), "every Job of the gang is owned by the JobSet");
+      const jobs = JSON.parse(
+        kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "json"),
+      ).items as Array<{ metadata: { ownerReferences?: Array<{ kind: string }> } }>;
+      assert.ok(
+        jobs.length > 0 && jobs.every((j) => j.metadata.ownerReferences?.[0]?.kind === "JobSet"),
+        "every Job of the gang is owned by the JobSet",
+      );
     });
 
     it("one node failing fails the whole step and leaves no pod; the JobSet is deleted", async () => {
@@ -252,8 +379,11 @@ describe("Kubernetes executor on the real cluster", function () {
     });
 
     it("Ctrl-C deletes the JobSet, its Jobs and pods", async () => {
-      const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
-        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(
+        process.execPath,
+        [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
+        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] },
+      );
       let out = "";
       child.stdout.on("data", (c) => (out += c));
       child.stderr.on("data", (c) => (out += c));
@@ -262,7 +392,8 @@ describe("Kubernetes executor on the real cluster", function () {
       const id = /run (\S+) \(datastore/.exec(out)?.[1];
       assert.ok(id, out);
       // Wait until every node of the gang runs, then interrupt.
-      for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++) await new Promise((s) => setTimeout(s, 250));
+      for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++)
+        await new Promise((s) => setTimeout(s, 250));
       assert.equal((out.match(/node \d holding/g) ?? []).length, 3, out);
       assert.equal(jobSets(id!).length, 1, out);
       child.kill("SIGINT");
@@ -273,19 +404,26 @@ describe("Kubernetes executor on the real cluster", function () {
     });
 
     it("kubernetes list shows the gang's JobSet and kubernetes kill deletes it (not only its Jobs, which JobSet would recreate)", async () => {
-      const child = spawn(process.execPath, [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
-        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(
+        process.execPath,
+        [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
+        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] },
+      );
       let out = "";
       child.stdout.on("data", (c) => (out += c));
       child.stderr.on("data", (c) => (out += c));
       const closed = new Promise((res) => child.on("close", res));
       try {
-        for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++) await new Promise((s) => setTimeout(s, 250));
+        for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++)
+          await new Promise((s) => setTimeout(s, 250));
         const id = /run (\S+) \(datastore/.exec(out)?.[1];
         assert.ok(id, out);
         const list = await kubestep(["kubernetes", "list", "--run-id", id!], { cwd, env: env() });
         assert.equal(list.code, 0, list.stderr);
-        assert.match(list.stdout, /^jobset\/ks-parallelflow-train-0-[a-z0-9]+ +running +ParallelFlow\/\S+\/train attempt 0 user=\S+ \(control \+ worker\)$/m);
+        assert.match(
+          list.stdout,
+          /^jobset\/ks-parallelflow-train-0-[a-z0-9]+ +running +ParallelFlow\/\S+\/train attempt 0 user=\S+ \(control \+ worker\)$/m,
+        );
         const kill = await kubestep(["kubernetes", "kill", "--run-id", id!], { cwd, env: env() });
         assert.equal(kill.code, 0, kill.stderr);
         assert.match(kill.stdout, /deleted 1 JobSet\(s\), \d+ job\(s\) and their pods of run/);
@@ -312,7 +450,14 @@ describe("Kubernetes executor on the real cluster", function () {
     after(async () => {
       kubectl("apply", "--server-side", "-f", crdFile);
       // (`kubectl wait` fails at once while the new CRD has no status yet, so poll.)
-      const established = () => kubectl("get", "crd", "jobsets.jobset.x-k8s.io", "-o", "jsonpath={.status.conditions[?(@.type==\"Established\")].status}") === "True";
+      const established = () =>
+        kubectl(
+          "get",
+          "crd",
+          "jobsets.jobset.x-k8s.io",
+          "-o",
+          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+        ) === "True";
       for (let i = 0; i < 120 && !(established() && served()); i++) await new Promise((r) => setTimeout(r, 500));
       assert.equal(established(), true, "the restored JobSet CRD is Established");
       assert.equal(served(), true, "the JobSet CRD is back");
@@ -321,14 +466,32 @@ describe("Kubernetes executor on the real cluster", function () {
     it("3 pods, workers reach the control pod by IP and exchange a message", async () => {
       const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
       assert.equal(r.code, 0, r.stderr + r.stdout);
-      assert.match(r.stdout, /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\] mainIp=\d+\.\d+\.\d+\.\d+/);
-      const jobs = kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runIdOf(r)},kubestep.io/step=train`, "-o", "name").trim().split("\n");
+      assert.match(
+        r.stdout,
+        /nodes=3 received=\["hello from 1\/3 \(control task \d+\)","hello from 2\/3 \(control task \d+\)"\] mainIp=\d+\.\d+\.\d+\.\d+/,
+      );
+      const jobs = kubectl(
+        "get",
+        "jobs",
+        "-n",
+        NS,
+        "-l",
+        `kubestep.io/run=${runIdOf(r)},kubestep.io/step=train`,
+        "-o",
+        "name",
+      )
+        .trim()
+        .split("\n");
       assert.equal(jobs.length, 3, "a control Job and two worker Jobs, sharing the run's labels");
     });
 
     it("a failing worker fails the step and leaves no pod of the gang", async () => {
       const id = await failingGang();
-      assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(), "", "no Job of the gang is left");
+      assert.equal(
+        kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id},kubestep.io/step=train`, "-o", "name").trim(),
+        "",
+        "no Job of the gang is left",
+      );
     });
   });
 
@@ -336,7 +499,17 @@ describe("Kubernetes executor on the real cluster", function () {
     const r = await run([join(flows, "mixed.ts")], { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "2" });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const id = runIdOf(r);
-    const jobs = () => kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.ttlSecondsAfterFinished}{\"\\n\"}{end}").trim();
+    const jobs = () =>
+      kubectl(
+        "get",
+        "jobs",
+        "-n",
+        NS,
+        "-l",
+        `kubestep.io/run=${id}`,
+        "-o",
+        'jsonpath={range .items[*]}{.metadata.name}={.spec.ttlSecondsAfterFinished}{"\\n"}{end}',
+      ).trim();
     const seen = jobs();
     assert.ok(seen === "" || seen.split("\n").every((l) => l.endsWith("=2")), `the Jobs carry the TTL: ${seen}`);
     // The TTL-after-finished controller deletes them (and their pods) a few seconds after they finish.
@@ -347,15 +520,46 @@ describe("Kubernetes executor on the real cluster", function () {
   it("an Indexed Job keeps completionMode Indexed and gives each pod its completion index", async () => {
     const name = `ks-indexed-${Date.now().toString(36)}`;
     kubectlApply({
-      apiVersion: "batch/v1", kind: "Job", metadata: { name, namespace: NS },
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name, namespace: NS },
       spec: {
-        completionMode: "Indexed", completions: 2, parallelism: 2, backoffLimit: 0, ttlSecondsAfterFinished: 60,
-        template: { spec: { restartPolicy: "Never", terminationGracePeriodSeconds: 1, containers: [{ name: "c", image: env().KUBESTEP_KUBERNETES_CONTAINER_IMAGE!, imagePullPolicy: "IfNotPresent", command: ["node", "-e", "console.log('index', process.env.JOB_COMPLETION_INDEX)"] }] } },
+        completionMode: "Indexed",
+        completions: 2,
+        parallelism: 2,
+        backoffLimit: 0,
+        ttlSecondsAfterFinished: 60,
+        template: {
+          spec: {
+            restartPolicy: "Never",
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: "c",
+                image: env().KUBESTEP_KUBERNETES_CONTAINER_IMAGE!,
+                imagePullPolicy: "IfNotPresent",
+                command: ["node", "-e", "console.log('index', process.env.JOB_COMPLETION_INDEX)"],
+              },
+            ],
+          },
+        },
       },
     });
     assert.equal(kubectl("get", "job", name, "-n", NS, "-o", "jsonpath={.spec.completionMode}"), "Indexed");
     kubectl("wait", "--for=condition=Complete", `job/${name}`, "-n", NS, "--timeout=120s");
-    const pods = kubectl("get", "pods", "-n", NS, "-l", `job-name=${name}`, "-o", "jsonpath={range .items[*]}{.metadata.annotations.batch\\.kubernetes\\.io/job-completion-index}{\" \"}{end}").trim().split(" ").sort();
+    const pods = kubectl(
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      `job-name=${name}`,
+      "-o",
+      'jsonpath={range .items[*]}{.metadata.annotations.batch\\.kubernetes\\.io/job-completion-index}{" "}{end}',
+    )
+      .trim()
+      .split(" ")
+      .sort();
     assert.deepEqual(pods, ["0", "1"]);
     kubectl("delete", "job", name, "-n", NS, "--wait=false");
   });
@@ -373,24 +577,40 @@ describe("Kubernetes executor on the real cluster", function () {
   it("refuses to run @kubernetes steps with the local datastore, naming the datastores that work", async () => {
     const r = await run([join(flows, "mixed.ts")], { KUBESTEP_DEFAULT_DATASTORE: "local" });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /steps fan, join run on Kubernetes, whose pods cannot read the local datastore .*: --datastore s3 .* gs .* azure/);
+    assert.match(
+      r.stderr,
+      /steps fan, join run on Kubernetes, whose pods cannot read the local datastore .*: --datastore s3 .* gs .* azure/,
+    );
   });
 
   it("Ctrl-C deletes the run's Jobs and pods before exiting", async () => {
-    const child = spawn(process.execPath, [BIN, "run", "--flow", "SleepFlow", features], { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "run", "--flow", "SleepFlow", features], {
+      cwd,
+      env: { ...process.env, ...env() },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (out += c));
     await new Promise<void>((res) => {
-      const t = setInterval(() => { if (/\] sleeping/.test(out)) { clearInterval(t); res(); } }, 200);
+      const t = setInterval(() => {
+        if (/\] sleeping/.test(out)) {
+          clearInterval(t);
+          res();
+        }
+      }, 200);
     });
     const id = /run (\S+) \(datastore/.exec(out)![1]!;
-    assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim().split("\n").length, 1);
+    assert.equal(
+      kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim().split("\n").length,
+      1,
+    );
     child.kill("SIGINT");
     const code = await new Promise((r) => child.on("close", r));
     assert.equal(code, 130, out);
     assert.equal(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(), "");
-    for (let i = 0; i < 60 && kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(); i++) await new Promise((s) => setTimeout(s, 500));
+    for (let i = 0; i < 60 && kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(); i++)
+      await new Promise((s) => setTimeout(s, 500));
     assert.equal(kubectl("get", "pods", "-n", NS, "-l", `kubestep.io/run=${id}`, "-o", "name").trim(), "");
   });
 });

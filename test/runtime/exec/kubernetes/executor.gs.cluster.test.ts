@@ -21,7 +21,10 @@ function kubectl(...args: string[]): string {
 }
 function required(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the tests with npm test (it starts the local cluster, fake-gcs-server and the other datastore servers)`);
+  if (!v)
+    throw new Error(
+      `${name} is not set: run the tests with npm test (it starts the local cluster, fake-gcs-server and the other datastore servers)`,
+    );
   return v;
 }
 
@@ -39,7 +42,9 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
 
 /** The env of the step container of the run's Jobs for `step`. */
 function podEnv(runId: string, step: string): Record<string, string> {
-  const jobs = JSON.parse(kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runId},kubestep.io/step=${step}`, "-o", "json")).items as Array<{
+  const jobs = JSON.parse(
+    kubectl("get", "jobs", "-n", NS, "-l", `kubestep.io/run=${runId},kubestep.io/step=${step}`, "-o", "json"),
+  ).items as Array<{
     spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
   }>;
   assert.ok(jobs.length > 0, `the run ${runId} has Jobs for step ${step}`);
@@ -71,14 +76,18 @@ describe("Kubernetes executor on the real cluster with the GCS datastore (fake-g
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /words=A10,BB10,CCC10 sum=12 onKubernetes=false/);
     const id = runIdOf(r);
-    for (const i of [0, 1, 2]) assert.match(r.stdout, new RegExp(`\\[${id}/fan/\\d+\\] fan ${i} on pod:ks-mixedflow-fan-`));
+    for (const i of [0, 1, 2])
+      assert.match(r.stdout, new RegExp(`\\[${id}/fan/\\d+\\] fan ${i} on pod:ks-mixedflow-fan-`));
     // The pods got the emulator's endpoint and the gs root, and no credentials.
     const podVars = podEnv(id, "fan");
     assert.equal(podVars.KUBESTEP_GCS_ENDPOINT_URL, process.env.KUBESTEP_GCS_ENDPOINT_URL);
     assert.equal(podVars.KUBESTEP_DATASTORE_SYSROOT_GS, process.env.KUBESTEP_DATASTORE_SYSROOT_GS);
     assert.equal(podVars.GOOGLE_APPLICATION_CREDENTIALS, undefined);
     assert.match(podVars.KUBESTEP_CODE_URL ?? "", /[?&]X-Goog-Algorithm=GOOG4-RSA-SHA256&/);
-    assert.ok((podVars.KUBESTEP_CODE_URL ?? "").startsWith(`${process.env.KUBESTEP_GCS_ENDPOINT_URL}/`), podVars.KUBESTEP_CODE_URL);
+    assert.ok(
+      (podVars.KUBESTEP_CODE_URL ?? "").startsWith(`${process.env.KUBESTEP_GCS_ENDPOINT_URL}/`),
+      podVars.KUBESTEP_CODE_URL,
+    );
     // Artifacts the pods wrote are in the emulator.
     const flow = await Flow.connect("MixedFlow", { datastore: "gs" });
     const run = flow.run(id);
@@ -97,14 +106,32 @@ describe("Kubernetes executor on the real cluster with the GCS datastore (fake-g
     writeFileSync(
       envFile,
       JSON.stringify({
-        version: 1, name: "e2e-gs", namespace: NS, serviceAccount: "default", image: IMAGE,
-        datastore: { kind: "gs", root: required("KUBESTEP_DATASTORE_SYSROOT_GS"), endpoint: required("KUBESTEP_GCS_ENDPOINT_URL") },
+        version: 1,
+        name: "e2e-gs",
+        namespace: NS,
+        serviceAccount: "default",
+        image: IMAGE,
+        datastore: {
+          kind: "gs",
+          root: required("KUBESTEP_DATASTORE_SYSROOT_GS"),
+          endpoint: required("KUBESTEP_GCS_ENDPOINT_URL"),
+        },
       }),
     );
-    const r = await kubestep(["run", mixed, "--environment", envFile], { cwd, unset: ["KUBESTEP_GCS_ENDPOINT_URL", "STORAGE_EMULATOR_HOST", "KUBESTEP_DEFAULT_DATASTORE", "KUBESTEP_KUBERNETES_NAMESPACE", "KUBESTEP_KUBERNETES_CONTAINER_IMAGE"], env: {
-      KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "IfNotPresent",
-      KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "8s",
-    } });
+    const r = await kubestep(["run", mixed, "--environment", envFile], {
+      cwd,
+      unset: [
+        "KUBESTEP_GCS_ENDPOINT_URL",
+        "STORAGE_EMULATOR_HOST",
+        "KUBESTEP_DEFAULT_DATASTORE",
+        "KUBESTEP_KUBERNETES_NAMESPACE",
+        "KUBESTEP_KUBERNETES_CONTAINER_IMAGE",
+      ],
+      env: {
+        KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "IfNotPresent",
+        KUBESTEP_KUBERNETES_PENDING_TIMEOUT: "8s",
+      },
+    });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /words=A10,BB10,CCC10 sum=12 onKubernetes=false/);
     assert.equal(podEnv(runIdOf(r), "join").KUBESTEP_GCS_ENDPOINT_URL, process.env.KUBESTEP_GCS_ENDPOINT_URL);

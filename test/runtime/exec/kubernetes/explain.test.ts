@@ -19,7 +19,8 @@ interface Fixture {
 }
 const FIX = join(dirname(fileURLToPath(import.meta.url)), "fixtures");
 const load = (name: string): Fixture => JSON.parse(readFileSync(join(FIX, `${name}.json`), "utf8")) as Fixture;
-const at = (f: Fixture, secondsAfterCreation: number) => new Date(new Date(f.pod.metadata!.creationTimestamp!).getTime() + secondsAfterCreation * 1000);
+const at = (f: Fixture, secondsAfterCreation: number) =>
+  new Date(new Date(f.pod.metadata!.creationTimestamp!).getTime() + secondsAfterCreation * 1000);
 
 describe("explain (real-shaped fixtures)", () => {
   it("succeeded and running", () => {
@@ -34,7 +35,10 @@ describe("explain (real-shaped fixtures)", () => {
     const pending = explain({ step: "train", ...f, now: at(f, 60) });
     assert.equal(pending.state, "pending");
     assert.equal(pending.reason, "Unschedulable");
-    assert.match(pending.message!, /^step train cannot be scheduled: 0\/1 nodes are available: 1 Insufficient cpu\. \(it requests cpu=1k\)/);
+    assert.match(
+      pending.message!,
+      /^step train cannot be scheduled: 0\/1 nodes are available: 1 Insufficient cpu\. \(it requests cpu=1k\)/,
+    );
     assert.match(pending.message!, /Pending for 60 s; failing after 15 min/);
     const failed = explain({ step: "train", ...f, now: at(f, 16 * 60) });
     assert.equal(failed.state, "failed");
@@ -44,7 +48,10 @@ describe("explain (real-shaped fixtures)", () => {
     // Without the condition message, the FailedScheduling event's message is used.
     const pod = structuredClone(f.pod);
     pod.status!.conditions![0]!.message = undefined;
-    assert.match(explain({ step: "train", job: f.job, pod, events: f.events }).message!, /0\/1 nodes are available: 1 Insufficient cpu/);
+    assert.match(
+      explain({ step: "train", job: f.job, pod, events: f.events }).message!,
+      /0\/1 nodes are available: 1 Insufficient cpu/,
+    );
   });
 
   it("ErrImagePull / ImagePullBackOff: pending within the grace, then failed naming the image and the kubelet's message", () => {
@@ -57,7 +64,10 @@ describe("explain (real-shaped fixtures)", () => {
     assert.equal(v.state, "failed");
     assert.equal(v.reason, "ImagePull");
     assert.equal(v.retryable, false);
-    assert.match(v.message!, /^step prep cannot start: pulling image does-not-exist failed \((ErrImagePull|ImagePullBackOff)\): Failed to pull image "does-not-exist": rpc error/);
+    assert.match(
+      v.message!,
+      /^step prep cannot start: pulling image does-not-exist failed \((ErrImagePull|ImagePullBackOff)\): Failed to pull image "does-not-exist": rpc error/,
+    );
   });
 
   it("CreateContainerConfigError names the missing secret and how to create it", () => {
@@ -66,19 +76,34 @@ describe("explain (real-shaped fixtures)", () => {
     assert.equal(v.state, "failed");
     assert.equal(v.reason, "CreateContainerConfigError");
     const ns = f.pod.metadata!.namespace!;
-    assert.equal(v.message, `step load cannot start its container: secret db-credentials does not exist (secret "db-credentials" not found); create it in namespace ${ns} (kubectl create secret generic db-credentials -n ${ns} ...) or remove it from the step's secrets.`);
+    assert.equal(
+      v.message,
+      `step load cannot start its container: secret db-credentials does not exist (secret "db-credentials" not found); create it in namespace ${ns} (kubectl create secret generic db-credentials -n ${ns} ...) or remove it from the step's secrets.`,
+    );
     assert.equal(explain({ step: "load", ...f, now: at(f, 1), configErrorGraceSeconds: 30 }).state, "pending");
-    assert.deepEqual(parseConfigError("couldn't find key password in Secret ns1/db"), { kind: "secret", name: "db", key: "password" });
+    assert.deepEqual(parseConfigError("couldn't find key password in Secret ns1/db"), {
+      kind: "secret",
+      name: "db",
+      key: "password",
+    });
     assert.deepEqual(parseConfigError('configmap "settings" not found'), { kind: "configmap", name: "settings" });
   });
 
   it("OOMKilled: the limit in MB and what to raise", () => {
     const f = load("oom");
     const v = explain({ step: "train", ...f });
-    assert.deepEqual(v, { state: "failed", reason: "OOMKilled", message: "step train ran out of memory (limit 67 MB); raise memory=256 (MB) with @resources or @kubernetes", retryable: true });
+    assert.deepEqual(v, {
+      state: "failed",
+      reason: "OOMKilled",
+      message: "step train ran out of memory (limit 67 MB); raise memory=256 (MB) with @resources or @kubernetes",
+      retryable: true,
+    });
     const pod = structuredClone(f.pod);
     pod.spec!.containers[0]!.resources = { limits: { memory: "4096M" } };
-    assert.match(explain({ step: "train", job: f.job, pod }).message!, /^step train ran out of memory \(limit 4096 MB\); raise memory=8192 \(MB\)/);
+    assert.match(
+      explain({ step: "train", job: f.job, pod }).message!,
+      /^step train ran out of memory \(limit 4096 MB\); raise memory=8192 \(MB\)/,
+    );
   });
 
   it("a non-zero exit code is a retryable failure", () => {
@@ -94,13 +119,23 @@ describe("explain (real-shaped fixtures)", () => {
     const f = load("deadline");
     const v = explain({ step: "slow", ...f });
     assert.equal(v.reason, "DeadlineExceeded");
-    assert.match(v.message!, /^step slow timed out: it ran longer than its time limit of 2 s \(Job was active longer than specified deadline\); raise @timeout/);
+    assert.match(
+      v.message!,
+      /^step slow timed out: it ran longer than its time limit of 2 s \(Job was active longer than specified deadline\); raise @timeout/,
+    );
   });
 
   it("Evicted (status set by the kubelet)", () => {
     const f = load("running");
     const pod = structuredClone(f.pod);
-    pod.status = { ...pod.status, phase: "Failed", reason: "Evicted", message: "The node was low on resource: memory. Container task was using 2097152Ki, which exceeds its request of 0. ", containerStatuses: [] };
+    pod.status = {
+      ...pod.status,
+      phase: "Failed",
+      reason: "Evicted",
+      message:
+        "The node was low on resource: memory. Container task was using 2097152Ki, which exceeds its request of 0. ",
+      containerStatuses: [],
+    };
     const v = explain({ step: "etl", job: f.job, pod });
     assert.equal(v.reason, "Evicted");
     assert.match(v.message!, /^step etl: pod \S+ was evicted by the kubelet: The node was low on resource: memory/);
@@ -110,11 +145,24 @@ describe("explain (real-shaped fixtures)", () => {
   it("node lost (pod status NodeLost, or deleted after NodeNotReady)", () => {
     const f = load("running");
     const pod = structuredClone(f.pod);
-    pod.status = { ...pod.status, reason: "NodeLost", message: "Node local-node which was running pod x is unresponsive" };
+    pod.status = {
+      ...pod.status,
+      reason: "NodeLost",
+      message: "Node local-node which was running pod x is unresponsive",
+    };
     const v = explain({ step: "etl", job: f.job, pod });
     assert.equal(v.reason, "NodeLost");
-    assert.match(v.message!, /^step etl: the node running pod \S+ \(local-node\) was lost \(Node local-node which was running pod x is unresponsive\)/);
-    const ev: CoreV1Event = { metadata: {}, involvedObject: { kind: "Pod", name: f.pod.metadata!.name }, reason: "NodeNotReady", message: "Node is not ready", lastTimestamp: new Date() };
+    assert.match(
+      v.message!,
+      /^step etl: the node running pod \S+ \(local-node\) was lost \(Node local-node which was running pod x is unresponsive\)/,
+    );
+    const ev: CoreV1Event = {
+      metadata: {},
+      involvedObject: { kind: "Pod", name: f.pod.metadata!.name },
+      reason: "NodeNotReady",
+      message: "Node is not ready",
+      lastTimestamp: new Date(),
+    };
     assert.equal(explain({ step: "etl", job: f.job, pod: f.pod, events: [ev], podDeleted: true }).reason, "NodeLost");
   });
 
@@ -131,35 +179,82 @@ describe("explain (real-shaped fixtures)", () => {
     const job = structuredClone(f.job);
     job.status = {};
     assert.equal(explain({ step: "a", job }).state, "pending");
-    const ev: CoreV1Event = { metadata: {}, involvedObject: { kind: "Job", name: job.metadata!.name }, reason: "FailedCreate", message: 'Error creating: pods "a-x" is forbidden: exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=8, limited: requests.cpu=8', lastTimestamp: new Date() };
+    const ev: CoreV1Event = {
+      metadata: {},
+      involvedObject: { kind: "Job", name: job.metadata!.name },
+      reason: "FailedCreate",
+      message:
+        'Error creating: pods "a-x" is forbidden: exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=8, limited: requests.cpu=8',
+      lastTimestamp: new Date(),
+    };
     const v = explain({ step: "a", job, events: [ev] });
     assert.equal(v.reason, "QuotaExceeded");
     assert.match(v.message!, /exceeded quota: compute/);
   });
 
   it("explainCreateError: quota 403 body as client-node delivers it (JSON text)", () => {
-    const body = JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message: 'jobs.batch "ks-x" is forbidden: exceeded quota: compute, requested: count/jobs.batch=1, used: count/jobs.batch=0, limited: count/jobs.batch=0', reason: "Forbidden", code: 403 });
+    const body = JSON.stringify({
+      kind: "Status",
+      apiVersion: "v1",
+      status: "Failure",
+      message:
+        'jobs.batch "ks-x" is forbidden: exceeded quota: compute, requested: count/jobs.batch=1, used: count/jobs.batch=0, limited: count/jobs.batch=0',
+      reason: "Forbidden",
+      code: 403,
+    });
     const err = Object.assign(new Error("HTTP-Code: 403"), { code: 403, body });
     const v = explainCreateError(err, "train");
     assert.equal(v.reason, "QuotaExceeded");
-    assert.match(v.message!, /^step train could not be submitted: the namespace's resource quota is exceeded: jobs.batch "ks-x" is forbidden: exceeded quota: compute/);
-    assert.equal(explainCreateError(Object.assign(new Error("x"), { code: 403, body: JSON.stringify({ message: "jobs.batch is forbidden: User \"u\" cannot create resource" }) }), "t").reason, "Forbidden");
-    assert.equal(explainCreateError(Object.assign(new Error("x"), { code: 422, body: { message: "invalid" } }), "t").reason, "Invalid");
+    assert.match(
+      v.message!,
+      /^step train could not be submitted: the namespace's resource quota is exceeded: jobs.batch "ks-x" is forbidden: exceeded quota: compute/,
+    );
+    assert.equal(
+      explainCreateError(
+        Object.assign(new Error("x"), {
+          code: 403,
+          body: JSON.stringify({ message: 'jobs.batch is forbidden: User "u" cannot create resource' }),
+        }),
+        "t",
+      ).reason,
+      "Forbidden",
+    );
+    assert.equal(
+      explainCreateError(Object.assign(new Error("x"), { code: 422, body: { message: "invalid" } }), "t").reason,
+      "Invalid",
+    );
     assert.equal(explainCreateError(new Error("connect ECONNREFUSED"), "t").retryable, true);
   });
 
   it("explainCreateError: an admission webhook that does not answer (the JobSet controller down) is explained and retryable", () => {
     // The Status the API server returns when it cannot reach a webhook (shape as captured from the local cluster).
     const body = JSON.stringify({
-      kind: "Status", apiVersion: "v1", status: "Failure", reason: "InternalError", code: 500,
-      message: 'Internal error occurred: failed calling webhook "mjobset.kb.io": failed to call webhook: Post "https://127.0.0.1:9443/mutate-jobset-x-k8s-io-v1alpha2-jobset?timeout=10s": dial tcp 127.0.0.1:9443: connect: connection refused',
+      kind: "Status",
+      apiVersion: "v1",
+      status: "Failure",
+      reason: "InternalError",
+      code: 500,
+      message:
+        'Internal error occurred: failed calling webhook "mjobset.kb.io": failed to call webhook: Post "https://127.0.0.1:9443/mutate-jobset-x-k8s-io-v1alpha2-jobset?timeout=10s": dial tcp 127.0.0.1:9443: connect: connection refused',
     });
     const v = explainCreateError(Object.assign(new Error("HTTP-Code: 500"), { code: 500, body }), "train");
     assert.equal(v.reason, "WebhookUnavailable");
     assert.equal(v.retryable, true);
-    assert.match(v.message!, /^step train could not be submitted: the cluster's admission webhook mjobset\.kb\.io did not answer/);
+    assert.match(
+      v.message!,
+      /^step train could not be submitted: the cluster's admission webhook mjobset\.kb\.io did not answer/,
+    );
     assert.match(v.message!, /JobSet controller: check that it runs .* or remove the JobSet CRD/);
-    const other = explainCreateError(Object.assign(new Error("x"), { code: 500, body: JSON.stringify({ code: 500, message: 'Internal error occurred: failed calling webhook "policy.example.com": context deadline exceeded' }) }), "t");
+    const other = explainCreateError(
+      Object.assign(new Error("x"), {
+        code: 500,
+        body: JSON.stringify({
+          code: 500,
+          message: 'Internal error occurred: failed calling webhook "policy.example.com": context deadline exceeded',
+        }),
+      }),
+      "t",
+    );
     assert.equal(other.reason, "WebhookUnavailable");
     assert.match(other.message!, /policy\.example\.com.*Check that the controller serving that webhook runs\.$/);
   });

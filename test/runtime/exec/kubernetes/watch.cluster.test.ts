@@ -11,7 +11,8 @@ import { createJob, setUpCluster, tearDownCluster, type ClusterEnv } from "./clu
 
 const lastPod = (s: JobSnapshot) => s.pods.at(-1);
 const mainStatus = (s: JobSnapshot) => lastPod(s)?.status?.containerStatuses?.[0];
-const jobDone = (s: JobSnapshot) => !!s.job?.status?.conditions?.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+const jobDone = (s: JobSnapshot) =>
+  !!s.job?.status?.conditions?.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
 
 describe("run watch + explain on the real cluster", function () {
   this.timeout(240_000);
@@ -21,7 +22,12 @@ describe("run watch + explain on the real cluster", function () {
 
   before(async () => {
     env = await setUpCluster("ks-watch");
-    watch = await RunWatch.start({ kubeConfig: env.kc, namespace: env.namespace, labelSelector: env.labelSelector, onDiagnostic: (m) => diagnostics.push(m) });
+    watch = await RunWatch.start({
+      kubeConfig: env.kc,
+      namespace: env.namespace,
+      labelSelector: env.labelSelector,
+      onDiagnostic: (m) => diagnostics.push(m),
+    });
   });
   after(async () => {
     await watch?.close();
@@ -37,12 +43,19 @@ describe("run watch + explain on the real cluster", function () {
     assert.equal(v.state, "succeeded");
     assert.equal(snap.pods.length, 1);
     assert.equal(mainStatus(snap)?.state?.terminated?.exitCode, 0);
-    assert.ok(events.includes("Job:ADDED") && events.includes("Pod:ADDED") && events.includes("Job:MODIFIED"), events.join(","));
+    assert.ok(
+      events.includes("Job:ADDED") && events.includes("Pod:ADDED") && events.includes("Job:MODIFIED"),
+      events.join(","),
+    );
   });
 
   it("explains an unschedulable pod with the scheduler's own message (1000 CPUs)", async () => {
     await createJob(env, "huge-cpu", { command: ["node", "-e", "0"], resources: { requests: { cpu: "1000" } } });
-    const snap = await watch.waitFor("huge-cpu", (s) => !!lastPod(s)?.status?.conditions?.some((c) => c.type === "PodScheduled" && c.reason === "Unschedulable"), 60_000);
+    const snap = await watch.waitFor(
+      "huge-cpu",
+      (s) => !!lastPod(s)?.status?.conditions?.some((c) => c.type === "PodScheduled" && c.reason === "Unschedulable"),
+      60_000,
+    );
     const pod = lastPod(snap)!;
     const events = await eventsFor(env.core, env.namespace, pod.metadata!.name!);
     const pending = explain({ step: "huge-cpu", job: snap.job, pod, events });
@@ -55,12 +68,19 @@ describe("run watch + explain on the real cluster", function () {
     assert.equal(failed.retryable, false);
     assert.match(failed.message!, /Insufficient cpu.*cpu=1k?/s);
     assert.match(failed.message!, /KUBESTEP_KUBERNETES_PENDING_TIMEOUT/);
-    assert.equal(explain({ step: "huge-cpu", job: snap.job, pod, events, pendingTimeoutSeconds: null }).state, "pending");
+    assert.equal(
+      explain({ step: "huge-cpu", job: snap.job, pod, events, pendingTimeoutSeconds: null }).state,
+      "pending",
+    );
   });
 
   it("explains a bad image with the image name and the kubelet's message", async () => {
     await createJob(env, "bad-image", { image: "does-not-exist", command: ["node", "-e", "0"] });
-    const snap = await watch.waitFor("bad-image", (s) => /ErrImagePull|ImagePullBackOff/.test(mainStatus(s)?.state?.waiting?.reason ?? ""), 120_000);
+    const snap = await watch.waitFor(
+      "bad-image",
+      (s) => /ErrImagePull|ImagePullBackOff/.test(mainStatus(s)?.state?.waiting?.reason ?? ""),
+      120_000,
+    );
     const pod = lastPod(snap)!;
     const events = await eventsFor(env.core, env.namespace, pod.metadata!.name!);
     const early = explain({ step: "bad-image", job: snap.job, pod, events, imagePullGraceSeconds: 3600 });
@@ -75,10 +95,23 @@ describe("run watch + explain on the real cluster", function () {
   });
 
   it("explains a missing secret by name (CreateContainerConfigError)", async () => {
-    await createJob(env, "no-secret", { command: ["node", "-e", "0"], envFrom: [{ secretRef: { name: "kubestep-missing-secret" } }] });
-    const snap = await watch.waitFor("no-secret", (s) => mainStatus(s)?.state?.waiting?.reason === "CreateContainerConfigError", 120_000);
+    await createJob(env, "no-secret", {
+      command: ["node", "-e", "0"],
+      envFrom: [{ secretRef: { name: "kubestep-missing-secret" } }],
+    });
+    const snap = await watch.waitFor(
+      "no-secret",
+      (s) => mainStatus(s)?.state?.waiting?.reason === "CreateContainerConfigError",
+      120_000,
+    );
     const pod = lastPod(snap)!;
-    const v = explain({ step: "no-secret", job: snap.job, pod, events: await eventsFor(env.core, env.namespace, pod.metadata!.name!), configErrorGraceSeconds: 0 });
+    const v = explain({
+      step: "no-secret",
+      job: snap.job,
+      pod,
+      events: await eventsFor(env.core, env.namespace, pod.metadata!.name!),
+      configErrorGraceSeconds: 0,
+    });
     assert.equal(v.state, "failed");
     assert.equal(v.reason, "CreateContainerConfigError");
     assert.match(v.message!, /secret kubestep-missing-secret does not exist/);
@@ -87,18 +120,29 @@ describe("run watch + explain on the real cluster", function () {
 
   it("explains an OOM kill with the memory limit and what to raise", async () => {
     const script = "const a=[];for(let i=1;;i++){a.push(Buffer.alloc(4<<20,1));console.log('allocated '+(i*4)+' MB')}";
-    await createJob(env, "oom", { command: ["node", "-e", script], resources: { limits: { memory: "64Mi" }, requests: { memory: "64Mi" } } });
+    await createJob(env, "oom", {
+      command: ["node", "-e", script],
+      resources: { limits: { memory: "64Mi" }, requests: { memory: "64Mi" } },
+    });
     const snap = await watch.waitFor("oom", (s) => !!mainStatus(s)?.state?.terminated, 120_000);
     const v = explain({ step: "oom", job: snap.job, pod: lastPod(snap) });
     assert.equal(mainStatus(snap)?.state?.terminated?.reason, "OOMKilled");
     assert.equal(v.state, "failed");
     assert.equal(v.reason, "OOMKilled");
-    assert.equal(v.message, "step oom ran out of memory (limit 67 MB); raise memory=256 (MB) with @resources or @kubernetes");
+    assert.equal(
+      v.message,
+      "step oom ran out of memory (limit 67 MB); raise memory=256 (MB) with @resources or @kubernetes",
+    );
     assert.equal(v.retryable, true);
   });
 
   it("explains a timeout (activeDeadlineSeconds) as DeadlineExceeded", async () => {
-    await createJob(env, "slow", { command: ["node", "-e", "setTimeout(()=>{}, 600000)"] }, { activeDeadlineSeconds: 3 });
+    await createJob(
+      env,
+      "slow",
+      { command: ["node", "-e", "setTimeout(()=>{}, 600000)"] },
+      { activeDeadlineSeconds: 3 },
+    );
     const snap = await watch.waitFor("slow", jobDone, 120_000);
     const v = explain({ step: "slow", job: snap.job, pod: lastPod(snap) });
     assert.equal(v.reason, "DeadlineExceeded");
@@ -131,9 +175,18 @@ describe("run watch + explain on the real cluster", function () {
     const snap = await watch.waitFor("reconnect", jobDone, 120_000);
     assert.equal(explain({ step: "reconnect", job: snap.job, pod: lastPod(snap) }).state, "succeeded");
     const after = watch.stats;
-    assert.ok(after.jobConnects >= before.jobConnects + 2, `job watch reconnected: ${JSON.stringify({ before, after })}`);
-    assert.ok(after.podConnects >= before.podConnects + 2, `pod watch reconnected: ${JSON.stringify({ before, after })}`);
-    assert.ok(after.jobRelists > before.jobRelists && after.podRelists > before.podRelists, `relisted: ${JSON.stringify({ before, after })}`);
+    assert.ok(
+      after.jobConnects >= before.jobConnects + 2,
+      `job watch reconnected: ${JSON.stringify({ before, after })}`,
+    );
+    assert.ok(
+      after.podConnects >= before.podConnects + 2,
+      `pod watch reconnected: ${JSON.stringify({ before, after })}`,
+    );
+    assert.ok(
+      after.jobRelists > before.jobRelists && after.podRelists > before.podRelists,
+      `relisted: ${JSON.stringify({ before, after })}`,
+    );
   });
 
   it("reports a Job deleted while the watch was disconnected (found on relist)", async () => {
@@ -147,7 +200,10 @@ describe("run watch + explain on the real cluster", function () {
   });
 
   it("explains a Job create refused by a ResourceQuota (403) with the quota message", async () => {
-    await env.core.createNamespacedResourceQuota({ namespace: env.namespace, body: { metadata: { name: "no-more-jobs" }, spec: { hard: { "count/jobs.batch": "0" } } } });
+    await env.core.createNamespacedResourceQuota({
+      namespace: env.namespace,
+      body: { metadata: { name: "no-more-jobs" }, spec: { hard: { "count/jobs.batch": "0" } } },
+    });
     for (let i = 0; i < 50; i++) {
       const q = await env.core.readNamespacedResourceQuota({ name: "no-more-jobs", namespace: env.namespace });
       if (q.status?.hard) break;
@@ -169,7 +225,10 @@ describe("run watch + explain on the real cluster", function () {
 
   it("close() stops the watch and rejects pending waits", async () => {
     const w = await RunWatch.start({ kubeConfig: env.kc, namespace: env.namespace, labelSelector: env.labelSelector });
-    const rejected = assert.rejects(w.waitFor("never-created", () => false, 60_000), /closed/);
+    const rejected = assert.rejects(
+      w.waitFor("never-created", () => false, 60_000),
+      /closed/,
+    );
     await w.close();
     await rejected;
   });
