@@ -144,16 +144,14 @@ describe("kubestep ui API", function () {
     const ids = Array.from({ length: 10_000 }, (_, i) => `r${String(i).padStart(5, "0")}`);
     for (let i = 0; i < ids.length; i += 500)
       await Promise.all(
-        ids
-          .slice(i, i + 500)
-          .map((id, j) =>
-            w.writeRun(
-              run(id, {
-                createdAt: new Date(Date.UTC(2026, 0, 1) + (i + j) * 1000).toISOString(),
-                status: id === "r09999" ? "running" : "succeeded",
-              }),
-            ),
+        ids.slice(i, i + 500).map((id, j) =>
+          w.writeRun(
+            run(id, {
+              createdAt: new Date(Date.UTC(2026, 0, 1) + (i + j) * 1000).toISOString(),
+              status: id === "r09999" ? "running" : "succeeded",
+            }),
           ),
+        ),
       );
     const api = new UiApi(storage, { indexTtlMs: 0 });
     let t = Date.now();
