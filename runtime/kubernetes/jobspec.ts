@@ -211,9 +211,10 @@ export function buildJob(config: ResolvedKubernetesConfig, ctx: RunContext): V1J
 
   const systemEnv: V1EnvVar[] = [
     { name: WORKLOAD_ENV, value: "1" },
-    ...Object.entries(DOWNWARD_ENV).map(
-      ([n, fieldPath]): V1EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } }),
-    ),
+    ...Object.entries(DOWNWARD_ENV).map(([n, fieldPath]): V1EnvVar => ({
+      name: n,
+      valueFrom: { fieldRef: { fieldPath } },
+    })),
     { name: HOSTNAME_TIMEOUT_ENV, value: String(config.hostnameResolutionTimeout) },
   ];
   if (config.useTmpfs && config.tmpfsTempdir) systemEnv.push({ name: TEMPDIR_ENV, value: config.tmpfsPath });
