@@ -117,8 +117,14 @@ export const KUBESTEP_VARIABLES = {
   KUBESTEP_PARALLEL_WORKER_INDEX: { audience: "internal", doc: "@parallel: a worker's completion index." },
   KUBESTEP_PARALLEL_CONTROL_TASK_ID: { audience: "internal", doc: "@parallel: the control node's task id." },
   KUBESTEP_PARALLEL_WORKER_TASK_IDS: { audience: "internal", doc: "@parallel: the workers' task ids (JSON list)." },
-  KUBESTEP_DEPLOYED_RUN: { audience: "internal", doc: "The deployed run an orchestrator pod runs (JSON: deployment record, run id, parameters, trigger)." },
-  KUBESTEP_ORCHESTRATOR_JOB: { audience: "internal", doc: "The name of the orchestrator pod's Job (downward API); the run id of a scheduled run." },
+  KUBESTEP_DEPLOYED_RUN: {
+    audience: "internal",
+    doc: "The deployed run an orchestrator pod runs (JSON: deployment record, run id, parameters, trigger).",
+  },
+  KUBESTEP_ORCHESTRATOR_JOB: {
+    audience: "internal",
+    doc: "The name of the orchestrator pod's Job (downward API); the run id of a scheduled run.",
+  },
 } as const satisfies Readonly<Record<string, VariableSpec>>;
 
 /** The name of a registered variable. */

@@ -29,14 +29,20 @@ import type { DatastoreKind } from "../environment.js";
 // Kubernetes modules load only when a run or command needs them, to keep local start-up fast.
 const k8sModules = async () => {
   const [config, executor, client, explain, jobspec] = await Promise.all([
-    import("../kubernetes/config.js"), import("../exec/kubernetes/executor.js"), import("../exec/kubernetes/client.js"),
-    import("../exec/kubernetes/explain.js"), import("../kubernetes/jobspec.js"),
+    import("../kubernetes/config.js"),
+    import("../exec/kubernetes/executor.js"),
+    import("../exec/kubernetes/client.js"),
+    import("../exec/kubernetes/explain.js"),
+    import("../kubernetes/jobspec.js"),
   ]);
   return { ...config, ...executor, ...client, ...explain, ...jobspec };
 };
 
 /** A duration variable (`KUBESTEP_KUBERNETES_PENDING_TIMEOUT`, `..._IMAGE_PULL_GRACE`): seconds, null for never. */
-function durationVariable(name: "KUBESTEP_KUBERNETES_PENDING_TIMEOUT" | "KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", dflt: number): number | null {
+function durationVariable(
+  name: "KUBESTEP_KUBERNETES_PENDING_TIMEOUT" | "KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE",
+  dflt: number,
+): number | null {
   try {
     const v = parseVariable(name);
     return v === undefined ? dflt : v;
@@ -127,7 +133,8 @@ function chooseDatastore(p: ParsedArgs, environment?: KubestepEnvironment): Chos
   if (environment && !flag && !process.env.KUBESTEP_DEFAULT_DATASTORE && environment.datastore.kind !== "local") {
     const d = environment.datastore;
     if (d.endpoint && d.kind === "s3") process.env.KUBESTEP_S3_ENDPOINT_URL ??= d.endpoint;
-    if (d.endpoint && d.kind === "gs" && !process.env.KUBESTEP_GCS_ENDPOINT_URL) process.env.KUBESTEP_GCS_ENDPOINT_URL = d.endpoint;
+    if (d.endpoint && d.kind === "gs" && !process.env.KUBESTEP_GCS_ENDPOINT_URL)
+      process.env.KUBESTEP_GCS_ENDPOINT_URL = d.endpoint;
     if (d.region) process.env.AWS_REGION ??= d.region;
     return { kind: d.kind, root: d.root, reason: `the environment's ${d.kind} datastore (${d.root})` };
   }
@@ -137,7 +144,12 @@ function chooseDatastore(p: ParsedArgs, environment?: KubestepEnvironment): Chos
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const reason = choice.kindSource === "default" ? `the ${choice.kind} datastore` : choice.kindSource === "--datastore" ? `--datastore ${choice.kind}` : `${choice.kindSource}=${choice.kind}`;
+  const reason =
+    choice.kindSource === "default"
+      ? `the ${choice.kind} datastore`
+      : choice.kindSource === "--datastore"
+        ? `--datastore ${choice.kind}`
+        : `${choice.kindSource}=${choice.kind}`;
   return { kind: choice.kind, root: choice.kind === "local" ? resolve(choice.root) : choice.root, reason };
 }
 
@@ -146,7 +158,10 @@ function datastoreNeeds(d: ChosenDatastore): PeerNeed[] {
   if (d.kind === "local") return [];
   const needs: PeerNeed[] = [{ feature: d.kind, reason: d.reason }];
   if (d.kind === "azure" && !process.env.AZURE_STORAGE_CONNECTION_STRING && !process.env.AZURE_STORAGE_KEY)
-    needs.push({ feature: "azure-identity", reason: `${d.reason} without AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (Microsoft Entra ID credentials)` });
+    needs.push({
+      feature: "azure-identity",
+      reason: `${d.reason} without AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (Microsoft Entra ID credentials)`,
+    });
   return needs;
 }
 
@@ -170,15 +185,34 @@ const consoleOutput = (quiet: boolean): Output => ({
   info: (text) => process.stderr.write(text + "\n"),
 });
 
-const RUN_OPTS = ["flow", "max-workers", "max-num-splits", "tag", "run-id", "datastore", "origin-run-id", "with", "stack", "environment", "kube-context"];
+const RUN_OPTS = [
+  "flow",
+  "max-workers",
+  "max-num-splits",
+  "tag",
+  "run-id",
+  "datastore",
+  "origin-run-id",
+  "with",
+  "stack",
+  "environment",
+  "kube-context",
+];
 
 /** Which steps run on Kubernetes, with their resolved configuration (validated before anything runs). */
-async function kubernetesConfigs(graph: FlowGraph, withSpecs: string[], environment: KubestepEnvironment | undefined): Promise<Record<string, ResolvedKubernetesConfig>> {
+async function kubernetesConfigs(
+  graph: FlowGraph,
+  withSpecs: string[],
+  environment: KubestepEnvironment | undefined,
+): Promise<Record<string, ResolvedKubernetesConfig>> {
   if (!withSpecs.length && !graph.order.some((s) => graph.nodes[s]!.meta.decorators.kubernetes)) return {};
   const { parseWithKubernetes, resolveKubernetesConfig } = await import("../kubernetes/config.js");
   let withOverrides: Partial<KubernetesOptions> | undefined;
   for (const w of withSpecs) {
-    if (w !== "kubernetes" && !w.startsWith("kubernetes:")) throw new UsageError(`--with ${JSON.stringify(w)} is not supported; use --with kubernetes or --with kubernetes:cpu=4,memory=8000`);
+    if (w !== "kubernetes" && !w.startsWith("kubernetes:"))
+      throw new UsageError(
+        `--with ${JSON.stringify(w)} is not supported; use --with kubernetes or --with kubernetes:cpu=4,memory=8000`,
+      );
     withOverrides = { ...withOverrides, ...parseWithKubernetes(w) };
   }
   const configs: Record<string, ResolvedKubernetesConfig> = {};
@@ -206,17 +240,30 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (more.length || (!resume && stepArg)) throw new UsageError(`unexpected argument ${more[0] ?? stepArg}`);
   const started = Date.now();
   const { graph, code } = await loadFlow(file, opt(p, "flow"));
-  const environment = await loadEnvironment({ ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}), ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}), env: process.env });
+  const environment = await loadEnvironment({
+    ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
+    ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}),
+    env: process.env,
+  });
   const k8sConfigs = await kubernetesConfigs(graph, p.options.with ?? [], environment);
   const k8sSteps = Object.keys(k8sConfigs);
   const chosen = chooseDatastore(p, environment);
   if (k8sSteps.length && chosen.kind === "local")
-    throw new UsageError(`steps ${k8sSteps.join(", ")} run on Kubernetes, whose pods cannot read the local datastore ${chosen.root}; choose one they reach: --datastore s3 (KUBESTEP_DATASTORE_SYSROOT_S3=s3://bucket/prefix), gs (KUBESTEP_DATASTORE_SYSROOT_GS) or azure (KUBESTEP_DATASTORE_SYSROOT_AZURE), or --stack <name> / --environment <file> for a provisioned environment`);
+    throw new UsageError(
+      `steps ${k8sSteps.join(", ")} run on Kubernetes, whose pods cannot read the local datastore ${chosen.root}; choose one they reach: --datastore s3 (KUBESTEP_DATASTORE_SYSROOT_S3=s3://bucket/prefix), gs (KUBESTEP_DATASTORE_SYSROOT_GS) or azure (KUBESTEP_DATASTORE_SYSROOT_AZURE), or --stack <name> / --environment <file> for a provisioned environment`,
+    );
   // Optional peers (cloud SDKs, the Kubernetes client) are checked before anything runs.
-  await requirePeers([...(k8sSteps.length ? [{ feature: "kubernetes" as const, reason: kubernetesReason(graph, p.options.with ?? [], k8sSteps) }] : []), ...datastoreNeeds(chosen)]);
+  await requirePeers([
+    ...(k8sSteps.length
+      ? [{ feature: "kubernetes" as const, reason: kubernetesReason(graph, p.options.with ?? [], k8sSteps) }]
+      : []),
+    ...datastoreNeeds(chosen),
+  ]);
   const k8s = k8sSteps.length ? await k8sModules() : undefined;
   const storage = await openStorage(chosen.kind, chosen.root);
-  const pendingTimeoutSeconds = k8s ? durationVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", k8s.DEFAULT_PENDING_TIMEOUT_SECONDS) : null;
+  const pendingTimeoutSeconds = k8s
+    ? durationVariable("KUBESTEP_KUBERNETES_PENDING_TIMEOUT", k8s.DEFAULT_PENDING_TIMEOUT_SECONDS)
+    : null;
   const ds = new FlowDatastore(storage, graph.flowName);
   let params: Record<string, unknown>;
   let originRunId: string | undefined;
@@ -231,25 +278,54 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (await ds.readRun(runId)) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
   if (!(await storage.exists(ds.codeKey(code.sha)))) await storage.put(ds.codeKey(code.sha), code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
-  const executor = new LocalExecutor(code.path, { spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0 });
+  const executor = new LocalExecutor(code.path, {
+    spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0,
+  });
   executor.warm();
   let k8sExecutor: KubernetesExecutor | undefined;
   if (k8s) {
     const { KubernetesExecutor, FORWARDED_ENV, loadKubeConfig, DEFAULT_IMAGE_PULL_GRACE_SECONDS } = k8s;
-    const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
-    const pkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore: chosen.kind as Exclude<DatastoreKind, "local"> });
+    const { kubeConfig } = await loadKubeConfig({
+      ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}),
+    });
+    const pkg = await buildCodePackage(resolve(file), {
+      selfContained: true,
+      podDatastore: chosen.kind as Exclude<DatastoreKind, "local">,
+    });
     const codeKey = ds.codeKey(pkg.sha);
     if (!(await storage.exists(codeKey))) {
-      output.info(`uploading the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`);
+      output.info(
+        `uploading the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`,
+      );
       await storage.put(codeKey, pkg.bytes);
     }
     const podEnv: Record<string, string> = {};
     for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
-    k8sExecutor = new KubernetesExecutor({ kubeConfig, storage, codeSha: pkg.sha, codeKey, configs: k8sConfigs, podEnv, pendingTimeoutSeconds, imagePullGraceSeconds: durationVariable("KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", DEFAULT_IMAGE_PULL_GRACE_SECONDS) ?? undefined, info: (t) => output.info(t) });
+    k8sExecutor = new KubernetesExecutor({
+      kubeConfig,
+      storage,
+      codeSha: pkg.sha,
+      codeKey,
+      configs: k8sConfigs,
+      podEnv,
+      pendingTimeoutSeconds,
+      imagePullGraceSeconds:
+        durationVariable("KUBESTEP_KUBERNETES_IMAGE_PULL_GRACE", DEFAULT_IMAGE_PULL_GRACE_SECONDS) ?? undefined,
+      info: (t) => output.info(t),
+    });
   }
   const orch = new Orchestrator({
-    graph, storage, executorFor: (node) => (k8sConfigs[node.name] ? k8sExecutor! : executor), runId, params, tags: p.options.tag ?? [], codeHash: code.sha, flowFile: resolve(file),
-    maxWorkers: intOpt(p, "max-workers", 16), maxNumSplits: intOpt(p, "max-num-splits", 100), output,
+    graph,
+    storage,
+    executorFor: (node) => (k8sConfigs[node.name] ? k8sExecutor! : executor),
+    runId,
+    params,
+    tags: p.options.tag ?? [],
+    codeHash: code.sha,
+    flowFile: resolve(file),
+    maxWorkers: intOpt(p, "max-workers", 16),
+    maxNumSplits: intOpt(p, "max-num-splits", 100),
+    output,
     ...(resume ? { resume: { originRunId: originRunId!, ...(stepArg ? { step: stepArg } : {}) } } : {}),
   });
   output.info(`${resume ? "resuming" : "running"} ${graph.flowName} run ${runId} (datastore ${storage.root})`);
@@ -267,7 +343,10 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   process.off("SIGTERM", onSignal);
   const secs = ((Date.now() - started) / 1000).toFixed(2);
   if (res.ok) output.info(`run ${graph.flowName}/${runId} succeeded in ${secs} s`);
-  else output.info(`run ${graph.flowName}/${runId} failed after ${secs} s: ${res.error}\n  resume it with: kubestep resume ${file} --origin-run-id ${runId}`);
+  else
+    output.info(
+      `run ${graph.flowName}/${runId} failed after ${secs} s: ${res.error}\n  resume it with: kubestep resume ${file} --origin-run-id ${runId}`,
+    );
   return interrupted ? 130 : res.ok ? 0 : 1;
 }
 
@@ -275,14 +354,21 @@ function describeGraph(graph: FlowGraph): string {
   const lines = [`Flow ${graph.flowName}`, ""];
   for (const s of graph.order) {
     const n = graph.nodes[s]!;
-    const decos = Object.entries(n.meta.decorators).map(([k, d]) => `@${k}${d.options && Object.keys(d.options as object).length ? JSON.stringify(d.options) : ""}`);
-    const to = n.out.length ? ` -> ${n.out.join(", ")}${n.foreach ? ` (foreach ${n.foreach})` : ""}${n.numParallel ? ` (parallel ${n.numParallel})` : ""}` : "";
+    const decos = Object.entries(n.meta.decorators).map(
+      ([k, d]) => `@${k}${d.options && Object.keys(d.options as object).length ? JSON.stringify(d.options) : ""}`,
+    );
+    const to = n.out.length
+      ? ` -> ${n.out.join(", ")}${n.foreach ? ` (foreach ${n.foreach})` : ""}${n.numParallel ? ` (parallel ${n.numParallel})` : ""}`
+      : "";
     lines.push(`  ${s}${n.isJoin ? "(inputs)" : ""} [${n.type}]${to}${decos.length ? "  " + decos.join(" ") : ""}`);
   }
   const params = Object.values(graph.meta.params);
   if (params.length) {
     lines.push("", "Parameters:");
-    for (const pm of params) lines.push(`  --${pm.name} <${paramType(pm)}>${pm.options.default !== undefined ? ` (default ${JSON.stringify(pm.options.default)})` : pm.options.required ? " (required)" : ""}${pm.options.help ? `  ${pm.options.help}` : ""}`);
+    for (const pm of params)
+      lines.push(
+        `  --${pm.name} <${paramType(pm)}>${pm.options.default !== undefined ? ` (default ${JSON.stringify(pm.options.default)})` : pm.options.required ? " (required)" : ""}${pm.options.help ? `  ${pm.options.help}` : ""}`,
+      );
   }
   return lines.join("\n");
 }
@@ -303,7 +389,9 @@ async function cmdRuns(argv: string[]): Promise<number> {
   for (const r of runs) {
     const m = await ds.readRun(r);
     if (!m) continue;
-    process.stdout.write(`${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}\n`);
+    process.stdout.write(
+      `${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}\n`,
+    );
   }
   return 0;
 }
@@ -320,8 +408,11 @@ async function cmdLogs(argv: string[]): Promise<number> {
     if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${t}`);
     const attempt = opt(p, "attempt") !== undefined ? Number(opt(p, "attempt")) : meta.attempts.length - 1;
     const text = attempt >= 0 ? await ds.readLog(run!, step!, t, attempt) : undefined;
-    if (tasks.length > 1 || task === undefined) process.stdout.write(`--- ${flow}/${run}/${step}/${t} attempt ${attempt} (${meta.status}) ---\n`);
-    process.stdout.write(text ?? (meta.clonedFrom ? `(reused from ${meta.clonedFrom}; see its logs)\n` : "(no log stored)\n"));
+    if (tasks.length > 1 || task === undefined)
+      process.stdout.write(`--- ${flow}/${run}/${step}/${t} attempt ${attempt} (${meta.status}) ---\n`);
+    process.stdout.write(
+      text ?? (meta.clonedFrom ? `(reused from ${meta.clonedFrom}; see its logs)\n` : "(no log stored)\n"),
+    );
   }
   return 0;
 }
@@ -339,9 +430,12 @@ async function cmdDump(argv: string[]): Promise<number> {
   for (const [name, ref] of Object.entries(meta.artifacts ?? {})) {
     if (only && name !== only) continue;
     const v = await store.load(name, ref);
-    process.stdout.write(`${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}\n`);
+    process.stdout.write(
+      `${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}\n`,
+    );
   }
-  if (only && !meta.artifacts?.[only]) throw new UsageError(`task has no artifact ${only}; it has: ${Object.keys(meta.artifacts ?? {}).join(", ")}`);
+  if (only && !meta.artifacts?.[only])
+    throw new UsageError(`task has no artifact ${only}; it has: ${Object.keys(meta.artifacts ?? {}).join(", ")}`);
   return 0;
 }
 
@@ -358,11 +452,14 @@ async function cmdShow(argv: string[]): Promise<number> {
 async function cmdKubernetes(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const p = parseArgs(rest, ["run-id", "user", "namespace", "kube-context"], ["help", "all"], false);
-  if (p.flags.has("help") || sub === "--help" || sub === undefined) return usage("kubernetes", sub === undefined ? 2 : 0);
+  if (p.flags.has("help") || sub === "--help" || sub === undefined)
+    return usage("kubernetes", sub === undefined ? 2 : 0);
   if (sub !== "list" && sub !== "kill") throw new UsageError(`unknown subcommand kubernetes ${sub}; use list or kill`);
   await requirePeer("kubernetes", `kubestep kubernetes ${sub}`);
   const { loadKubeConfig, kubeApis, jobLabelSelector } = await k8sModules();
-  const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
+  const { kubeConfig } = await loadKubeConfig({
+    ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}),
+  });
   const { batch, core } = await kubeApis(kubeConfig);
   const namespace = opt(p, "namespace") ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
   const runId = opt(p, "run-id");
@@ -371,28 +468,53 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
   const labelSelector = jobLabelSelector({ ...(runId ? { runId } : {}), ...(user ? { user } : {}) });
   const { listJobSets, deleteJobSet } = await import("../exec/kubernetes/jobset-api.js");
   // @parallel gangs run as JobSets where the cluster serves the API; their child Jobs carry the same labels.
-  const [jobs, jobSets] = await Promise.all([batch.listNamespacedJob({ namespace, labelSelector }).then((l) => l.items), listJobSets(kubeConfig, namespace, labelSelector)]);
+  const [jobs, jobSets] = await Promise.all([
+    batch.listNamespacedJob({ namespace, labelSelector }).then((l) => l.items),
+    listJobSets(kubeConfig, namespace, labelSelector),
+  ]);
   if (sub === "list") {
-    if (!jobs.length && !jobSets.length) process.stdout.write(`no kubestep jobs in namespace ${namespace} matching ${labelSelector}\n`);
+    if (!jobs.length && !jobSets.length)
+      process.stdout.write(`no kubestep jobs in namespace ${namespace} matching ${labelSelector}\n`);
     for (const s of jobSets) {
       const a = s.metadata.annotations ?? {};
       const conditions = (s.status?.conditions ?? []) as Array<{ type?: string; status?: string }>;
       const done = (t: string) => conditions.some((c) => c.type === t && c.status === "True");
       const st = done("Completed") ? "succeeded" : done("Failed") ? "failed" : "running";
-      process.stdout.write(`jobset/${s.metadata.name}  ${st.padEnd(9)} ${a["kubestep.io/flow"] ?? ""}/${a["kubestep.io/run"] ?? ""}/${a["kubestep.io/step"] ?? ""} attempt ${a["kubestep.io/attempt"] ?? ""} user=${a["kubestep.io/user"] ?? ""} (${s.spec.replicatedJobs.map((r) => r.name).join(" + ")})\n`);
+      process.stdout.write(
+        `jobset/${s.metadata.name}  ${st.padEnd(9)} ${a["kubestep.io/flow"] ?? ""}/${a["kubestep.io/run"] ?? ""}/${a["kubestep.io/step"] ?? ""} attempt ${a["kubestep.io/attempt"] ?? ""} user=${a["kubestep.io/user"] ?? ""} (${s.spec.replicatedJobs.map((r) => r.name).join(" + ")})\n`,
+      );
     }
     for (const j of jobs) {
       const a = j.metadata?.annotations ?? {};
-      const st = j.status?.succeeded ? "succeeded" : j.status?.failed ? "failed" : j.status?.active ? "running" : "pending";
-      process.stdout.write(`${j.metadata?.name}  ${st.padEnd(9)} ${a["kubestep.io/flow"] ?? ""}/${a["kubestep.io/run"] ?? ""}/${a["kubestep.io/step"] ?? ""}/${a["kubestep.io/task"] ?? ""} attempt ${a["kubestep.io/attempt"] ?? ""} user=${a["kubestep.io/user"] ?? ""}\n`);
+      const st = j.status?.succeeded
+        ? "succeeded"
+        : j.status?.failed
+          ? "failed"
+          : j.status?.active
+            ? "running"
+            : "pending";
+      process.stdout.write(
+        `${j.metadata?.name}  ${st.padEnd(9)} ${a["kubestep.io/flow"] ?? ""}/${a["kubestep.io/run"] ?? ""}/${a["kubestep.io/step"] ?? ""}/${a["kubestep.io/task"] ?? ""} attempt ${a["kubestep.io/attempt"] ?? ""} user=${a["kubestep.io/user"] ?? ""}\n`,
+      );
     }
     return 0;
   }
   // JobSets first: a JobSet controller recreates a child Job deleted under a live JobSet.
   await Promise.all(jobSets.map((s) => deleteJobSet(kubeConfig, namespace, s.metadata.name!)));
-  await Promise.all(jobs.map((j) => batch.deleteNamespacedJob({ namespace, name: j.metadata!.name!, propagationPolicy: "Background", gracePeriodSeconds: 0 })));
+  await Promise.all(
+    jobs.map((j) =>
+      batch.deleteNamespacedJob({
+        namespace,
+        name: j.metadata!.name!,
+        propagationPolicy: "Background",
+        gracePeriodSeconds: 0,
+      }),
+    ),
+  );
   await core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
-  process.stdout.write(`deleted ${jobSets.length ? `${jobSets.length} JobSet(s), ` : ""}${jobs.length} job(s) and their pods of run ${runId} in namespace ${namespace}\n`);
+  process.stdout.write(
+    `deleted ${jobSets.length ? `${jobSets.length} JobSet(s), ` : ""}${jobs.length} job(s) and their pods of run ${runId} in namespace ${namespace}\n`,
+  );
   return 0;
 }
 
@@ -447,7 +569,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
-      if (!USAGE[cmd!] && ["deploy", "trigger", "deployments", "event"].includes(cmd!)) return (process.stderr.write((await import("./deploy.js")).DEPLOY_USAGE[cmd as "deploy"] + "\n"), 2);
+      if (!USAGE[cmd!] && ["deploy", "trigger", "deployments", "event"].includes(cmd!))
+        return (process.stderr.write((await import("./deploy.js")).DEPLOY_USAGE[cmd as "deploy"] + "\n"), 2);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);
     }
     // Every error kubestep raises for bad input or configuration (flow definition, parameters, decorators,

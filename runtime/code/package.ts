@@ -65,11 +65,17 @@ const SDK_IMPORTS: Readonly<Record<Exclude<DatastoreKind, "local"> | "kubernetes
 
 /** Bare imports a pod bundle for `datastore` leaves out: the other datastores' SDKs and the Kubernetes client. */
 export function podExcludedImports(datastore: Exclude<DatastoreKind, "local">): RegExp[] {
-  return Object.entries(SDK_IMPORTS).filter(([k]) => k !== datastore).map(([, re]) => re);
+  return Object.entries(SDK_IMPORTS)
+    .filter(([k]) => k !== datastore)
+    .map(([, re]) => re);
 }
 
 /** Bare imports of the runtime's optional peers (and their subpaths). */
-const OPTIONAL_PEER_FILTER = new RegExp(`^(${Object.keys(RUNTIME_PEERS).map((n) => n.replace(/[/.-]/g, "\\$&")).join("|")})(/|$)`);
+const OPTIONAL_PEER_FILTER = new RegExp(
+  `^(${Object.keys(RUNTIME_PEERS)
+    .map((n) => n.replace(/[/.-]/g, "\\$&"))
+    .join("|")})(/|$)`,
+);
 
 /** Bundles a flow file into a code package and caches it under the package's `.cache/code/`. */
 export async function buildCodePackage(flowFile: string, options: PackageOptions = {}): Promise<CodePackage> {
@@ -84,51 +90,86 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     `export const loadFlowModule = () => import(${JSON.stringify(abs)});`,
     `export const runTaskProcess = () => taskProcessMain(loadFlowModule);`,
     `if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) taskProcessMain(loadFlowModule);`,
-    ...(options.orchestrator ? [`import { orchestratorMain } from ${JSON.stringify(runtimeFile("deploy/pod"))};`, `export const runOrchestrator = () => orchestratorMain(loadFlowModule);`] : []),
+    ...(options.orchestrator
+      ? [
+          `import { orchestratorMain } from ${JSON.stringify(runtimeFile("deploy/pod"))};`,
+          `export const runOrchestrator = () => orchestratorMain(loadFlowModule);`,
+        ]
+      : []),
   ].join("\n");
   const indexFile = runtimeFile("index");
-  const result = await esbuild.build({
-    stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: "kubestep-entry.ts", loader: "ts" },
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    sourcemap: "inline",
-    sourcesContent: false,
-    logLevel: "silent",
-    banner: { js: "import { createRequire as __ksCreateRequire } from 'node:module'; const require = __ksCreateRequire(import.meta.url);" },
-    plugins: [
-      {
-        name: "kubestep",
-        setup(build) {
-          build.onResolve({ filter: /^kubestep$/ }, () => ({ path: indexFile }));
-          if (!options.selfContained)
-            build.onResolve({ filter: /^[@a-z]/ }, (args) => (HEAVY.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined));
-          else if (options.podDatastore) {
-            // Only the runtime's own imports are left out (the user's flow may import any SDK, which is then
-            // bundled with everything it imports): they stay dynamic imports a pod never reaches, since each
-            // datastore loads its SDK lazily.
-            const excluded = podExcludedImports(options.podDatastore).filter((re) => !(options.orchestrator && re === SDK_IMPORTS.kubernetes));
-            const runtimeDir = dirname(here);
-            build.onResolve({ filter: /^@/ }, (args) =>
-              args.importer.startsWith(runtimeDir + "/") && excluded.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined);
-          }
-          if (options.selfContained)
-            // Optional peers (cloud SDKs, the Kubernetes client) are bundled when the user installed them;
-            // one that is not installed stays an import that fails, if ever reached, with the npm install to type.
-            build.onResolve({ filter: OPTIONAL_PEER_FILTER }, async (args) => {
-              if ((args.pluginData as { kubestepPeer?: boolean } | undefined)?.kubestepPeer) return undefined;
-              const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { kubestepPeer: true } });
-              return r.errors.length ? { path: args.path, external: true } : { path: r.path, external: r.external, sideEffects: r.sideEffects, namespace: r.namespace, pluginData: r.pluginData };
-            });
-        },
+  const result = await esbuild
+    .build({
+      stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: "kubestep-entry.ts", loader: "ts" },
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      sourcemap: "inline",
+      sourcesContent: false,
+      logLevel: "silent",
+      banner: {
+        js: "import { createRequire as __ksCreateRequire } from 'node:module'; const require = __ksCreateRequire(import.meta.url);",
       },
-    ],
-  }).catch((e: { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }) => {
-    const msgs = (e.errors ?? []).map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text));
-    throw new FlowDefinitionError(`cannot build the code package for ${flowFile}:\n  ${msgs.join("\n  ") || String(e)}`);
-  });
+      plugins: [
+        {
+          name: "kubestep",
+          setup(build) {
+            build.onResolve({ filter: /^kubestep$/ }, () => ({ path: indexFile }));
+            if (!options.selfContained)
+              build.onResolve({ filter: /^[@a-z]/ }, (args) =>
+                HEAVY.some((re) => re.test(args.path)) ? { path: args.path, external: true } : undefined,
+              );
+            else if (options.podDatastore) {
+              // Only the runtime's own imports are left out (the user's flow may import any SDK, which is then
+              // bundled with everything it imports): they stay dynamic imports a pod never reaches, since each
+              // datastore loads its SDK lazily.
+              const excluded = podExcludedImports(options.podDatastore).filter(
+                (re) => !(options.orchestrator && re === SDK_IMPORTS.kubernetes),
+              );
+              const runtimeDir = dirname(here);
+              build.onResolve({ filter: /^@/ }, (args) =>
+                args.importer.startsWith(runtimeDir + "/") && excluded.some((re) => re.test(args.path))
+                  ? { path: args.path, external: true }
+                  : undefined,
+              );
+            }
+            if (options.selfContained)
+              // Optional peers (cloud SDKs, the Kubernetes client) are bundled when the user installed them;
+              // one that is not installed stays an import that fails, if ever reached, with the npm install to type.
+              build.onResolve({ filter: OPTIONAL_PEER_FILTER }, async (args) => {
+                if ((args.pluginData as { kubestepPeer?: boolean } | undefined)?.kubestepPeer) return undefined;
+                const r = await build.resolve(args.path, {
+                  kind: args.kind,
+                  resolveDir: args.resolveDir,
+                  importer: args.importer,
+                  pluginData: { kubestepPeer: true },
+                });
+                return r.errors.length
+                  ? { path: args.path, external: true }
+                  : {
+                      path: r.path,
+                      external: r.external,
+                      sideEffects: r.sideEffects,
+                      namespace: r.namespace,
+                      pluginData: r.pluginData,
+                    };
+              });
+          },
+        },
+      ],
+    })
+    .catch(
+      (e: { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }) => {
+        const msgs = (e.errors ?? []).map((m) =>
+          m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text,
+        );
+        throw new FlowDefinitionError(
+          `cannot build the code package for ${flowFile}:\n  ${msgs.join("\n  ") || String(e)}`,
+        );
+      },
+    );
   const bytes = result.outputFiles[0]!.contents;
   const sha = createHash("sha256").update(bytes).digest("hex");
   const dir = join(PACKAGE_ROOT, ".cache", "code");

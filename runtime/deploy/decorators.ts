@@ -73,7 +73,8 @@ export class DeployDefinitionError extends KubestepError {
 type Bag = Record<PropertyKey, unknown>;
 function record(context: ClassDecoratorContext, kind: keyof RawDeployDecl, options: unknown): void {
   const bag = context.metadata as Bag;
-  if (!Object.prototype.hasOwnProperty.call(bag, DEPLOY_KEY)) bag[DEPLOY_KEY] = { schedules: [], triggers: [], triggerOnFinish: [] } satisfies RawDeployDecl;
+  if (!Object.prototype.hasOwnProperty.call(bag, DEPLOY_KEY))
+    bag[DEPLOY_KEY] = { schedules: [], triggers: [], triggerOnFinish: [] } satisfies RawDeployDecl;
   (bag[DEPLOY_KEY] as RawDeployDecl)[kind].push(options);
 }
 
@@ -97,10 +98,17 @@ export function triggerOnFinish(options: TriggerOnFinishOptions): ClassDecorator
 /** What the decorators recorded on a flow class (empty when none). */
 export function rawDeployDeclOf(cls: Function): RawDeployDecl {
   const md = (cls as unknown as Record<symbol, Bag | undefined>)[Symbol.metadata as symbol];
-  return (md && Object.prototype.hasOwnProperty.call(md, DEPLOY_KEY) ? (md[DEPLOY_KEY] as RawDeployDecl) : undefined) ?? { schedules: [], triggers: [], triggerOnFinish: [] };
+  return (
+    (md && Object.prototype.hasOwnProperty.call(md, DEPLOY_KEY) ? (md[DEPLOY_KEY] as RawDeployDecl) : undefined) ?? {
+      schedules: [],
+      triggers: [],
+      triggerOnFinish: [],
+    }
+  );
 }
 
-const show = (v: unknown): string => (v === undefined ? "nothing" : typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string =>
+  v === undefined ? "nothing" : typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
 
 const MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 const DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
@@ -130,15 +138,33 @@ export function cronProblems(expr: string): string[] {
     };
     for (const part of f.split(",")) {
       const [range, step, extra] = part.split("/");
-      const bad = (why: string) => problems.push(`${spec.name} field ${JSON.stringify(f)}: ${why} (allowed: ${spec.min}-${spec.max}${spec.names ? ` or ${spec.names[0]}-${spec.names[spec.names.length - 1]}` : ""}, *, ranges a-b, steps /n, lists a,b)`);
-      if (extra !== undefined || range === undefined || range === "") { bad(`${JSON.stringify(part)} is not a value, range or step`); continue; }
-      if (step !== undefined && !(/^\d+$/.test(step) && Number(step) > 0)) { bad(`step ${JSON.stringify(step)} must be a whole number > 0`); continue; }
+      const bad = (why: string) =>
+        problems.push(
+          `${spec.name} field ${JSON.stringify(f)}: ${why} (allowed: ${spec.min}-${spec.max}${spec.names ? ` or ${spec.names[0]}-${spec.names[spec.names.length - 1]}` : ""}, *, ranges a-b, steps /n, lists a,b)`,
+        );
+      if (extra !== undefined || range === undefined || range === "") {
+        bad(`${JSON.stringify(part)} is not a value, range or step`);
+        continue;
+      }
+      if (step !== undefined && !(/^\d+$/.test(step) && Number(step) > 0)) {
+        bad(`step ${JSON.stringify(step)} must be a whole number > 0`);
+        continue;
+      }
       if (range === "*" || range === "?") continue;
       const ends = range.split("-");
-      if (ends.length > 2) { bad(`${JSON.stringify(range)} is not a value or a range`); continue; }
+      if (ends.length > 2) {
+        bad(`${JSON.stringify(range)} is not a value or a range`);
+        continue;
+      }
       const nums = ends.map(value);
-      if (nums.some((n) => n === undefined)) { bad(`${JSON.stringify(range)} is not a number${spec.names ? " or name" : ""}`); continue; }
-      if (nums.some((n) => n! < spec.min || n! > spec.max)) { bad(`${JSON.stringify(range)} is out of range`); continue; }
+      if (nums.some((n) => n === undefined)) {
+        bad(`${JSON.stringify(range)} is not a number${spec.names ? " or name" : ""}`);
+        continue;
+      }
+      if (nums.some((n) => n! < spec.min || n! > spec.max)) {
+        bad(`${JSON.stringify(range)} is out of range`);
+        continue;
+      }
       if (nums.length === 2 && nums[0]! > nums[1]!) bad(`range ${JSON.stringify(range)} runs backwards`);
     }
   });
@@ -166,18 +192,34 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object
 export function resolveDeploySpec(flowName: string, raw: RawDeployDecl): DeploySpec {
   const problems: string[] = [];
   const out: DeploySpec = { events: [], upstreamFlows: [] };
-  if (raw.schedules.length > 1) problems.push(`@schedule is applied ${raw.schedules.length} times; a flow has one schedule`);
+  if (raw.schedules.length > 1)
+    problems.push(`@schedule is applied ${raw.schedules.length} times; a flow has one schedule`);
   const s = raw.schedules[0];
   if (s !== undefined) {
-    if (!isObj(s)) problems.push(`@schedule = ${show(s)} is invalid; expected { cron, timezone? } or { hourly | daily | weekly: true }`);
+    if (!isObj(s))
+      problems.push(
+        `@schedule = ${show(s)} is invalid; expected { cron, timezone? } or { hourly | daily | weekly: true }`,
+      );
     else {
-      for (const k of Object.keys(s)) if (!["cron", "timezone", "hourly", "daily", "weekly"].includes(k)) problems.push(`@schedule ${k} = ${show(s[k])} is an unknown option; allowed: cron, timezone, hourly, daily, weekly`);
-      for (const k of ["hourly", "daily", "weekly"] as const) if (s[k] !== undefined && typeof s[k] !== "boolean") problems.push(`@schedule ${k} = ${show(s[k])} is invalid; expected true`);
-      const chosen = (["cron", "hourly", "daily", "weekly"] as const).filter((k) => (k === "cron" ? s.cron !== undefined : s[k] === true));
+      for (const k of Object.keys(s))
+        if (!["cron", "timezone", "hourly", "daily", "weekly"].includes(k))
+          problems.push(
+            `@schedule ${k} = ${show(s[k])} is an unknown option; allowed: cron, timezone, hourly, daily, weekly`,
+          );
+      for (const k of ["hourly", "daily", "weekly"] as const)
+        if (s[k] !== undefined && typeof s[k] !== "boolean")
+          problems.push(`@schedule ${k} = ${show(s[k])} is invalid; expected true`);
+      const chosen = (["cron", "hourly", "daily", "weekly"] as const).filter((k) =>
+        k === "cron" ? s.cron !== undefined : s[k] === true,
+      );
       let cron: string | undefined;
-      if (chosen.length !== 1) problems.push(`@schedule needs exactly one of cron, hourly, daily, weekly (got ${chosen.length ? chosen.join(" and ") : "none"})`);
+      if (chosen.length !== 1)
+        problems.push(
+          `@schedule needs exactly one of cron, hourly, daily, weekly (got ${chosen.length ? chosen.join(" and ") : "none"})`,
+        );
       else if (chosen[0] === "cron") {
-        if (typeof s.cron !== "string") problems.push(`@schedule cron = ${show(s.cron)} is invalid; expected a string like "0 * * * *"`);
+        if (typeof s.cron !== "string")
+          problems.push(`@schedule cron = ${show(s.cron)} is invalid; expected a string like "0 * * * *"`);
         else {
           const cp = cronProblems(s.cron);
           if (cp.length) problems.push(...cp.map((p) => `@schedule cron = ${show(s.cron)} is invalid: ${p}`));
@@ -186,23 +228,39 @@ export function resolveDeploySpec(flowName: string, raw: RawDeployDecl): DeployS
       } else cron = { hourly: "0 * * * *", daily: "0 0 * * *", weekly: "0 0 * * 0" }[chosen[0]!];
       let timezone: string | undefined;
       if (s.timezone !== undefined) {
-        if (typeof s.timezone !== "string" || !isTimeZone(s.timezone)) problems.push(`@schedule timezone = ${show(s.timezone)} is invalid; expected an IANA time zone such as "UTC" or "Europe/Paris"`);
+        if (typeof s.timezone !== "string" || !isTimeZone(s.timezone))
+          problems.push(
+            `@schedule timezone = ${show(s.timezone)} is invalid; expected an IANA time zone such as "UTC" or "Europe/Paris"`,
+          );
         else timezone = s.timezone;
       }
       if (cron !== undefined) out.schedule = { cron, ...(timezone !== undefined ? { timezone } : {}) };
     }
   }
   for (const t of raw.triggers) {
-    if (!isObj(t)) { problems.push(`@trigger = ${show(t)} is invalid; expected { event: "name" }`); continue; }
-    for (const k of Object.keys(t)) if (k !== "event") problems.push(`@trigger ${k} = ${show(t[k])} is an unknown option; allowed: event`);
-    if (typeof t.event !== "string" || !EVENT_NAME.test(t.event)) problems.push(`@trigger event = ${show(t.event)} is invalid; expected 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit`);
+    if (!isObj(t)) {
+      problems.push(`@trigger = ${show(t)} is invalid; expected { event: "name" }`);
+      continue;
+    }
+    for (const k of Object.keys(t))
+      if (k !== "event") problems.push(`@trigger ${k} = ${show(t[k])} is an unknown option; allowed: event`);
+    if (typeof t.event !== "string" || !EVENT_NAME.test(t.event))
+      problems.push(
+        `@trigger event = ${show(t.event)} is invalid; expected 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit`,
+      );
     else if (!out.events.includes(t.event)) out.events.push(t.event);
   }
   for (const t of raw.triggerOnFinish) {
-    if (!isObj(t)) { problems.push(`@triggerOnFinish = ${show(t)} is invalid; expected { flow: "UpstreamFlow" }`); continue; }
-    for (const k of Object.keys(t)) if (k !== "flow") problems.push(`@triggerOnFinish ${k} = ${show(t[k])} is an unknown option; allowed: flow`);
-    if (typeof t.flow !== "string" || !FLOW_NAME.test(t.flow)) problems.push(`@triggerOnFinish flow = ${show(t.flow)} is invalid; expected the class name of a deployed flow`);
-    else if (t.flow === flowName) problems.push(`@triggerOnFinish flow = ${show(t.flow)} is invalid; a flow cannot trigger itself`);
+    if (!isObj(t)) {
+      problems.push(`@triggerOnFinish = ${show(t)} is invalid; expected { flow: "UpstreamFlow" }`);
+      continue;
+    }
+    for (const k of Object.keys(t))
+      if (k !== "flow") problems.push(`@triggerOnFinish ${k} = ${show(t[k])} is an unknown option; allowed: flow`);
+    if (typeof t.flow !== "string" || !FLOW_NAME.test(t.flow))
+      problems.push(`@triggerOnFinish flow = ${show(t.flow)} is invalid; expected the class name of a deployed flow`);
+    else if (t.flow === flowName)
+      problems.push(`@triggerOnFinish flow = ${show(t.flow)} is invalid; a flow cannot trigger itself`);
     else if (!out.upstreamFlows.includes(t.flow)) out.upstreamFlows.push(t.flow);
   }
   if (problems.length) throw new DeployDefinitionError(flowName, problems);

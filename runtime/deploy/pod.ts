@@ -41,21 +41,26 @@ export async function orchestratorMain(loadFlowModule: () => Promise<Record<stri
 
 async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>>): Promise<number> {
   const text = process.env[DEPLOYED_RUN_ENV];
-  if (!text) throw new Error(`${DEPLOYED_RUN_ENV} is not set: this code package runs a deployed run only in an orchestrator Job`);
+  if (!text)
+    throw new Error(
+      `${DEPLOYED_RUN_ENV} is not set: this code package runs a deployed run only in an orchestrator Job`,
+    );
   const run = JSON.parse(text) as DeployedRunSpec;
   const record = run.deployment;
   const runId = run.runId ?? process.env[ORCHESTRATOR_JOB_ENV];
   if (!runId) throw new Error(`no run id: neither the deployed run nor ${ORCHESTRATOR_JOB_ENV} gives one`);
   const pod = process.env.KUBESTEP_KUBERNETES_POD_NAME ?? "orchestrator";
   const mod = await loadFlowModule();
-  const cls = Object.values(mod).find((v) => isFlowClass(v) && (v as Function).name === record.flowName) as Function | undefined;
+  const cls = Object.values(mod).find((v) => isFlowClass(v) && (v as Function).name === record.flowName) as
+    Function | undefined;
   if (!cls) throw new Error(`the code package does not export flow ${record.flowName}`);
   const graph = buildGraph(cls);
   const storage = await openStorage(record.datastore.kind, record.datastore.root);
   let params = run.params ?? resolveParams(record.params, {});
   if (run.resume) {
     const origin = await new FlowDatastore(storage, record.flowName).readRun(run.resume.originRunId);
-    if (!origin) throw new Error(`resume: run ${record.flowName}/${run.resume.originRunId} does not exist in ${storage.root}`);
+    if (!origin)
+      throw new Error(`resume: run ${record.flowName}/${run.resume.originRunId} does not exist in ${storage.root}`);
     params = origin.params;
   }
   if (run.trigger.type === "manual") process.env.KUBESTEP_USER ??= run.trigger.user;
@@ -80,34 +85,69 @@ async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>
   // Killed (pod deleted, evicted, node drained): leave the step Jobs running; the Job's next pod re-attaches to them.
   // A handler is needed anyway: as PID 1, node would otherwise ignore SIGTERM until the kubelet's SIGKILL.
   process.once("SIGTERM", () => {
-    write(`SIGTERM: the orchestrator pod ${pod} stops; step Jobs keep running and the next pod of the Job continues run ${runId}`, "stderr");
+    write(
+      `SIGTERM: the orchestrator pod ${pod} stops; step Jobs keep running and the next pod of the Job continues run ${runId}`,
+      "stderr",
+    );
     dirty = true;
     void flush().finally(() => process.exit(143));
   });
 
   const { loadKubeConfig } = await import("../exec/kubernetes/client.js");
   const { KubernetesExecutor } = await import("../exec/kubernetes/executor.js");
-  const { DEFAULT_PENDING_TIMEOUT_SECONDS, DEFAULT_IMAGE_PULL_GRACE_SECONDS } = await import("../exec/kubernetes/explain.js");
+  const { DEFAULT_PENDING_TIMEOUT_SECONDS, DEFAULT_IMAGE_PULL_GRACE_SECONDS } =
+    await import("../exec/kubernetes/explain.js");
   const { kubeConfig } = await loadKubeConfig();
   const executor = new KubernetesExecutor({
-    kubeConfig, storage, codeSha: record.taskCode.sha, codeKey: record.taskCode.key, configs: record.stepConfigs, podEnv: record.podEnv,
-    pendingTimeoutSeconds: DEFAULT_PENDING_TIMEOUT_SECONDS, imagePullGraceSeconds: DEFAULT_IMAGE_PULL_GRACE_SECONDS, info: output.info,
+    kubeConfig,
+    storage,
+    codeSha: record.taskCode.sha,
+    codeKey: record.taskCode.key,
+    configs: record.stepConfigs,
+    podEnv: record.podEnv,
+    pendingTimeoutSeconds: DEFAULT_PENDING_TIMEOUT_SECONDS,
+    imagePullGraceSeconds: DEFAULT_IMAGE_PULL_GRACE_SECONDS,
+    info: output.info,
   });
-  output.info(`orchestrating ${record.flowName} run ${runId} (deployment version ${record.version}, code ${record.taskCode.sha.slice(0, 12)}, trigger ${run.trigger.type}, pod ${pod}, datastore ${storage.root})`);
+  output.info(
+    `orchestrating ${record.flowName} run ${runId} (deployment version ${record.version}, code ${record.taskCode.sha.slice(0, 12)}, trigger ${run.trigger.type}, pod ${pod}, datastore ${storage.root})`,
+  );
   const orch = new Orchestrator({
-    graph, storage, executorFor: () => executor, runId, params, tags: record.tags, codeHash: record.taskCode.sha, flowFile: `deployment ${record.flowName} version ${record.version}`,
-    maxWorkers: record.maxWorkers, maxNumSplits: record.maxNumSplits, output, trigger: run.trigger, continueRun: true, ...(run.resume ? { resume: run.resume } : {}),
+    graph,
+    storage,
+    executorFor: () => executor,
+    runId,
+    params,
+    tags: record.tags,
+    codeHash: record.taskCode.sha,
+    flowFile: `deployment ${record.flowName} version ${record.version}`,
+    maxWorkers: record.maxWorkers,
+    maxNumSplits: record.maxNumSplits,
+    output,
+    trigger: run.trigger,
+    continueRun: true,
+    ...(run.resume ? { resume: run.resume } : {}),
   });
   const res = await orch.execute();
-  output.info(res.ok ? `run ${record.flowName}/${runId} succeeded` : `run ${record.flowName}/${runId} failed: ${res.error}`);
+  output.info(
+    res.ok ? `run ${record.flowName}/${runId} succeeded` : `run ${record.flowName}/${runId} failed: ${res.error}`,
+  );
   if (res.ok) {
     try {
       const { deployApis, listDeployments, startDeployedRun } = await import("../exec/kubernetes/deploy-api.js");
       const apis = await deployApis(kubeConfig);
       const upstream = `${record.flowName}/${runId}`;
-      for (const d of (await listDeployments(apis, record.namespace)).filter((d) => d.upstreamFlows.includes(record.flowName))) {
-        const started = await startDeployedRun(apis, { deployment: d, runId: downstreamRunId(upstream, d.flowName), trigger: { type: "flow", pathspec: upstream } });
-        output.info(`@triggerOnFinish: ${started.created ? "started" : "already started"} ${d.flowName} run ${downstreamRunId(upstream, d.flowName)} (Job ${started.job})`);
+      for (const d of (await listDeployments(apis, record.namespace)).filter((d) =>
+        d.upstreamFlows.includes(record.flowName),
+      )) {
+        const started = await startDeployedRun(apis, {
+          deployment: d,
+          runId: downstreamRunId(upstream, d.flowName),
+          trigger: { type: "flow", pathspec: upstream },
+        });
+        output.info(
+          `@triggerOnFinish: ${started.created ? "started" : "already started"} ${d.flowName} run ${downstreamRunId(upstream, d.flowName)} (Job ${started.job})`,
+        );
       }
     } catch (e) {
       output.info(`@triggerOnFinish: could not start the downstream flows: ${(e as Error).message}`);

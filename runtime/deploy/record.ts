@@ -11,9 +11,20 @@ import { KubestepError } from "../errors.js";
 /** Why a run started: `current.trigger` inside its tasks, and `trigger` in its run.json. */
 export type RunTrigger =
   | { /** Started by `kubestep trigger`. */ type: "manual"; /** Who triggered it. */ user: string }
-  | { /** Started by the flow's `@schedule` (its CronJob). */ type: "schedule"; /** The cron expression. */ cron: string; /** Its time zone, when set. */ timezone?: string }
-  | { /** Started by `kubestep event publish`. */ type: "event"; /** The event name. */ name: string; /** The event's payload. */ payload: Record<string, string> }
-  | { /** Started because an upstream deployed flow's run succeeded. */ type: "flow"; /** `Flow/run` of the upstream run. */ pathspec: string };
+  | {
+      /** Started by the flow's `@schedule` (its CronJob). */ type: "schedule";
+      /** The cron expression. */ cron: string;
+      /** Its time zone, when set. */ timezone?: string;
+    }
+  | {
+      /** Started by `kubestep event publish`. */ type: "event";
+      /** The event name. */ name: string;
+      /** The event's payload. */ payload: Record<string, string>;
+    }
+  | {
+      /** Started because an upstream deployed flow's run succeeded. */ type: "flow";
+      /** `Flow/run` of the upstream run. */ pathspec: string;
+    };
 
 /** A deployed flow, as `kubestep deploy` records it. */
 export interface DeploymentRecord {
@@ -81,7 +92,10 @@ export interface DeployedRunSpec {
   /** Why the run starts. */
   trigger: RunTrigger;
   /** Resume this failed run of the flow (`kubestep trigger --resume`): its finished tasks are reused, its parameters kept. */
-  resume?: { /** The run to resume. */ originRunId: string; /** Step to re-run from (default: the first that did not finish). */ step?: string };
+  resume?: {
+    /** The run to resume. */ originRunId: string;
+    /** Step to re-run from (default: the first that did not finish). */ step?: string;
+  };
 }
 
 /** A deployment record that cannot be read. */
@@ -101,7 +115,19 @@ export function parseDeploymentRecord(text: string, source: string): DeploymentR
     throw new DeploymentRecordError(`${source}: not JSON (${(e as Error).message})`);
   }
   const r = v as Partial<DeploymentRecord> | null;
-  const missing = ["flowName", "version", "namespace", "datastore", "taskCode", "orchestratorCode", "stepConfigs", "orchestrator"].filter((k) => !r || (r as Record<string, unknown>)[k] === undefined);
-  if (!r || r.format !== 1 || missing.length) throw new DeploymentRecordError(`${source}: not a kubestep deployment record (format ${JSON.stringify(r?.format)}${missing.length ? `, missing ${missing.join(", ")}` : ""})`);
+  const missing = [
+    "flowName",
+    "version",
+    "namespace",
+    "datastore",
+    "taskCode",
+    "orchestratorCode",
+    "stepConfigs",
+    "orchestrator",
+  ].filter((k) => !r || (r as Record<string, unknown>)[k] === undefined);
+  if (!r || r.format !== 1 || missing.length)
+    throw new DeploymentRecordError(
+      `${source}: not a kubestep deployment record (format ${JSON.stringify(r?.format)}${missing.length ? `, missing ${missing.join(", ")}` : ""})`,
+    );
   return r as DeploymentRecord;
 }

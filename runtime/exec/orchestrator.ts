@@ -5,7 +5,13 @@
  */
 import { userInfo } from "node:os";
 import { ArtifactStore } from "../artifacts/store.js";
-import { FlowDatastore, type ForeachFrame, type RunMeta, type TaskMeta, type TaskResult } from "../datastore/flowstore.js";
+import {
+  FlowDatastore,
+  type ForeachFrame,
+  type RunMeta,
+  type TaskMeta,
+  type TaskResult,
+} from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
 import type { FlowGraph, GraphNode } from "../flow/graph.js";
 import type { CatchOptions } from "../flow/decorators.js";
@@ -64,7 +70,17 @@ export interface RunOutcome {
 
 /** User name recorded with runs (`KUBESTEP_USER` overrides). */
 export function currentUser(): string {
-  return readVariable("KUBESTEP_USER") || process.env.USER || (() => { try { return userInfo().username; } catch { return "unknown"; } })();
+  return (
+    readVariable("KUBESTEP_USER") ||
+    process.env.USER ||
+    (() => {
+      try {
+        return userInfo().username;
+      } catch {
+        return "unknown";
+      }
+    })()
+  );
 }
 
 function stackKey(stack: ForeachFrame[]): string {
@@ -110,9 +126,17 @@ export class Orchestrator {
     if (this.o.resume) await this.loadOrigin(this.o.resume);
     const previous = this.o.continueRun ? await this.loadExisting() : undefined;
     const fresh: RunMeta & { trigger?: RunTrigger } = {
-      flowName: graph.flowName, runId, status: "running", params: this.o.params, tags: this.o.tags, user: currentUser(),
-      codeHash: this.o.codeHash, createdAt: new Date().toISOString(), flowFile: this.o.flowFile,
-      ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}), ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
+      flowName: graph.flowName,
+      runId,
+      status: "running",
+      params: this.o.params,
+      tags: this.o.tags,
+      user: currentUser(),
+      codeHash: this.o.codeHash,
+      createdAt: new Date().toISOString(),
+      flowFile: this.o.flowFile,
+      ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}),
+      ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
     };
     this.run = previous ? { ...previous, status: "running" } : fresh;
     await this.ds.writeRun(this.run);
@@ -122,7 +146,12 @@ export class Orchestrator {
     await finished;
     await Promise.all([...this.executors].map((e) => e.close?.()));
     const ok = this.failed === 0 && !this.firstError;
-    this.run = { ...this.run, status: ok ? "succeeded" : "failed", finishedAt: new Date().toISOString(), ...(this.firstError ? { error: this.firstError } : {}) };
+    this.run = {
+      ...this.run,
+      status: ok ? "succeeded" : "failed",
+      finishedAt: new Date().toISOString(),
+      ...(this.firstError ? { error: this.firstError } : {}),
+    };
     await this.ds.writeRun(this.run);
     return { runId, ok, ...(this.firstError ? { error: this.firstError } : {}) };
   }
@@ -148,40 +177,54 @@ export class Orchestrator {
         if (t) this.existing.set(`${step}|${stackKey(t.foreachStack)}`, t);
       }
     this.nextTaskId = Math.max(this.nextTaskId, maxId + 1);
-    this.o.output.info(`continuing run ${runId}: ${[...this.existing.values()].filter((t) => t.status === "succeeded").length} finished task(s) kept, ${[...this.existing.values()].filter((t) => t.status !== "succeeded").length} unfinished re-attached`);
+    this.o.output.info(
+      `continuing run ${runId}: ${[...this.existing.values()].filter((t) => t.status === "succeeded").length} finished task(s) kept, ${[...this.existing.values()].filter((t) => t.status !== "succeeded").length} unfinished re-attached`,
+    );
     return run;
   }
 
   private async loadOrigin(r: ResumeFrom): Promise<void> {
     const { graph } = this.o;
     const originRun = await this.ds.readRun(r.originRunId);
-    if (!originRun) throw new Error(`resume: run ${graph.flowName}/${r.originRunId} does not exist in ${this.o.storage.root}`);
+    if (!originRun)
+      throw new Error(`resume: run ${graph.flowName}/${r.originRunId} does not exist in ${this.o.storage.root}`);
     let maxId = 0;
     const ok = new Set<string>();
     const unfinished = new Set<string>();
     const steps = await this.ds.listSteps(r.originRunId);
-    const tasks = (await Promise.all(steps.map(async (step) => (await this.ds.listTasks(r.originRunId, step)).map((id) => ({ step, id }))))).flat();
+    const tasks = (
+      await Promise.all(
+        steps.map(async (step) => (await this.ds.listTasks(r.originRunId, step)).map((id) => ({ step, id }))),
+      )
+    ).flat();
     const metas = await Promise.all(tasks.map(({ step, id }) => this.ds.readTask(r.originRunId, step, id)));
     for (const [i, { step, id }] of tasks.entries()) {
       maxId = Math.max(maxId, Number(id) || 0);
       const t = metas[i];
       if (t?.status === "succeeded" && t.artifacts) {
-        this.origin.set(`${step}|${stackKey(t.foreachStack)}`, { ...t, clonedFrom: t.clonedFrom ?? `${r.originRunId}/${step}/${id}` });
+        this.origin.set(`${step}|${stackKey(t.foreachStack)}`, {
+          ...t,
+          clonedFrom: t.clonedFrom ?? `${r.originRunId}/${step}/${id}`,
+        });
         ok.add(step);
       } else unfinished.add(step);
     }
     this.nextTaskId = maxId + 1;
     let from = r.step;
-    if (from !== undefined && !graph.nodes[from]) throw new Error(`resume: step ${from} is not in flow ${graph.flowName} (steps: ${graph.order.join(", ")})`);
+    if (from !== undefined && !graph.nodes[from])
+      throw new Error(`resume: step ${from} is not in flow ${graph.flowName} (steps: ${graph.order.join(", ")})`);
     if (from === undefined) {
       from = graph.order.find((s) => !ok.has(s) || unfinished.has(s));
-      if (from === undefined) throw new Error(`resume: run ${r.originRunId} finished successfully; name a step to re-run from`);
+      if (from === undefined)
+        throw new Error(`resume: run ${r.originRunId} finished successfully; name a step to re-run from`);
     }
     // Re-run the chosen step and everything after it.
     const rerun = new Set<string>([from]);
     for (const s of graph.order) if (rerun.has(s)) for (const t of graph.nodes[s]!.out) rerun.add(t);
     this.rerun = rerun;
-    this.o.output.info(`resuming run ${r.originRunId} from step ${from}; reusing finished tasks of ${graph.order.filter((s) => !rerun.has(s)).join(", ") || "no step"}`);
+    this.o.output.info(
+      `resuming run ${r.originRunId} from step ${from}; reusing finished tasks of ${graph.order.filter((s) => !rerun.has(s)).join(", ") || "no step"}`,
+    );
   }
 
   private enqueue(job: () => Promise<void>): void {
@@ -242,9 +285,18 @@ export class Orchestrator {
     const reuse = !this.rerun.has(step) ? this.origin.get(`${step}|${stackKey(stack)}`) : undefined;
     if (reuse) {
       const meta: TaskMeta = {
-        step, taskId, status: "succeeded", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: stack, attempts: [],
-        startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(),
-        artifacts: reuse.artifacts!, ...(reuse.transition ? { transition: reuse.transition } : {}), ...(reuse.foreachNum !== undefined ? { foreachNum: reuse.foreachNum } : {}), clonedFrom: reuse.clonedFrom!,
+        step,
+        taskId,
+        status: "succeeded",
+        parents: parents.map((p) => `${p.step}/${p.taskId}`),
+        foreachStack: stack,
+        attempts: [],
+        startedAt: new Date().toISOString(),
+        finishedAt: new Date().toISOString(),
+        artifacts: reuse.artifacts!,
+        ...(reuse.transition ? { transition: reuse.transition } : {}),
+        ...(reuse.foreachNum !== undefined ? { foreachNum: reuse.foreachNum } : {}),
+        clonedFrom: reuse.clonedFrom!,
       };
       await this.ds.writeTask(runId, meta);
       this.cloned++;
@@ -261,18 +313,37 @@ export class Orchestrator {
    * (gang semantics: all start together; one failing stops the others and fails the group). Retries
    * re-run the whole group.
    */
-  private async runGroup(node: GraphNode, members: Array<{ taskId: string; stack: ForeachFrame[]; prior?: TaskMeta }>, parents: TaskMeta[]): Promise<void> {
+  private async runGroup(
+    node: GraphNode,
+    members: Array<{ taskId: string; stack: ForeachFrame[]; prior?: TaskMeta }>,
+    parents: TaskMeta[],
+  ): Promise<void> {
     const { graph, runId } = this.o;
     const step = node.name;
     const now = () => new Date().toISOString();
-    const metas: TaskMeta[] = members.map((m) => (m.prior ? { ...m.prior, status: "running" } : { step, taskId: m.taskId, status: "running", parents: parents.map((p) => `${p.step}/${p.taskId}`), foreachStack: m.stack, attempts: [], startedAt: now() }));
+    const metas: TaskMeta[] = members.map((m) =>
+      m.prior
+        ? { ...m.prior, status: "running" }
+        : {
+            step,
+            taskId: m.taskId,
+            status: "running",
+            parents: parents.map((p) => `${p.step}/${p.taskId}`),
+            foreachStack: m.stack,
+            attempts: [],
+            startedAt: now(),
+          },
+    );
     // A continued task resumes at its running attempt (re-attached), or after its failed ones.
     const priorAttempts = members.length === 1 ? members[0]!.prior?.attempts : undefined;
-    const firstAttempt = priorAttempts ? (priorAttempts.findIndex((x) => x.status === "running") + 1 || priorAttempts.length + 1) - 1 : 0;
+    const firstAttempt = priorAttempts
+      ? (priorAttempts.findIndex((x) => x.status === "running") + 1 || priorAttempts.length + 1) - 1
+      : 0;
     await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
     const retry = node.meta.decorators.retry?.options as { times: number; minutesBetweenRetries: number } | undefined;
     const timeoutSeconds = (node.meta.decorators.timeout?.options as { seconds: number } | undefined)?.seconds;
-    const envVars = (node.meta.decorators.environment?.options as { vars: Record<string, string> } | undefined)?.vars ?? {};
+    const envVars =
+      (node.meta.decorators.environment?.options as { vars: Record<string, string> } | undefined)?.vars ?? {};
     const catchOpts = node.meta.decorators.catch?.options as CatchOptions | undefined;
     const executor = this.o.executorFor(node);
     this.executors.add(executor);
@@ -285,7 +356,9 @@ export class Orchestrator {
     for (let attempt = firstAttempt; attempt < maxAttempts && !this.stopping; attempt++) {
       if (attempt > firstAttempt) {
         const wait = (retry?.minutesBetweenRetries ?? 0) * 60_000;
-        this.o.output.info(`${prefixes[0]}${gang ? ` (+${members.length - 1} nodes)` : ""} retrying (attempt ${attempt + 1} of ${maxAttempts})${wait ? ` in ${retry!.minutesBetweenRetries} min` : ""}`);
+        this.o.output.info(
+          `${prefixes[0]}${gang ? ` (+${members.length - 1} nodes)` : ""} retrying (attempt ${attempt + 1} of ${maxAttempts})${wait ? ` in ${retry!.minutesBetweenRetries} min` : ""}`,
+        );
         if (wait) await this.sleep(wait);
         if (this.stopping) break;
       }
@@ -294,30 +367,67 @@ export class Orchestrator {
       gangFailure = undefined;
       const runOne = async (meta: TaskMeta, i: number): Promise<[AttemptOutcome, TaskResult | undefined, TaskSpec]> => {
         const spec: TaskSpec = {
-          flowName: graph.flowName, runId, step, taskId: meta.taskId, attempt, parents: meta.parents, foreachStack: meta.foreachStack, params: this.o.params,
-          datastore: { kind: this.o.storage.kind, root: this.o.storage.root }, user: this.run.user, tags: this.o.tags, maxNumSplits: this.o.maxNumSplits,
+          flowName: graph.flowName,
+          runId,
+          step,
+          taskId: meta.taskId,
+          attempt,
+          parents: meta.parents,
+          foreachStack: meta.foreachStack,
+          params: this.o.params,
+          datastore: { kind: this.o.storage.kind, root: this.o.storage.root },
+          user: this.run.user,
+          tags: this.o.tags,
+          maxNumSplits: this.o.maxNumSplits,
           ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
-          ...(gang ? { parallel: { nodeIndex: i, numNodes: members.length, controlTaskId: metas[0]!.taskId, taskIds: metas.map((m) => m.taskId) } } : {}),
+          ...(gang
+            ? {
+                parallel: {
+                  nodeIndex: i,
+                  numNodes: members.length,
+                  controlTaskId: metas[0]!.taskId,
+                  taskIds: metas.map((m) => m.taskId),
+                },
+              }
+            : {}),
         };
         const a = { attempt, status: "running" as const, startedAt: now() };
         meta.attempts[attempt] = a;
-        let outcome = await executor.runAttempt(spec, { timeoutSeconds, env: envVars, prefix: prefixes[i]!, onLine: (l, s) => this.o.output.line(l, s), signal: abort.signal });
+        let outcome = await executor.runAttempt(spec, {
+          timeoutSeconds,
+          env: envVars,
+          prefix: prefixes[i]!,
+          onLine: (l, s) => this.o.output.line(l, s),
+          signal: abort.signal,
+        });
         await this.ds.writeLog(runId, step, meta.taskId, attempt, outcome.log);
         let result: TaskResult | undefined;
         if (outcome.ok) {
           result = await this.ds.readResult(runId, step, meta.taskId, attempt);
-          if (!result) outcome = { ...outcome, ok: false, reason: "exit", error: `step ${step}: the task exited without storing its result` };
+          if (!result)
+            outcome = {
+              ...outcome,
+              ok: false,
+              reason: "exit",
+              error: `step ${step}: the task exited without storing its result`,
+            };
         }
         if (!outcome.ok && gang) {
           if (firstFailure === undefined) {
             firstFailure = `node ${i} (task ${meta.taskId}) failed: ${outcome.error}`;
             gangFailure = firstFailure;
             abort.abort(`step ${step}: ${firstFailure}; stopping the other nodes of the gang`);
-          } else if (outcome.reason === "killed") outcome = { ...outcome, error: `step ${step}: stopped because ${firstFailure}` };
+          } else if (outcome.reason === "killed")
+            outcome = { ...outcome, error: `step ${step}: stopped because ${firstFailure}` };
         }
         meta.attempts[attempt] = {
-          ...a, status: outcome.ok ? "succeeded" : "failed", finishedAt: now(), exitCode: outcome.exitCode ?? null, signal: outcome.signal ?? null,
-          executor: outcome.where, ...(outcome.ok ? {} : { reason: outcome.reason, error: outcome.error }),
+          ...a,
+          status: outcome.ok ? "succeeded" : "failed",
+          finishedAt: now(),
+          exitCode: outcome.exitCode ?? null,
+          signal: outcome.signal ?? null,
+          executor: outcome.where,
+          ...(outcome.ok ? {} : { reason: outcome.reason, error: outcome.error }),
         };
         if (!outcome.ok) this.o.output.info(`${prefixes[i]} attempt ${attempt + 1} failed: ${outcome.error}`);
         return [outcome, result, spec];
@@ -334,7 +444,13 @@ export class Orchestrator {
     if (outcomes.length && outcomes.every((o) => o.ok)) {
       for (const [i, meta] of metas.entries()) {
         const result = results[i]!;
-        Object.assign(meta, { status: "succeeded", artifacts: result.artifacts, transition: result.transition, foreachNum: result.foreachNum, finishedAt: now() });
+        Object.assign(meta, {
+          status: "succeeded",
+          artifacts: result.artifacts,
+          transition: result.transition,
+          foreachNum: result.foreachNum,
+          finishedAt: now(),
+        });
         await this.ds.writeTask(runId, meta);
         this.done++;
         this.o.output.info(`${prefixes[i]} finished (${this.progress()})`);
@@ -344,17 +460,34 @@ export class Orchestrator {
     }
 
     const failedOutcome = outcomes.find((o) => !o.ok && o.reason !== "killed") ?? outcomes.find((o) => !o.ok);
-    const error = (gang && gangFailure ? `step ${step}: parallel ${gangFailure}` : failedOutcome?.error) ?? `step ${step}: stopped before it ran`;
+    const error =
+      (gang && gangFailure ? `step ${step}: parallel ${gangFailure}` : failedOutcome?.error) ??
+      `step ${step}: stopped before it ran`;
     if (catchOpts && !this.stopping && node.foreach === undefined && !gang) {
       // @catch: record the failure and continue along the declared transition.
       const meta = metas[0]!;
       const parentArtifacts = !node.isJoin && parents[0]?.artifacts ? parents[0].artifacts : {};
       const artifacts = { ...parentArtifacts };
-      if (catchOpts.var) artifacts[catchOpts.var] = await this.store.save(catchOpts.var, { type: failedOutcome?.reason ?? "exception", message: error, step, attempts: meta.attempts.length });
-      Object.assign(meta, { status: "succeeded", artifacts, transition: { targets: node.out }, caught: error, finishedAt: now() });
+      if (catchOpts.var)
+        artifacts[catchOpts.var] = await this.store.save(catchOpts.var, {
+          type: failedOutcome?.reason ?? "exception",
+          message: error,
+          step,
+          attempts: meta.attempts.length,
+        });
+      Object.assign(meta, {
+        status: "succeeded",
+        artifacts,
+        transition: { targets: node.out },
+        caught: error,
+        finishedAt: now(),
+      });
       await this.ds.writeTask(runId, meta);
       this.done++;
-      if (catchOpts.printException !== false) this.o.output.info(`${prefixes[0]} @catch: ${error}; continuing${catchOpts.var ? ` (failure stored in ${catchOpts.var})` : ""}`);
+      if (catchOpts.printException !== false)
+        this.o.output.info(
+          `${prefixes[0]} @catch: ${error}; continuing${catchOpts.var ? ` (failure stored in ${catchOpts.var})` : ""}`,
+        );
       this.advance(node, meta);
       return;
     }
@@ -363,7 +496,9 @@ export class Orchestrator {
       await this.ds.writeTask(runId, meta);
     }
     if (catchOpts && node.foreach !== undefined && !this.stopping)
-      this.o.output.info(`${prefixes[0]} @catch cannot continue a failed foreach step (the number of splits is unknown)`);
+      this.o.output.info(
+        `${prefixes[0]} @catch cannot continue a failed foreach step (the number of splits is unknown)`,
+      );
     this.fail(error);
   }
 
@@ -391,12 +526,20 @@ export class Orchestrator {
           this.launch(target, parents, stack, 0);
         }
       } else if (node.type === "parallel") {
-        const num = t.numParallel ?? node.numParallel ?? (tn.meta.decorators.parallel?.options as { numNodes?: number } | undefined)?.numNodes;
+        const num =
+          t.numParallel ??
+          node.numParallel ??
+          (tn.meta.decorators.parallel?.options as { numNodes?: number } | undefined)?.numNodes;
         if (!num || num < 2 || !Number.isInteger(num)) {
-          this.fail(`step ${node.name}: @parallel step ${target} needs numParallel >= 2 (got ${num}); use this.next(this.${target}, { numParallel: N }) or @parallel({ numNodes: N })`);
+          this.fail(
+            `step ${node.name}: @parallel step ${target} needs numParallel >= 2 (got ${num}); use this.next(this.${target}, { numParallel: N }) or @parallel({ numNodes: N })`,
+          );
           return;
         }
-        const members = Array.from({ length: num }, (_, i) => ({ taskId: String(this.nextTaskId++), stack: [...task.foreachStack, { step: node.name, index: i, num }] }));
+        const members = Array.from({ length: num }, (_, i) => ({
+          taskId: String(this.nextTaskId++),
+          stack: [...task.foreachStack, { step: node.name, index: i, num }],
+        }));
         this.enqueue(() => this.runGroup(tn, members, [task]));
       } else if (t.foreach !== undefined) {
         const num = task.foreachNum ?? 0;
@@ -404,7 +547,8 @@ export class Orchestrator {
           this.fail(`step ${node.name}: foreach over ${t.foreach} is empty; a foreach needs at least one element`);
           return;
         }
-        for (let i = 0; i < num; i++) this.launch(target, [task], [...task.foreachStack, { step: node.name, index: i, num }], i);
+        for (let i = 0; i < num; i++)
+          this.launch(target, [task], [...task.foreachStack, { step: node.name, index: i, num }], i);
       } else {
         this.launch(target, [task], task.foreachStack, bi);
       }

@@ -12,7 +12,14 @@ import { FlowDatastore, type ArtifactRef, type TaskMeta, type TaskResult } from 
 import { openStorage } from "../datastore/open.js";
 import { setCurrent } from "../flow/current.js";
 import { takeCard } from "../flow/card.js";
-import { FLOWSPEC_MARK, TASK_STATE, type FlowSpec, type Inputs, type MergeOptions, type Transition } from "../flow/flowspec.js";
+import {
+  FLOWSPEC_MARK,
+  TASK_STATE,
+  type FlowSpec,
+  type Inputs,
+  type MergeOptions,
+  type Transition,
+} from "../flow/flowspec.js";
 import { buildGraph } from "../flow/graph.js";
 import { FlowDefinitionError } from "../errors.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
@@ -42,7 +49,9 @@ export async function waitForHostname(host: string, timeoutSeconds: number, step
       return;
     } catch (e) {
       if (Date.now() > deadline)
-        throw new Error(`step ${step}: the control node ${host} did not resolve within ${timeoutSeconds} s (hostnameResolutionTimeout): ${(e as Error).message}`);
+        throw new Error(
+          `step ${step}: the control node ${host} did not resolve within ${timeoutSeconds} s (hostnameResolutionTimeout): ${(e as Error).message}`,
+        );
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -70,7 +79,11 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
 
   const flow = new (cls as new () => FlowSpec)();
   const self = flow as unknown as Record<string, unknown>;
-  const state: { transition?: Transition; stepName: string; merge?: (inputs: Inputs<Record<string, unknown>>, o: MergeOptions) => void } = { stepName: spec.step };
+  const state: {
+    transition?: Transition;
+    stepName: string;
+    merge?: (inputs: Inputs<Record<string, unknown>>, o: MergeOptions) => void;
+  } = { stepName: spec.step };
   Object.defineProperty(flow, TASK_STATE, { value: state, enumerable: false });
   const initial = new Map(Object.entries(self)); // field initializers' values
 
@@ -82,7 +95,10 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
     const views = parents.map((p) => artifactView(p.artifacts!, store));
     const byStep = (s: string) => {
       const i = parents.findIndex((p) => p.step === s);
-      if (i < 0) throw new FlowDefinitionError(`step ${spec.step}: inputs.byStep(${JSON.stringify(s)}): no input came from step ${s} (inputs came from ${[...new Set(parents.map((p) => p.step))].join(", ")})`);
+      if (i < 0)
+        throw new FlowDefinitionError(
+          `step ${spec.step}: inputs.byStep(${JSON.stringify(s)}): no input came from step ${s} (inputs came from ${[...new Set(parents.map((p) => p.step))].join(", ")})`,
+        );
       return views[i]!;
     };
     inputs = Object.assign(views, { byStep }) as unknown as Inputs<Record<string, unknown>>;
@@ -93,7 +109,10 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
       const conflicts: string[] = [];
       for (const name of names) {
         if (exclude.has(name) || (include && !include.has(name)) || paramNames.has(name)) continue;
-        const setByJoin = Object.prototype.hasOwnProperty.call(self, name) && !(name in inheritedRefs) && (!initial.has(name) || initial.get(name) !== self[name]);
+        const setByJoin =
+          Object.prototype.hasOwnProperty.call(self, name) &&
+          !(name in inheritedRefs) &&
+          (!initial.has(name) || initial.get(name) !== self[name]);
         if (setByJoin) continue;
         const refs = parents.map((p) => p.artifacts![name]).filter((r): r is ArtifactRef => !!r);
         if (new Set(refs.map((r) => r.sha + r.encoding)).size > 1) {
@@ -103,7 +122,9 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
         inheritedRefs[name] = refs[0]!;
       }
       if (conflicts.length)
-        throw new FlowDefinitionError(`step ${spec.step}: mergeArtifacts: inputs disagree on ${conflicts.join(", ")}; set them in the join or pass { exclude: [${conflicts.map((c) => JSON.stringify(c)).join(", ")}] }`);
+        throw new FlowDefinitionError(
+          `step ${spec.step}: mergeArtifacts: inputs disagree on ${conflicts.join(", ")}; set them in the join or pass { exclude: [${conflicts.map((c) => JSON.stringify(c)).join(", ")}] }`,
+        );
       void given;
       const l = defineLazyArtifacts(flow, inheritedRefs, store, new Set());
       const prev = lazy.untouched;
@@ -121,21 +142,47 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   if (!node.isJoin && frame && parents[0]?.step === frame.step && parentNode?.foreach !== undefined) {
     const items = store.loadSync(parentNode.foreach!, parents[0].artifacts![parentNode.foreach!]!);
     const arr = Array.isArray(items) ? items : Array.from(items as Iterable<unknown>);
-    Object.defineProperty(flow, "input", { value: arr[frame.index], writable: true, enumerable: false, configurable: true });
+    Object.defineProperty(flow, "input", {
+      value: arr[frame.index],
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
     Object.defineProperty(flow, "index", { value: frame.index, writable: true, enumerable: false, configurable: true });
   } else if (!node.isJoin && frame) {
     Object.defineProperty(flow, "index", { value: frame.index, writable: true, enumerable: false, configurable: true });
   }
 
   if (spec.parallel && spec.parallel.nodeIndex > 0 && spec.parallel.mainIp)
-    await waitForHostname(spec.parallel.mainIp, Number(process.env.KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT) || 600, spec.step);
+    await waitForHostname(
+      spec.parallel.mainIp,
+      Number(process.env.KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT) || 600,
+      spec.step,
+    );
   const td = join(tmpdir(), "kubestep", spec.runId, `${spec.step}-${spec.taskId}`);
   mkdirSync(td, { recursive: true });
   setCurrent({
-    flowName: spec.flowName, runId: spec.runId, stepName: spec.step, taskId: spec.taskId, retryCount: spec.attempt,
-    pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`, isRunningOnKubernetes: !!spec.kubernetes,
-    username: spec.user, tags: spec.tags, tempdir: process.env.KUBESTEP_TEMPDIR ?? td, ...(spec.trigger ? { trigger: spec.trigger } : {}),
-    ...(spec.parallel ? { parallel: { nodeIndex: spec.parallel.nodeIndex, numNodes: spec.parallel.numNodes, controlTaskId: spec.parallel.controlTaskId, mainIp: spec.parallel.mainIp ?? process.env[PARALLEL_ENV.mainIp] ?? "127.0.0.1" } } : {}),
+    flowName: spec.flowName,
+    runId: spec.runId,
+    stepName: spec.step,
+    taskId: spec.taskId,
+    retryCount: spec.attempt,
+    pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`,
+    isRunningOnKubernetes: !!spec.kubernetes,
+    username: spec.user,
+    tags: spec.tags,
+    tempdir: process.env.KUBESTEP_TEMPDIR ?? td,
+    ...(spec.trigger ? { trigger: spec.trigger } : {}),
+    ...(spec.parallel
+      ? {
+          parallel: {
+            nodeIndex: spec.parallel.nodeIndex,
+            numNodes: spec.parallel.numNodes,
+            controlTaskId: spec.parallel.controlTaskId,
+            mainIp: spec.parallel.mainIp ?? process.env[PARALLEL_ENV.mainIp] ?? "127.0.0.1",
+          },
+        }
+      : {}),
   });
 
   const method = (flow as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.step]!;
@@ -145,14 +192,27 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   } finally {
     // The card (current.card) is stored even when the step throws: it may explain the failure.
     const card = takeCard();
-    if (card) await ds.writeCard(spec.runId, spec.step, spec.taskId, { version: 1, pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`, attempt: spec.attempt, createdAt: new Date().toISOString(), components: card.components });
+    if (card)
+      await ds.writeCard(spec.runId, spec.step, spec.taskId, {
+        version: 1,
+        pathspec: `${spec.flowName}/${spec.runId}/${spec.step}/${spec.taskId}`,
+        attempt: spec.attempt,
+        createdAt: new Date().toISOString(),
+        components: card.components,
+      });
   }
 
   // Transition: exactly the one the graph declares.
   const t = state.transition;
   if (spec.step !== "end") {
-    if (!t) throw new FlowDefinitionError(`step ${spec.step}: finished without calling this.next(); expected this.next(${node.out.map((o) => "this." + o).join(", ")})`);
-    if (t.targets.join(",") !== node.out.join(",")) throw new FlowDefinitionError(`step ${spec.step}: called this.next(${t.targets.join(", ")}) but its code declares this.next(${node.out.join(", ")})`);
+    if (!t)
+      throw new FlowDefinitionError(
+        `step ${spec.step}: finished without calling this.next(); expected this.next(${node.out.map((o) => "this." + o).join(", ")})`,
+      );
+    if (t.targets.join(",") !== node.out.join(","))
+      throw new FlowDefinitionError(
+        `step ${spec.step}: called this.next(${t.targets.join(", ")}) but its code declares this.next(${node.out.join(", ")})`,
+      );
   }
 
   // Artifacts: everything the instance holds; untouched inherited ones by reference.
@@ -167,10 +227,24 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   const result: TaskResult = { artifacts, ...(t ? { transition: t } : {}) };
   if (t?.foreach !== undefined) {
     const v = self[t.foreach];
-    if (v === undefined) throw new FlowDefinitionError(`step ${spec.step}: foreach artifact ${t.foreach} is not set; assign this.${t.foreach} = [...] before this.next()`);
-    const n = Array.isArray(v) || ArrayBuffer.isView(v) ? (v as ArrayLike<unknown>).length : v instanceof Set || v instanceof Map ? v.size : undefined;
-    if (n === undefined) throw new FlowDefinitionError(`step ${spec.step}: foreach artifact ${t.foreach} must be an array or a Set/Map; got ${typeof v}`);
-    if (n > spec.maxNumSplits) throw new FlowDefinitionError(`step ${spec.step}: foreach over ${t.foreach} would start ${n} tasks, more than --max-num-splits ${spec.maxNumSplits}; raise --max-num-splits if intended`);
+    if (v === undefined)
+      throw new FlowDefinitionError(
+        `step ${spec.step}: foreach artifact ${t.foreach} is not set; assign this.${t.foreach} = [...] before this.next()`,
+      );
+    const n =
+      Array.isArray(v) || ArrayBuffer.isView(v)
+        ? (v as ArrayLike<unknown>).length
+        : v instanceof Set || v instanceof Map
+          ? v.size
+          : undefined;
+    if (n === undefined)
+      throw new FlowDefinitionError(
+        `step ${spec.step}: foreach artifact ${t.foreach} must be an array or a Set/Map; got ${typeof v}`,
+      );
+    if (n > spec.maxNumSplits)
+      throw new FlowDefinitionError(
+        `step ${spec.step}: foreach over ${t.foreach} would start ${n} tasks, more than --max-num-splits ${spec.maxNumSplits}; raise --max-num-splits if intended`,
+      );
     result.foreachNum = n;
   }
   await ds.writeResult(spec.runId, spec.step, spec.taskId, spec.attempt, result);
@@ -190,7 +264,16 @@ function readLaunch(): Promise<TaskLaunch> {
     const spec = JSON.parse(inline) as TaskSpec;
     // In a JobSet pod the spec is the control's; the pod's own node and task come from its environment.
     const node = parallelNodeFromEnv(process.env);
-    if (node) Object.assign(spec, { taskId: node.taskId, parallel: { nodeIndex: node.nodeIndex, numNodes: node.numNodes, controlTaskId: node.controlTaskId, mainIp: node.mainIp } });
+    if (node)
+      Object.assign(spec, {
+        taskId: node.taskId,
+        parallel: {
+          nodeIndex: node.nodeIndex,
+          numNodes: node.numNodes,
+          controlTaskId: node.controlTaskId,
+          mainIp: node.mainIp,
+        },
+      });
     return Promise.resolve({ spec, env: {} });
   }
   return new Promise((resolveLaunch, reject) => {

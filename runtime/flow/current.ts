@@ -57,21 +57,51 @@ function get(): CurrentInfo {
 }
 
 /** What the running task knows about itself: flow, run, step, task, attempt, pathspec, Kubernetes or not. */
-export const current: Readonly<CurrentInfo> & { readonly isRunning: boolean; /** This task's card (a report `kubestep ui` and `kubestep card get` show). */ readonly card: Card } = {
+export const current: Readonly<CurrentInfo> & {
+  readonly isRunning: boolean;
+  /** This task's card (a report `kubestep ui` and `kubestep card get` show). */ readonly card: Card;
+} = {
   get isRunning() {
     return (globalThis as Holder)[KEY] !== undefined;
   },
-  get flowName() { return get().flowName; },
-  get runId() { return get().runId; },
-  get stepName() { return get().stepName; },
-  get taskId() { return get().taskId; },
-  get retryCount() { return get().retryCount; },
-  get pathspec() { return get().pathspec; },
-  get isRunningOnKubernetes() { return get().isRunningOnKubernetes; },
-  get username() { return get().username; },
-  get tags() { return get().tags; },
-  get tempdir() { return get().tempdir; },
-  get parallel() { return get().parallel; },
-  get trigger() { return get().trigger; },
-  get card() { get(); return taskCard(); },
+  get flowName() {
+    return get().flowName;
+  },
+  get runId() {
+    return get().runId;
+  },
+  get stepName() {
+    return get().stepName;
+  },
+  get taskId() {
+    return get().taskId;
+  },
+  get retryCount() {
+    return get().retryCount;
+  },
+  get pathspec() {
+    return get().pathspec;
+  },
+  get isRunningOnKubernetes() {
+    return get().isRunningOnKubernetes;
+  },
+  get username() {
+    return get().username;
+  },
+  get tags() {
+    return get().tags;
+  },
+  get tempdir() {
+    return get().tempdir;
+  },
+  get parallel() {
+    return get().parallel;
+  },
+  get trigger() {
+    return get().trigger;
+  },
+  get card() {
+    get();
+    return taskCard();
+  },
 };
