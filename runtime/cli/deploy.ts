@@ -197,11 +197,13 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   await api.applyConfigMap(apis, k8sDeploy.buildDeploymentConfigMap(record));
   if (record.schedule) await api.applyCronJob(apis, k8sDeploy.buildCronJob(record));
   else await apis.batch.deleteNamespacedCronJob({ namespace, name: k8sDeploy.deploymentName(graph.flowName), propagationPolicy: "Orphan" }).catch(() => undefined);
+  const pruned = await api.pruneCodeConfigMaps(apis, namespace, graph.flowName, record.orchestratorCode.configMaps);
   process.stdout.write(
     `deployed ${graph.flowName} version ${record.version} in namespace ${namespace} (code ${taskPkg.sha.slice(0, 12)}, datastore ${storage.root})` +
       (record.schedule ? `; schedule ${record.schedule.cron}${record.schedule.timezone ? ` (${record.schedule.timezone})` : ""}, overlap ${record.schedule.allowOverlap ? "allowed" : "forbidden"}` : "") +
       (record.events.length ? `; events ${record.events.join(", ")}` : "") +
       (record.upstreamFlows.length ? `; after ${record.upstreamFlows.join(", ")}` : "") +
+      (pruned.length ? `; removed the code of older versions no run uses (${pruned.join(", ")})` : "") +
       `\n  start a run now: kubestep trigger ${graph.flowName} --namespace ${namespace}\n`,
   );
   return 0;
@@ -277,6 +279,12 @@ export async function cmdDeployments(argv: string[], _h?: DeployHelpers): Promis
       ...r.upstreamFlows.map((f) => `after ${f}`),
     ];
     process.stdout.write(`${r.flowName}  version ${r.version}  deployed ${r.createdAt} by ${r.user}  code ${r.taskCode.sha.slice(0, 12)}  ${on.length ? on.join(", ") : "manual only"}\n`);
+    if (r.schedule) {
+      const { deploymentName } = await import("../kubernetes/deploy.js");
+      const cj = await apis.batch.readNamespacedCronJob({ namespace, name: deploymentName(r.flowName) }).catch(() => undefined);
+      const last = cj?.status?.lastScheduleTime;
+      process.stdout.write(`    schedule: ${cj ? `last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`);
+    }
     process.stdout.write(last.length ? last.map((l) => `    last run: ${l}\n`).join("") : "    no runs yet\n");
   }
   return 0;

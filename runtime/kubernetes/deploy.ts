@@ -196,6 +196,16 @@ export function buildOrchestratorJob(run: DeployedRunSpec & { runId: string }): 
   return { apiVersion: "batch/v1", kind: "Job", metadata, spec: orchestratorJobSpec(run) };
 }
 
+/**
+ * The code ConfigMaps unfinished orchestrator Jobs mount (a pod of theirs may still start, after a restart):
+ * redeploying keeps them and prunes the other versions'.
+ */
+export function codeConfigMapsInUse(jobs: V1Job[]): string[] {
+  const finished = (j: V1Job) => !!j.status?.conditions?.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+  const names = jobs.filter((j) => !finished(j)).flatMap((j) => (j.spec?.template.spec?.volumes ?? []).flatMap((v) => (v.projected?.sources ?? []).flatMap((s) => (s.configMap?.name ? [s.configMap.name] : []))));
+  return [...new Set(names)].sort();
+}
+
 /** The CronJob of a scheduled flow: each Job is an orchestrator run with the default parameters. */
 export function buildCronJob(record: DeploymentRecord): V1CronJob {
   const s = record.schedule;

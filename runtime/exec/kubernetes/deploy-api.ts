@@ -6,7 +6,7 @@
 import type { KubeConfig, V1ConfigMap, V1CronJob, V1Job } from "@kubernetes/client-node";
 import { k8s, apiErrorInfo } from "./client.js";
 import { parseDeploymentRecord, type DeployedRunSpec, type DeploymentRecord } from "../../deploy/record.js";
-import { buildOrchestratorJob, deploymentName, deploymentSelector, RECORD_KEY } from "../../kubernetes/deploy.js";
+import { buildOrchestratorJob, codeConfigMapsInUse, deploymentName, deploymentSelector, RECORD_KEY } from "../../kubernetes/deploy.js";
 
 /** The three API groups deployments use. */
 export interface DeployApis {
@@ -81,6 +81,26 @@ export async function startDeployedRun(apis: DeployApis, run: DeployedRunSpec & 
     if (apiErrorInfo(e).code === 409) return { job: job.metadata!.name!, created: false };
     throw e;
   }
+}
+
+/**
+ * Deletes the code ConfigMaps of `flowName` that neither the current version (`keep`) nor an unfinished
+ * orchestrator Job uses (a redeploy replaces the version; runs in progress keep theirs).
+ * @returns the names deleted.
+ */
+export async function pruneCodeConfigMaps(apis: DeployApis, namespace: string, flowName: string, keep: string[]): Promise<string[]> {
+  const inUse = new Set([...keep, ...codeConfigMapsInUse(await listOrchestratorJobs(apis, namespace, flowName))]);
+  const cms = await apis.core.listNamespacedConfigMap({ namespace, labelSelector: deploymentSelector(flowName, "code") });
+  const pruned: string[] = [];
+  for (const name of cms.items.map((c) => c.metadata!.name!).filter((n) => !inUse.has(n))) {
+    try {
+      await apis.core.deleteNamespacedConfigMap({ namespace, name });
+      pruned.push(name);
+    } catch (e) {
+      if (!notFound(e)) throw e;
+    }
+  }
+  return pruned;
 }
 
 /**

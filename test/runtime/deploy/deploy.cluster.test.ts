@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { FLOWS, kubestep, scratch, type CliResult } from "../../helpers/cli.js";
 import { orchestratorObjects } from "../../../components/orchestrator.js";
 import { openStorage } from "../../../runtime/datastore/open.js";
+import { Flow } from "../../../runtime/client/index.js";
 import { FlowDatastore } from "../../../runtime/datastore/flowstore.js";
 import { deploymentName, orchestratorJobName } from "../../../runtime/kubernetes/deploy.js";
 import { orchestratorLogKey, downstreamRunId } from "../../../runtime/deploy/pod.js";
@@ -24,7 +25,7 @@ const bad = join(FLOWS, "deploy", "bad.ts");
 const cwd = scratch();
 
 function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
 }
 function kubectlJson<T>(...args: string[]): T {
   return JSON.parse(kubectl(...args, "-o", "json")) as T;
@@ -116,6 +117,13 @@ describe("deployed flows on the real cluster", function () {
     const dump = await ks("dump", `DeployedFlow/${ID("manual-1")}/join/${join}`);
     assert.match(dump.stdout, /total = 14/);
     assert.match(dump.stdout, /onKubernetes = true/);
+    // The client API reads the deployed run like any other.
+    const viaApi = (await Flow.connect("DeployedFlow", { datastore: "s3" })).run(ID("manual-1"));
+    assert.ok(viaApi?.successful);
+    assert.deepEqual(viaApi.params, { n: 3, label: "hello" });
+    const joinTask = viaApi.step("join").task;
+    await joinTask.fetch();
+    assert.equal(joinTask.data.total, 14);
     // The orchestrator's own log is in the datastore.
     const pod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>("get", "pods", "-n", NS, "-l", `job-name=${orchestratorJobName("DeployedFlow", ID("manual-1"))}`).items[0]!.metadata.name;
     const olog = (await ds.storage.get(orchestratorLogKey("DeployedFlow", ID("manual-1"), pod)))?.toString() ?? "";
@@ -131,9 +139,14 @@ describe("deployed flows on the real cluster", function () {
     const list = await ks("deployments", "list");
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, new RegExp(`DeployedFlow {2}version 1 .* manual only\\n {4}last run: ${ID("manual-1")} succeeded \\(manual, `));
-    // Redeploying replaces the version.
+    // Redeploying replaces the version and prunes the code of versions no run uses (here a stand-in for an old one).
+    const codeConfigMaps = () => kubectl("get", "configmaps", "-n", NS, "-l", "kubestep.io/deployment=DeployedFlow,kubestep.io/component=code", "-o", "name").split("\n").filter(Boolean).sort();
+    const current = codeConfigMaps();
+    assert.ok(current.length >= 1);
+    execFileSync("kubectl", ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ks-code-deployedflow-0123456789ab-0", namespace: NS, labels: { "app.kubernetes.io/part-of": "kubestep", "kubestep.io/deployment": "DeployedFlow", "kubestep.io/component": "code" } }, data: { old: "version" } }), stdio: ["pipe", "pipe", "pipe"] });
     const again = await ks("deploy", file, "--flow", "DeployedFlow");
-    assert.match(again.stdout, /deployed DeployedFlow version 2/);
+    assert.match(again.stdout, /deployed DeployedFlow version 2 .*; removed the code of older versions no run uses \(ks-code-deployedflow-0123456789ab-0\)/);
+    assert.deepEqual(codeConfigMaps(), current);
   });
 
   it("a one-minute @schedule fires (CronJob, timeZone) and Forbid skips a schedule while the previous run goes on; --delete leaves nothing behind", async () => {
@@ -163,14 +176,17 @@ describe("deployed flows on the real cluster", function () {
     const startedAt = new Date(first.metadata.creationTimestamp).getTime();
     assert.ok(Date.now() - startedAt > 60_000, "the run spanned a schedule that Forbid skipped");
 
+    const list = await ks("deployments", "list");
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `));
     const del = await ks("deploy", file, "--flow", "EveryMinuteFlow", "--delete");
     assert.equal(del.code, 0, del.stderr);
     assert.match(del.stdout, /deleted the deployment of EveryMinuteFlow .*cronjob\/.*configmap\/.*\(runs in progress finish\)/);
     assert.deepEqual(kubectlJson<{ items: unknown[] }>("get", "cronjobs,configmaps", "-n", NS, "-l", "kubestep.io/deployment=EveryMinuteFlow,kubestep.io/component!=orchestrator").items, []);
     const again = await ks("deploy", file, "--flow", "EveryMinuteFlow", "--delete");
     assert.match(again.stdout, /EveryMinuteFlow is not deployed in namespace .*; nothing to delete/);
-    const list = await ks("deployments", "list");
-    assert.doesNotMatch(list.stdout, /EveryMinuteFlow/);
+    const after = await ks("deployments", "list");
+    assert.doesNotMatch(after.stdout, /EveryMinuteFlow/);
   });
 
   it("the orchestrator pod killed while a step Job runs: the Job's next pod continues the same run, re-attaches the step Job, runs no task twice", async () => {

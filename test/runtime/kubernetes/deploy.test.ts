@@ -4,7 +4,7 @@ import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
 import type { DeploymentRecord } from "../../../runtime/deploy/record.js";
 import { parseDeploymentRecord, DeploymentRecordError } from "../../../runtime/deploy/record.js";
 import {
-  buildCodeConfigMaps, buildCronJob, buildDeploymentConfigMap, buildOrchestratorJob, codeConfigMapNames, codeParts, CODE_PART_BYTES, deploymentName,
+  buildCodeConfigMaps, buildCronJob, codeConfigMapsInUse, buildDeploymentConfigMap, buildOrchestratorJob, codeConfigMapNames, codeParts, CODE_PART_BYTES, deploymentName,
   deploymentSelector, orchestratorBootstrapCommand, orchestratorJobName, CODE_MOUNT, DEPLOYED_RUN_ENV, RECORD_KEY,
 } from "../../../runtime/kubernetes/deploy.js";
 import { isDnsLabel } from "../../../runtime/contract/names.js";
@@ -137,6 +137,16 @@ describe("deployment manifests", () => {
     assert.equal(allowed.spec!.concurrencyPolicy, "Allow");
     assert.equal(allowed.spec!.timeZone, undefined);
     assert.throws(() => buildCronJob(record()), /flow TrainFlow has no schedule/);
+  });
+
+  it("the code ConfigMaps in use are those of unfinished orchestrator Jobs", () => {
+    const older = record({ orchestratorCode: { sha: "c".repeat(64), key: "k", configMaps: codeConfigMapNames("TrainFlow", "c".repeat(64), 2) } });
+    const running = buildOrchestratorJob({ deployment: older, runId: "r1", trigger: { type: "manual", user: "u" } });
+    const finished = { ...buildOrchestratorJob({ deployment: record(), runId: "r2", trigger: { type: "manual", user: "u" } }), status: { conditions: [{ type: "Complete", status: "True" }] } };
+    const failed = { ...buildOrchestratorJob({ deployment: record(), runId: "r3", trigger: { type: "manual", user: "u" } }), status: { conditions: [{ type: "Failed", status: "True" }] } };
+    assert.deepEqual(codeConfigMapsInUse([running, finished, failed]), older.orchestratorCode.configMaps);
+    assert.deepEqual(codeConfigMapsInUse([running, running]), older.orchestratorCode.configMaps);
+    assert.deepEqual(codeConfigMapsInUse([finished]), []);
   });
 
   it("the bootstrap joins the parts in numeric order, checks the sha and calls runOrchestrator", () => {
