@@ -15,7 +15,6 @@ import { isKubestepError } from "../errors.js";
 import { parseVariable } from "../variables.js";
 import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
-import type { ResolvedResources } from "../flow/decorators.js";
 import type { KubestepEnvironment } from "../environment.js";
 import { loadEnvironment } from "../environment-source.js";
 import { datastoreFromEnv, openStorage } from "../datastore/open.js";
@@ -221,9 +220,9 @@ async function kubernetesConfigs(
     if (!d.kubernetes && !withOverrides) continue;
     configs[name] = resolveKubernetesConfig({
       step: name,
-      ...(d.kubernetes ? { decorator: d.kubernetes.options as KubernetesOptions } : {}),
-      ...(d.resources ? { resources: d.resources.options as ResolvedResources } : {}),
-      ...(d.timeout ? { timeoutSeconds: (d.timeout.options as { seconds: number }).seconds } : {}),
+      ...(d.kubernetes ? { decorator: d.kubernetes.options } : {}),
+      ...(d.resources ? { resources: d.resources.options } : {}),
+      ...(d.timeout ? { timeoutSeconds: d.timeout.options.seconds } : {}),
       ...(withOverrides ? { withOverrides } : {}),
       env: process.env,
       ...(environment ? { environment } : {}),

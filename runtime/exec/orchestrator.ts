@@ -340,11 +340,10 @@ export class Orchestrator {
       ? (priorAttempts.findIndex((x) => x.status === "running") + 1 || priorAttempts.length + 1) - 1
       : 0;
     await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
-    const retry = node.meta.decorators.retry?.options as { times: number; minutesBetweenRetries: number } | undefined;
-    const timeoutSeconds = (node.meta.decorators.timeout?.options as { seconds: number } | undefined)?.seconds;
-    const envVars =
-      (node.meta.decorators.environment?.options as { vars: Record<string, string> } | undefined)?.vars ?? {};
-    const catchOpts = node.meta.decorators.catch?.options as CatchOptions | undefined;
+    const retry = node.meta.decorators.retry?.options;
+    const timeoutSeconds = node.meta.decorators.timeout?.options.seconds;
+    const envVars = node.meta.decorators.environment?.options.vars ?? {};
+    const catchOpts: CatchOptions | undefined = node.meta.decorators.catch?.options;
     const executor = this.o.executorFor(node);
     this.executors.add(executor);
     const maxAttempts = 1 + (retry?.times ?? 0);
@@ -526,10 +525,7 @@ export class Orchestrator {
           this.launch(target, parents, stack, 0);
         }
       } else if (node.type === "parallel") {
-        const num =
-          t.numParallel ??
-          node.numParallel ??
-          (tn.meta.decorators.parallel?.options as { numNodes?: number } | undefined)?.numNodes;
+        const num = t.numParallel ?? node.numParallel ?? tn.meta.decorators.parallel?.options.numNodes;
         if (!num || num < 2 || !Number.isInteger(num)) {
           this.fail(
             `step ${node.name}: @parallel step ${target} needs numParallel >= 2 (got ${num}); use this.next(this.${target}, { numParallel: N }) or @parallel({ numNodes: N })`,
