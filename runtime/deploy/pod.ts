@@ -15,12 +15,17 @@ import { openStorage } from "../datastore/open.js";
 import { FlowDatastore } from "../datastore/flowstore.js";
 import { Orchestrator, type Output } from "../exec/orchestrator.js";
 import { shortHash } from "../contract/names.js";
-import { DEPLOYED_RUN_ENV, ORCHESTRATOR_JOB_ENV } from "../kubernetes/deploy.js";
+import { DEPLOYED_RUN_ENV, ORCHESTRATOR_JOB_ENV, ORCHESTRATOR_JOB_UID_ENV } from "../kubernetes/deploy.js";
 import type { DeployedRunSpec } from "./record.js";
 
 /** Datastore key of an orchestrator pod's log. */
 export function orchestratorLogKey(flowName: string, runId: string, pod: string): string {
   return `${flowName}/orchestrator-logs/${runId}/${pod}.txt`;
+}
+
+/** Datastore key naming the orchestrator Job (its uid) that owns a deployed run. */
+export function runOwnerKey(flowName: string, runId: string): string {
+  return `${flowName}/orchestrator-logs/${runId}/owner-job-uid`;
 }
 
 /** Run id of a downstream run started by `upstream` (`Flow/run`): deterministic, so a restarted orchestrator starts it once. */
@@ -62,6 +67,17 @@ async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>
     if (!origin)
       throw new Error(`resume: run ${record.flowName}/${run.resume.originRunId} does not exist in ${storage.root}`);
     params = origin.params;
+  }
+  // Only the Job that started a run continues it: another Job reaching an existing run id (two namespaces
+  // scheduling the same flow into one datastore at the same minute) must not take it over.
+  const jobUid = process.env[ORCHESTRATOR_JOB_UID_ENV];
+  if (jobUid) {
+    const owner = (await storage.get(runOwnerKey(record.flowName, runId)))?.toString();
+    if (owner === undefined && (await new FlowDatastore(storage, record.flowName).readRun(runId)))
+      throw new Error(`run ${record.flowName}/${runId} already exists in ${storage.root} and was not started by this deployment's Job ${process.env[ORCHESTRATOR_JOB_ENV] ?? ""}; refusing to continue it`);
+    if (owner !== undefined && owner !== jobUid)
+      throw new Error(`run ${record.flowName}/${runId} belongs to another orchestrator Job (uid ${owner}); this Job (uid ${jobUid}) refuses to continue it`);
+    if (owner === undefined) await storage.put(runOwnerKey(record.flowName, runId), jobUid);
   }
   if (run.trigger.type === "manual") process.env.KUBESTEP_USER ??= run.trigger.user;
   else process.env.KUBESTEP_USER ??= `deployment:${record.flowName}`;

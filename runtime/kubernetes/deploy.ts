@@ -42,6 +42,8 @@ export const MAX_CODE_BYTES = 12 * CODE_PART_BYTES;
 export const DEPLOYED_RUN_ENV = "KUBESTEP_DEPLOYED_RUN" satisfies KubestepVariable;
 /** The env var carrying the orchestrator pod's Job name. */
 export const ORCHESTRATOR_JOB_ENV = "KUBESTEP_ORCHESTRATOR_JOB" satisfies KubestepVariable;
+/** The env var carrying the uid of the orchestrator pod's Job. */
+export const ORCHESTRATOR_JOB_UID_ENV = "KUBESTEP_ORCHESTRATOR_JOB_UID" satisfies KubestepVariable;
 /** The env var carrying the sha256 the orchestrator pod verifies its code package against. */
 export const CODE_SHA_ENV = "KUBESTEP_CODE_SHA" satisfies KubestepVariable;
 
@@ -149,6 +151,7 @@ export function orchestratorJobSpec(run: DeployedRunSpec): V1JobSpec {
     { name: DEPLOYED_RUN_ENV, value: JSON.stringify(run) },
     { name: CODE_SHA_ENV, value: record.orchestratorCode.sha },
     { name: ORCHESTRATOR_JOB_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } } },
+    { name: ORCHESTRATOR_JOB_UID_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } } },
     { name: "KUBESTEP_KUBERNETES_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: "KUBESTEP_KUBERNETES_POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     ...Object.entries(record.podEnv).sort(([a], [b]) => a.localeCompare(b)).map(([name, value]) => ({ name, value })),

@@ -13,7 +13,8 @@ import { orchestratorObjects } from "../../../components/orchestrator.js";
 import { openStorage } from "../../../runtime/datastore/open.js";
 import { Flow } from "../../../runtime/client/index.js";
 import { FlowDatastore } from "../../../runtime/datastore/flowstore.js";
-import { deploymentName, orchestratorJobName } from "../../../runtime/kubernetes/deploy.js";
+import { buildOrchestratorJob, deploymentName, orchestratorJobName, RECORD_KEY } from "../../../runtime/kubernetes/deploy.js";
+import { parseDeploymentRecord } from "../../../runtime/deploy/record.js";
 import { orchestratorLogKey, downstreamRunId } from "../../../runtime/deploy/pod.js";
 import type { RunTrigger } from "../../../runtime/deploy/record.js";
 
@@ -129,6 +130,17 @@ describe("deployed flows on the real cluster", function () {
     const olog = (await ds.storage.get(orchestratorLogKey("DeployedFlow", ID("manual-1"), pod)))?.toString() ?? "";
     assert.match(olog, new RegExp(`orchestrating DeployedFlow run ${ID("manual-1")} \\(deployment version 1`));
     assert.match(olog, new RegExp(`run DeployedFlow/${ID("manual-1")} succeeded`));
+
+    // Another Job reaching the same run id (two namespaces scheduling one flow into one datastore) must not take the run over.
+    const intruder = buildOrchestratorJob({ deployment: parseDeploymentRecord(cm.data[RECORD_KEY]!, "test"), runId: ID("manual-1"), trigger: { type: "manual", user: "intruder" } });
+    intruder.metadata!.name = "ks-run-intruder";
+    execFileSync("kubectl", ["create", "-f", "-"], { input: JSON.stringify(intruder), stdio: ["pipe", "pipe", "pipe"] });
+    await waitFor("the intruding Job to fail (bounded at 120 s)", 120, () => done(kubectlJson<Job>("get", "job", "-n", NS, "ks-run-intruder"), "Failed"));
+    const uidOf = (job: string) => kubectlJson<{ metadata: { uid: string } }>("get", "job", "-n", NS, job).metadata.uid;
+    assert.match(kubectl("logs", "-n", NS, "job/ks-run-intruder"), new RegExp(`run DeployedFlow/${ID("manual-1")} belongs to another orchestrator Job \\(uid ${uidOf(orchestratorJobName("DeployedFlow", ID("manual-1")))}\\); this Job \\(uid ${uidOf("ks-run-intruder")}\\) refuses to continue it`));
+    assert.equal((await runMeta("DeployedFlow", ID("manual-1")))?.trigger?.type, "manual");
+    assert.equal((await runMeta("DeployedFlow", ID("manual-1")))?.status, "succeeded");
+    kubectl("delete", "job", "-n", NS, "ks-run-intruder");
 
     // Bad parameters fail on the laptop; nothing is started.
     const badParam = await ks("trigger", "DeployedFlow", "--n", "many");

@@ -112,6 +112,7 @@ describe("deployment manifests", () => {
     assert.deepEqual(JSON.parse(env[DEPLOYED_RUN_ENV] as string), { deployment: r, runId: "1700-ab", params: { n: 7 }, trigger: { type: "manual", user: "bob" } });
     assert.equal(env.KUBESTEP_CODE_SHA, SHA);
     assert.deepEqual(env.KUBESTEP_ORCHESTRATOR_JOB, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } });
+    assert.deepEqual(env.KUBESTEP_ORCHESTRATOR_JOB_UID, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } });
     assert.equal(env.KUBESTEP_S3_ENDPOINT_URL, "http://10.0.0.5:4568");
     assert.equal(env.AWS_REGION, "us-east-1");
     assert.deepEqual(buildOrchestratorJob({ deployment: r, runId: "1700-ab", params: { n: 7 }, trigger: { type: "manual", user: "bob" } }), job);
