@@ -40,7 +40,11 @@ export interface DeployHelpers {
   /** The optional peers the datastore needs. */
   datastoreNeeds(d: ChosenDatastoreLike): PeerNeed[];
   /** The resolved Kubernetes configuration of the steps sent to Kubernetes. */
-  kubernetesConfigs(graph: FlowGraph, withSpecs: string[], environment: KubestepEnvironment | undefined): Promise<Record<string, ResolvedKubernetesConfig>>;
+  kubernetesConfigs(
+    graph: FlowGraph,
+    withSpecs: string[],
+    environment: KubestepEnvironment | undefined,
+  ): Promise<Record<string, ResolvedKubernetesConfig>>;
   /** A new run id. */
   defaultRunId(): string;
 }
@@ -90,7 +94,11 @@ and payload keys that name a parameter of the flow set it.`,
 const ENV_OPTS = ["namespace", "stack", "environment", "kube-context"];
 
 async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment | undefined> {
-  return loadEnvironment({ ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}), ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}), env: process.env });
+  return loadEnvironment({
+    ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
+    ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}),
+    env: process.env,
+  });
 }
 
 function namespaceOf(p: ParsedArgs, environment: KubestepEnvironment | undefined): string {
@@ -101,7 +109,9 @@ async function kube(p: ParsedArgs, why: string) {
   await requirePeers([{ feature: "kubernetes", reason: why }]);
   const { loadKubeConfig } = await import("../exec/kubernetes/client.js");
   const api = await import("../exec/kubernetes/deploy-api.js");
-  const { kubeConfig } = await loadKubeConfig({ ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}) });
+  const { kubeConfig } = await loadKubeConfig({
+    ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}),
+  });
   return { kubeConfig, apis: await api.deployApis(kubeConfig), api };
 }
 
@@ -112,7 +122,12 @@ function usage(cmd: keyof typeof DEPLOY_USAGE, code: number): number {
 
 /** `kubestep deploy <flow.ts> [--delete]`. */
 export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<number> {
-  const p = parseArgs(argv, ["flow", "datastore", "with", "orchestrator-service-account", "tag", "max-workers", "max-num-splits", ...ENV_OPTS], ["help", "delete", "allow-overlap"], false);
+  const p = parseArgs(
+    argv,
+    ["flow", "datastore", "with", "orchestrator-service-account", "tag", "max-workers", "max-num-splits", ...ENV_OPTS],
+    ["help", "delete", "allow-overlap"],
+    false,
+  );
   if (p.flags.has("help")) return usage("deploy", 0);
   const [file, more] = p.positionals;
   if (!file) throw new UsageError("missing the flow file");
@@ -125,7 +140,11 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
     const namespace = namespaceOf(p, environment);
     const { apis, api } = await kube(p, "kubestep deploy --delete");
     const deleted = await api.deleteDeployment(apis, namespace, graph.flowName);
-    process.stdout.write(deleted.length ? `deleted the deployment of ${graph.flowName} in namespace ${namespace}: ${deleted.join(", ")} (runs in progress finish)\n` : `${graph.flowName} is not deployed in namespace ${namespace}; nothing to delete\n`);
+    process.stdout.write(
+      deleted.length
+        ? `deleted the deployment of ${graph.flowName} in namespace ${namespace}: ${deleted.join(", ")} (runs in progress finish)\n`
+        : `${graph.flowName} is not deployed in namespace ${namespace}; nothing to delete\n`,
+    );
     return 0;
   }
 
@@ -140,7 +159,15 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
     problems.push(...e.problems);
   }
 
-  const upstream = [...new Set(raw.triggerOnFinish.flatMap((t) => (typeof t === "object" && t !== null && typeof (t as { flow?: unknown }).flow === "string" ? [(t as { flow: string }).flow] : [])))].filter((u) => u !== graph.flowName);
+  const upstream = [
+    ...new Set(
+      raw.triggerOnFinish.flatMap((t) =>
+        typeof t === "object" && t !== null && typeof (t as { flow?: unknown }).flow === "string"
+          ? [(t as { flow: string }).flow]
+          : [],
+      ),
+    ),
+  ].filter((u) => u !== graph.flowName);
   // Nothing left to check on the cluster: fail before connecting to it.
   if (problems.length && !upstream.length) throw new DeployDefinitionError(graph.flowName, problems);
 
@@ -150,16 +177,25 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const { parseWithKubernetes, resolveKubernetesConfig } = await import("../kubernetes/config.js");
   let overrides: Partial<KubernetesOptions> = {};
   for (const w of withSpecs) overrides = { ...overrides, ...(parseWithKubernetes(w) as Partial<KubernetesOptions>) };
-  const orchestratorConfig = resolveKubernetesConfig({ step: "(orchestrator)", withOverrides: overrides, env: process.env, ...(environment ? { environment } : {}) });
+  const orchestratorConfig = resolveKubernetesConfig({
+    step: "(orchestrator)",
+    withOverrides: overrides,
+    env: process.env,
+    ...(environment ? { environment } : {}),
+  });
   const namespace = orchestratorConfig.namespace;
   const chosen = chooseDatastore(p, environment);
   if (chosen.kind === "local")
-    throw new UsageError(`a deployed flow runs in the cluster, whose pods cannot read the local datastore ${chosen.root}; choose one they reach: --datastore s3 | gs | azure, or --stack <name> / --environment <file>`);
+    throw new UsageError(
+      `a deployed flow runs in the cluster, whose pods cannot read the local datastore ${chosen.root}; choose one they reach: --datastore s3 | gs | azure, or --stack <name> / --environment <file>`,
+    );
   await requirePeers([{ feature: "kubernetes", reason: "kubestep deploy" }, ...datastoreNeeds(chosen)]);
   const { apis, api } = await kube(p, "kubestep deploy");
   for (const u of upstream)
     if (!(await api.readDeployment(apis, namespace, u)))
-      problems.push(`@triggerOnFinish flow = ${JSON.stringify(u)}: no flow ${u} is deployed in namespace ${namespace}; deploy it first (kubestep deploy <its file> --namespace ${namespace})`);
+      problems.push(
+        `@triggerOnFinish flow = ${JSON.stringify(u)}: no flow ${u} is deployed in namespace ${namespace}; deploy it first (kubestep deploy <its file> --namespace ${namespace})`,
+      );
   if (problems.length || !spec) throw new DeployDefinitionError(graph.flowName, problems);
 
   const storage = await openStorage(chosen.kind, chosen.root);
@@ -167,11 +203,14 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const podDatastore = chosen.kind as Exclude<DatastoreKind, "local">;
   const taskPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore });
   const orchPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, orchestrator: true });
-  for (const pkg of [taskPkg, orchPkg]) if (!(await storage.exists(ds.codeKey(pkg.sha)))) await storage.put(ds.codeKey(pkg.sha), pkg.bytes);
+  for (const pkg of [taskPkg, orchPkg])
+    if (!(await storage.exists(ds.codeKey(pkg.sha)))) await storage.put(ds.codeKey(pkg.sha), pkg.bytes);
   const gz = gzipSync(orchPkg.bytes, { level: 9 });
   const k8sDeploy = await import("../kubernetes/deploy.js");
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)
-    throw new UsageError(`the orchestrator code package of ${graph.flowName} is ${(gz.byteLength / 1e6).toFixed(2)} MB gzipped, more than kubestep deploys through ConfigMaps (${k8sDeploy.MAX_CODE_BYTES / 1e6} MB); import fewer packages in the flow file`);
+    throw new UsageError(
+      `the orchestrator code package of ${graph.flowName} is ${(gz.byteLength / 1e6).toFixed(2)} MB gzipped, more than kubestep deploys through ConfigMaps (${k8sDeploy.MAX_CODE_BYTES / 1e6} MB); import fewer packages in the flow file`,
+    );
   const parts = k8sDeploy.codeParts(gz);
 
   const { FORWARDED_ENV } = await import("../exec/kubernetes/executor.js");
@@ -179,28 +218,59 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
   const previous = await api.readDeployment(apis, namespace, graph.flowName);
   const record: DeploymentRecord = {
-    format: 1, flowName: graph.flowName, version: (previous?.version ?? 0) + 1, createdAt: new Date().toISOString(), user: currentUser(), namespace,
+    format: 1,
+    flowName: graph.flowName,
+    version: (previous?.version ?? 0) + 1,
+    createdAt: new Date().toISOString(),
+    user: currentUser(),
+    namespace,
     datastore: { kind: podDatastore, root: chosen.root },
     taskCode: { sha: taskPkg.sha, key: ds.codeKey(taskPkg.sha) },
-    orchestratorCode: { sha: orchPkg.sha, key: ds.codeKey(orchPkg.sha), configMaps: k8sDeploy.codeConfigMapNames(graph.flowName, orchPkg.sha, parts.length) },
-    params: graph.meta.params, stepConfigs: configs, podEnv,
+    orchestratorCode: {
+      sha: orchPkg.sha,
+      key: ds.codeKey(orchPkg.sha),
+      configMaps: k8sDeploy.codeConfigMapNames(graph.flowName, orchPkg.sha, parts.length),
+    },
+    params: graph.meta.params,
+    stepConfigs: configs,
+    podEnv,
     orchestrator: {
-      serviceAccount: opt(p, "orchestrator-service-account") ?? k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT, image: orchestratorConfig.image, imagePullPolicy: orchestratorConfig.imagePullPolicy,
-      secrets: orchestratorConfig.secrets, imagePullSecrets: orchestratorConfig.imagePullSecrets, backoffLimit: k8sDeploy.DEFAULT_ORCHESTRATOR_BACKOFF_LIMIT,
+      serviceAccount: opt(p, "orchestrator-service-account") ?? k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT,
+      image: orchestratorConfig.image,
+      imagePullPolicy: orchestratorConfig.imagePullPolicy,
+      secrets: orchestratorConfig.secrets,
+      imagePullSecrets: orchestratorConfig.imagePullSecrets,
+      backoffLimit: k8sDeploy.DEFAULT_ORCHESTRATOR_BACKOFF_LIMIT,
     },
     ...(spec.schedule ? { schedule: { ...spec.schedule, allowOverlap: p.flags.has("allow-overlap") } } : {}),
-    events: spec.events, upstreamFlows: spec.upstreamFlows, tags: p.options.tag ?? [],
-    maxWorkers: intOpt(p, "max-workers", 16), maxNumSplits: intOpt(p, "max-num-splits", 100),
+    events: spec.events,
+    upstreamFlows: spec.upstreamFlows,
+    tags: p.options.tag ?? [],
+    maxWorkers: intOpt(p, "max-workers", 16),
+    maxNumSplits: intOpt(p, "max-num-splits", 100),
   };
   // The code first, then the record, then the schedule: a CronJob never points at code that is not there.
-  for (const cm of k8sDeploy.buildCodeConfigMaps(record, parts.map((b) => Buffer.from(b).toString("base64")))) await api.applyConfigMap(apis, cm);
+  for (const cm of k8sDeploy.buildCodeConfigMaps(
+    record,
+    parts.map((b) => Buffer.from(b).toString("base64")),
+  ))
+    await api.applyConfigMap(apis, cm);
   await api.applyConfigMap(apis, k8sDeploy.buildDeploymentConfigMap(record));
   if (record.schedule) await api.applyCronJob(apis, k8sDeploy.buildCronJob(record));
-  else await apis.batch.deleteNamespacedCronJob({ namespace, name: k8sDeploy.deploymentName(graph.flowName), propagationPolicy: "Orphan" }).catch(() => undefined);
+  else
+    await apis.batch
+      .deleteNamespacedCronJob({
+        namespace,
+        name: k8sDeploy.deploymentName(graph.flowName),
+        propagationPolicy: "Orphan",
+      })
+      .catch(() => undefined);
   const pruned = await api.pruneCodeConfigMaps(apis, namespace, graph.flowName, record.orchestratorCode.configMaps);
   process.stdout.write(
     `deployed ${graph.flowName} version ${record.version} in namespace ${namespace} (code ${taskPkg.sha.slice(0, 12)}, datastore ${storage.root})` +
-      (record.schedule ? `; schedule ${record.schedule.cron}${record.schedule.timezone ? ` (${record.schedule.timezone})` : ""}, overlap ${record.schedule.allowOverlap ? "allowed" : "forbidden"}` : "") +
+      (record.schedule
+        ? `; schedule ${record.schedule.cron}${record.schedule.timezone ? ` (${record.schedule.timezone})` : ""}, overlap ${record.schedule.allowOverlap ? "allowed" : "forbidden"}`
+        : "") +
       (record.events.length ? `; events ${record.events.join(", ")}` : "") +
       (record.upstreamFlows.length ? `; after ${record.upstreamFlows.join(", ")}` : "") +
       (pruned.length ? `; removed the code of older versions no run uses (${pruned.join(", ")})` : "") +
@@ -209,7 +279,11 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   return 0;
 }
 
-async function waitForJob(apis: { batch: import("@kubernetes/client-node").BatchV1Api }, namespace: string, name: string): Promise<boolean> {
+async function waitForJob(
+  apis: { batch: import("@kubernetes/client-node").BatchV1Api },
+  namespace: string,
+  name: string,
+): Promise<boolean> {
   for (;;) {
     const j = await apis.batch.readNamespacedJobStatus({ namespace, name });
     const cond = (t: string) => j.status?.conditions?.some((c) => c.type === t && c.status === "True");
@@ -230,25 +304,49 @@ export async function cmdTrigger(argv: string[], h: DeployHelpers): Promise<numb
   const namespace = namespaceOf(p, environment);
   const { apis, api } = await kube(p, "kubestep trigger");
   const record = await api.readDeployment(apis, namespace, flow);
-  if (!record) throw new UsageError(`flow ${flow} is not deployed in namespace ${namespace}; deploy it with kubestep deploy <flow.ts> --namespace ${namespace}`);
+  if (!record)
+    throw new UsageError(
+      `flow ${flow} is not deployed in namespace ${namespace}; deploy it with kubestep deploy <flow.ts> --namespace ${namespace}`,
+    );
   const resume = opt(p, "resume");
   if (opt(p, "step") !== undefined && resume === undefined) throw new UsageError("--step needs --resume <run>");
-  if (resume !== undefined && Object.keys(p.extra).length) throw new UsageError(`a resumed run keeps the parameters of run ${resume}; remove ${Object.keys(p.extra).map((k) => `--${k}`).join(", ")}`);
+  if (resume !== undefined && Object.keys(p.extra).length)
+    throw new UsageError(
+      `a resumed run keeps the parameters of run ${resume}; remove ${Object.keys(p.extra)
+        .map((k) => `--${k}`)
+        .join(", ")}`,
+    );
   const params = resume === undefined ? resolveParams(record.params, p.extra) : undefined;
   const { defaultRunId } = h;
   const runId = opt(p, "run-id") ?? defaultRunId();
   // A deployed run continues an existing run of the same id (that is how a restarted orchestrator pod goes on):
   // refuse an id the datastore already has, as kubestep run does.
-  await requirePeers(h.datastoreNeeds({ kind: record.datastore.kind, root: record.datastore.root, reason: `the deployment's ${record.datastore.kind} datastore (${record.datastore.root})` }));
+  await requirePeers(
+    h.datastoreNeeds({
+      kind: record.datastore.kind,
+      root: record.datastore.root,
+      reason: `the deployment's ${record.datastore.kind} datastore (${record.datastore.root})`,
+    }),
+  );
   const ds = new FlowDatastore(await openStorage(record.datastore.kind, record.datastore.root), flow);
-  if (await ds.readRun(runId)) throw new UsageError(`run ${flow}/${runId} already exists in ${record.datastore.root}; choose another --run-id`);
-  if (resume !== undefined && !(await ds.readRun(resume))) throw new UsageError(`run ${flow}/${resume} does not exist in ${record.datastore.root}; nothing to resume`);
+  if (await ds.readRun(runId))
+    throw new UsageError(`run ${flow}/${runId} already exists in ${record.datastore.root}; choose another --run-id`);
+  if (resume !== undefined && !(await ds.readRun(resume)))
+    throw new UsageError(`run ${flow}/${resume} does not exist in ${record.datastore.root}; nothing to resume`);
   const started = await api.startDeployedRun(apis, {
-    deployment: record, runId, ...(params ? { params } : {}), trigger: { type: "manual", user: currentUser() },
-    ...(resume !== undefined ? { resume: { originRunId: resume, ...(opt(p, "step") !== undefined ? { step: opt(p, "step")! } : {}) } } : {}),
+    deployment: record,
+    runId,
+    ...(params ? { params } : {}),
+    trigger: { type: "manual", user: currentUser() },
+    ...(resume !== undefined
+      ? { resume: { originRunId: resume, ...(opt(p, "step") !== undefined ? { step: opt(p, "step")! } : {}) } }
+      : {}),
   });
-  if (!started.created) throw new UsageError(`run ${flow}/${runId} was already started (Job ${namespace}/${started.job})`);
-  process.stderr.write(`triggered ${flow} run ${runId} (deployment version ${record.version}, Job ${namespace}/${started.job}, datastore ${record.datastore.root})\n`);
+  if (!started.created)
+    throw new UsageError(`run ${flow}/${runId} was already started (Job ${namespace}/${started.job})`);
+  process.stderr.write(
+    `triggered ${flow} run ${runId} (deployment version ${record.version}, Job ${namespace}/${started.job}, datastore ${record.datastore.root})\n`,
+  );
   if (!p.flags.has("wait")) return 0;
   const ok = await waitForJob(apis, namespace, started.job);
   process.stderr.write(`run ${flow}/${runId} ${ok ? "succeeded" : "failed"}\n`);
@@ -259,7 +357,8 @@ export async function cmdTrigger(argv: string[], h: DeployHelpers): Promise<numb
 export async function cmdDeployments(argv: string[], _h?: DeployHelpers): Promise<number> {
   const [sub, ...rest] = argv;
   const p = parseArgs(rest, ENV_OPTS, ["help"], false);
-  if (p.flags.has("help") || sub === "--help" || sub === undefined) return usage("deployments", sub === undefined ? 2 : 0);
+  if (p.flags.has("help") || sub === "--help" || sub === undefined)
+    return usage("deployments", sub === undefined ? 2 : 0);
   if (sub !== "list") throw new UsageError(`unknown subcommand deployments ${sub}; use list`);
   const environment = await environmentOf(p);
   const namespace = namespaceOf(p, environment);
@@ -274,16 +373,26 @@ export async function cmdDeployments(argv: string[], _h?: DeployHelpers): Promis
       return `${j.metadata?.annotations?.["kubestep.io/run"] ?? j.metadata?.name} ${state} (${j.metadata?.annotations?.["kubestep.io/trigger"] ?? "schedule"}, ${j.metadata?.creationTimestamp instanceof Date ? j.metadata.creationTimestamp.toISOString() : String(j.metadata?.creationTimestamp ?? "")})`;
     });
     const on = [
-      ...(r.schedule ? [`schedule ${r.schedule.cron}${r.schedule.timezone ? ` ${r.schedule.timezone}` : ""}${r.schedule.allowOverlap ? " (overlap allowed)" : ""}`] : []),
+      ...(r.schedule
+        ? [
+            `schedule ${r.schedule.cron}${r.schedule.timezone ? ` ${r.schedule.timezone}` : ""}${r.schedule.allowOverlap ? " (overlap allowed)" : ""}`,
+          ]
+        : []),
       ...r.events.map((e) => `event ${e}`),
       ...r.upstreamFlows.map((f) => `after ${f}`),
     ];
-    process.stdout.write(`${r.flowName}  version ${r.version}  deployed ${r.createdAt} by ${r.user}  code ${r.taskCode.sha.slice(0, 12)}  ${on.length ? on.join(", ") : "manual only"}\n`);
+    process.stdout.write(
+      `${r.flowName}  version ${r.version}  deployed ${r.createdAt} by ${r.user}  code ${r.taskCode.sha.slice(0, 12)}  ${on.length ? on.join(", ") : "manual only"}\n`,
+    );
     if (r.schedule) {
       const { deploymentName } = await import("../kubernetes/deploy.js");
-      const cj = await apis.batch.readNamespacedCronJob({ namespace, name: deploymentName(r.flowName) }).catch(() => undefined);
+      const cj = await apis.batch
+        .readNamespacedCronJob({ namespace, name: deploymentName(r.flowName) })
+        .catch(() => undefined);
       const last = cj?.status?.lastScheduleTime;
-      process.stdout.write(`    schedule: ${cj ? `last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`);
+      process.stdout.write(
+        `    schedule: ${cj ? `last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`,
+      );
     }
     process.stdout.write(last.length ? last.map((l) => `    last run: ${l}\n`).join("") : "    no runs yet\n");
   }
@@ -313,7 +422,12 @@ export async function cmdEvent(argv: string[], h: DeployHelpers): Promise<number
     const given = Object.fromEntries(Object.entries(payload).filter(([k]) => r.params[k] !== undefined));
     const trigger: RunTrigger = { type: "event", name, payload };
     const runId = defaultRunId();
-    const started = await api.startDeployedRun(apis, { deployment: r, runId, params: resolveParams(r.params, given), trigger });
+    const started = await api.startDeployedRun(apis, {
+      deployment: r,
+      runId,
+      params: resolveParams(r.params, given),
+      trigger,
+    });
     process.stdout.write(`event ${name}: started ${r.flowName} run ${runId} (Job ${namespace}/${started.job})\n`);
   }
   return 0;

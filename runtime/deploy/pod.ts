@@ -74,9 +74,13 @@ async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>
   if (jobUid) {
     const owner = (await storage.get(runOwnerKey(record.flowName, runId)))?.toString();
     if (owner === undefined && (await new FlowDatastore(storage, record.flowName).readRun(runId)))
-      throw new Error(`run ${record.flowName}/${runId} already exists in ${storage.root} and was not started by this deployment's Job ${process.env[ORCHESTRATOR_JOB_ENV] ?? ""}; refusing to continue it`);
+      throw new Error(
+        `run ${record.flowName}/${runId} already exists in ${storage.root} and was not started by this deployment's Job ${process.env[ORCHESTRATOR_JOB_ENV] ?? ""}; refusing to continue it`,
+      );
     if (owner !== undefined && owner !== jobUid)
-      throw new Error(`run ${record.flowName}/${runId} belongs to another orchestrator Job (uid ${owner}); this Job (uid ${jobUid}) refuses to continue it`);
+      throw new Error(
+        `run ${record.flowName}/${runId} belongs to another orchestrator Job (uid ${owner}); this Job (uid ${jobUid}) refuses to continue it`,
+      );
     if (owner === undefined) await storage.put(runOwnerKey(record.flowName, runId), jobUid);
   }
   if (run.trigger.type === "manual") process.env.KUBESTEP_USER ??= run.trigger.user;

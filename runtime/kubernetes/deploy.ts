@@ -54,8 +54,11 @@ export function deploymentName(flowName: string): string {
 
 /** Names of the ConfigMaps holding the `parts` parts of an orchestrator code package. */
 export function codeConfigMapNames(flowName: string, sha: string, parts: number): string[] {
-  if (!Number.isInteger(parts) || parts < 1) throw new TypeError(`codeConfigMapNames: parts must be a whole number >= 1, got ${parts}`);
-  return Array.from({ length: parts }, (_, i) => ["ks-code", dnsFragment(flowName, 30), sha.slice(0, 12), String(i)].filter((p) => p !== "").join("-"));
+  if (!Number.isInteger(parts) || parts < 1)
+    throw new TypeError(`codeConfigMapNames: parts must be a whole number >= 1, got ${parts}`);
+  return Array.from({ length: parts }, (_, i) =>
+    ["ks-code", dnsFragment(flowName, 30), sha.slice(0, 12), String(i)].filter((p) => p !== "").join("-"),
+  );
 }
 
 /** Splits gzipped code into parts of at most {@link CODE_PART_BYTES}. */
@@ -67,19 +70,31 @@ export function codeParts(gz: Uint8Array): Uint8Array[] {
 
 /** Name of the orchestrator Job of a triggered run: deterministic per (flow, run). */
 export function orchestratorJobName(flowName: string, runId: string): string {
-  return ["ks-run", dnsFragment(flowName, 30), shortHash(JSON.stringify([flowName, runId]), 10)].filter((p) => p !== "").join("-");
+  return ["ks-run", dnsFragment(flowName, 30), shortHash(JSON.stringify([flowName, runId]), 10)]
+    .filter((p) => p !== "")
+    .join("-");
 }
 
 /** Label selector of every object of one deployment, or of all deployments. */
-export function deploymentSelector(flowName?: string, component?: "deployment" | "code" | "schedule" | "orchestrator"): string {
+export function deploymentSelector(
+  flowName?: string,
+  component?: "deployment" | "code" | "schedule" | "orchestrator",
+): string {
   const parts = [`${LABEL_KEYS.partOf}=${PART_OF}`];
-  parts.push(flowName === undefined ? DEPLOY_LABELS.deployment : `${DEPLOY_LABELS.deployment}=${sanitizeLabelValue(flowName)}`);
+  parts.push(
+    flowName === undefined ? DEPLOY_LABELS.deployment : `${DEPLOY_LABELS.deployment}=${sanitizeLabelValue(flowName)}`,
+  );
   if (component) parts.push(`${DEPLOY_LABELS.component}=${component}`);
   return parts.join(",");
 }
 
 function labels(record: DeploymentRecord, component: string): Record<string, string> {
-  return { [LABEL_KEYS.partOf]: PART_OF, [DEPLOY_LABELS.deployment]: sanitizeLabelValue(record.flowName), [DEPLOY_LABELS.component]: component, [LABEL_KEYS.flow]: sanitizeLabelValue(record.flowName) };
+  return {
+    [LABEL_KEYS.partOf]: PART_OF,
+    [DEPLOY_LABELS.deployment]: sanitizeLabelValue(record.flowName),
+    [DEPLOY_LABELS.component]: component,
+    [LABEL_KEYS.flow]: sanitizeLabelValue(record.flowName),
+  };
 }
 
 /** The deployment ConfigMap: the record (`deployment.json`) and a few fields for `kubectl get -o wide` readers. */
@@ -87,7 +102,12 @@ export function buildDeploymentConfigMap(record: DeploymentRecord): V1ConfigMap 
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: deploymentName(record.flowName), namespace: record.namespace, labels: labels(record, "deployment"), annotations: { [LABEL_KEYS.flow]: record.flowName } },
+    metadata: {
+      name: deploymentName(record.flowName),
+      namespace: record.namespace,
+      labels: labels(record, "deployment"),
+      annotations: { [LABEL_KEYS.flow]: record.flowName },
+    },
     data: {
       [RECORD_KEY]: JSON.stringify(record),
       flow: record.flowName,
@@ -96,8 +116,12 @@ export function buildDeploymentConfigMap(record: DeploymentRecord): V1ConfigMap 
       codeKey: record.orchestratorCode.key,
       taskCodeSha: record.taskCode.sha,
       createdAt: record.createdAt,
-      parameters: JSON.stringify(Object.fromEntries(Object.values(record.params).map((p) => [p.name, p.options.default ?? null]))),
-      ...(record.schedule ? { schedule: `${record.schedule.cron}${record.schedule.timezone ? ` ${record.schedule.timezone}` : ""}` } : {}),
+      parameters: JSON.stringify(
+        Object.fromEntries(Object.values(record.params).map((p) => [p.name, p.options.default ?? null])),
+      ),
+      ...(record.schedule
+        ? { schedule: `${record.schedule.cron}${record.schedule.timezone ? ` ${record.schedule.timezone}` : ""}` }
+        : {}),
     },
   };
 }
@@ -105,7 +129,8 @@ export function buildDeploymentConfigMap(record: DeploymentRecord): V1ConfigMap 
 /** The ConfigMaps holding the gzipped orchestrator code package, one per part (`partsBase64`: each part in base64, in order). */
 export function buildCodeConfigMaps(record: DeploymentRecord, partsBase64: string[]): V1ConfigMap[] {
   const names = record.orchestratorCode.configMaps;
-  if (names.length !== partsBase64.length) throw new TypeError(`buildCodeConfigMaps: ${partsBase64.length} parts for ${names.length} ConfigMaps`);
+  if (names.length !== partsBase64.length)
+    throw new TypeError(`buildCodeConfigMaps: ${partsBase64.length} parts for ${names.length} ConfigMaps`);
   return partsBase64.map((data, i) => ({
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -113,7 +138,11 @@ export function buildCodeConfigMaps(record: DeploymentRecord, partsBase64: strin
       name: names[i]!,
       namespace: record.namespace,
       labels: { ...labels(record, "code"), [DEPLOY_LABELS.code]: record.orchestratorCode.sha.slice(0, 12) },
-      annotations: { [LABEL_KEYS.flow]: record.flowName, "kubestep.io/code-sha": record.orchestratorCode.sha, "kubestep.io/code-part": `${i + 1}/${names.length}` },
+      annotations: {
+        [LABEL_KEYS.flow]: record.flowName,
+        "kubestep.io/code-sha": record.orchestratorCode.sha,
+        "kubestep.io/code-part": `${i + 1}/${names.length}`,
+      },
     },
     binaryData: { [`${CODE_KEY}.${i}`]: data },
   }));
@@ -150,26 +179,44 @@ export function orchestratorJobSpec(run: DeployedRunSpec): V1JobSpec {
   const env: V1EnvVar[] = [
     { name: DEPLOYED_RUN_ENV, value: JSON.stringify(run) },
     { name: CODE_SHA_ENV, value: record.orchestratorCode.sha },
-    { name: ORCHESTRATOR_JOB_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } } },
-    { name: ORCHESTRATOR_JOB_UID_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } } },
+    {
+      name: ORCHESTRATOR_JOB_ENV,
+      valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } },
+    },
+    {
+      name: ORCHESTRATOR_JOB_UID_ENV,
+      valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } },
+    },
     { name: "KUBESTEP_KUBERNETES_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: "KUBESTEP_KUBERNETES_POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-    ...Object.entries(record.podEnv).sort(([a], [b]) => a.localeCompare(b)).map(([name, value]) => ({ name, value })),
+    ...Object.entries(record.podEnv)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, value]) => ({ name, value })),
   ];
   return {
     // A killed, evicted or lost orchestrator pod is replaced; the new pod goes on with the same run.
     backoffLimit: o.backoffLimit,
     // A run that failed (exit 1) or a code package that does not verify (70) fails the Job at once: only a
     // killed or lost pod is replaced.
-    podFailurePolicy: { rules: [{ action: "FailJob", onExitCodes: { containerName: "orchestrator", operator: "In", values: [1, 70] } }] },
+    podFailurePolicy: {
+      rules: [{ action: "FailJob", onExitCodes: { containerName: "orchestrator", operator: "In", values: [1, 70] } }],
+    },
     ttlSecondsAfterFinished: ORCHESTRATOR_JOB_TTL_SECONDS,
     template: {
-      metadata: { labels: podLabels, annotations: { [LABEL_KEYS.flow]: record.flowName, "kubestep.io/version": String(record.version) } },
+      metadata: {
+        labels: podLabels,
+        annotations: { [LABEL_KEYS.flow]: record.flowName, "kubestep.io/version": String(record.version) },
+      },
       spec: {
         restartPolicy: "Never",
         serviceAccountName: o.serviceAccount,
         ...(o.imagePullSecrets.length ? { imagePullSecrets: o.imagePullSecrets.map((name) => ({ name })) } : {}),
-        volumes: [{ name: "kubestep-code", projected: { sources: record.orchestratorCode.configMaps.map((name) => ({ configMap: { name } })) } }],
+        volumes: [
+          {
+            name: "kubestep-code",
+            projected: { sources: record.orchestratorCode.configMaps.map((name) => ({ configMap: { name } })) },
+          },
+        ],
         containers: [
           {
             name: "orchestrator",
@@ -193,8 +240,17 @@ export function buildOrchestratorJob(run: DeployedRunSpec & { runId: string }): 
   const metadata: V1ObjectMeta = {
     name: orchestratorJobName(record.flowName, run.runId),
     namespace: record.namespace,
-    labels: { ...labels(record, "orchestrator"), [LABEL_KEYS.name]: ORCHESTRATOR_APP_NAME, [LABEL_KEYS.run]: sanitizeLabelValue(run.runId) },
-    annotations: { [LABEL_KEYS.flow]: record.flowName, [LABEL_KEYS.run]: run.runId, "kubestep.io/trigger": run.trigger.type, "kubestep.io/version": String(record.version) },
+    labels: {
+      ...labels(record, "orchestrator"),
+      [LABEL_KEYS.name]: ORCHESTRATOR_APP_NAME,
+      [LABEL_KEYS.run]: sanitizeLabelValue(run.runId),
+    },
+    annotations: {
+      [LABEL_KEYS.flow]: record.flowName,
+      [LABEL_KEYS.run]: run.runId,
+      "kubestep.io/trigger": run.trigger.type,
+      "kubestep.io/version": String(record.version),
+    },
   };
   return { apiVersion: "batch/v1", kind: "Job", metadata, spec: orchestratorJobSpec(run) };
 }
@@ -204,8 +260,15 @@ export function buildOrchestratorJob(run: DeployedRunSpec & { runId: string }): 
  * redeploying keeps them and prunes the other versions'.
  */
 export function codeConfigMapsInUse(jobs: V1Job[]): string[] {
-  const finished = (j: V1Job) => !!j.status?.conditions?.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
-  const names = jobs.filter((j) => !finished(j)).flatMap((j) => (j.spec?.template.spec?.volumes ?? []).flatMap((v) => (v.projected?.sources ?? []).flatMap((s) => (s.configMap?.name ? [s.configMap.name] : []))));
+  const finished = (j: V1Job) =>
+    !!j.status?.conditions?.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+  const names = jobs
+    .filter((j) => !finished(j))
+    .flatMap((j) =>
+      (j.spec?.template.spec?.volumes ?? []).flatMap((v) =>
+        (v.projected?.sources ?? []).flatMap((s) => (s.configMap?.name ? [s.configMap.name] : [])),
+      ),
+    );
   return [...new Set(names)].sort();
 }
 
@@ -213,11 +276,19 @@ export function codeConfigMapsInUse(jobs: V1Job[]): string[] {
 export function buildCronJob(record: DeploymentRecord): V1CronJob {
   const s = record.schedule;
   if (!s) throw new TypeError(`buildCronJob: flow ${record.flowName} has no schedule`);
-  const run: DeployedRunSpec = { deployment: record, trigger: { type: "schedule", cron: s.cron, ...(s.timezone ? { timezone: s.timezone } : {}) } };
+  const run: DeployedRunSpec = {
+    deployment: record,
+    trigger: { type: "schedule", cron: s.cron, ...(s.timezone ? { timezone: s.timezone } : {}) },
+  };
   return {
     apiVersion: "batch/v1",
     kind: "CronJob",
-    metadata: { name: deploymentName(record.flowName), namespace: record.namespace, labels: labels(record, "schedule"), annotations: { [LABEL_KEYS.flow]: record.flowName, "kubestep.io/version": String(record.version) } },
+    metadata: {
+      name: deploymentName(record.flowName),
+      namespace: record.namespace,
+      labels: labels(record, "schedule"),
+      annotations: { [LABEL_KEYS.flow]: record.flowName, "kubestep.io/version": String(record.version) },
+    },
     spec: {
       schedule: s.cron,
       ...(s.timezone ? { timeZone: s.timezone } : {}),
@@ -225,7 +296,10 @@ export function buildCronJob(record: DeploymentRecord): V1CronJob {
       startingDeadlineSeconds: 300,
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
-      jobTemplate: { metadata: { labels: { ...labels(record, "orchestrator"), [LABEL_KEYS.name]: ORCHESTRATOR_APP_NAME } }, spec: orchestratorJobSpec(run) },
+      jobTemplate: {
+        metadata: { labels: { ...labels(record, "orchestrator"), [LABEL_KEYS.name]: ORCHESTRATOR_APP_NAME } },
+        spec: orchestratorJobSpec(run),
+      },
     },
   };
 }

@@ -6,7 +6,13 @@
 import type { KubeConfig, V1ConfigMap, V1CronJob, V1Job } from "@kubernetes/client-node";
 import { k8s, apiErrorInfo } from "./client.js";
 import { parseDeploymentRecord, type DeployedRunSpec, type DeploymentRecord } from "../../deploy/record.js";
-import { buildOrchestratorJob, codeConfigMapsInUse, deploymentName, deploymentSelector, RECORD_KEY } from "../../kubernetes/deploy.js";
+import {
+  buildOrchestratorJob,
+  codeConfigMapsInUse,
+  deploymentName,
+  deploymentSelector,
+  RECORD_KEY,
+} from "../../kubernetes/deploy.js";
 
 /** The three API groups deployments use. */
 export interface DeployApis {
@@ -40,7 +46,11 @@ export async function applyCronJob(apis: DeployApis, cj: V1CronJob): Promise<voi
   const name = cj.metadata!.name!;
   try {
     const old = await apis.batch.readNamespacedCronJob({ namespace, name });
-    await apis.batch.replaceNamespacedCronJob({ namespace, name, body: { ...cj, metadata: { ...cj.metadata, resourceVersion: old.metadata?.resourceVersion } } });
+    await apis.batch.replaceNamespacedCronJob({
+      namespace,
+      name,
+      body: { ...cj, metadata: { ...cj.metadata, resourceVersion: old.metadata?.resourceVersion } },
+    });
   } catch (e) {
     if (!notFound(e)) throw e;
     await apis.batch.createNamespacedCronJob({ namespace, body: cj });
@@ -48,7 +58,11 @@ export async function applyCronJob(apis: DeployApis, cj: V1CronJob): Promise<voi
 }
 
 /** The deployment record of `flowName` in `namespace`, or undefined when the flow is not deployed there. */
-export async function readDeployment(apis: DeployApis, namespace: string, flowName: string): Promise<DeploymentRecord | undefined> {
+export async function readDeployment(
+  apis: DeployApis,
+  namespace: string,
+  flowName: string,
+): Promise<DeploymentRecord | undefined> {
   try {
     const cm = await apis.core.readNamespacedConfigMap({ namespace, name: deploymentName(flowName) });
     const text = cm.data?.[RECORD_KEY];
@@ -61,18 +75,33 @@ export async function readDeployment(apis: DeployApis, namespace: string, flowNa
 
 /** Every deployment record in `namespace`. */
 export async function listDeployments(apis: DeployApis, namespace: string): Promise<DeploymentRecord[]> {
-  const list = await apis.core.listNamespacedConfigMap({ namespace, labelSelector: deploymentSelector(undefined, "deployment") });
-  return list.items.flatMap((cm) => (cm.data?.[RECORD_KEY] ? [parseDeploymentRecord(cm.data[RECORD_KEY], `ConfigMap ${namespace}/${cm.metadata?.name}`)] : []));
+  const list = await apis.core.listNamespacedConfigMap({
+    namespace,
+    labelSelector: deploymentSelector(undefined, "deployment"),
+  });
+  return list.items.flatMap((cm) =>
+    cm.data?.[RECORD_KEY]
+      ? [parseDeploymentRecord(cm.data[RECORD_KEY], `ConfigMap ${namespace}/${cm.metadata?.name}`)]
+      : [],
+  );
 }
 
 /** The orchestrator Jobs of a deployment (triggered and scheduled), oldest first. */
 export async function listOrchestratorJobs(apis: DeployApis, namespace: string, flowName: string): Promise<V1Job[]> {
-  const list = await apis.batch.listNamespacedJob({ namespace, labelSelector: deploymentSelector(flowName, "orchestrator") });
-  return list.items.sort((a, b) => String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? "")));
+  const list = await apis.batch.listNamespacedJob({
+    namespace,
+    labelSelector: deploymentSelector(flowName, "orchestrator"),
+  });
+  return list.items.sort((a, b) =>
+    String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? "")),
+  );
 }
 
 /** Starts one run now: creates its orchestrator Job. An existing Job of the same run is left as is (idempotent). */
-export async function startDeployedRun(apis: DeployApis, run: DeployedRunSpec & { runId: string }): Promise<{ job: string; created: boolean }> {
+export async function startDeployedRun(
+  apis: DeployApis,
+  run: DeployedRunSpec & { runId: string },
+): Promise<{ job: string; created: boolean }> {
   const job = buildOrchestratorJob(run);
   try {
     await apis.batch.createNamespacedJob({ namespace: run.deployment.namespace, body: job });
@@ -88,9 +117,17 @@ export async function startDeployedRun(apis: DeployApis, run: DeployedRunSpec & 
  * orchestrator Job uses (a redeploy replaces the version; runs in progress keep theirs).
  * @returns the names deleted.
  */
-export async function pruneCodeConfigMaps(apis: DeployApis, namespace: string, flowName: string, keep: string[]): Promise<string[]> {
+export async function pruneCodeConfigMaps(
+  apis: DeployApis,
+  namespace: string,
+  flowName: string,
+  keep: string[],
+): Promise<string[]> {
   const inUse = new Set([...keep, ...codeConfigMapsInUse(await listOrchestratorJobs(apis, namespace, flowName))]);
-  const cms = await apis.core.listNamespacedConfigMap({ namespace, labelSelector: deploymentSelector(flowName, "code") });
+  const cms = await apis.core.listNamespacedConfigMap({
+    namespace,
+    labelSelector: deploymentSelector(flowName, "code"),
+  });
   const pruned: string[] = [];
   for (const name of cms.items.map((c) => c.metadata!.name!).filter((n) => !inUse.has(n))) {
     try {

@@ -1,6 +1,16 @@
 import { strict as assert } from "node:assert";
 import { FlowSpec, step } from "../../../runtime/index.js";
-import { cronProblems, DeployDefinitionError, isTimeZone, rawDeployDeclOf, resolveDeploySpec, schedule, trigger, triggerOnFinish, type RawDeployDecl } from "../../../runtime/deploy/decorators.js";
+import {
+  cronProblems,
+  DeployDefinitionError,
+  isTimeZone,
+  rawDeployDeclOf,
+  resolveDeploySpec,
+  schedule,
+  trigger,
+  triggerOnFinish,
+  type RawDeployDecl,
+} from "../../../runtime/deploy/decorators.js";
 import { isKubestepError } from "../../../runtime/errors.js";
 
 const raw = (r: Partial<RawDeployDecl>): RawDeployDecl => ({ schedules: [], triggers: [], triggerOnFinish: [], ...r });
@@ -23,23 +33,37 @@ describe("deploy decorators", () => {
     @trigger({ event: "data-ready" })
     @triggerOnFinish({ flow: "UpstreamFlow" })
     class F extends FlowSpec {
-      @step start() { this.next(this.end); }
+      @step start() {
+        this.next(this.end);
+      }
       @step end() {}
     }
-    assert.deepEqual(rawDeployDeclOf(F), { schedules: [{ cron: "0 * * * *", timezone: "Europe/Paris" }], triggers: [{ event: "data-ready" }], triggerOnFinish: [{ flow: "UpstreamFlow" }] });
-    assert.deepEqual(resolveDeploySpec("F", rawDeployDeclOf(F)), { schedule: { cron: "0 * * * *", timezone: "Europe/Paris" }, events: ["data-ready"], upstreamFlows: ["UpstreamFlow"] });
+    assert.deepEqual(rawDeployDeclOf(F), {
+      schedules: [{ cron: "0 * * * *", timezone: "Europe/Paris" }],
+      triggers: [{ event: "data-ready" }],
+      triggerOnFinish: [{ flow: "UpstreamFlow" }],
+    });
+    assert.deepEqual(resolveDeploySpec("F", rawDeployDeclOf(F)), {
+      schedule: { cron: "0 * * * *", timezone: "Europe/Paris" },
+      events: ["data-ready"],
+      upstreamFlows: ["UpstreamFlow"],
+    });
   });
 
   it("a class without them has none; a subclass inherits its parent's", () => {
     class Plain extends FlowSpec {
-      @step start() { this.next(this.end); }
+      @step start() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     assert.deepEqual(rawDeployDeclOf(Plain), { schedules: [], triggers: [], triggerOnFinish: [] });
     assert.deepEqual(resolveDeploySpec("Plain", rawDeployDeclOf(Plain)), { events: [], upstreamFlows: [] });
     @schedule({ daily: true })
     class Parent extends FlowSpec {
-      @step start() { this.next(this.end); }
+      @step start() {
+        this.next(this.end);
+      }
       @step end() {}
     }
     class Child extends Parent {}
@@ -49,9 +73,15 @@ describe("deploy decorators", () => {
 
   it("hourly, daily and weekly are cron expressions", () => {
     assert.deepEqual(resolveDeploySpec("F", raw({ schedules: [{ hourly: true }] })).schedule, { cron: "0 * * * *" });
-    assert.deepEqual(resolveDeploySpec("F", raw({ schedules: [{ daily: true, timezone: "UTC" }] })).schedule, { cron: "0 0 * * *", timezone: "UTC" });
+    assert.deepEqual(resolveDeploySpec("F", raw({ schedules: [{ daily: true, timezone: "UTC" }] })).schedule, {
+      cron: "0 0 * * *",
+      timezone: "UTC",
+    });
     assert.deepEqual(resolveDeploySpec("F", raw({ schedules: [{ weekly: true }] })).schedule, { cron: "0 0 * * 0" });
-    assert.deepEqual(resolveDeploySpec("F", raw({ schedules: [{ cron: "  */15   1-5 * JAN-MAR mon,fri " }] })).schedule, { cron: "*/15 1-5 * JAN-MAR mon,fri" });
+    assert.deepEqual(
+      resolveDeploySpec("F", raw({ schedules: [{ cron: "  */15   1-5 * JAN-MAR mon,fri " }] })).schedule,
+      { cron: "*/15 1-5 * JAN-MAR mon,fri" },
+    );
   });
 
   it("reports every problem at once, naming the flow, the option, the value and what is allowed", () => {
@@ -72,12 +102,25 @@ describe("deploy decorators", () => {
   });
 
   it("needs exactly one of cron, hourly, daily, weekly, and one @schedule", () => {
-    assert.deepEqual(problemsOf("F", { schedules: [{}] }), ["@schedule needs exactly one of cron, hourly, daily, weekly (got none)"]);
-    assert.deepEqual(problemsOf("F", { schedules: [{ cron: "* * * * *", daily: true }] }), ["@schedule needs exactly one of cron, hourly, daily, weekly (got cron and daily)"]);
-    assert.deepEqual(problemsOf("F", { schedules: [{ hourly: "yes" }] }), ['@schedule hourly = "yes" is invalid; expected true', "@schedule needs exactly one of cron, hourly, daily, weekly (got none)"]);
-    assert.deepEqual(problemsOf("F", { schedules: [{ daily: true }, { hourly: true }] }), ["@schedule is applied 2 times; a flow has one schedule"]);
-    assert.deepEqual(problemsOf("F", { schedules: ["0 * * * *"] }), ['@schedule = "0 * * * *" is invalid; expected { cron, timezone? } or { hourly | daily | weekly: true }']);
-    assert.deepEqual(problemsOf("F", { schedules: [{ cron: 5 }] }), ['@schedule cron = 5 is invalid; expected a string like "0 * * * *"']);
+    assert.deepEqual(problemsOf("F", { schedules: [{}] }), [
+      "@schedule needs exactly one of cron, hourly, daily, weekly (got none)",
+    ]);
+    assert.deepEqual(problemsOf("F", { schedules: [{ cron: "* * * * *", daily: true }] }), [
+      "@schedule needs exactly one of cron, hourly, daily, weekly (got cron and daily)",
+    ]);
+    assert.deepEqual(problemsOf("F", { schedules: [{ hourly: "yes" }] }), [
+      '@schedule hourly = "yes" is invalid; expected true',
+      "@schedule needs exactly one of cron, hourly, daily, weekly (got none)",
+    ]);
+    assert.deepEqual(problemsOf("F", { schedules: [{ daily: true }, { hourly: true }] }), [
+      "@schedule is applied 2 times; a flow has one schedule",
+    ]);
+    assert.deepEqual(problemsOf("F", { schedules: ["0 * * * *"] }), [
+      '@schedule = "0 * * * *" is invalid; expected { cron, timezone? } or { hourly | daily | weekly: true }',
+    ]);
+    assert.deepEqual(problemsOf("F", { schedules: [{ cron: 5 }] }), [
+      '@schedule cron = 5 is invalid; expected a string like "0 * * * *"',
+    ]);
   });
 
   it("checks every cron field: range, names, steps, lists, backwards ranges", () => {
@@ -98,7 +141,9 @@ describe("deploy decorators", () => {
       'hour field "5-1": range "5-1" runs backwards (allowed: 0-23, *, ranges a-b, steps /n, lists a,b)',
       'month field "FOO": "FOO" is not a number or name (allowed: 1-12 or JAN-DEC, *, ranges a-b, steps /n, lists a,b)',
     ]);
-    assert.deepEqual(cronProblems("1,,2 * * * *"), ['minute field "1,,2": "" is not a value, range or step (allowed: 0-59, *, ranges a-b, steps /n, lists a,b)']);
+    assert.deepEqual(cronProblems("1,,2 * * * *"), [
+      'minute field "1,,2": "" is not a value, range or step (allowed: 0-59, *, ranges a-b, steps /n, lists a,b)',
+    ]);
   });
 
   it("knows IANA time zones", () => {

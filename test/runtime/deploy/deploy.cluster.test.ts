@@ -13,7 +13,12 @@ import { orchestratorObjects } from "../../../components/orchestrator.js";
 import { openStorage } from "../../../runtime/datastore/open.js";
 import { Flow } from "../../../runtime/client/index.js";
 import { FlowDatastore } from "../../../runtime/datastore/flowstore.js";
-import { buildOrchestratorJob, deploymentName, orchestratorJobName, RECORD_KEY } from "../../../runtime/kubernetes/deploy.js";
+import {
+  buildOrchestratorJob,
+  deploymentName,
+  orchestratorJobName,
+  RECORD_KEY,
+} from "../../../runtime/kubernetes/deploy.js";
 import { parseDeploymentRecord } from "../../../runtime/deploy/record.js";
 import { orchestratorLogKey, downstreamRunId } from "../../../runtime/deploy/pod.js";
 import type { RunTrigger } from "../../../runtime/deploy/record.js";
@@ -26,14 +31,21 @@ const bad = join(FLOWS, "deploy", "bad.ts");
 const cwd = scratch();
 
 function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync("kubectl", args, {
+    encoding: "utf8",
+    stdio: ["pipe", "pipe", "pipe"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 function kubectlJson<T>(...args: string[]): T {
   return JSON.parse(kubectl(...args, "-o", "json")) as T;
 }
 function required(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run with the local cluster (KUBECONFIG) and the datastore servers (test/tooling/servers/up.sh)`);
+  if (!v)
+    throw new Error(
+      `${name} is not set: run with the local cluster (KUBECONFIG) and the datastore servers (test/tooling/servers/up.sh)`,
+    );
   return v;
 }
 const env = (): Record<string, string> => ({
@@ -48,9 +60,26 @@ const env = (): Record<string, string> => ({
 const ks = (...args: string[]): Promise<CliResult> => kubestep(args, { cwd, env: env() });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Job { metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> }; status?: { active?: number; succeeded?: number; failed?: number; conditions?: Array<{ type: string; status: string }> } }
-const jobsOf = (flow: string, component = "orchestrator"): Job[] => kubectlJson<{ items: Job[] }>("get", "jobs", "-n", NS, "-l", `kubestep.io/deployment=${flow},kubestep.io/component=${component}`).items;
-const done = (j: Job, t: "Complete" | "Failed") => !!j.status?.conditions?.some((c) => c.type === t && c.status === "True");
+interface Job {
+  metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> };
+  status?: {
+    active?: number;
+    succeeded?: number;
+    failed?: number;
+    conditions?: Array<{ type: string; status: string }>;
+  };
+}
+const jobsOf = (flow: string, component = "orchestrator"): Job[] =>
+  kubectlJson<{ items: Job[] }>(
+    "get",
+    "jobs",
+    "-n",
+    NS,
+    "-l",
+    `kubestep.io/deployment=${flow},kubestep.io/component=${component}`,
+  ).items;
+const done = (j: Job, t: "Complete" | "Failed") =>
+  !!j.status?.conditions?.some((c) => c.type === t && c.status === "True");
 
 async function waitFor<T>(what: string, seconds: number, probe: () => T | undefined | false): Promise<T> {
   const end = Date.now() + seconds * 1000;
@@ -65,7 +94,10 @@ async function waitFor<T>(what: string, seconds: number, probe: () => T | undefi
 async function datastore(flow: string): Promise<FlowDatastore> {
   return new FlowDatastore(await openStorage("s3", required("KUBESTEP_DATASTORE_SYSROOT_S3")), flow);
 }
-async function runMeta(flow: string, runId: string): Promise<{ status: string; params: Record<string, unknown>; codeHash: string; trigger?: RunTrigger } | undefined> {
+async function runMeta(
+  flow: string,
+  runId: string,
+): Promise<{ status: string; params: Record<string, unknown>; codeHash: string; trigger?: RunTrigger } | undefined> {
   return (await (await datastore(flow)).readRun(runId)) as never;
 }
 
@@ -77,20 +109,42 @@ describe("deployed flows on the real cluster", function () {
     required("KUBESTEP_DATASTORE_SYSROOT_S3");
     required("KUBESTEP_S3_ENDPOINT_URL");
     kubectl("create", "namespace", NS);
-    kubectl("create", "secret", "generic", "kubestep-s3", "-n", NS, `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`);
+    kubectl(
+      "create",
+      "secret",
+      "generic",
+      "kubestep-s3",
+      "-n",
+      NS,
+      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
+      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
+    );
     // The orchestrator's ServiceAccount, Role and RoleBinding exactly as the component builds them.
     const o = orchestratorObjects({ namespace: NS });
-    execFileSync("kubectl", ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: [o.serviceAccount, o.role, o.roleBinding] }), stdio: ["pipe", "pipe", "pipe"] });
+    execFileSync("kubectl", ["apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "List", items: [o.serviceAccount, o.role, o.roleBinding] }),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
   });
   after(() => {
-    try { kubectl("delete", "namespace", NS, "--wait=false"); } catch { /* best effort */ }
+    try {
+      kubectl("delete", "namespace", NS, "--wait=false");
+    } catch {
+      /* best effort */
+    }
   });
 
   it("deploy + trigger with parameters: the orchestrator Job runs every step as a Job and the run is visible from the laptop", async () => {
     const d = await ks("deploy", file, "--flow", "DeployedFlow");
     assert.equal(d.code, 0, d.stderr + d.stdout);
     assert.match(d.stdout, new RegExp(`deployed DeployedFlow version 1 in namespace ${NS}`));
-    const cm = kubectlJson<{ data: Record<string, string>; metadata: { labels: Record<string, string> } }>("get", "configmap", "-n", NS, deploymentName("DeployedFlow"));
+    const cm = kubectlJson<{ data: Record<string, string>; metadata: { labels: Record<string, string> } }>(
+      "get",
+      "configmap",
+      "-n",
+      NS,
+      deploymentName("DeployedFlow"),
+    );
     assert.equal(cm.metadata.labels["kubestep.io/deployment"], "DeployedFlow");
     assert.equal(cm.data.flow, "DeployedFlow");
     assert.equal(cm.data.version, "1");
@@ -100,8 +154,18 @@ describe("deployed flows on the real cluster", function () {
     assert.equal(t.code, 0, t.stderr + t.stdout);
     assert.match(t.stderr, new RegExp(`run DeployedFlow/${ID("manual-1")} succeeded`));
     // One orchestrator Job; every step a Job of its own, started by the orchestrator pod (1 start + 3 square + join + end).
-    assert.deepEqual(jobsOf("DeployedFlow").map((j) => j.metadata.name), [orchestratorJobName("DeployedFlow", ID("manual-1"))]);
-    const stepJobs = kubectlJson<{ items: Job[] }>("get", "jobs", "-n", NS, "-l", `kubestep.io/flow=DeployedFlow,kubestep.io/run=${ID("manual-1")},app.kubernetes.io/name=kubestep-task`).items;
+    assert.deepEqual(
+      jobsOf("DeployedFlow").map((j) => j.metadata.name),
+      [orchestratorJobName("DeployedFlow", ID("manual-1"))],
+    );
+    const stepJobs = kubectlJson<{ items: Job[] }>(
+      "get",
+      "jobs",
+      "-n",
+      NS,
+      "-l",
+      `kubestep.io/flow=DeployedFlow,kubestep.io/run=${ID("manual-1")},app.kubernetes.io/name=kubestep-task`,
+    ).items;
     assert.equal(stepJobs.length, 6);
     assert.ok(stepJobs.every((j) => done(j, "Complete")));
 
@@ -126,18 +190,39 @@ describe("deployed flows on the real cluster", function () {
     await joinTask.fetch();
     assert.equal(joinTask.data.total, 14);
     // The orchestrator's own log is in the datastore.
-    const pod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>("get", "pods", "-n", NS, "-l", `job-name=${orchestratorJobName("DeployedFlow", ID("manual-1"))}`).items[0]!.metadata.name;
+    const pod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      `job-name=${orchestratorJobName("DeployedFlow", ID("manual-1"))}`,
+    ).items[0]!.metadata.name;
     const olog = (await ds.storage.get(orchestratorLogKey("DeployedFlow", ID("manual-1"), pod)))?.toString() ?? "";
     assert.match(olog, new RegExp(`orchestrating DeployedFlow run ${ID("manual-1")} \\(deployment version 1`));
     assert.match(olog, new RegExp(`run DeployedFlow/${ID("manual-1")} succeeded`));
 
     // Another Job reaching the same run id (two namespaces scheduling one flow into one datastore) must not take the run over.
-    const intruder = buildOrchestratorJob({ deployment: parseDeploymentRecord(cm.data[RECORD_KEY]!, "test"), runId: ID("manual-1"), trigger: { type: "manual", user: "intruder" } });
+    const intruder = buildOrchestratorJob({
+      deployment: parseDeploymentRecord(cm.data[RECORD_KEY]!, "test"),
+      runId: ID("manual-1"),
+      trigger: { type: "manual", user: "intruder" },
+    });
     intruder.metadata!.name = "ks-run-intruder";
-    execFileSync("kubectl", ["create", "-f", "-"], { input: JSON.stringify(intruder), stdio: ["pipe", "pipe", "pipe"] });
-    await waitFor("the intruding Job to fail (bounded at 120 s)", 120, () => done(kubectlJson<Job>("get", "job", "-n", NS, "ks-run-intruder"), "Failed"));
+    execFileSync("kubectl", ["create", "-f", "-"], {
+      input: JSON.stringify(intruder),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    await waitFor("the intruding Job to fail (bounded at 120 s)", 120, () =>
+      done(kubectlJson<Job>("get", "job", "-n", NS, "ks-run-intruder"), "Failed"),
+    );
     const uidOf = (job: string) => kubectlJson<{ metadata: { uid: string } }>("get", "job", "-n", NS, job).metadata.uid;
-    assert.match(kubectl("logs", "-n", NS, "job/ks-run-intruder"), new RegExp(`run DeployedFlow/${ID("manual-1")} belongs to another orchestrator Job \\(uid ${uidOf(orchestratorJobName("DeployedFlow", ID("manual-1")))}\\); this Job \\(uid ${uidOf("ks-run-intruder")}\\) refuses to continue it`));
+    assert.match(
+      kubectl("logs", "-n", NS, "job/ks-run-intruder"),
+      new RegExp(
+        `run DeployedFlow/${ID("manual-1")} belongs to another orchestrator Job \\(uid ${uidOf(orchestratorJobName("DeployedFlow", ID("manual-1")))}\\); this Job \\(uid ${uidOf("ks-run-intruder")}\\) refuses to continue it`,
+      ),
+    );
     assert.equal((await runMeta("DeployedFlow", ID("manual-1")))?.trigger?.type, "manual");
     assert.equal((await runMeta("DeployedFlow", ID("manual-1")))?.status, "succeeded");
     kubectl("delete", "job", "-n", NS, "ks-run-intruder");
@@ -150,14 +235,49 @@ describe("deployed flows on the real cluster", function () {
 
     const list = await ks("deployments", "list");
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, new RegExp(`DeployedFlow {2}version 1 .* manual only\\n {4}last run: ${ID("manual-1")} succeeded \\(manual, `));
+    assert.match(
+      list.stdout,
+      new RegExp(`DeployedFlow {2}version 1 .* manual only\\n {4}last run: ${ID("manual-1")} succeeded \\(manual, `),
+    );
     // Redeploying replaces the version and prunes the code of versions no run uses (here a stand-in for an old one).
-    const codeConfigMaps = () => kubectl("get", "configmaps", "-n", NS, "-l", "kubestep.io/deployment=DeployedFlow,kubestep.io/component=code", "-o", "name").split("\n").filter(Boolean).sort();
+    const codeConfigMaps = () =>
+      kubectl(
+        "get",
+        "configmaps",
+        "-n",
+        NS,
+        "-l",
+        "kubestep.io/deployment=DeployedFlow,kubestep.io/component=code",
+        "-o",
+        "name",
+      )
+        .split("\n")
+        .filter(Boolean)
+        .sort();
     const current = codeConfigMaps();
     assert.ok(current.length >= 1);
-    execFileSync("kubectl", ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ks-code-deployedflow-0123456789ab-0", namespace: NS, labels: { "app.kubernetes.io/part-of": "kubestep", "kubestep.io/deployment": "DeployedFlow", "kubestep.io/component": "code" } }, data: { old: "version" } }), stdio: ["pipe", "pipe", "pipe"] });
+    execFileSync("kubectl", ["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name: "ks-code-deployedflow-0123456789ab-0",
+          namespace: NS,
+          labels: {
+            "app.kubernetes.io/part-of": "kubestep",
+            "kubestep.io/deployment": "DeployedFlow",
+            "kubestep.io/component": "code",
+          },
+        },
+        data: { old: "version" },
+      }),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const again = await ks("deploy", file, "--flow", "DeployedFlow");
-    assert.match(again.stdout, /deployed DeployedFlow version 2 .*; removed the code of older versions no run uses \(ks-code-deployedflow-0123456789ab-0\)/);
+    assert.match(
+      again.stdout,
+      /deployed DeployedFlow version 2 .*; removed the code of older versions no run uses \(ks-code-deployedflow-0123456789ab-0\)/,
+    );
     assert.deepEqual(codeConfigMaps(), current);
   });
 
@@ -165,10 +285,20 @@ describe("deployed flows on the real cluster", function () {
     const d = await ks("deploy", file, "--flow", "EveryMinuteFlow");
     assert.equal(d.code, 0, d.stderr + d.stdout);
     assert.match(d.stdout, /schedule \* \* \* \* \* \(UTC\), overlap forbidden/);
-    const cj = kubectlJson<{ spec: { schedule: string; timeZone: string; concurrencyPolicy: string } }>("get", "cronjob", "-n", NS, deploymentName("EveryMinuteFlow"));
+    const cj = kubectlJson<{ spec: { schedule: string; timeZone: string; concurrencyPolicy: string } }>(
+      "get",
+      "cronjob",
+      "-n",
+      NS,
+      deploymentName("EveryMinuteFlow"),
+    );
     assert.deepEqual([cj.spec.schedule, cj.spec.timeZone, cj.spec.concurrencyPolicy], ["* * * * *", "UTC", "Forbid"]);
     // The CronJob controller fires on the next minute boundary: up to 60 s, plus its sync delay.
-    const first = await waitFor("the first scheduled run's Job (bounded: 60 s to the minute + 30 s)", 90, () => jobsOf("EveryMinuteFlow")[0]);
+    const first = await waitFor(
+      "the first scheduled run's Job (bounded: 60 s to the minute + 30 s)",
+      90,
+      () => jobsOf("EveryMinuteFlow")[0],
+    );
     // Each run lasts more than a minute (its end step sleeps 75 s): while it runs, at least one schedule passes
     // and Forbid must skip it — never two orchestrator Jobs at once, no second Job before the first ends.
     let maxActive = 0;
@@ -177,7 +307,11 @@ describe("deployed flows on the real cluster", function () {
       maxActive = Math.max(maxActive, jobs.filter((j) => !done(j, "Complete") && !done(j, "Failed")).length);
       const f = jobs.find((j) => j.metadata.name === first.metadata.name);
       if (f && (done(f, "Complete") || done(f, "Failed"))) return true;
-      assert.equal(jobs.length, 1, `a second scheduled Job started while the first ran: ${jobs.map((j) => j.metadata.name).join(", ")}`);
+      assert.equal(
+        jobs.length,
+        1,
+        `a second scheduled Job started while the first ran: ${jobs.map((j) => j.metadata.name).join(", ")}`,
+      );
       return false;
     });
     assert.equal(maxActive, 1);
@@ -190,11 +324,29 @@ describe("deployed flows on the real cluster", function () {
 
     const list = await ks("deployments", "list");
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, new RegExp(`EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `));
+    assert.match(
+      list.stdout,
+      new RegExp(
+        `EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `,
+      ),
+    );
     const del = await ks("deploy", file, "--flow", "EveryMinuteFlow", "--delete");
     assert.equal(del.code, 0, del.stderr);
-    assert.match(del.stdout, /deleted the deployment of EveryMinuteFlow .*cronjob\/.*configmap\/.*\(runs in progress finish\)/);
-    assert.deepEqual(kubectlJson<{ items: unknown[] }>("get", "cronjobs,configmaps", "-n", NS, "-l", "kubestep.io/deployment=EveryMinuteFlow,kubestep.io/component!=orchestrator").items, []);
+    assert.match(
+      del.stdout,
+      /deleted the deployment of EveryMinuteFlow .*cronjob\/.*configmap\/.*\(runs in progress finish\)/,
+    );
+    assert.deepEqual(
+      kubectlJson<{ items: unknown[] }>(
+        "get",
+        "cronjobs,configmaps",
+        "-n",
+        NS,
+        "-l",
+        "kubestep.io/deployment=EveryMinuteFlow,kubestep.io/component!=orchestrator",
+      ).items,
+      [],
+    );
     const again = await ks("deploy", file, "--flow", "EveryMinuteFlow", "--delete");
     assert.match(again.stdout, /EveryMinuteFlow is not deployed in namespace .*; nothing to delete/);
     const after = await ks("deployments", "list");
@@ -207,8 +359,23 @@ describe("deployed flows on the real cluster", function () {
     assert.equal(t.code, 0, t.stderr);
     const orchJob = orchestratorJobName("SlowFlow", ID("killed-1"));
     await waitFor("the slow step's pod to run (bounded at 120 s)", 120, () =>
-      kubectlJson<{ items: Array<{ status: { phase: string } }> }>("get", "pods", "-n", NS, "-l", "kubestep.io/flow=SlowFlow,kubestep.io/step=slow").items.some((p) => p.status.phase === "Running"));
-    const firstPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>("get", "pods", "-n", NS, "-l", `job-name=${orchJob}`).items[0]!.metadata.name;
+      kubectlJson<{ items: Array<{ status: { phase: string } }> }>(
+        "get",
+        "pods",
+        "-n",
+        NS,
+        "-l",
+        "kubestep.io/flow=SlowFlow,kubestep.io/step=slow",
+      ).items.some((p) => p.status.phase === "Running"),
+    );
+    const firstPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      `job-name=${orchJob}`,
+    ).items[0]!.metadata.name;
     kubectl("delete", "pod", "-n", NS, firstPod, "--wait=false");
     const job = await waitFor("the run to finish after the restart (bounded at 240 s)", 240, () => {
       const j = kubectlJson<Job>("get", "job", "-n", NS, orchJob);
@@ -219,8 +386,20 @@ describe("deployed flows on the real cluster", function () {
     const meta = await runMeta("SlowFlow", ID("killed-1"));
     assert.equal(meta?.status, "succeeded");
     // Exactly one Job per step (attempt 0 only), and each task has a single attempt.
-    const stepJobs = kubectlJson<{ items: Array<{ metadata: { labels: Record<string, string> } }> }>("get", "jobs", "-n", NS, "-l", `kubestep.io/flow=SlowFlow,kubestep.io/run=${ID("killed-1")},app.kubernetes.io/name=kubestep-task`).items;
-    assert.deepEqual(stepJobs.map((j) => `${j.metadata.labels["kubestep.io/step"]}/${j.metadata.labels["kubestep.io/attempt"]}`).sort(), ["end/0", "slow/0", "start/0"]);
+    const stepJobs = kubectlJson<{ items: Array<{ metadata: { labels: Record<string, string> } }> }>(
+      "get",
+      "jobs",
+      "-n",
+      NS,
+      "-l",
+      `kubestep.io/flow=SlowFlow,kubestep.io/run=${ID("killed-1")},app.kubernetes.io/name=kubestep-task`,
+    ).items;
+    assert.deepEqual(
+      stepJobs
+        .map((j) => `${j.metadata.labels["kubestep.io/step"]}/${j.metadata.labels["kubestep.io/attempt"]}`)
+        .sort(),
+      ["end/0", "slow/0", "start/0"],
+    );
     const ds = await datastore("SlowFlow");
     for (const step of ["start", "slow", "end"]) {
       const tasks = await ds.listTasks(ID("killed-1"), step);
@@ -232,9 +411,21 @@ describe("deployed flows on the real cluster", function () {
     const slowLog = await ks("logs", `SlowFlow/${ID("killed-1")}/slow`);
     assert.equal((slowLog.stdout.match(/slow step started at/g) ?? []).length, 1, slowLog.stdout);
     // The second pod said what it did, in its log stored in the datastore.
-    const secondPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>("get", "pods", "-n", NS, "-l", `job-name=${orchJob}`).items.map((p) => p.metadata.name).find((n) => n !== firstPod)!;
+    const secondPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      `job-name=${orchJob}`,
+    )
+      .items.map((p) => p.metadata.name)
+      .find((n) => n !== firstPod)!;
     const olog = (await ds.storage.get(orchestratorLogKey("SlowFlow", ID("killed-1"), secondPod)))?.toString() ?? "";
-    assert.match(olog, new RegExp(`continuing run ${ID("killed-1")}: 1 finished task\\(s\\) kept, 1 unfinished re-attached`));
+    assert.match(
+      olog,
+      new RegExp(`continuing run ${ID("killed-1")}: 1 finished task\\(s\\) kept, 1 unfinished re-attached`),
+    );
     assert.match(olog, /re-attached to the existing Job/);
   });
 
@@ -285,14 +476,19 @@ describe("deployed flows on the real cluster", function () {
     assert.equal(failed.code, 1, failed.stderr);
     assert.match(failed.stderr, new RegExp(`run ResumableFlow/${ID("res-1")} failed`));
     const job = kubectlJson<Job>("get", "job", "-n", NS, orchestratorJobName("ResumableFlow", ID("res-1")));
-    assert.equal(job.status?.failed, 1, `the podFailurePolicy fails the Job on exit 1 without another orchestrator pod: ${JSON.stringify(job.status)}`);
+    assert.equal(
+      job.status?.failed,
+      1,
+      `the podFailurePolicy fails the Job on exit 1 without another orchestrator pod: ${JSON.stringify(job.status)}`,
+    );
     assert.equal((await runMeta("ResumableFlow", ID("res-1")))?.status, "failed");
     const bad = await ks("trigger", "ResumableFlow", "--resume", ID("res-1"), "--k", "1");
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, new RegExp(`a resumed run keeps the parameters of run ${ID("res-1")}; remove --k`));
     const resumed = await ks("trigger", "ResumableFlow", "--resume", ID("res-1"), "--run-id", ID("res-2"), "--wait");
     assert.equal(resumed.code, 0, resumed.stderr);
-    const meta = (await runMeta("ResumableFlow", ID("res-2"))) as { status: string; params: Record<string, unknown>; originRunId?: string } | undefined;
+    const meta = (await runMeta("ResumableFlow", ID("res-2"))) as
+      { status: string; params: Record<string, unknown>; originRunId?: string } | undefined;
     assert.equal(meta?.status, "succeeded");
     assert.equal(meta?.originRunId, ID("res-1"));
     assert.deepEqual(meta?.params, { k: 9 });
@@ -304,22 +500,48 @@ describe("deployed flows on the real cluster", function () {
   it("bad schedules and unknown upstream flows fail at deploy time with every problem; nothing is created", async () => {
     const b = await ks("deploy", bad, "--flow", "BadScheduleFlow");
     assert.equal(b.code, 2);
-    assert.equal(b.stderr, [
-      "kubestep deploy: flow BadScheduleFlow cannot be deployed:",
-      '  - @schedule every = "minute" is an unknown option; allowed: cron, timezone, hourly, daily, weekly',
-      '  - @schedule cron = "61 * * * * *" is invalid: expected 5 fields (minute hour day-of-month month day-of-week), got 6',
-      '  - @schedule timezone = "Mars/Olympus" is invalid; expected an IANA time zone such as "UTC" or "Europe/Paris"',
-      "",
-    ].join("\n"));
+    assert.equal(
+      b.stderr,
+      [
+        "kubestep deploy: flow BadScheduleFlow cannot be deployed:",
+        '  - @schedule every = "minute" is an unknown option; allowed: cron, timezone, hourly, daily, weekly',
+        '  - @schedule cron = "61 * * * * *" is invalid: expected 5 fields (minute hour day-of-month month day-of-week), got 6',
+        '  - @schedule timezone = "Mars/Olympus" is invalid; expected an IANA time zone such as "UTC" or "Europe/Paris"',
+        "",
+      ].join("\n"),
+    );
     const h = await ks("deploy", bad, "--flow", "BadHourFlow");
     assert.equal(h.code, 2);
-    assert.match(h.stderr, /@schedule cron = "\*\/5 25 \* \* MON" is invalid: hour field "25": "25" is out of range \(allowed: 0-23/);
+    assert.match(
+      h.stderr,
+      /@schedule cron = "\*\/5 25 \* \* MON" is invalid: hour field "25": "25" is out of range \(allowed: 0-23/,
+    );
     const o = await ks("deploy", bad, "--flow", "OrphanFlow");
     assert.equal(o.code, 2);
-    assert.match(o.stderr, new RegExp(`@triggerOnFinish flow = "NeverDeployedFlow": no flow NeverDeployedFlow is deployed in namespace ${NS}; deploy it first`));
-    assert.deepEqual(kubectlJson<{ items: unknown[] }>("get", "cronjobs,configmaps", "-n", NS, "-l", "kubestep.io/deployment in (BadScheduleFlow,BadHourFlow,OrphanFlow)").items, []);
+    assert.match(
+      o.stderr,
+      new RegExp(
+        `@triggerOnFinish flow = "NeverDeployedFlow": no flow NeverDeployedFlow is deployed in namespace ${NS}; deploy it first`,
+      ),
+    );
+    assert.deepEqual(
+      kubectlJson<{ items: unknown[] }>(
+        "get",
+        "cronjobs,configmaps",
+        "-n",
+        NS,
+        "-l",
+        "kubestep.io/deployment in (BadScheduleFlow,BadHourFlow,OrphanFlow)",
+      ).items,
+      [],
+    );
     const t = await ks("trigger", "OrphanFlow");
     assert.equal(t.code, 2);
-    assert.match(t.stderr, new RegExp(`flow OrphanFlow is not deployed in namespace ${NS}; deploy it with kubestep deploy <flow.ts> --namespace ${NS}`));
+    assert.match(
+      t.stderr,
+      new RegExp(
+        `flow OrphanFlow is not deployed in namespace ${NS}; deploy it with kubestep deploy <flow.ts> --namespace ${NS}`,
+      ),
+    );
   });
 });

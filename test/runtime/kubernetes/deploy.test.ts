@@ -4,23 +4,56 @@ import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
 import type { DeploymentRecord } from "../../../runtime/deploy/record.js";
 import { parseDeploymentRecord, DeploymentRecordError } from "../../../runtime/deploy/record.js";
 import {
-  buildCodeConfigMaps, buildCronJob, codeConfigMapsInUse, buildDeploymentConfigMap, buildOrchestratorJob, codeConfigMapNames, codeParts, CODE_PART_BYTES, deploymentName,
-  deploymentSelector, orchestratorBootstrapCommand, orchestratorJobName, CODE_MOUNT, DEPLOYED_RUN_ENV, RECORD_KEY,
+  buildCodeConfigMaps,
+  buildCronJob,
+  codeConfigMapsInUse,
+  buildDeploymentConfigMap,
+  buildOrchestratorJob,
+  codeConfigMapNames,
+  codeParts,
+  CODE_PART_BYTES,
+  deploymentName,
+  deploymentSelector,
+  orchestratorBootstrapCommand,
+  orchestratorJobName,
+  CODE_MOUNT,
+  DEPLOYED_RUN_ENV,
+  RECORD_KEY,
 } from "../../../runtime/kubernetes/deploy.js";
 import { isDnsLabel } from "../../../runtime/contract/names.js";
 
 const SHA = "a".repeat(64);
 function record(over: Partial<DeploymentRecord> = {}): DeploymentRecord {
   return {
-    format: 1, flowName: "TrainFlow", version: 3, createdAt: "2026-01-02T03:04:05.000Z", user: "alice", namespace: "ml",
+    format: 1,
+    flowName: "TrainFlow",
+    version: 3,
+    createdAt: "2026-01-02T03:04:05.000Z",
+    user: "alice",
+    namespace: "ml",
     datastore: { kind: "s3", root: "s3://bucket/prefix" },
     taskCode: { sha: "b".repeat(64), key: `TrainFlow/code/${"b".repeat(64)}.mjs` },
-    orchestratorCode: { sha: SHA, key: `TrainFlow/code/${SHA}.mjs`, configMaps: codeConfigMapNames("TrainFlow", SHA, 2) },
+    orchestratorCode: {
+      sha: SHA,
+      key: `TrainFlow/code/${SHA}.mjs`,
+      configMaps: codeConfigMapNames("TrainFlow", SHA, 2),
+    },
     params: { n: { name: "n", options: { default: 5 } }, label: { name: "label", options: { type: "string" } } },
     stepConfigs: { start: resolveKubernetesConfig({ step: "start", env: {}, withOverrides: { namespace: "ml" } }) },
     podEnv: { KUBESTEP_S3_ENDPOINT_URL: "http://10.0.0.5:4568", AWS_REGION: "us-east-1" },
-    orchestrator: { serviceAccount: "kubestep-orchestrator", image: "node:20-slim", imagePullPolicy: "IfNotPresent", secrets: ["kubestep-s3"], imagePullSecrets: ["regcred"], backoffLimit: 4 },
-    events: [], upstreamFlows: [], tags: ["prod"], maxWorkers: 16, maxNumSplits: 100,
+    orchestrator: {
+      serviceAccount: "kubestep-orchestrator",
+      image: "node:20-slim",
+      imagePullPolicy: "IfNotPresent",
+      secrets: ["kubestep-s3"],
+      imagePullSecrets: ["regcred"],
+      backoffLimit: 4,
+    },
+    events: [],
+    upstreamFlows: [],
+    tags: ["prod"],
+    maxWorkers: 16,
+    maxNumSplits: 100,
     ...over,
   };
 }
@@ -28,15 +61,27 @@ function record(over: Partial<DeploymentRecord> = {}): DeploymentRecord {
 describe("deployment manifests", () => {
   it("names are deterministic DNS labels; the CronJob's fits its 52-character limit", () => {
     const long = "AVeryLongFlowNameThatGoesOnAndOnForeverAndEverFlow";
-    for (const n of [deploymentName("TrainFlow"), deploymentName(long), orchestratorJobName(long, "1700000000000-abcd"), ...codeConfigMapNames(long, SHA, 3)]) assert.ok(isDnsLabel(n), n);
+    for (const n of [
+      deploymentName("TrainFlow"),
+      deploymentName(long),
+      orchestratorJobName(long, "1700000000000-abcd"),
+      ...codeConfigMapNames(long, SHA, 3),
+    ])
+      assert.ok(isDnsLabel(n), n);
     assert.ok(deploymentName(long).length <= 52, deploymentName(long));
     assert.equal(deploymentName("TrainFlow"), deploymentName("TrainFlow"));
     assert.notEqual(deploymentName("TrainFlow"), deploymentName("Trainflow"));
     assert.equal(orchestratorJobName("F", "r1"), orchestratorJobName("F", "r1"));
     assert.notEqual(orchestratorJobName("F", "r1"), orchestratorJobName("F", "r2"));
-    assert.deepEqual(codeConfigMapNames("TrainFlow", SHA, 2), ["ks-code-trainflow-aaaaaaaaaaaa-0", "ks-code-trainflow-aaaaaaaaaaaa-1"]);
+    assert.deepEqual(codeConfigMapNames("TrainFlow", SHA, 2), [
+      "ks-code-trainflow-aaaaaaaaaaaa-0",
+      "ks-code-trainflow-aaaaaaaaaaaa-1",
+    ]);
     assert.throws(() => codeConfigMapNames("F", SHA, 0), /parts must be a whole number >= 1, got 0/);
-    assert.equal(deploymentSelector("TrainFlow", "orchestrator"), "app.kubernetes.io/part-of=kubestep,kubestep.io/deployment=TrainFlow,kubestep.io/component=orchestrator");
+    assert.equal(
+      deploymentSelector("TrainFlow", "orchestrator"),
+      "app.kubernetes.io/part-of=kubestep,kubestep.io/deployment=TrainFlow,kubestep.io/component=orchestrator",
+    );
     assert.equal(deploymentSelector(), "app.kubernetes.io/part-of=kubestep,kubestep.io/deployment");
   });
 
@@ -45,7 +90,12 @@ describe("deployment manifests", () => {
     const cm = buildDeploymentConfigMap(r);
     assert.equal(cm.metadata!.name, deploymentName("TrainFlow"));
     assert.equal(cm.metadata!.namespace, "ml");
-    assert.deepEqual(cm.metadata!.labels, { "app.kubernetes.io/part-of": "kubestep", "kubestep.io/deployment": "TrainFlow", "kubestep.io/component": "deployment", "kubestep.io/flow": "TrainFlow" });
+    assert.deepEqual(cm.metadata!.labels, {
+      "app.kubernetes.io/part-of": "kubestep",
+      "kubestep.io/deployment": "TrainFlow",
+      "kubestep.io/component": "deployment",
+      "kubestep.io/flow": "TrainFlow",
+    });
     assert.deepEqual(parseDeploymentRecord(cm.data![RECORD_KEY]!, "test"), r);
     assert.equal(cm.data!.flow, "TrainFlow");
     assert.equal(cm.data!.version, "3");
@@ -59,8 +109,14 @@ describe("deployment manifests", () => {
   });
 
   it("a bad record is refused with what is missing", () => {
-    assert.throws(() => parseDeploymentRecord("{", "ConfigMap ml/x"), (e: unknown) => e instanceof DeploymentRecordError && /^ConfigMap ml\/x: not JSON/.test(e.message));
-    assert.throws(() => parseDeploymentRecord(JSON.stringify({ format: 1, flowName: "F" }), "cm"), /cm: not a kubestep deployment record \(format 1, missing version, namespace, datastore, taskCode, orchestratorCode, stepConfigs, orchestrator\)/);
+    assert.throws(
+      () => parseDeploymentRecord("{", "ConfigMap ml/x"),
+      (e: unknown) => e instanceof DeploymentRecordError && /^ConfigMap ml\/x: not JSON/.test(e.message),
+    );
+    assert.throws(
+      () => parseDeploymentRecord(JSON.stringify({ format: 1, flowName: "F" }), "cm"),
+      /cm: not a kubestep deployment record \(format 1, missing version, namespace, datastore, taskCode, orchestratorCode, stepConfigs, orchestrator\)/,
+    );
   });
 
   it("the code is split into ConfigMap parts that join back to the package", () => {
@@ -71,11 +127,29 @@ describe("deployment manifests", () => {
     assert.ok(parts.every((p) => p.byteLength <= CODE_PART_BYTES));
     assert.deepEqual(gunzipSync(Buffer.concat(parts)), bytes);
     const names = codeConfigMapNames("TrainFlow", SHA, parts.length);
-    const cms = buildCodeConfigMaps(record({ orchestratorCode: { sha: SHA, key: "k", configMaps: names } }), parts.map((p) => Buffer.from(p).toString("base64")));
-    assert.deepEqual(cms.map((c) => c.metadata!.name), names);
-    assert.deepEqual(cms.map((c) => Object.keys(c.binaryData!)), parts.map((_, i) => [`code.mjs.gz.${i}`]));
-    assert.deepEqual(cms.map((c) => c.metadata!.annotations!["kubestep.io/code-part"]), parts.map((_, i) => `${i + 1}/${parts.length}`));
-    assert.ok(cms.every((c) => c.metadata!.labels!["kubestep.io/component"] === "code" && c.metadata!.labels!["kubestep.io/code"] === SHA.slice(0, 12)));
+    const cms = buildCodeConfigMaps(
+      record({ orchestratorCode: { sha: SHA, key: "k", configMaps: names } }),
+      parts.map((p) => Buffer.from(p).toString("base64")),
+    );
+    assert.deepEqual(
+      cms.map((c) => c.metadata!.name),
+      names,
+    );
+    assert.deepEqual(
+      cms.map((c) => Object.keys(c.binaryData!)),
+      parts.map((_, i) => [`code.mjs.gz.${i}`]),
+    );
+    assert.deepEqual(
+      cms.map((c) => c.metadata!.annotations!["kubestep.io/code-part"]),
+      parts.map((_, i) => `${i + 1}/${parts.length}`),
+    );
+    assert.ok(
+      cms.every(
+        (c) =>
+          c.metadata!.labels!["kubestep.io/component"] === "code" &&
+          c.metadata!.labels!["kubestep.io/code"] === SHA.slice(0, 12),
+      ),
+    );
     // Base64 of a part stays under the API server's 1 MiB object limit.
     assert.ok(cms.every((c) => Buffer.byteLength(Object.values(c.binaryData!)[0]!) < 1024 * 1024 - 10_000));
     assert.throws(() => buildCodeConfigMaps(record(), ["only-one"]), /1 parts for 2 ConfigMaps/);
@@ -84,7 +158,12 @@ describe("deployment manifests", () => {
 
   it("the orchestrator Job runs the bootstrap with the run, its service account, secrets, code volume and failure policy", () => {
     const r = record();
-    const job = buildOrchestratorJob({ deployment: r, runId: "1700-ab", params: { n: 7 }, trigger: { type: "manual", user: "bob" } });
+    const job = buildOrchestratorJob({
+      deployment: r,
+      runId: "1700-ab",
+      params: { n: 7 },
+      trigger: { type: "manual", user: "bob" },
+    });
     assert.equal(job.apiVersion, "batch/v1");
     assert.equal(job.kind, "Job");
     assert.equal(job.metadata!.name, orchestratorJobName("TrainFlow", "1700-ab"));
@@ -92,15 +171,27 @@ describe("deployment manifests", () => {
     assert.equal(job.metadata!.labels!["kubestep.io/run"], "1700-ab");
     assert.equal(job.metadata!.labels!["kubestep.io/component"], "orchestrator");
     assert.equal(job.metadata!.labels!["app.kubernetes.io/name"], "kubestep-orchestrator");
-    assert.deepEqual(job.metadata!.annotations, { "kubestep.io/flow": "TrainFlow", "kubestep.io/run": "1700-ab", "kubestep.io/trigger": "manual", "kubestep.io/version": "3" });
+    assert.deepEqual(job.metadata!.annotations, {
+      "kubestep.io/flow": "TrainFlow",
+      "kubestep.io/run": "1700-ab",
+      "kubestep.io/trigger": "manual",
+      "kubestep.io/version": "3",
+    });
     const spec = job.spec!;
     assert.equal(spec.backoffLimit, 4);
-    assert.deepEqual(spec.podFailurePolicy, { rules: [{ action: "FailJob", onExitCodes: { containerName: "orchestrator", operator: "In", values: [1, 70] } }] });
+    assert.deepEqual(spec.podFailurePolicy, {
+      rules: [{ action: "FailJob", onExitCodes: { containerName: "orchestrator", operator: "In", values: [1, 70] } }],
+    });
     const pod = spec.template.spec!;
     assert.equal(pod.restartPolicy, "Never");
     assert.equal(pod.serviceAccountName, "kubestep-orchestrator");
     assert.deepEqual(pod.imagePullSecrets, [{ name: "regcred" }]);
-    assert.deepEqual(pod.volumes, [{ name: "kubestep-code", projected: { sources: r.orchestratorCode.configMaps.map((name) => ({ configMap: { name } })) } }]);
+    assert.deepEqual(pod.volumes, [
+      {
+        name: "kubestep-code",
+        projected: { sources: r.orchestratorCode.configMaps.map((name) => ({ configMap: { name } })) },
+      },
+    ]);
     const c = pod.containers[0]!;
     assert.equal(c.name, "orchestrator");
     assert.equal(c.image, "node:20-slim");
@@ -109,14 +200,38 @@ describe("deployment manifests", () => {
     assert.deepEqual(c.envFrom, [{ secretRef: { name: "kubestep-s3" } }]);
     assert.deepEqual(c.volumeMounts, [{ name: "kubestep-code", mountPath: CODE_MOUNT, readOnly: true }]);
     const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
-    assert.deepEqual(JSON.parse(env[DEPLOYED_RUN_ENV] as string), { deployment: r, runId: "1700-ab", params: { n: 7 }, trigger: { type: "manual", user: "bob" } });
+    assert.deepEqual(JSON.parse(env[DEPLOYED_RUN_ENV] as string), {
+      deployment: r,
+      runId: "1700-ab",
+      params: { n: 7 },
+      trigger: { type: "manual", user: "bob" },
+    });
     assert.equal(env.KUBESTEP_CODE_SHA, SHA);
-    assert.deepEqual(env.KUBESTEP_ORCHESTRATOR_JOB, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } });
-    assert.deepEqual(env.KUBESTEP_ORCHESTRATOR_JOB_UID, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } });
+    assert.deepEqual(env.KUBESTEP_ORCHESTRATOR_JOB, {
+      fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" },
+    });
+    assert.deepEqual(env.KUBESTEP_ORCHESTRATOR_JOB_UID, {
+      fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" },
+    });
     assert.equal(env.KUBESTEP_S3_ENDPOINT_URL, "http://10.0.0.5:4568");
     assert.equal(env.AWS_REGION, "us-east-1");
-    assert.deepEqual(buildOrchestratorJob({ deployment: r, runId: "1700-ab", params: { n: 7 }, trigger: { type: "manual", user: "bob" } }), job);
-    assert.deepEqual(buildOrchestratorJob({ deployment: record({ orchestrator: { ...r.orchestrator, secrets: [], imagePullSecrets: [] } }), runId: "x", trigger: { type: "manual", user: "u" } }).spec!.template.spec!.imagePullSecrets, undefined);
+    assert.deepEqual(
+      buildOrchestratorJob({
+        deployment: r,
+        runId: "1700-ab",
+        params: { n: 7 },
+        trigger: { type: "manual", user: "bob" },
+      }),
+      job,
+    );
+    assert.deepEqual(
+      buildOrchestratorJob({
+        deployment: record({ orchestrator: { ...r.orchestrator, secrets: [], imagePullSecrets: [] } }),
+        runId: "x",
+        trigger: { type: "manual", user: "u" },
+      }).spec!.template.spec!.imagePullSecrets,
+      undefined,
+    );
   });
 
   it("the CronJob: schedule, timeZone, Forbid unless overlap is allowed, Jobs that are orchestrator runs with the schedule as trigger", () => {
@@ -132,7 +247,10 @@ describe("deployment manifests", () => {
     assert.equal(cj.spec!.jobTemplate.metadata!.labels!["kubestep.io/component"], "orchestrator");
     const env = cj.spec!.jobTemplate.spec!.template.spec!.containers[0]!.env!;
     const run = JSON.parse(env.find((e) => e.name === DEPLOYED_RUN_ENV)!.value!) as { runId?: string };
-    assert.deepEqual(run, { deployment: r, trigger: { type: "schedule", cron: "*/5 * * * *", timezone: "Europe/Paris" } });
+    assert.deepEqual(run, {
+      deployment: r,
+      trigger: { type: "schedule", cron: "*/5 * * * *", timezone: "Europe/Paris" },
+    });
     assert.equal(run.runId, undefined, "a scheduled run's id is its Job's name");
     const allowed = buildCronJob(record({ schedule: { cron: "0 0 * * *", allowOverlap: true } }));
     assert.equal(allowed.spec!.concurrencyPolicy, "Allow");
@@ -141,10 +259,22 @@ describe("deployment manifests", () => {
   });
 
   it("the code ConfigMaps in use are those of unfinished orchestrator Jobs", () => {
-    const older = record({ orchestratorCode: { sha: "c".repeat(64), key: "k", configMaps: codeConfigMapNames("TrainFlow", "c".repeat(64), 2) } });
+    const older = record({
+      orchestratorCode: {
+        sha: "c".repeat(64),
+        key: "k",
+        configMaps: codeConfigMapNames("TrainFlow", "c".repeat(64), 2),
+      },
+    });
     const running = buildOrchestratorJob({ deployment: older, runId: "r1", trigger: { type: "manual", user: "u" } });
-    const finished = { ...buildOrchestratorJob({ deployment: record(), runId: "r2", trigger: { type: "manual", user: "u" } }), status: { conditions: [{ type: "Complete", status: "True" }] } };
-    const failed = { ...buildOrchestratorJob({ deployment: record(), runId: "r3", trigger: { type: "manual", user: "u" } }), status: { conditions: [{ type: "Failed", status: "True" }] } };
+    const finished = {
+      ...buildOrchestratorJob({ deployment: record(), runId: "r2", trigger: { type: "manual", user: "u" } }),
+      status: { conditions: [{ type: "Complete", status: "True" }] },
+    };
+    const failed = {
+      ...buildOrchestratorJob({ deployment: record(), runId: "r3", trigger: { type: "manual", user: "u" } }),
+      status: { conditions: [{ type: "Failed", status: "True" }] },
+    };
     assert.deepEqual(codeConfigMapsInUse([running, finished, failed]), older.orchestratorCode.configMaps);
     assert.deepEqual(codeConfigMapsInUse([running, running]), older.orchestratorCode.configMaps);
     assert.deepEqual(codeConfigMapsInUse([finished]), []);
