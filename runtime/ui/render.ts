@@ -7,7 +7,12 @@ import type { CardComponent, CardData, ChartSpec } from "../flow/card.js";
 
 /** Escapes text for HTML content and attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
 }
 
 function inline(text: string): string {
@@ -17,8 +22,14 @@ function inline(text: string): string {
     .map((p) => {
       if (p.startsWith("`") && p.endsWith("`") && p.length > 1) return `<code>${escapeHtml(p.slice(1, -1))}</code>`;
       let h = escapeHtml(p);
-      h = h.replace(/\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g, (_m, label: string, url: string) => `<a href="${url}" rel="noopener noreferrer">${label}</a>`);
-      h = h.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>").replace(/(^|[^*])\*([^*]+)\*/g, "$1<em>$2</em>").replace(/(^|\W)_([^_]+)_(?=\W|$)/g, "$1<em>$2</em>");
+      h = h.replace(
+        /\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g,
+        (_m, label: string, url: string) => `<a href="${url}" rel="noopener noreferrer">${label}</a>`,
+      );
+      h = h
+        .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+        .replace(/(^|[^*])\*([^*]+)\*/g, "$1<em>$2</em>")
+        .replace(/(^|\W)_([^_]+)_(?=\W|$)/g, "$1<em>$2</em>");
       return h;
     })
     .join("");
@@ -33,7 +44,10 @@ export function markdownToHtml(md: string): string {
   const flush = () => {
     if (para.length) out.push(`<p>${inline(para.join(" "))}</p>`);
     para = [];
-    if (list) out.push(`<${list.ordered ? "ol" : "ul"}>${list.items.map((i) => `<li>${inline(i)}</li>`).join("")}</${list.ordered ? "ol" : "ul"}>`);
+    if (list)
+      out.push(
+        `<${list.ordered ? "ol" : "ul"}>${list.items.map((i) => `<li>${inline(i)}</li>`).join("")}</${list.ordered ? "ol" : "ul"}>`,
+      );
     list = undefined;
   };
   for (let i = 0; i < lines.length; i++) {
@@ -92,10 +106,16 @@ export function chartToSvg(spec: ChartSpec): string {
   const ih = H - pad.t - pad.b;
   const y = (v: number) => pad.t + ih - ((v - min) / (max - min)) * ih;
   const parts: string[] = [];
-  if (spec.title) parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-weight="600">${escapeHtml(spec.title)}</text>`);
-  parts.push(`<line x1="${pad.l}" y1="${pad.t + ih}" x2="${pad.l + iw}" y2="${pad.t + ih}" stroke="currentColor" opacity="0.5"/>`);
-  parts.push(`<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${pad.t + ih}" stroke="currentColor" opacity="0.5"/>`);
-  for (const v of [min, (min + max) / 2, max]) parts.push(`<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${escapeHtml(fmt(v))}</text>`);
+  if (spec.title)
+    parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-weight="600">${escapeHtml(spec.title)}</text>`);
+  parts.push(
+    `<line x1="${pad.l}" y1="${pad.t + ih}" x2="${pad.l + iw}" y2="${pad.t + ih}" stroke="currentColor" opacity="0.5"/>`,
+  );
+  parts.push(
+    `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${pad.t + ih}" stroke="currentColor" opacity="0.5"/>`,
+  );
+  for (const v of [min, (min + max) / 2, max])
+    parts.push(`<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${escapeHtml(fmt(v))}</text>`);
   const labelEvery = Math.max(1, Math.ceil(n / 10));
   if (spec.kind === "bar") {
     const group = iw / Math.max(1, n);
@@ -104,19 +124,39 @@ export function chartToSvg(spec: ChartSpec): string {
       s.values.forEach((v, i) => {
         const x = pad.l + i * group + group * 0.1 + si * bw;
         const top = Math.min(y(v), y(0));
-        parts.push(`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${Math.abs(y(v) - y(0)).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeHtml(`${s.name} ${spec.x[i]}: ${v}`)}</title></rect>`);
+        parts.push(
+          `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${Math.abs(y(v) - y(0)).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeHtml(`${s.name} ${spec.x[i]}: ${v}`)}</title></rect>`,
+        );
       }),
     );
-    spec.x.forEach((xv, i) => i % labelEvery === 0 && parts.push(`<text x="${(pad.l + i * group + group / 2).toFixed(1)}" y="${pad.t + ih + 16}" text-anchor="middle" font-size="11">${escapeHtml(String(xv))}</text>`));
+    spec.x.forEach(
+      (xv, i) =>
+        i % labelEvery === 0 &&
+        parts.push(
+          `<text x="${(pad.l + i * group + group / 2).toFixed(1)}" y="${pad.t + ih + 16}" text-anchor="middle" font-size="11">${escapeHtml(String(xv))}</text>`,
+        ),
+    );
   } else {
     const x = (i: number) => pad.l + (n <= 1 ? iw / 2 : (i / (n - 1)) * iw);
     spec.series.forEach((s, si) => {
       const d = s.values.map((v, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-      parts.push(`<path d="${d}" fill="none" stroke="${PALETTE[si % PALETTE.length]}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`);
+      parts.push(
+        `<path d="${d}" fill="none" stroke="${PALETTE[si % PALETTE.length]}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
+      );
     });
-    spec.x.forEach((xv, i) => i % labelEvery === 0 && parts.push(`<text x="${x(i).toFixed(1)}" y="${pad.t + ih + 16}" text-anchor="middle" font-size="11">${escapeHtml(String(xv))}</text>`));
+    spec.x.forEach(
+      (xv, i) =>
+        i % labelEvery === 0 &&
+        parts.push(
+          `<text x="${x(i).toFixed(1)}" y="${pad.t + ih + 16}" text-anchor="middle" font-size="11">${escapeHtml(String(xv))}</text>`,
+        ),
+    );
   }
-  spec.series.forEach((s, si) => parts.push(`<rect x="${pad.l + si * 120}" y="${H - 14}" width="10" height="10" fill="${PALETTE[si % PALETTE.length]}"/><text x="${pad.l + si * 120 + 14}" y="${H - 5}" font-size="11">${escapeHtml(s.name)}</text>`));
+  spec.series.forEach((s, si) =>
+    parts.push(
+      `<rect x="${pad.l + si * 120}" y="${H - 14}" width="10" height="10" fill="${PALETTE[si % PALETTE.length]}"/><text x="${pad.l + si * 120 + 14}" y="${H - 5}" font-size="11">${escapeHtml(s.name)}</text>`,
+    ),
+  );
   return `<svg class="chart" role="img" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="system-ui, sans-serif" fill="currentColor">${parts.join("")}</svg>`;
 }
 
@@ -130,8 +170,15 @@ export function componentToHtml(c: CardComponent): string {
     case "markdown":
       return `<div class="md">${markdownToHtml(c.text)}</div>`;
     case "table": {
-      const head = c.headers ? `<thead><tr>${c.headers.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>` : "";
-      const body = c.rows.map((r) => `<tr>${r.map((cell) => `<td${typeof cell === "number" ? ' class="num"' : ""}>${escapeHtml(cell === null || cell === undefined ? "" : String(cell))}</td>`).join("")}</tr>`).join("");
+      const head = c.headers
+        ? `<thead><tr>${c.headers.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>`
+        : "";
+      const body = c.rows
+        .map(
+          (r) =>
+            `<tr>${r.map((cell) => `<td${typeof cell === "number" ? ' class="num"' : ""}>${escapeHtml(cell === null || cell === undefined ? "" : String(cell))}</td>`).join("")}</tr>`,
+        )
+        .join("");
       return `<table>${head}<tbody>${body}</tbody></table>`;
     }
     case "image":
@@ -165,7 +212,7 @@ export function cardToHtml(card: CardData): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${escapeHtml(card.pathspec)} card</title><style>${CARD_CSS}</style></head>
-<body><header>${escapeHtml(card.pathspec)} · attempt ${card.attempt} · ${escapeHtml(card.createdAt)}</header>
+<body><header>${escapeHtml(card.pathspec)} · attempt ${card.attempt + 1} · ${escapeHtml(card.createdAt)}</header>
 ${body}
 </body></html>
 `;

@@ -80,7 +80,8 @@ function sendError(res: ServerResponse, status: number, message: string): void {
   sendJson(res, status, { error: message });
 }
 
-const TASK = /^\/api\/flows\/([^/]+)\/runs\/([^/]+)\/steps\/([^/]+)\/tasks\/([^/]+)(?:\/(logs|artifacts|card)(?:\/([^/]+))?)?$/;
+const TASK =
+  /^\/api\/flows\/([^/]+)\/runs\/([^/]+)\/steps\/([^/]+)\/tasks\/([^/]+)(?:\/(logs|artifacts|card)(?:\/([^/]+))?)?$/;
 const RUN = /^\/api\/flows\/([^/]+)\/runs\/([^/]+)$/;
 const RUNS = /^\/api\/flows\/([^/]+)\/runs$/;
 
@@ -96,7 +97,8 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null || v === "") return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new UiRequestError(400, `${name}=${JSON.stringify(v)} is invalid; use a whole number`);
+  if (!Number.isInteger(n))
+    throw new UiRequestError(400, `${name}=${JSON.stringify(v)} is invalid; use a whole number`);
   return n;
 }
 
@@ -132,7 +134,8 @@ export async function jsonResource(api: UiApi, pathname: string, q: URLSearchPar
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 8321;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port ${port} is invalid; use a whole number from 0 to 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`port ${port} is invalid; use a whole number from 0 to 65535`);
   const token = options.token ?? (isLoopback(host) ? undefined : randomBytes(24).toString("base64url"));
   const assets = requireAssets(options.assetsDir);
   const api = new UiApi(options.storage, options);
@@ -143,47 +146,92 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     const url = new URL(req.url ?? "/", "http://localhost");
     // On loopback, refuse other Host names (a web page cannot reach the UI through DNS rebinding).
     const hostName = (req.headers.host ?? "").replace(/:\d+$/, "");
-    if (isLoopback(host) && !isLoopback(hostName)) return sendError(res, 403, `host ${JSON.stringify(hostName)} is not allowed; open the UI at http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    if (isLoopback(host) && !isLoopback(hostName))
+      return sendError(
+        res,
+        403,
+        `host ${JSON.stringify(hostName)} is not allowed; open the UI at http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      );
     if (token) {
-      const given = url.searchParams.get("token") ?? (req.headers.authorization?.startsWith("Bearer ") ? req.headers.authorization.slice(7) : undefined) ?? cookie(req, COOKIE);
-      if (!sameToken(given, token)) return sendError(res, 401, "this kubestep ui needs its access token: open the URL it printed (with ?token=...) or send Authorization: Bearer <token>");
+      const given =
+        url.searchParams.get("token") ??
+        (req.headers.authorization?.startsWith("Bearer ") ? req.headers.authorization.slice(7) : undefined) ??
+        cookie(req, COOKIE);
+      if (!sameToken(given, token))
+        return sendError(
+          res,
+          401,
+          "this kubestep ui needs its access token: open the URL it printed (with ?token=...) or send Authorization: Bearer <token>",
+        );
       if (url.searchParams.has("token")) {
         url.searchParams.delete("token");
-        res.writeHead(303, { location: url.pathname + url.search, "set-cookie": `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` });
+        res.writeHead(303, {
+          location: url.pathname + url.search,
+          "set-cookie": `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+        });
         return void res.end();
       }
     }
-    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 405, `${req.method} is not supported; the UI only reads (GET)`);
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return sendError(res, 405, `${req.method} is not supported; the UI only reads (GET)`);
     const path = url.pathname;
     if (path === "/assets/app.js" || path === "/assets/app.css") {
-      res.writeHead(200, { "content-type": path.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8", "cache-control": "no-cache" });
+      res.writeHead(200, {
+        "content-type": path.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8",
+        "cache-control": "no-cache",
+      });
       return void createReadStream(join(assets, path.slice("/assets/".length))).pipe(res);
     }
     if (path === "/api/events") {
       const target = url.searchParams.get("path") ?? "";
       const targetUrl = new URL(target, "http://localhost");
-      if (!target.startsWith("/api/") || targetUrl.pathname === "/api/events") return sendError(res, 400, `path ${JSON.stringify(target)} is invalid; give an API path such as /api/flows/HelloFlow/runs/<id>`);
+      if (!target.startsWith("/api/") || targetUrl.pathname === "/api/events")
+        return sendError(
+          res,
+          400,
+          `path ${JSON.stringify(target)} is invalid; give an API path such as /api/flows/HelloFlow/runs/<id>`,
+        );
       const probe = await jsonResource(api, targetUrl.pathname, targetUrl.searchParams);
-      if (probe === undefined) return sendError(res, 404, `${targetUrl.pathname} is not an API resource that can be watched`);
-      return streamUpdates(req, res, async () => jsonResource(api, targetUrl.pathname, targetUrl.searchParams), { intervalMs: pollMs });
+      if (probe === undefined)
+        return sendError(res, 404, `${targetUrl.pathname} is not an API resource that can be watched`);
+      return streamUpdates(req, res, async () => jsonResource(api, targetUrl.pathname, targetUrl.searchParams), {
+        intervalMs: pollMs,
+      });
     }
     if (path.startsWith("/api/")) {
       const m = TASK.exec(path);
       if (m && m[5] === "artifacts" && m[6] !== undefined) {
         const name = decode(m[6]);
-        const { ref, stream } = await api.artifactStream(decode(m[1]!), decode(m[2]!), decode(m[3]!), decode(m[4]!), name);
+        const { ref, stream } = await api.artifactStream(
+          decode(m[1]!),
+          decode(m[2]!),
+          decode(m[3]!),
+          decode(m[4]!),
+          name,
+        );
         const ext = ref.encoding === "v8" ? "v8" : "bin";
         res.writeHead(200, {
-          "content-type": "application/octet-stream", "content-length": String(ref.size),
-          "content-disposition": `attachment; filename="${name.replace(/[^\w.-]/g, "_")}.${ext}"`, "x-kubestep-encoding": ref.encoding,
+          "content-type": "application/octet-stream",
+          "content-length": String(ref.size),
+          "content-disposition": `attachment; filename="${name.replace(/[^\w.-]/g, "_")}.${ext}"`,
+          "x-kubestep-encoding": ref.encoding,
         });
         stream.on("error", () => res.destroy());
         return void stream.pipe(res);
       }
       if (m && m[5] === "card" && m[6] === undefined) {
         const card = await api.card(decode(m[1]!), decode(m[2]!), decode(m[3]!), decode(m[4]!));
-        if (!card) return sendError(res, 404, `task ${decode(m[1]!)}/${decode(m[2]!)}/${decode(m[3]!)}/${decode(m[4]!)} has no card`);
-        res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-security-policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox", "cache-control": "no-store" });
+        if (!card)
+          return sendError(
+            res,
+            404,
+            `task ${decode(m[1]!)}/${decode(m[2]!)}/${decode(m[3]!)}/${decode(m[4]!)} has no card`,
+          );
+        res.writeHead(200, {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox allow-same-origin",
+          "cache-control": "no-store",
+        });
         return void res.end(cardToHtml(card));
       }
       const body = await jsonResource(api, path, url.searchParams);
@@ -191,8 +239,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       return sendJson(res, 200, body);
     }
     res.writeHead(200, {
-      "content-type": "text/html; charset=utf-8", "cache-control": "no-store",
-      "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; object-src 'none'; base-uri 'none'",
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "content-security-policy":
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; object-src 'none'; base-uri 'none'",
     });
     res.end(shell);
   };
@@ -206,17 +256,23 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   });
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "EADDRINUSE" ? new Error(`port ${port} on ${host} is in use; choose another with --port`) : e));
+      reject(e.code === "EADDRINUSE" ? new Error(`port ${port} on ${host} is in use; choose another with --port`) : e),
+    );
     server.listen(port, host, () => resolveListen());
   });
   const addr = server.address() as AddressInfo;
   const shown = host.includes(":") ? `[${host}]` : host;
   const base = `http://${shown}:${addr.port}`;
   return {
-    url: base, openUrl: token ? `${base}/?token=${encodeURIComponent(token)}` : base, ...(token ? { token } : {}), api, server,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    url: base,
+    openUrl: token ? `${base}/?token=${encodeURIComponent(token)}` : base,
+    ...(token ? { token } : {}),
+    api,
+    server,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

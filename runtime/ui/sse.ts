@@ -24,6 +24,8 @@ export function streamUpdates(
   options: StreamOptions = {},
 ): void {
   const intervalMs = options.intervalMs ?? 1000;
+  // The client may have gone while the resource was first loaded: then its 'close' events are already past.
+  if (req.destroyed || res.destroyed) return;
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-store",
@@ -36,6 +38,7 @@ export function streamUpdates(
   let timer: NodeJS.Timeout | undefined;
   const send = (event: string, data: string) => res.write(`event: ${event}\ndata: ${data}\n\n`);
   const tick = async () => {
+    if (res.destroyed) stop();
     if (closed) return;
     try {
       const json = JSON.stringify(await load());
@@ -49,7 +52,7 @@ export function streamUpdates(
     }
     if (!closed) timer = setTimeout(tick, intervalMs);
   };
-  const keepAlive = setInterval(() => !closed && res.write(": keep-alive\n\n"), options.keepAliveMs ?? 15000);
+  const keepAlive = setInterval(() => (res.destroyed ? stop() : res.write(": keep-alive\n\n")), options.keepAliveMs ?? 15000);
   const stop = () => {
     closed = true;
     clearTimeout(timer);
