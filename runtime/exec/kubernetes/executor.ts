@@ -10,7 +10,7 @@ import { lastException, type AttemptOptions, type AttemptOutcome, type Executor 
 import type { TaskSpec } from "../spec.js";
 import type { Storage } from "../../datastore/storage.js";
 import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
-import { buildJob, jobLabelSelector, jobNameFor, CONTAINER_NAME } from "../../kubernetes/jobspec.js";
+import { buildJob, jobLabelSelector, jobNameFor, CONTAINER_NAME, type RunContext } from "../../kubernetes/jobspec.js";
 import { podBootstrapCommand } from "../../code/bootstrap.js";
 import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
@@ -206,6 +206,24 @@ export class KubernetesExecutor implements Executor {
       KUBESTEP_CODE_URL: codeUrl,
       KUBESTEP_CODE_SHA: this.o.codeSha,
     });
+    // What the pods of the attempt run, for its Job or JobSet; built when needed (a worker first learns the
+    // control's IP).
+    const runContext = (): RunContext => ({
+      flowName: spec.flowName,
+      runId: spec.runId,
+      stepName: spec.step,
+      taskId: spec.taskId,
+      attempt: spec.attempt,
+      user: spec.user,
+      command: podBootstrapCommand(),
+      env: podEnv(),
+      ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
+    });
+    // A create the apiserver refuses fails the attempt, explained.
+    const refused = (e: unknown): AttemptOutcome => {
+      const v = explainCreateError(e, spec.step);
+      return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+    };
     const useJobSet =
       !!spec.parallel && (await (this.jobSetApi ??= hasJobSetApi(this.o.kubeConfig).catch(() => false)));
     if (useJobSet) {
@@ -215,26 +233,15 @@ export class KubernetesExecutor implements Executor {
         par.controlTaskId,
       );
       if (par.nodeIndex === 0) {
-        const body = buildJobSet(
-          config,
-          {
-            flowName: spec.flowName,
-            runId: spec.runId,
-            stepName: spec.step,
-            taskId: spec.taskId,
-            attempt: spec.attempt,
-            user: spec.user,
-            command: podBootstrapCommand(),
-            env: podEnv(),
-            ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
-          },
-          { numNodes: par.numNodes, controlTaskId: par.controlTaskId, workerTaskIds: (par.taskIds ?? []).slice(1) },
-        );
+        const body = buildJobSet(config, runContext(), {
+          numNodes: par.numNodes,
+          controlTaskId: par.controlTaskId,
+          workerTaskIds: (par.taskIds ?? []).slice(1),
+        });
         try {
           await createJobSet(this.o.kubeConfig, namespace, body);
         } catch (e) {
-          const v = explainCreateError(e, spec.step);
-          return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+          return refused(e);
         }
         this.o.info(`${a.prefix} created JobSet ${namespace}/${jsName} (${par.numNodes} nodes)`);
         this.created.set(jsName, { namespace, jobName: jsName, kind: "jobset" });
@@ -267,18 +274,7 @@ export class KubernetesExecutor implements Executor {
       if (!ip.ok) return fail(ip.reason, `step ${spec.step}: ${ip.message}`);
       taskSpec = { ...taskSpec, parallel: { ...spec.parallel, mainIp: ip.ip } };
     }
-    const job = buildJob(config, {
-      flowName: spec.flowName,
-      runId: spec.runId,
-      stepName: spec.step,
-      taskId: spec.taskId,
-      attempt: spec.attempt,
-      user: spec.user,
-      command: podBootstrapCommand(),
-      jobName,
-      env: podEnv(),
-      ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
-    });
+    const job = buildJob(config, { ...runContext(), jobName });
     if (spec.parallel && spec.parallel.nodeIndex === 0) {
       // The control node's address is its own pod IP.
       job.spec!.template.spec!.containers[0]!.env!.push({
@@ -292,10 +288,7 @@ export class KubernetesExecutor implements Executor {
       // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator re-attaches to it.
       if (apiErrorInfo(e).code === 409)
         this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
-      else {
-        const v = explainCreateError(e, spec.step);
-        return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
-      }
+      else return refused(e);
     }
     this.created.set(jobName, { namespace, jobName });
     return {
