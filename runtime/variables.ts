@@ -121,7 +121,10 @@ export const KUBESTEP_VARIABLES = {
     audience: "internal",
     doc: "The deployed run an orchestrator pod runs (JSON: deployment record, run id, parameters, trigger).",
   },
-  KUBESTEP_ORCHESTRATOR_JOB_UID: { audience: "internal", doc: "The uid of the orchestrator pod's Job (downward API): only a pod of the Job that started a run continues it." },
+  KUBESTEP_ORCHESTRATOR_JOB_UID: {
+    audience: "internal",
+    doc: "The uid of the orchestrator pod's Job (downward API): only a pod of the Job that started a run continues it.",
+  },
   KUBESTEP_ORCHESTRATOR_JOB: {
     audience: "internal",
     doc: "The name of the orchestrator pod's Job (downward API); the run id of a scheduled run.",

@@ -52,7 +52,10 @@ export function streamUpdates(
     }
     if (!closed) timer = setTimeout(tick, intervalMs);
   };
-  const keepAlive = setInterval(() => (res.destroyed ? stop() : res.write(": keep-alive\n\n")), options.keepAliveMs ?? 15000);
+  const keepAlive = setInterval(
+    () => (res.destroyed ? stop() : res.write(": keep-alive\n\n")),
+    options.keepAliveMs ?? 15000,
+  );
   const stop = () => {
     closed = true;
     clearTimeout(timer);
