@@ -502,12 +502,17 @@ async function cmdKubernetes(argv: string[]): Promise<number> {
   await Promise.all(jobSets.map((s) => deleteJobSet(kubeConfig, namespace, s.metadata.name!)));
   await Promise.all(
     jobs.map((j) =>
-      batch.deleteNamespacedJob({
-        namespace,
-        name: j.metadata!.name!,
-        propagationPolicy: "Background",
-        gracePeriodSeconds: 0,
-      }),
+      batch
+        .deleteNamespacedJob({
+          namespace,
+          name: j.metadata!.name!,
+          propagationPolicy: "Background",
+          gracePeriodSeconds: 0,
+        })
+        .catch((e: unknown) => {
+          // A JobSet's child Job may already be gone with its JobSet.
+          if ((e as { code?: number }).code !== 404) throw e;
+        }),
     ),
   );
   await core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
