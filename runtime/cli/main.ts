@@ -2,6 +2,7 @@
  * The `kubestep` command: run, resume, show, runs, logs, dump. Exit codes: 0 success, 1 the run failed,
  * 2 bad usage or a flow definition error (nothing ran), 130 interrupted.
  */
+import { chooseDatastore as chooseDatastoreFrom, datastoreNeeds, type ChosenDatastore } from "./datastore-choice.js";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
@@ -17,12 +18,12 @@ import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
 import type { KubestepEnvironment } from "../environment.js";
 import { loadEnvironment } from "../environment-source.js";
-import { datastoreFromEnv, openStorage } from "../datastore/open.js";
+import { openStorage } from "../datastore/open.js";
 import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
 import type { KubernetesOptions } from "../kubernetes/options.js";
 import { buildCodePackage } from "../code/package.js";
 import type { KubernetesExecutor } from "../exec/kubernetes/executor.js";
-import { requirePeer, requirePeers, type PeerNeed } from "../peers.js";
+import { requirePeer, requirePeers } from "../peers.js";
 import type { DatastoreKind } from "../environment.js";
 
 // Kubernetes modules load only when a run or command needs them, to keep local start-up fast.
@@ -118,50 +119,9 @@ function defaultRunId(): string {
   return `${Date.now()}-${randomBytes(2).toString("hex")}`;
 }
 
-/** The datastore a command uses (not yet opened), and how the user asked for it (for messages). */
-interface ChosenDatastore {
-  kind: DatastoreKind;
-  root: string;
-  /** As the user wrote it: `--datastore s3`, `KUBESTEP_DEFAULT_DATASTORE=gs`, `the environment's azure datastore`. */
-  reason: string;
-}
-
+/** Chooses the datastore from `--datastore` and the environment (one rule for every command: cli/datastore-choice.ts). */
 function chooseDatastore(p: ParsedArgs, environment?: KubestepEnvironment): ChosenDatastore {
-  const flag = opt(p, "datastore");
-  // The provisioned environment supplies the datastore unless --datastore / KUBESTEP_DEFAULT_DATASTORE say otherwise.
-  if (environment && !flag && !process.env.KUBESTEP_DEFAULT_DATASTORE && environment.datastore.kind !== "local") {
-    const d = environment.datastore;
-    if (d.endpoint && d.kind === "s3") process.env.KUBESTEP_S3_ENDPOINT_URL ??= d.endpoint;
-    if (d.endpoint && d.kind === "gs" && !process.env.KUBESTEP_GCS_ENDPOINT_URL)
-      process.env.KUBESTEP_GCS_ENDPOINT_URL = d.endpoint;
-    if (d.region) process.env.AWS_REGION ??= d.region;
-    return { kind: d.kind, root: d.root, reason: `the environment's ${d.kind} datastore (${d.root})` };
-  }
-  let choice;
-  try {
-    choice = datastoreFromEnv(process.env, flag);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const reason =
-    choice.kindSource === "default"
-      ? `the ${choice.kind} datastore`
-      : choice.kindSource === "--datastore"
-        ? `--datastore ${choice.kind}`
-        : `${choice.kindSource}=${choice.kind}`;
-  return { kind: choice.kind, root: choice.kind === "local" ? resolve(choice.root) : choice.root, reason };
-}
-
-/** The optional peers a datastore needs (none for local); Azure without a key uses Entra ID through @azure/identity. */
-function datastoreNeeds(d: ChosenDatastore): PeerNeed[] {
-  if (d.kind === "local") return [];
-  const needs: PeerNeed[] = [{ feature: d.kind, reason: d.reason }];
-  if (d.kind === "azure" && !process.env.AZURE_STORAGE_CONNECTION_STRING && !process.env.AZURE_STORAGE_KEY)
-    needs.push({
-      feature: "azure-identity",
-      reason: `${d.reason} without AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (Microsoft Entra ID credentials)`,
-    });
-  return needs;
+  return chooseDatastoreFrom(opt(p, "datastore"), environment);
 }
 
 async function storageFrom(p: ParsedArgs, environment?: KubestepEnvironment): Promise<Storage> {
