@@ -344,6 +344,35 @@ describe("Kubernetes executor on the real cluster", function () {
     return id;
   }
 
+  /** Starts the gang with every node holding (10 min) and waits until all 3 run; returns the CLI process and the run id. */
+  async function holdingGang(): Promise<{
+    child: ReturnType<typeof spawn>;
+    closed: Promise<unknown>;
+    id: string;
+    out: () => string;
+  }> {
+    const child = spawn(
+      process.execPath,
+      [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
+      { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout!.on("data", (c) => (out += c));
+    child.stderr!.on("data", (c) => (out += c));
+    const closed = new Promise((res) => child.on("close", res));
+    try {
+      for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++)
+        await new Promise((s) => setTimeout(s, 250));
+      assert.equal((out.match(/node \d holding/g) ?? []).length, 3, out);
+      const id = /run (\S+) \(datastore/.exec(out)?.[1];
+      assert.ok(id, out);
+      return { child, closed, id, out: () => out };
+    } catch (e) {
+      child.kill("SIGINT");
+      throw e;
+    }
+  }
+
   describe("@parallel through the real JobSet controller", () => {
     it("a 3-node gang is one JobSet; workers reach the control node by its DNS name and exchange a message", async () => {
       const r = await run([join(FLOWS, "parallel.ts"), "--with", parallelWith]);
@@ -379,59 +408,32 @@ describe("Kubernetes executor on the real cluster", function () {
     });
 
     it("Ctrl-C deletes the JobSet, its Jobs and pods", async () => {
-      const child = spawn(
-        process.execPath,
-        [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
-        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let out = "";
-      child.stdout.on("data", (c) => (out += c));
-      child.stderr.on("data", (c) => (out += c));
-      const closed = new Promise((res) => child.on("close", res));
-      for (let i = 0; i < 240 && !/created JobSet/.test(out); i++) await new Promise((s) => setTimeout(s, 250));
-      const id = /run (\S+) \(datastore/.exec(out)?.[1];
-      assert.ok(id, out);
-      // Wait until every node of the gang runs, then interrupt.
-      for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++)
-        await new Promise((s) => setTimeout(s, 250));
-      assert.equal((out.match(/node \d holding/g) ?? []).length, 3, out);
-      assert.equal(jobSets(id!).length, 1, out);
+      const { child, closed, id, out } = await holdingGang();
+      assert.equal(jobSets(id).length, 1, out());
       child.kill("SIGINT");
-      assert.equal(await closed, 130, out);
-      assert.deepEqual(jobSets(id!), [], "the JobSet was deleted");
-      await untilNoGangPod(id!);
-      assert.equal(gangPods(id!), "", "no pod of the gang is left");
+      assert.equal(await closed, 130, out());
+      assert.deepEqual(jobSets(id), [], "the JobSet was deleted");
+      await untilNoGangPod(id);
+      assert.equal(gangPods(id), "", "no pod of the gang is left");
     });
 
     it("kubernetes list shows the gang's JobSet and kubernetes kill deletes it (not only its Jobs, which JobSet would recreate)", async () => {
-      const child = spawn(
-        process.execPath,
-        [BIN, "run", join(FLOWS, "parallel.ts"), "--with", parallelWith, "--hold-ms", "600000"],
-        { cwd, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let out = "";
-      child.stdout.on("data", (c) => (out += c));
-      child.stderr.on("data", (c) => (out += c));
-      const closed = new Promise((res) => child.on("close", res));
+      const { child, closed, id, out } = await holdingGang();
       try {
-        for (let i = 0; i < 480 && (out.match(/node \d holding/g) ?? []).length < 3; i++)
-          await new Promise((s) => setTimeout(s, 250));
-        const id = /run (\S+) \(datastore/.exec(out)?.[1];
-        assert.ok(id, out);
-        const list = await kubestep(["kubernetes", "list", "--run-id", id!], { cwd, env: env() });
+        const list = await kubestep(["kubernetes", "list", "--run-id", id], { cwd, env: env() });
         assert.equal(list.code, 0, list.stderr);
         assert.match(
           list.stdout,
           /^jobset\/ks-parallelflow-train-0-[a-z0-9]+ +running +ParallelFlow\/\S+\/train attempt 0 user=\S+ \(control \+ worker\)$/m,
         );
-        const kill = await kubestep(["kubernetes", "kill", "--run-id", id!], { cwd, env: env() });
+        const kill = await kubestep(["kubernetes", "kill", "--run-id", id], { cwd, env: env() });
         assert.equal(kill.code, 0, kill.stderr);
         assert.match(kill.stdout, /deleted 1 JobSet\(s\), \d+ job\(s\) and their pods of run/);
-        assert.deepEqual(jobSets(id!), [], "the JobSet is gone");
+        assert.deepEqual(jobSets(id), [], "the JobSet is gone");
         // The run notices its pods were deleted by someone else and fails; nothing of it is left.
-        assert.equal(await closed, 1, out);
-        await untilNoGangPod(id!);
-        assert.equal(gangPods(id!), "", "no pod of the gang is left");
+        assert.equal(await closed, 1, out());
+        await untilNoGangPod(id);
+        assert.equal(gangPods(id), "", "no pod of the gang is left");
       } finally {
         if (child.exitCode === null) child.kill("SIGINT");
       }
