@@ -117,6 +117,14 @@ export const KUBESTEP_VARIABLES = {
   KUBESTEP_PARALLEL_WORKER_INDEX: { audience: "internal", doc: "@parallel: a worker's completion index." },
   KUBESTEP_PARALLEL_CONTROL_TASK_ID: { audience: "internal", doc: "@parallel: the control node's task id." },
   KUBESTEP_PARALLEL_WORKER_TASK_IDS: { audience: "internal", doc: "@parallel: the workers' task ids (JSON list)." },
+  KUBESTEP_ARGO_TASK: {
+    audience: "internal",
+    doc: "Argo Workflows: the step a workflow pod runs (JSON: flow, step, code sha, datastore).",
+  },
+  KUBESTEP_ARGO_INPUTS: {
+    audience: "internal",
+    doc: "Argo Workflows: the task's inputs, substituted by Argo (JSON: workflow, parameters, parents, foreach path, attempt).",
+  },
   KUBESTEP_DEPLOYED_RUN: {
     audience: "internal",
     doc: "The deployed run an orchestrator pod runs (JSON: deployment record, run id, parameters, trigger).",

@@ -70,6 +70,7 @@ Commands:
   trigger <Flow> [--param value]     start a run of a deployed flow now, in the cluster
   deployments list                   what is deployed: version, schedule, triggers, last runs
   event publish <name> [--payload k=v]  start the deployed flows that @trigger on the event
+  argo-workflows create <flow.ts>    the flow as an Argo WorkflowTemplate (--only-json prints it)
 
 Run \`kubestep <command> --help\` for a command's options.`,
   run: `Usage: kubestep run <flow.ts> [--<param> value ...] [options]
@@ -521,6 +522,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./deploy.js")).cmdDeployments(rest, deployHelpers);
       case "event":
         return await (await import("./deploy.js")).cmdEvent(rest, deployHelpers);
+      case "argo-workflows":
+        return await (await import("./argo.js")).cmdArgoWorkflows(rest, deployHelpers);
       case undefined:
       case "help":
       case "--help":
@@ -533,6 +536,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`kubestep ${cmd}: ${e.message}\n\n`);
+      if (cmd === "argo-workflows") return (process.stderr.write((await import("./argo.js")).ARGO_USAGE + "\n"), 2);
       if (!USAGE[cmd!] && ["deploy", "trigger", "deployments", "event"].includes(cmd!))
         return (process.stderr.write((await import("./deploy.js")).DEPLOY_USAGE[cmd as "deploy"] + "\n"), 2);
       return usage(USAGE[cmd!] ? cmd! : "main", 2);

@@ -40,6 +40,11 @@ export interface PackageOptions {
    * which runs the deployed run in `KUBESTEP_DEPLOYED_RUN` (see runtime/deploy/pod.ts).
    */
   orchestrator?: boolean;
+  /**
+   * With `selfContained`: also export `runArgoTask()`, the entry point of a step pod of an Argo workflow
+   * (`kubestep argo-workflows create`, see runtime/argo/task.ts).
+   */
+  argo?: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -94,6 +99,12 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
       ? [
           `import { orchestratorMain } from ${JSON.stringify(runtimeFile("deploy/pod"))};`,
           `export const runOrchestrator = () => orchestratorMain(loadFlowModule);`,
+        ]
+      : []),
+    ...(options.argo
+      ? [
+          `import { argoTaskMain } from ${JSON.stringify(runtimeFile("argo/task"))};`,
+          `export const runArgoTask = () => argoTaskMain(loadFlowModule);`,
         ]
       : []),
   ].join("\n");

@@ -28,7 +28,7 @@ fi
 # The part's version: the `// version:` line of its go.mod (the version of the module it builds).
 version=$(sed -n 's|^// version: *||p' "$DIR/go.mod" | head -1)
 [[ -n $version ]] || { log "$DIR/go.mod has no '// version:' line"; exit 2; }
-hash=$(shopt -s nullglob; cat "$DIR/go.mod" "$DIR/go.sum" "$DIR"/*.go | sha256sum | cut -c1-12)
+hash=$(shopt -s nullglob; cat "$DIR/go.mod" "$DIR/go.sum" "$DIR"/*.go "$DIR"/prepare.sh | sha256sum | cut -c1-12)
 OUT=$CACHE/$part-$version-$hash
 if [[ -f $OUT/.done ]]; then echo "$OUT/bin"; exit 0; fi
 
@@ -48,12 +48,22 @@ start=$(date +%s)
 names=$(echo "$tools" | awk -F/ '{n = $NF; if (n ~ /^v[0-9]+$/) n = $(NF - 1); print n}' | tr '\n' ' ')
 for r in $(sed -n 's|^// rename: *||p' "$DIR/go.mod"); do names=${names//${r%%=*}/${r#*=}}; done
 log "building $version: ${names}(cold: several minutes)"
+# A part may need its module sources fixed before the build (its `prepare.sh`, e.g. a file a module zip cannot
+# hold): the build then runs in a copy of the part's folder, after `prepare.sh <copy> <fixed-sources-dir>`.
+BUILD_DIR=$DIR
+if [[ -f $DIR/prepare.sh ]]; then
+  BUILD_DIR=$OUT.tmp/part
+  mkdir -p "$BUILD_DIR" && cp "$DIR"/go.mod "$DIR"/go.sum "$BUILD_DIR"/
+  (cd "$BUILD_DIR" && bash "$DIR/prepare.sh" "$BUILD_DIR" "$OUT.tmp/src") >"$OUT.tmp/prepare.log" 2>&1 \
+    || { tail -20 "$OUT.tmp/prepare.log" >&2; log "prepare.sh failed (log: $OUT.tmp/prepare.log)"; exit 1; }
+fi
 # shellcheck disable=SC2086
-(cd "$DIR" && go build -trimpath -ldflags "$ldflags" -o "$OUT.tmp/bin/" $tools) >"$OUT.tmp/build.log" 2>&1 \
+(cd "$BUILD_DIR" && go build -trimpath -ldflags "$ldflags" -o "$OUT.tmp/bin/" $tools) >"$OUT.tmp/build.log" 2>&1 \
   || { tail -40 "$OUT.tmp/build.log" >&2; log "build failed (log: $OUT.tmp/build.log)"; exit 1; }
 # Binaries named after their package directory; a part may rename them (`// rename: from=to ...`).
 for r in $(sed -n 's|^// rename: *||p' "$DIR/go.mod"); do mv "$OUT.tmp/bin/${r%%=*}" "$OUT.tmp/bin/${r#*=}"; done
 echo "$(( $(date +%s) - start ))" > "$OUT.tmp/build-seconds"
+rm -rf "$OUT.tmp/part" "$OUT.tmp/src"
 touch "$OUT.tmp/.done"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 # Older builds of this part are dropped (their module and build caches stay shared).
