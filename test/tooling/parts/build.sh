@@ -28,7 +28,7 @@ fi
 # The part's version: the `// version:` line of its go.mod (the version of the module it builds).
 version=$(sed -n 's|^// version: *||p' "$DIR/go.mod" | head -1)
 [[ -n $version ]] || { log "$DIR/go.mod has no '// version:' line"; exit 2; }
-hash=$(shopt -s nullglob; cat "$DIR/go.mod" "$DIR/go.sum" "$DIR"/*.go "$DIR"/prepare.sh | sha256sum | cut -c1-12)
+hash=$(shopt -s nullglob; cat "$DIR/go.mod" "$DIR/go.sum" "$DIR"/*.go "$DIR"/prepare.s[h] | sha256sum | cut -c1-12)
 OUT=$CACHE/$part-$version-$hash
 if [[ -f $OUT/.done ]]; then echo "$OUT/bin"; exit 0; fi
 

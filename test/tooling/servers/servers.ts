@@ -201,6 +201,44 @@ function childEnv(): NodeJS.ProcessEnv {
   };
 }
 
+/** How {@link startServerProcess} knows a server is ready. */
+type Readiness = { healthUrl: string } | { outputMarker: string };
+
+/**
+ * The one way a test server starts: spawns `command args` (output kept for error messages), waits until it is
+ * ready (its health URL answers 200, or it prints a marker), then runs `setUp` (buckets); on any failure it stops
+ * the child and removes `ownDirectory`, and rethrows. `stop` does the same once the tests are done.
+ */
+async function startServerProcess(o: {
+  what: string;
+  command: string;
+  args: string[];
+  ready: Readiness;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  ownDirectory?: string;
+  setUp?: () => Promise<void>;
+}): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(o.command, o.args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+    ...(o.env ? { env: o.env } : {}),
+  });
+  const stop = async () => {
+    await stopChild(child);
+    if (o.ownDirectory) await fsp.rm(o.ownDirectory, { recursive: true, force: true });
+  };
+  try {
+    if ("healthUrl" in o.ready) await waitHealthy(child, o.ready.healthUrl, o.what);
+    else await waitForOutput(child, o.ready.outputMarker, o.what);
+    await o.setUp?.();
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { child, stop };
+}
+
 /** Options of {@link startS3Server}. */
 export interface S3ServerOptions {
   /** Port; default a free one. */
@@ -230,9 +268,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
   const directory = options.directory ?? (await fsp.mkdtemp("/tmp/ks-versitygw-"));
   await fsp.mkdir(directory, { recursive: true });
   const buckets = options.buckets ?? [TEST_BUCKET];
-  const child = spawn(
-    bin,
-    [
+  const local = `http://127.0.0.1:${port}`;
+  const { child, stop } = await startServerProcess({
+    what: "versitygw",
+    command: bin,
+    args: [
       "--port",
       `${address}:${port}`,
       "--access",
@@ -247,20 +287,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
       "posix",
       directory,
     ],
-    { stdio: ["ignore", "pipe", "pipe"], env: childEnv() },
-  );
-  const stopAll = async () => {
-    await stopChild(child);
-    if (ownDir) await fsp.rm(directory, { recursive: true, force: true });
-  };
-  const local = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(child, `${local}/_health`, "versitygw");
-    await createS3Buckets(local, buckets);
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
+    env: childEnv(),
+    ready: { healthUrl: `${local}/_health` },
+    ...(ownDir ? { ownDirectory: directory } : {}),
+    setUp: () => createS3Buckets(local, buckets),
+  });
   const host = options.advertiseHost ?? (address === "0.0.0.0" ? hostIp() : address);
   const url = `http://${host}:${port}`;
   return {
@@ -274,7 +305,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
       AWS_REGION: S3_REGION,
       KUBESTEP_DATASTORE_SYSROOT_S3: `s3://${buckets[0]}/kubestep`,
     },
-    stop: stopAll,
+    stop,
   };
 }
 
@@ -379,9 +410,11 @@ export async function startGcsServer(
   const key = throwawayServiceAccountKey();
   const keyFile = join(directory, "service-account.json");
   await fsp.writeFile(keyFile, JSON.stringify(key.json, null, 2), { mode: 0o600 });
-  const child = spawn(
-    bin,
-    [
+  const local = `http://127.0.0.1:${port}`;
+  const { child, stop } = await startServerProcess({
+    what: "fake-gcs-server",
+    command: bin,
+    args: [
       "-scheme",
       "http",
       "-host",
@@ -399,20 +432,11 @@ export async function startGcsServer(
       "-log-level",
       "warn",
     ],
-    { stdio: ["ignore", "pipe", "pipe"], env: childEnv() },
-  );
-  const stopAll = async () => {
-    await stopChild(child);
-    if (ownDir) await fsp.rm(directory, { recursive: true, force: true });
-  };
-  const local = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(child, `${local}/_internal/healthcheck`, "fake-gcs-server");
-    await createGcsBuckets(local, buckets);
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
+    env: childEnv(),
+    ready: { healthUrl: `${local}/_internal/healthcheck` },
+    ...(ownDir ? { ownDirectory: directory } : {}),
+    setUp: () => createGcsBuckets(local, buckets),
+  });
   return {
     url,
     port,
@@ -423,7 +447,7 @@ export async function startGcsServer(
       KUBESTEP_DATASTORE_SYSROOT_GS: `gs://${buckets[0]}/kubestep`,
       GOOGLE_APPLICATION_CREDENTIALS: keyFile,
     },
-    stop: stopAll,
+    stop,
   };
 }
 
@@ -466,9 +490,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const ownDir = options.location === undefined;
   const location = options.location ?? (await fsp.mkdtemp("/tmp/ks-azurite-"));
   const main = join(ROOT, "node_modules/azurite/dist/src/blob/main.js");
-  const child = spawn(
-    process.execPath,
-    [
+  const { child, stop } = await startServerProcess({
+    what: "azurite",
+    command: process.execPath,
+    args: [
       main,
       "--blobHost",
       host,
@@ -480,9 +505,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
       "--disableTelemetry",
       "--silent",
     ],
-    { stdio: ["ignore", "pipe", "pipe"], cwd: location },
-  );
-  await waitForOutput(child, "successfully listens", "azurite");
+    cwd: location,
+    ready: { outputMarker: "successfully listens" },
+    ...(ownDir ? { ownDirectory: location } : {}),
+  });
   const adv = options.advertiseHost ?? (host === "0.0.0.0" ? hostIp() : host);
   const url = `http://${adv}:${port}`;
   return {
@@ -493,9 +519,6 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
       AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(url),
       KUBESTEP_DATASTORE_SYSROOT_AZURE: `azure://${AZURITE_ACCOUNT}/${TEST_CONTAINER}/kubestep`,
     },
-    async stop() {
-      await stopChild(child);
-      if (ownDir) await fsp.rm(location, { recursive: true, force: true });
-    },
+    stop,
   };
 }
