@@ -189,6 +189,30 @@ describe("run watch + explain on the real cluster", function () {
     );
   });
 
+  it("a real 410 Gone: resumed from a resourceVersion older than the API server's history, the watch relists and misses nothing", async () => {
+    const before = watch.stats;
+    const seen = diagnostics.length;
+    await createJob(env, "gone410", { command: ["node", "-e", "setTimeout(()=>console.log('done'), 4000)"] });
+    await watch.waitFor("gone410", (s) => !!mainStatus(s)?.state?.running, 120_000);
+    // Reconnect from resourceVersion 1: the API server answers "too old resource version" (410 Expired).
+    watch.rewindResourceVersions("1");
+    watch.dropConnections();
+    const snap = await watch.waitFor("gone410", jobDone, 120_000);
+    assert.equal(explain({ step: "gone410", job: snap.job, pod: lastPod(snap) }).state, "succeeded");
+    const after = watch.stats;
+    assert.ok(
+      after.jobGone > before.jobGone && after.podGone > before.podGone,
+      `the API server answered 410 Gone to both watches: ${JSON.stringify({ before, after })}`,
+    );
+    assert.ok(
+      after.jobRelists > before.jobRelists && after.podRelists > before.podRelists,
+      `relisted after the 410: ${JSON.stringify({ before, after })}`,
+    );
+    const diag = diagnostics.slice(seen).join("\n");
+    assert.match(diag, /Job watch: resourceVersion expired \(410 Gone\); relisting/);
+    assert.match(diag, /Pod watch: resourceVersion expired \(410 Gone\); relisting/);
+  });
+
   it("reports a Job deleted while the watch was disconnected (found on relist)", async () => {
     await createJob(env, "gone", { command: ["node", "-e", "setTimeout(()=>{}, 600000)"] });
     await watch.waitFor("gone", (s) => !!s.job, 60_000);
