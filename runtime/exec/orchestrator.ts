@@ -442,7 +442,7 @@ export class Orchestrator {
       // A failure only the user can fix (bad image, unschedulable, missing secret, ...) is not retried.
       const fatal = outcomes.find((o) => !o.ok && o.retryable === false && o.reason !== "killed");
       if (fatal && attempt + 1 < maxAttempts) {
-        notRetried = `not retried (@retry allowed ${maxAttempts - attempt - 1} more attempt(s)): ${fatal.reason ?? "this failure"} cannot succeed on another attempt until its cause is fixed`;
+        notRetried = `not retried although @retry allows ${maxAttempts - attempt - 1} more attempt(s): ${fatal.reason ?? "this failure"} cannot succeed on another attempt until its cause is fixed`;
         this.o.output.info(`${prefixes[0]} ${notRetried}`);
         break;
       }
@@ -469,7 +469,7 @@ export class Orchestrator {
     const failedOutcome = outcomes.find((o) => !o.ok && o.reason !== "killed") ?? outcomes.find((o) => !o.ok);
     const error =
       ((gang && gangFailure ? `step ${step}: parallel ${gangFailure}` : failedOutcome?.error) ??
-        `step ${step}: stopped before it ran`) + (notRetried ? ` (${notRetried})` : "");
+        `step ${step}: stopped before it ran`) + (notRetried ? `; ${notRetried}` : "");
     if (catchOpts && !this.stopping && node.foreach === undefined && !gang) {
       // @catch: record the failure and continue along the declared transition.
       const meta = metas[0]!;

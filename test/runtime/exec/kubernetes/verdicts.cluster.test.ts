@@ -94,7 +94,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
     );
     assert.match(
       r.stderr,
-      /not retried \(@retry allowed 2 more attempt\(s\)\): image cannot succeed on another attempt until its cause is fixed/,
+      /not retried although @retry allows 2 more attempt\(s\): image cannot succeed on another attempt until its cause is fixed/,
     );
     assert.doesNotMatch(r.stderr, /retrying \(attempt 2/);
     const id = runIdOf(r);
@@ -140,7 +140,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
       ),
     );
     assert.match(r.stderr, /KUBESTEP_KUBERNETES_PENDING_TIMEOUT/);
-    assert.match(r.stderr, /not retried \(@retry allowed 1 more attempt\(s\)\): container-creating cannot succeed/);
+    assert.match(r.stderr, /not retried although @retry allows 1 more attempt\(s\): container-creating cannot succeed/);
     const id = runIdOf(r);
     assert.deepEqual(
       (await attempts("BrokenVolumeFlow", id, "mount")).map((a) => a.reason),
@@ -284,7 +284,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
         `attempt 1 failed: step work could not be submitted: a Job of that name already exists and is not this attempt's .*jobs.batch "${name}" already exists`,
       ),
     );
-    assert.match(r.stderr, /not retried \(@retry allowed 1 more attempt\(s\)\): AlreadyExists cannot succeed/);
+    assert.match(r.stderr, /not retried although @retry allows 1 more attempt\(s\): AlreadyExists cannot succeed/);
     assert.doesNotMatch(r.stderr, /re-attached/);
     assert.equal(kubectl("get", "job", name, "-n", NS, "-o", "jsonpath={.metadata.labels.owner}"), "someone-else");
   });
@@ -323,7 +323,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
         r.stderr,
         /step work could not start its task: the pod could not verify the code package \(code package hash mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}\)\. The package in the datastore is not the one this run uploaded/,
       );
-      assert.match(r.stderr, /not retried \(@retry allowed 1 more attempt\(s\)\): bootstrap cannot succeed/);
+      assert.match(r.stderr, /not retried although @retry allows 1 more attempt\(s\): bootstrap cannot succeed/);
     } finally {
       for (const k of keys) await storage.delete(k.startsWith(dir) ? k : `${dir}/${k}`);
     }
