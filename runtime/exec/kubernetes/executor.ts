@@ -296,7 +296,12 @@ export class KubernetesExecutor implements Executor {
       if (apiErrorInfo(e).code !== 409) return refused(e);
       // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator
       // re-attaches to it. A Job of that name that is not this attempt's (its labels differ) is a collision.
-      const existing = await batch.readNamespacedJob({ namespace, name: jobName }).catch(() => undefined);
+      // (Listed by name: the submitter may list and watch Jobs, not get them.)
+      const existing = (
+        await batch
+          .listNamespacedJob({ namespace, fieldSelector: `metadata.name=${jobName}` })
+          .catch(() => ({ items: [] }))
+      ).items[0];
       if (!existing || !sameAttempt(existing.metadata?.labels, job.metadata?.labels)) return refused(e);
       this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
     }

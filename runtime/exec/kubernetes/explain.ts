@@ -389,7 +389,7 @@ export function explain(input: ExplainInput): Verdict {
         return {
           state: "failed",
           reason: "BootstrapFailed",
-          message: `step ${step} could not start its task: the pod could not ${mismatch ? "verify" : "download"} the code package${why ? ` (${why})` : ""}. ${mismatch ? "The package in the datastore is not the one this run uploaded: run again to upload it anew." : "Check that pods reach the datastore (its endpoint from inside the cluster, proxies, network policies) and that the pre-signed URL has not expired."}`,
+          message: `step ${step} could not start its task: the pod could not ${mismatch ? "verify" : "download"} the code package${why ? ` (${why})` : ""}. ${mismatch ? "The code package stored in the datastore is damaged (its content does not match its name): delete it (the flow's code/<sha>.mjs in the datastore) so that the next run uploads it anew." : "Check that pods reach the datastore (its endpoint from inside the cluster, proxies, network policies) and that the pre-signed URL has not expired."}`,
           retryable: !mismatch,
         };
       }

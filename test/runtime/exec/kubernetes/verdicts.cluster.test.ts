@@ -321,7 +321,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
-        /step work could not start its task: the pod could not verify the code package \(code package hash mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}\)\. The package in the datastore is not the one this run uploaded/,
+        /step work could not start its task: the pod could not verify the code package \(code package hash mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}\)\. The code package stored in the datastore is damaged/,
       );
       assert.match(r.stderr, /not retried although @retry allows 1 more attempt\(s\): bootstrap cannot succeed/);
     } finally {
