@@ -69,7 +69,7 @@ export const KUBESTEP_VARIABLES = {
   KUBESTEP_USER: { audience: "user", doc: "The user name recorded with runs and put on Jobs.", default: "$USER" },
   KUBESTEP_KUBERNETES_PENDING_TIMEOUT: {
     audience: "user",
-    doc: 'How long a Kubernetes step may stay unschedulable before it fails: seconds, a duration with s/m/h, or "never".',
+    doc: 'How long a Kubernetes step may stay unschedulable, or stuck starting its container (a volume that cannot mount), before it fails: seconds, a duration with s/m/h, or "never".',
     default: "15m",
     parse: parseDurationSeconds,
     forms: DURATION_HELP,

@@ -2,7 +2,8 @@
  * The command a Kubernetes pod runs: with nothing but `node` in the image and no SDK, it downloads the
  * code package from a pre-signed URL (`KUBESTEP_CODE_URL`), verifies its sha256 (`KUBESTEP_CODE_SHA`),
  * and runs the task in `KUBESTEP_TASK_SPEC`; the task saves artifacts to the datastore itself and the
- * container exits with the task's status (70 when the package cannot be fetched or does not verify).
+ * container exits with the task's status (70 when the package cannot be fetched or does not verify; why
+ * is then also written to the termination log, so the Job's pod status carries it).
  */
 
 /** Exit code of the bootstrap when the code package cannot be downloaded or verified. */
@@ -10,12 +11,17 @@ export const BOOTSTRAP_FAILURE_EXIT = 70;
 
 const SCRIPT = `
 const { createHash } = await import("node:crypto");
-const { createWriteStream, mkdirSync, renameSync, rmSync } = await import("node:fs");
+const { createWriteStream, mkdirSync, renameSync, rmSync, writeFileSync } = await import("node:fs");
 const { Readable, Transform } = await import("node:stream");
 const { pipeline } = await import("node:stream/promises");
 const { pathToFileURL } = await import("node:url");
 const url = process.env.KUBESTEP_CODE_URL, sha = process.env.KUBESTEP_CODE_SHA;
-const fail = (m) => { process.stderr.write("kubestep bootstrap: " + m + "\\n"); process.exit(${BOOTSTRAP_FAILURE_EXIT}); };
+const fail = (m) => {
+  process.stderr.write("kubestep bootstrap: " + m + "\\n");
+  // The kubelet reports the termination log as the container's termination message (explain.ts shows it).
+  try { writeFileSync("/dev/termination-log", m.slice(0, 2000)); } catch {}
+  process.exit(${BOOTSTRAP_FAILURE_EXIT});
+};
 const dir = "/tmp/kubestep-code"; mkdirSync(dir, { recursive: true });
 const file = dir + "/" + sha + ".mjs", tmp = file + ".part";
 // Streamed to disk while hashed: the package is never held whole in memory.

@@ -6,10 +6,16 @@ export interface AttemptOutcome {
   ok: boolean;
   exitCode?: number | null;
   signal?: string | null;
-  /** Short cause when it failed: exception, exit, timeout, killed, oom, unschedulable, image, ... */
+  /** Short cause when it failed: exception, exit, timeout, killed, oom, unschedulable, image, config, node-lost, ... */
   reason?: string;
   /** Explanation a user can act on. */
   error?: string;
+  /**
+   * Whether another attempt (`@retry`) can succeed with nothing changed. `false` when only the user can fix
+   * the cause (unschedulable, bad image, missing secret / config map / volume, quota, invalid spec): the
+   * orchestrator then stops retrying and says why. Absent means retryable (the task's own failures).
+   */
+  retryable?: boolean;
   /** Everything the attempt printed (stdout and stderr, interleaved), for the log archive. */
   log: string;
   /** Where it ran (e.g. "local", a Job name). */

@@ -351,6 +351,7 @@ export class Orchestrator {
     const gang = members.length > 1;
     let outcomes: AttemptOutcome[] = [];
     let gangFailure: string | undefined;
+    let notRetried: string | undefined;
     let results: Array<TaskResult | undefined> = [];
     for (let attempt = firstAttempt; attempt < maxAttempts && !this.stopping; attempt++) {
       if (attempt > firstAttempt) {
@@ -438,6 +439,13 @@ export class Orchestrator {
       // A gang fails as a whole: nodes that finished are discarded too.
       if (gang) await Promise.all(settled.filter((x) => x[0].ok).map((x) => executor.discard?.(x[2])));
       await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
+      // A failure only the user can fix (bad image, unschedulable, missing secret, ...) is not retried.
+      const fatal = outcomes.find((o) => !o.ok && o.retryable === false && o.reason !== "killed");
+      if (fatal && attempt + 1 < maxAttempts) {
+        notRetried = `not retried although @retry allows ${maxAttempts - attempt - 1} more attempt(s): ${fatal.reason ?? "this failure"} cannot succeed on another attempt until its cause is fixed`;
+        this.o.output.info(`${prefixes[0]} ${notRetried}`);
+        break;
+      }
     }
 
     if (outcomes.length && outcomes.every((o) => o.ok)) {
@@ -460,8 +468,8 @@ export class Orchestrator {
 
     const failedOutcome = outcomes.find((o) => !o.ok && o.reason !== "killed") ?? outcomes.find((o) => !o.ok);
     const error =
-      (gang && gangFailure ? `step ${step}: parallel ${gangFailure}` : failedOutcome?.error) ??
-      `step ${step}: stopped before it ran`;
+      ((gang && gangFailure ? `step ${step}: parallel ${gangFailure}` : failedOutcome?.error) ??
+        `step ${step}: stopped before it ran`) + (notRetried ? `; ${notRetried}` : "");
     if (catchOpts && !this.stopping && node.foreach === undefined && !gang) {
       // @catch: record the failure and continue along the declared transition.
       const meta = metas[0]!;

@@ -10,7 +10,14 @@ import { lastException, type AttemptOptions, type AttemptOutcome, type Executor 
 import type { TaskSpec } from "../spec.js";
 import type { Storage } from "../../datastore/storage.js";
 import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
-import { buildJob, jobLabelSelector, jobNameFor, CONTAINER_NAME, type RunContext } from "../../kubernetes/jobspec.js";
+import {
+  buildJob,
+  jobLabelSelector,
+  jobNameFor,
+  CONTAINER_NAME,
+  LABEL_KEYS,
+  type RunContext,
+} from "../../kubernetes/jobspec.js";
 import { podBootstrapCommand } from "../../code/bootstrap.js";
 import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
@@ -153,7 +160,8 @@ export class KubernetesExecutor implements Executor {
         !verdict.aborted &&
         verdict.reason !== "Unschedulable" &&
         verdict.reason !== "ImagePull" &&
-        verdict.reason !== "CreateContainerConfigError");
+        verdict.reason !== "CreateContainerConfigError" &&
+        verdict.reason !== "ContainerCreating");
     let logText = "";
     if (logs) {
       // The container ended: the follower drains the last lines (also after an OOM kill).
@@ -171,13 +179,13 @@ export class KubernetesExecutor implements Executor {
         ? null
         : lastExitCode(submission.pickPod(watch.snapshot(submission.watchJob)));
     if (verdict.aborted) return fail("killed", verdict.aborted, logText, { exitCode: null });
-    if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null });
+    if (verdict.timedOut) return fail("timeout", verdict.message!, logText, { exitCode: null, retryable: true });
     const exc = verdict.reason === "Error" ? lastException(logText.split("\n").slice(-40)) : undefined;
     return fail(
       reasonOf(verdict),
       exc ? `step ${spec.step}: ${exc}` : (verdict.message ?? `step ${spec.step}: the Job failed`),
       logText,
-      { exitCode },
+      { exitCode, retryable: verdict.retryable },
     );
   }
 
@@ -222,7 +230,7 @@ export class KubernetesExecutor implements Executor {
     // A create the apiserver refuses fails the attempt, explained.
     const refused = (e: unknown): AttemptOutcome => {
       const v = explainCreateError(e, spec.step);
-      return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message);
+      return fail(v.reason ?? "ApiError", v.message ?? apiErrorInfo(e).message, "", { retryable: v.retryable });
     };
     const useJobSet =
       !!spec.parallel && (await (this.jobSetApi ??= hasJobSetApi(this.o.kubeConfig).catch(() => false)));
@@ -285,10 +293,17 @@ export class KubernetesExecutor implements Executor {
     try {
       await batch.createNamespacedJob({ namespace, body: job });
     } catch (e) {
-      // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator re-attaches to it.
-      if (apiErrorInfo(e).code === 409)
-        this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
-      else return refused(e);
+      if (apiErrorInfo(e).code !== 409) return refused(e);
+      // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator
+      // re-attaches to it. A Job of that name that is not this attempt's (its labels differ) is a collision.
+      // (Listed by name: the submitter may list and watch Jobs, not get them.)
+      const existing = (
+        await batch
+          .listNamespacedJob({ namespace, fieldSelector: `metadata.name=${jobName}` })
+          .catch(() => ({ items: [] }))
+      ).items[0];
+      if (!existing || !sameAttempt(existing.metadata?.labels, job.metadata?.labels)) return refused(e);
+      this.o.info(`${a.prefix} re-attached to the existing Job ${namespace}/${jobName}`);
     }
     this.created.set(jobName, { namespace, jobName });
     return {
@@ -537,6 +552,12 @@ function containerStarted(pod: V1Pod): boolean {
   );
 }
 
+/** Whether two Jobs' labels name the same attempt (flow, run, step, task, attempt). */
+function sameAttempt(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const keys = [LABEL_KEYS.flow, LABEL_KEYS.run, LABEL_KEYS.step, LABEL_KEYS.task, LABEL_KEYS.attempt];
+  return keys.every((k) => a?.[k] !== undefined && a[k] === b?.[k]);
+}
+
 function lastExitCode(pod: V1Pod | undefined): number | null {
   const st =
     pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME) ?? pod?.status?.containerStatuses?.[0];
@@ -561,6 +582,12 @@ function reasonOf(v: Verdict): string {
       return "deleted";
     case "NodeLost":
       return "node-lost";
+    case "Preempted":
+      return "preempted";
+    case "ContainerCreating":
+      return "container-creating";
+    case "BootstrapFailed":
+      return "bootstrap";
     case "Error":
       return "exception";
     default:

@@ -8,6 +8,7 @@
 import type { CoreV1Event, V1Container, V1ContainerStatus, V1Job, V1Pod } from "@kubernetes/client-node";
 import { apiErrorInfo } from "./client.js";
 import { MB, parseQuantity } from "../../contract/units.js";
+import { BOOTSTRAP_FAILURE_EXIT } from "../../code/bootstrap.js";
 
 /** Where a step's attempt stands. */
 export type VerdictState = "pending" | "running" | "succeeded" | "failed";
@@ -25,8 +26,10 @@ export type VerdictReason =
   | "Error"
   | "DeadlineExceeded"
   | "Evicted"
+  | "Preempted"
   | "PodDeleted"
   | "NodeLost"
+  | "BootstrapFailed"
   | "BackoffLimitExceeded"
   | "QuotaExceeded"
   | "Forbidden"
@@ -45,8 +48,9 @@ export interface Verdict {
   message?: string;
   /**
    * Whether another attempt (`@retry`) can plausibly succeed with nothing changed: true for the task's
-   * own failures, OOM kills, timeouts, evictions, deleted pods and lost nodes; false for problems only
-   * the user can fix (unschedulable, bad image, missing secret, quota, invalid spec).
+   * own failures, OOM kills, timeouts, evictions, preemptions, deleted pods and lost nodes; false for
+   * problems only the user can fix (unschedulable, bad image, missing secret / config map / volume,
+   * quota, invalid spec, name collision). See {@link isRetryable}.
    */
   retryable: boolean;
 }
@@ -71,8 +75,9 @@ export interface ExplainInput {
   /** Current time; default `new Date()`. Pass it for deterministic results. */
   now?: Date;
   /**
-   * How long an unschedulable pod may stay pending before the step fails
-   * (`KUBESTEP_KUBERNETES_PENDING_TIMEOUT`); `null` waits forever. Default 15 minutes.
+   * How long a pod may stay unschedulable, or stuck starting on its node (ContainerCreating: a volume
+   * that cannot mount, a missing config map), before the step fails (`KUBESTEP_KUBERNETES_PENDING_TIMEOUT`);
+   * `null` waits forever. Default 15 minutes.
    */
   pendingTimeoutSeconds?: number | null;
   /** How long image pull failures are tolerated before the step fails. Default 60 s. */
@@ -185,7 +190,7 @@ export function explainCreateError(err: unknown, step: string): Verdict {
     return {
       state: "failed",
       reason: "AlreadyExists",
-      message: `step ${step} could not be submitted: a Job of that name already exists: ${info.message}`,
+      message: `step ${step} could not be submitted: a Job of that name already exists and is not this attempt's (another run or a leftover): ${info.message}. Delete it (kubectl delete job <name> -n <namespace>) or run again with another run id.`,
       retryable: false,
     };
   return {
@@ -194,6 +199,89 @@ export function explainCreateError(err: unknown, step: string): Verdict {
     message: `step ${step} could not be submitted: ${info.code ? `HTTP ${info.code}: ` : ""}${info.message}`,
     retryable: info.code === 0 || info.code === 429 || info.code >= 500,
   };
+}
+
+/** Kubelet events that say a pod's volumes cannot be set up: only the user can fix those. */
+const VOLUME_FAILURES = /^(FailedMount|FailedAttachVolume|FailedMapVolume)$/;
+
+/**
+ * A pod bound to a node whose container has not started (ContainerCreating): pending while it starts,
+ * failed once it has been stuck longer than the pending timeout, with the kubelet's newest warning
+ * (e.g. FailedMount: a config map, secret or volume that cannot be mounted). An image still being pulled
+ * (the newest event is Pulling) keeps waiting.
+ */
+function explainStarting(input: ExplainInput, pod: V1Pod, now: Date, waitingReason: string | undefined): Verdict {
+  const { step } = input;
+  const podName = pod.metadata?.name ?? "?";
+  const ns = pod.metadata?.namespace ?? "?";
+  const node = pod.spec?.nodeName ?? "its node";
+  const events = podEvents(input, (e) => e.involvedObject?.kind === "Pod" || e.involvedObject?.kind === undefined);
+  const warning = events.filter((e) => e.type === "Warning").pop();
+  const newest = events.pop();
+  const scheduledAt = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "True");
+  const waited = seconds(
+    scheduledAt?.lastTransitionTime ?? pod.status?.startTime ?? pod.metadata?.creationTimestamp,
+    now,
+  );
+  const timeout =
+    input.pendingTimeoutSeconds === undefined ? DEFAULT_PENDING_TIMEOUT_SECONDS : input.pendingTimeoutSeconds;
+  const why = warning ? `${warning.reason}: ${(warning.message ?? "").trim()}` : undefined;
+  const pulling = newest?.reason === "Pulling";
+  if (timeout === null || !Number.isFinite(timeout) || waited < timeout || pulling)
+    return {
+      state: "pending",
+      reason: "ContainerCreating",
+      message: `step ${step}: pod ${podName} is starting on ${node}${waitingReason ? ` (${waitingReason})` : ""}${why ? `; ${why}` : ""}`,
+      retryable: false,
+    };
+  const missing = warning ? parseConfigError(warning.message ?? "") : undefined;
+  const pvc = /persistentvolumeclaim "([^"]+)" not found/i.exec(warning?.message ?? "")?.[1];
+  const fix = missing
+    ? `create ${missing.kind} ${missing.name} in namespace ${ns} or remove it from the step`
+    : pvc
+      ? `create the PersistentVolumeClaim ${pvc} in namespace ${ns} or remove it from the step's persistentVolumeClaims`
+      : warning && VOLUME_FAILURES.test(warning.reason ?? "")
+        ? "fix the volume (its PersistentVolume, claim or storage) or remove it from the step's persistentVolumeClaims"
+        : `see kubectl describe pod ${podName} -n ${ns}`;
+  return {
+    state: "failed",
+    reason: "ContainerCreating",
+    message: `step ${step} cannot start: pod ${podName} was stuck in ContainerCreating on ${node} for ${duration(waited)}${why ? ` (${why})` : " with no event saying why"}; ${fix}. Gave up after the pending timeout (KUBESTEP_KUBERNETES_PENDING_TIMEOUT).`,
+    // A volume that cannot mount stays so; a sandbox or runtime problem may not recur on another attempt.
+    retryable: !(warning && VOLUME_FAILURES.test(warning.reason ?? "")),
+  };
+}
+
+/**
+ * Whether another attempt of a failed verdict can succeed with nothing changed, by reason: problems only
+ * the user can fix (unschedulable, image, configuration, volumes, quota, permissions, invalid spec, name
+ * collision) are not; the task's own failures and the cluster's disruptions (OOM, eviction, preemption,
+ * node loss, deleted pod, timeout) are. A reason whose retryability depends on details is decided by
+ * {@link explain} itself (its verdict's `retryable`).
+ */
+export function isRetryable(reason: VerdictReason): boolean | undefined {
+  switch (reason) {
+    case "Unschedulable":
+    case "ImagePull":
+    case "CreateContainerConfigError":
+    case "QuotaExceeded":
+    case "Forbidden":
+    case "Invalid":
+    case "AlreadyExists":
+      return false;
+    case "OOMKilled":
+    case "Error":
+    case "DeadlineExceeded":
+    case "Evicted":
+    case "Preempted":
+    case "PodDeleted":
+    case "NodeLost":
+    case "BackoffLimitExceeded":
+    case "WebhookUnavailable":
+      return true;
+    default:
+      return undefined;
+  }
 }
 
 /** Explains the state of a step's attempt from its Job, pod and events. */
@@ -241,10 +329,38 @@ export function explain(input: ExplainInput): Verdict {
         message: `step ${step}: pod ${podName} was evicted by the kubelet: ${pod.status.message ?? "no message"}. Request more resources (memory=, disk=) so the step is not the first to go, or retry.`,
         retryable: true,
       };
+    // Why the control plane ended the pod (condition DisruptionTarget, set before it deletes the pod).
+    const disruption = pod.status?.conditions?.find((c) => c.type === "DisruptionTarget" && c.status === "True");
+    if (disruption?.reason === "PreemptionByScheduler")
+      return {
+        state: "failed",
+        reason: "Preempted",
+        message: `step ${step}: pod ${podName} was preempted by the scheduler to make room for a higher-priority pod${disruption.message ? ` (${disruption.message})` : ""}; the step can be retried (@retry).`,
+        retryable: true,
+      };
+    if (disruption?.reason === "EvictionByEvictionAPI" || disruption?.reason === "TerminationByKubelet")
+      return {
+        state: "failed",
+        reason: "Evicted",
+        message: `step ${step}: pod ${podName} was evicted (${disruption.reason}${disruption.message ? `: ${disruption.message}` : ""}), e.g. a node drain or the node running short of resources; the step can be retried (@retry).`,
+        retryable: true,
+      };
     const nodeLostEvent = podEvents(
       input,
       (e) => e.reason === "NodeNotReady" || e.reason === "TaintManagerEviction" || e.reason === "NodeLost",
     ).pop();
+    // The pod GC deletes the pods of a deleted node; the taint manager those of an unreachable one.
+    const nodeDisruption =
+      disruption?.reason === "DeletionByPodGC" || disruption?.reason === "DeletionByTaintManager"
+        ? disruption
+        : undefined;
+    if (nodeDisruption)
+      return {
+        state: "failed",
+        reason: "NodeLost",
+        message: `step ${step}: the node running pod ${podName}${pod.spec?.nodeName ? ` (${pod.spec.nodeName})` : ""} was lost (${nodeDisruption.message ?? nodeDisruption.reason}); the step can be retried (@retry) on another node.`,
+        retryable: true,
+      };
     if (pod.status?.reason === "NodeLost" || input.nodeLost || (input.podDeleted && nodeLostEvent))
       return {
         state: "failed",
@@ -266,6 +382,17 @@ export function explain(input: ExplainInput): Verdict {
     if (status?.state?.terminated) {
       const t = status.state.terminated;
       if (t.exitCode === 0) return { state: "succeeded", reason: "Succeeded", retryable: false };
+      if (t.exitCode === BOOTSTRAP_FAILURE_EXIT) {
+        // The pod's bootstrap writes why to the termination log; a mismatch will not change on retry.
+        const why = (t.message ?? "").trim().replace(/^kubestep bootstrap: /, "");
+        const mismatch = /hash mismatch/.test(why);
+        return {
+          state: "failed",
+          reason: "BootstrapFailed",
+          message: `step ${step} could not start its task: the pod could not ${mismatch ? "verify" : "download"} the code package${why ? ` (${why})` : ""}. ${mismatch ? "The code package stored in the datastore is damaged (its content does not match its name): delete it (the flow's code/<sha>.mjs in the datastore) so that the next run uploads it anew." : "Check that pods reach the datastore (its endpoint from inside the cluster, proxies, network policies) and that the pre-signed URL has not expired."}`,
+          retryable: !mismatch,
+        };
+      }
       return {
         state: "failed",
         reason: "Error",
@@ -363,13 +490,7 @@ export function explain(input: ExplainInput): Verdict {
         retryable: false,
       };
     }
-    if (scheduled?.status === "True" || pod.spec?.nodeName)
-      return {
-        state: "pending",
-        reason: "ContainerCreating",
-        message: `step ${step}: pod ${podName} is starting on ${pod.spec?.nodeName ?? "its node"}${waiting?.reason ? ` (${waiting.reason})` : ""}`,
-        retryable: false,
-      };
+    if (scheduled?.status === "True" || pod.spec?.nodeName) return explainStarting(input, pod, now, waiting?.reason);
     return {
       state: "pending",
       reason: "Submitted",

@@ -73,6 +73,8 @@ class Stream<T extends Obj> {
   controller: AbortController | undefined;
   connects = 0;
   relists = 0;
+  /** Watches the API server ended with 410 Gone (resourceVersion too old). */
+  gone = 0;
   constructor(
     readonly kind: "Job" | "Pod",
     readonly path: string,
@@ -126,12 +128,21 @@ export class RunWatch {
   }
 
   /** How many watch connections and relists each stream made (diagnostics and tests). */
-  get stats(): { jobConnects: number; podConnects: number; jobRelists: number; podRelists: number } {
+  get stats(): {
+    jobConnects: number;
+    podConnects: number;
+    jobRelists: number;
+    podRelists: number;
+    jobGone: number;
+    podGone: number;
+  } {
     return {
       jobConnects: this.jobs.connects,
       podConnects: this.pods.connects,
       jobRelists: this.jobs.relists,
       podRelists: this.pods.relists,
+      jobGone: this.jobs.gone,
+      podGone: this.pods.gone,
     };
   }
 
@@ -222,6 +233,16 @@ export class RunWatch {
     this.pods.rv = "";
   }
 
+  /**
+   * Makes the next reconnect watch from `resourceVersion` instead of the last one seen. With a version
+   * older than the API server's history (e.g. "1") the server answers 410 Gone, and the watch relists:
+   * the real 410 path. For tests.
+   */
+  rewindResourceVersions(resourceVersion: string): void {
+    this.jobs.rv = resourceVersion;
+    this.pods.rv = resourceVersion;
+  }
+
   /** Stops watching. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -289,6 +310,7 @@ export class RunWatch {
         if (this.closed) break;
         const info = err ? apiErrorInfo(err) : undefined;
         if (info?.code === 410) {
+          stream.gone++;
           this.options.onDiagnostic?.(`${stream.kind} watch: resourceVersion expired (410 Gone); relisting`);
           stream.rv = "";
           delay = 0;

@@ -3,7 +3,7 @@
  * Jobs labelled like a kubestep run. Fails (never skips) without KUBECONFIG.
  */
 import { strict as assert } from "node:assert";
-import type { BatchV1Api, CoreV1Api, KubeConfig, V1Container, V1Job } from "@kubernetes/client-node";
+import type { BatchV1Api, CoreV1Api, KubeConfig, V1Container, V1Job, V1Volume } from "@kubernetes/client-node";
 import { kubeApis, loadKubeConfig } from "../../../../runtime/exec/kubernetes/client.js";
 
 /** The image every test Job uses (present on the local cluster's node). */
@@ -52,7 +52,7 @@ export async function createJob(
   env: ClusterEnv,
   name: string,
   container: Partial<V1Container>,
-  extra: { activeDeadlineSeconds?: number } = {},
+  extra: { activeDeadlineSeconds?: number; volumes?: V1Volume[] } = {},
 ): Promise<V1Job> {
   const labels = { "kubestep.io/run": env.runId, "kubestep.io/step": name };
   return env.batch.createNamespacedJob({
@@ -69,6 +69,7 @@ export async function createJob(
             automountServiceAccountToken: false,
             terminationGracePeriodSeconds: 1,
             containers: [{ name: "task", image: NODE_IMAGE, imagePullPolicy: "IfNotPresent", ...container }],
+            ...(extra.volumes ? { volumes: extra.volumes } : {}),
           },
         },
       },

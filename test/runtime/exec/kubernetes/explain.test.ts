@@ -1,15 +1,22 @@
 /**
  * explain() / explainCreateError() on real-shaped objects: the fixtures in ./fixtures are Jobs, pods
  * and events captured from the local cluster (managedFields removed); a few verdicts whose situations
- * cannot be produced on a single-node test cluster (eviction, node loss) are derived from them by
- * setting the status fields the kubelet / node controller set.
+ * cannot be produced on a single-node test cluster (eviction, preemption) are derived from them by
+ * setting the status fields the kubelet / controllers set. node-lost.json is real: a pod bound to a Node
+ * object with no kubelet, whose node was then deleted (the pod GC failed the pod before deleting it).
  */
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
-import { explain, explainCreateError, parseConfigError } from "../../../../runtime/exec/kubernetes/explain.js";
+import {
+  explain,
+  explainCreateError,
+  isRetryable,
+  parseConfigError,
+  type Verdict,
+} from "../../../../runtime/exec/kubernetes/explain.js";
 import { parseQuantity } from "../../../../runtime/contract/units.js";
 
 interface Fixture {
@@ -257,6 +264,171 @@ describe("explain (real-shaped fixtures)", () => {
     );
     assert.equal(other.reason, "WebhookUnavailable");
     assert.match(other.message!, /policy\.example\.com.*Check that the controller serving that webhook runs\.$/);
+  });
+
+  it("ContainerCreating with a missing config map volume: pending with the FailedMount event, failed after the pending timeout, not retryable", () => {
+    const f = load("missing-configmap");
+    const scheduled = new Date(
+      f.pod.status!.conditions!.find((c) => c.type === "PodScheduled")!.lastTransitionTime!,
+    ).getTime();
+    const at = (s: number) => new Date(scheduled + s * 1000);
+    const pending = explain({ step: "load", ...f, now: at(20), pendingTimeoutSeconds: 60 });
+    assert.equal(pending.state, "pending");
+    assert.equal(pending.reason, "ContainerCreating");
+    assert.match(
+      pending.message!,
+      /^step load: pod \S+ is starting on local-node \(ContainerCreating\); FailedMount: MountVolume\.SetUp failed for volume "cfg" : configmap "no-such-configmap" not found$/,
+    );
+    const ns = f.pod.metadata!.namespace!;
+    const failed = explain({ step: "load", ...f, now: at(61), pendingTimeoutSeconds: 60 });
+    assert.deepEqual(failed, {
+      state: "failed",
+      reason: "ContainerCreating",
+      message: `step load cannot start: pod ${f.pod.metadata!.name} was stuck in ContainerCreating on local-node for 61 s (FailedMount: MountVolume.SetUp failed for volume "cfg" : configmap "no-such-configmap" not found); create configmap no-such-configmap in namespace ${ns} or remove it from the step. Gave up after the pending timeout (KUBESTEP_KUBERNETES_PENDING_TIMEOUT).`,
+      retryable: false,
+    });
+    // The default timeout is 15 minutes; null waits forever.
+    assert.equal(explain({ step: "load", ...f, now: at(14 * 60) }).state, "pending");
+    assert.equal(explain({ step: "load", ...f, now: at(16 * 60) }).state, "failed");
+    assert.equal(explain({ step: "load", ...f, now: at(99_999), pendingTimeoutSeconds: null }).state, "pending");
+  });
+
+  it("ContainerCreating with a volume that cannot mount (hostPath PV): the kubelet's newest warning, not the scheduler's older ones", () => {
+    const f = load("failed-mount");
+    const v = explain({ step: "mount", ...f, now: new Date(Date.now() + 3600_000), pendingTimeoutSeconds: 10 });
+    assert.equal(v.state, "failed");
+    assert.equal(v.retryable, false);
+    assert.match(
+      v.message!,
+      /\(FailedMount: MountVolume\.SetUp failed for volume "\S+" : hostPath type check failed: \/nonexistent\/kubestep-i13 is not a directory\); fix the volume \(its PersistentVolume, claim or storage\)/,
+    );
+  });
+
+  it("ContainerCreating: an image still being pulled keeps waiting; no warning fails retryable, saying so", () => {
+    const f = load("missing-configmap");
+    const podName = f.pod.metadata!.name!;
+    const later = new Date(Date.now() + 3600_000);
+    const pulling: CoreV1Event = {
+      metadata: {},
+      involvedObject: { kind: "Pod", name: podName },
+      type: "Normal",
+      reason: "Pulling",
+      message: 'Pulling image "cuda:12"',
+      lastTimestamp: later,
+    };
+    const still = explain({ step: "s", job: f.job, pod: f.pod, events: [...f.events, pulling], now: later });
+    assert.equal(still.state, "pending");
+    const quiet = explain({ step: "s", job: f.job, pod: f.pod, events: [], now: later, pendingTimeoutSeconds: 60 });
+    assert.equal(quiet.state, "failed");
+    assert.equal(quiet.retryable, true);
+    assert.match(quiet.message!, /with no event saying why; see kubectl describe pod/);
+  });
+
+  it("node lost for real: the pod's node was deleted, the pod GC failed the pod (DisruptionTarget DeletionByPodGC)", () => {
+    const f = load("node-lost");
+    const v = explain({ step: "work", ...f });
+    const node = f.pod.spec!.nodeName!;
+    assert.match(node, /^kubestep-ghost-/);
+    assert.deepEqual(v, {
+      state: "failed",
+      reason: "NodeLost",
+      message: `step work: the node running pod ${f.pod.metadata!.name} (${node}) was lost (PodGC: node no longer exists); the step can be retried (@retry) on another node.`,
+      retryable: true,
+    });
+    // The same once the watch saw the pod deleted, and before the Job's own Failed condition.
+    assert.equal(explain({ step: "work", pod: f.pod, podDeleted: true }).reason, "NodeLost");
+  });
+
+  it("preemption and API evictions (DisruptionTarget) are retryable", () => {
+    const f = load("node-lost");
+    const with_ = (reason: string, message: string) => {
+      const pod = structuredClone(f.pod);
+      pod.status!.conditions = [
+        { type: "DisruptionTarget", status: "True", reason, message, lastTransitionTime: new Date() },
+      ];
+      return explain({ step: "w", job: f.job, pod });
+    };
+    const pre = with_("PreemptionByScheduler", "default-scheduler: preempting to accommodate a higher priority pod");
+    assert.equal(pre.reason, "Preempted");
+    assert.equal(pre.retryable, true);
+    assert.match(pre.message!, /was preempted by the scheduler .*\(default-scheduler: preempting/);
+    const ev = with_("EvictionByEvictionAPI", "Eviction API: evicting");
+    assert.equal(ev.reason, "Evicted");
+    assert.equal(ev.retryable, true);
+    assert.equal(with_("DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint").reason, "NodeLost");
+  });
+
+  it("the pod's bootstrap failing (exit 70 with its termination message): download retryable, hash mismatch not", () => {
+    const f = load("exit-code");
+    const withExit = (message: string) => {
+      const pod = structuredClone(f.pod);
+      const cs = pod.status!.containerStatuses![0]!;
+      cs.state = { terminated: { exitCode: 70, reason: "Error", message } };
+      return explain({ step: "fit", job: f.job, pod });
+    };
+    const dl = withExit("cannot download the code package 0123456789ab: HTTP 403 Request has expired");
+    assert.equal(dl.reason, "BootstrapFailed");
+    assert.equal(dl.retryable, true);
+    assert.match(
+      dl.message!,
+      /^step fit could not start its task: the pod could not download the code package \(cannot download the code package 0123456789ab: HTTP 403 Request has expired\)\. Check that pods reach the datastore/,
+    );
+    const bad = withExit("code package hash mismatch: expected aa, got bb");
+    assert.equal(bad.retryable, false);
+    assert.match(bad.message!, /could not verify the code package \(code package hash mismatch: expected aa, got bb\)/);
+  });
+
+  it("explainCreateError: 409 AlreadyExists (a name collision) is explained and not retryable", () => {
+    const body = JSON.stringify({
+      kind: "Status",
+      status: "Failure",
+      reason: "AlreadyExists",
+      code: 409,
+      message: 'jobs.batch "ks-f-s-0-abc" already exists',
+    });
+    const v = explainCreateError(Object.assign(new Error("HTTP-Code: 409"), { code: 409, body }), "s");
+    assert.equal(v.reason, "AlreadyExists");
+    assert.equal(v.retryable, false);
+    assert.match(
+      v.message!,
+      /^step s could not be submitted: a Job of that name already exists and is not this attempt's .*: jobs\.batch "ks-f-s-0-abc" already exists\. Delete it/,
+    );
+  });
+
+  it("every failed verdict's retryable agrees with isRetryable(reason) where the reason decides it", () => {
+    const failed: Verdict[] = [];
+    for (const name of ["oom", "exit-code", "deadline", "node-lost"])
+      failed.push(explain({ step: "s", ...load(name) }));
+    const late = new Date(Date.now() + 10 * 3600_000);
+    for (const name of ["unschedulable", "image-pull", "missing-secret", "missing-configmap"])
+      failed.push(explain({ step: "s", ...load(name), now: late }));
+    for (const code of [403, 409, 422])
+      failed.push(
+        explainCreateError(Object.assign(new Error("x"), { code, body: { message: "exceeded quota: q" } }), "s"),
+      );
+    assert.ok(failed.every((v) => v.state === "failed"));
+    const reasons = failed.map((v) => v.reason);
+    assert.deepEqual(reasons, [
+      "OOMKilled",
+      "Error",
+      "DeadlineExceeded",
+      "NodeLost",
+      "Unschedulable",
+      "ImagePull",
+      "CreateContainerConfigError",
+      "ContainerCreating",
+      "QuotaExceeded",
+      "AlreadyExists",
+      "Invalid",
+    ]);
+    for (const v of failed) {
+      const expected = isRetryable(v.reason!);
+      if (expected !== undefined) assert.equal(v.retryable, expected, `${v.reason}`);
+    }
+    assert.deepEqual(
+      failed.map((v) => v.retryable),
+      [true, true, true, true, false, false, false, false, false, false, false],
+    );
   });
 
   it("parseQuantity", () => {

@@ -118,6 +118,35 @@ describe("run watch + explain on the real cluster", function () {
     assert.match(v.message!, new RegExp(`kubectl create secret generic kubestep-missing-secret -n ${env.namespace}`));
   });
 
+  it("explains a pod stuck in ContainerCreating on a missing config map volume, with the kubelet's FailedMount, after the pending timeout", async () => {
+    await createJob(
+      env,
+      "no-configmap",
+      { command: ["node", "-e", "0"], volumeMounts: [{ name: "cfg", mountPath: "/cfg" }] },
+      { volumes: [{ name: "cfg", configMap: { name: "kubestep-missing-configmap" } }] },
+    );
+    const snap = await watch.waitFor("no-configmap", (s) => !!lastPod(s)?.spec?.nodeName, 120_000);
+    const pod = lastPod(snap)!;
+    let events = await eventsFor(env.core, env.namespace, pod.metadata!.name!);
+    for (let i = 0; i < 120 && !events.some((e) => e.reason === "FailedMount"); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      events = await eventsFor(env.core, env.namespace, pod.metadata!.name!);
+    }
+    // Stuck for longer than a 1 s pending timeout.
+    await new Promise((r) => setTimeout(r, 1500));
+    const current = lastPod(watch.snapshot("no-configmap"))!;
+    const input = { step: "no-configmap", job: snap.job, pod: current, events };
+    assert.equal(explain({ ...input, pendingTimeoutSeconds: 600 }).state, "pending");
+    const v = explain({ ...input, pendingTimeoutSeconds: 1 });
+    assert.equal(v.state, "failed", `${JSON.stringify(v)} ${JSON.stringify(events.map((e) => [e.reason, e.type]))}`);
+    assert.equal(v.reason, "ContainerCreating");
+    assert.equal(v.retryable, false);
+    assert.match(
+      v.message!,
+      /stuck in ContainerCreating .*\(FailedMount: MountVolume\.SetUp failed for volume "cfg" : configmap "kubestep-missing-configmap" not found\); create configmap kubestep-missing-configmap in namespace/,
+    );
+  });
+
   it("explains an OOM kill with the memory limit and what to raise", async () => {
     const script = "const a=[];for(let i=1;;i++){a.push(Buffer.alloc(4<<20,1));console.log('allocated '+(i*4)+' MB')}";
     await createJob(env, "oom", {
@@ -187,6 +216,30 @@ describe("run watch + explain on the real cluster", function () {
       after.jobRelists > before.jobRelists && after.podRelists > before.podRelists,
       `relisted: ${JSON.stringify({ before, after })}`,
     );
+  });
+
+  it("a real 410 Gone: resumed from a resourceVersion older than the API server's history, the watch relists and misses nothing", async () => {
+    const before = watch.stats;
+    const seen = diagnostics.length;
+    await createJob(env, "gone410", { command: ["node", "-e", "setTimeout(()=>console.log('done'), 4000)"] });
+    await watch.waitFor("gone410", (s) => !!mainStatus(s)?.state?.running, 120_000);
+    // Reconnect from resourceVersion 1: the API server answers "too old resource version" (410 Expired).
+    watch.rewindResourceVersions("1");
+    watch.dropConnections();
+    const snap = await watch.waitFor("gone410", jobDone, 120_000);
+    assert.equal(explain({ step: "gone410", job: snap.job, pod: lastPod(snap) }).state, "succeeded");
+    const after = watch.stats;
+    assert.ok(
+      after.jobGone > before.jobGone && after.podGone > before.podGone,
+      `the API server answered 410 Gone to both watches: ${JSON.stringify({ before, after })}`,
+    );
+    assert.ok(
+      after.jobRelists > before.jobRelists && after.podRelists > before.podRelists,
+      `relisted after the 410: ${JSON.stringify({ before, after })}`,
+    );
+    const diag = diagnostics.slice(seen).join("\n");
+    assert.match(diag, /Job watch: resourceVersion expired \(410 Gone\); relisting/);
+    assert.match(diag, /Pod watch: resourceVersion expired \(410 Gone\); relisting/);
   });
 
   it("reports a Job deleted while the watch was disconnected (found on relist)", async () => {
