@@ -29,6 +29,7 @@ import type { GpuPoolSpec, KubestepEnvironment } from "../environment.js";
 import {
   checkCombinations,
   closestOption,
+  collectKubernetesOptions,
   isKubernetesOption,
   KUBERNETES_OPTION_NAMES,
   KubernetesConfigError,
@@ -492,8 +493,8 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
   const { step, environment } = input;
   // Every problem of every source is collected; they are thrown together at the end.
   const problems = new OptionProblems();
-  const deco = problems.check(() => validateKubernetesOptions(step, input.decorator, "@kubernetes")) ?? {};
-  const over = problems.check(() => validateKubernetesOptions(step, input.withOverrides, "--with kubernetes")) ?? {};
+  const deco = collectKubernetesOptions(step, input.decorator, "@kubernetes", problems);
+  const over = collectKubernetesOptions(step, input.withOverrides, "--with kubernetes", problems);
   const envs: EnvVarSettings = problems.check(() => readKubernetesEnv(step, input.env)) ?? { options: {}, sources: {} };
   const envOpts = envs.options;
   const optionsValid = problems.list.length === 0;

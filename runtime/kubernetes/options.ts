@@ -508,16 +508,36 @@ export function validateKubernetesOptions(
   raw: unknown,
   source = "@kubernetes",
 ): ValidatedKubernetesOptions {
-  if (raw === undefined) return {};
-  if (!isObject(raw))
-    throw new KubernetesConfigError(
-      step,
-      source,
-      raw,
-      `expected an options object { ${KUBERNETES_OPTION_NAMES.join(", ")} }`,
-    );
-  const out: Record<string, unknown> = {};
   const problems = new OptionProblems();
+  const opts = collectKubernetesOptions(step, raw, source, problems);
+  problems.throwIfAny();
+  return opts;
+}
+
+/**
+ * {@link validateKubernetesOptions} that records its problems in `problems` instead of throwing, and returns the
+ * options that are valid (so a caller can go on checking what depends on them and report everything at once).
+ */
+export function collectKubernetesOptions(
+  step: string,
+  raw: unknown,
+  source: string,
+  problems: OptionProblems,
+): ValidatedKubernetesOptions {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) {
+    problems.add(
+      new KubernetesConfigError(
+        step,
+        source,
+        raw,
+        `expected an options object { ${KUBERNETES_OPTION_NAMES.join(", ")} }`,
+      ),
+    );
+    return {};
+  }
+  const out: Record<string, unknown> = {};
+  const before = problems.list.length;
   for (const [name, value] of Object.entries(raw)) {
     if (!isKubernetesOption(name)) {
       const guess = closestOption(name);
@@ -546,8 +566,8 @@ export function validateKubernetesOptions(
       ),
     );
   // Combinations are checked on values that are valid on their own.
-  if (!problems.list.length) problems.check(() => checkCombinations(step, opts, (name) => `${source} ${name}`));
-  problems.throwIfAny();
+  if (problems.list.length === before)
+    problems.check(() => checkCombinations(step, opts, (name) => `${source} ${name}`));
   return opts;
 }
 
