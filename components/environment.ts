@@ -252,11 +252,14 @@ function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
   if (a.name !== undefined) p.check(() => requireString(a.name, "name"));
   p.check(() => requireString(a.image, "image"));
   const d = a.defaults ?? {};
-  if (p.ensure(typeof d === "object" && d !== null, "defaults", `must be { cpu?, memory?, disk?, qos? } (got ${shown(d)})`)) {
-    for (const k of Object.keys(d)) p.ensure(["cpu", "memory", "disk", "qos"].includes(k), `defaults.${k}`, "unknown field (allowed: cpu, memory, disk, qos)");
+  if (p.ensure(typeof d === "object" && d !== null, "defaults", `must be { cpu?, memory?, disk?, qos?, memoryLimitFactor? } (got ${shown(d)})`)) {
+    for (const k of Object.keys(d)) p.ensure(["cpu", "memory", "disk", "qos", "memoryLimitFactor"].includes(k), `defaults.${k}`, "unknown field (allowed: cpu, memory, disk, qos, memoryLimitFactor)");
     for (const k of ["cpu", "memory", "disk"] as const)
       if (d[k] !== undefined) p.ensure(typeof d[k] === "number" && d[k]! > 0, `defaults.${k}`, `must be a positive number (got ${shown(d[k])})`);
     if (d.qos !== undefined) p.check(() => requireOneOf(d.qos, QOS, "defaults.qos"));
+    // Optional: Burstable steps get a memory limit of this factor times their request (none when absent).
+    const f = d.memoryLimitFactor;
+    if (f !== undefined) p.ensure(typeof f === "number" && Number.isFinite(f) && f >= 1, "defaults.memoryLimitFactor", `must be a number >= 1 (got ${shown(f)})`);
   }
   const ds = a.datastore ?? {};
   if (a.cloud === "existing") {

@@ -11,10 +11,14 @@
 
 import { DATASTORE_KINDS, ROOT_SCHEMES, type DatastoreKind } from "./contract/datastore.js";
 import {
+  CUDA_IMAGES,
+  cudaVersionKey,
   GPU_VENDORS,
+  IMAGE_PULL_POLICIES,
   QOS_CLASSES,
   TAINT_EFFECTS,
   type GpuVendor,
+  type ImagePullPolicy,
   type QosClass,
   type TaintSpec,
 } from "./contract/kubernetes.js";
@@ -22,7 +26,7 @@ import { isDnsLabel } from "./contract/names.js";
 import { KubestepError } from "./errors.js";
 
 export type { DatastoreKind } from "./contract/datastore.js";
-export type { GpuVendor, QosClass, TaintEffect, TaintSpec } from "./contract/kubernetes.js";
+export type { GpuVendor, ImagePullPolicy, QosClass, TaintEffect, TaintSpec } from "./contract/kubernetes.js";
 
 /** A pool of GPU nodes that `@kubernetes({ gpu: N })` steps are steered to. */
 export interface GpuPoolSpec {
@@ -60,7 +64,16 @@ export interface ResourceDefaults {
   disk?: number;
   /** Default QoS class. */
   qos?: QosClass;
+  /**
+   * Burstable steps only: set a memory limit of this factor times the memory request (a number >= 1, e.g. 1.5).
+   * Absent (the default): Burstable steps request memory without a limit, as in Metaflow. Guaranteed steps always
+   * have limits equal to their requests; BestEffort steps have neither.
+   */
+  memoryLimitFactor?: number;
 }
+
+/** Fields of {@link ResourceDefaults}. */
+const DEFAULTS_FIELDS = ["cpu", "memory", "disk", "qos", "memoryLimitFactor"];
 
 /**
  * Everything the runtime needs to run steps on a provisioned cluster. Produced by the
@@ -89,7 +102,20 @@ export interface KubestepEnvironment {
   podAnnotations: Record<string, string>;
   /** GPU node pools. */
   gpuPools: GpuPoolSpec[];
+  /**
+   * Image pull policy of every step pod (a step's `imagePullPolicy` wins). Absent: the field is left out of the pod,
+   * so Kubernetes pulls `:latest` (and untagged) images always and any other tag only if not present.
+   */
+  imagePullPolicy?: ImagePullPolicy;
+  /**
+   * CUDA version (`major.minor`) -> image, for `@kubernetes({ cudaVersion })`: overrides or adds to the built-in
+   * mapping (`CUDA_IMAGES` in `contract/kubernetes.ts`), e.g. to use a mirror or an image with your libraries.
+   */
+  cudaImages?: Record<string, string>;
 }
+
+/** Optional top-level fields of {@link KubestepEnvironment} (absent when not set). */
+const OPTIONAL_FIELDS = ["imagePullPolicy", "cudaImages"];
 
 /** Thrown when an environment document is malformed; lists every bad field. */
 export class EnvironmentError extends KubestepError {
@@ -195,9 +221,17 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
           problems.push(`defaults.qos: expected one of ${QOS_CLASSES.join(", ")}, got ${show(d.qos)}`);
         else defaults.qos = d.qos as QosClass;
       }
+      if (d.memoryLimitFactor !== undefined) {
+        const f = d.memoryLimitFactor;
+        if (typeof f !== "number" || !Number.isFinite(f) || f < 1)
+          problems.push(
+            `defaults.memoryLimitFactor: expected a number >= 1 (the memory limit of Burstable steps is this factor times their request), got ${show(f)}`,
+          );
+        else defaults.memoryLimitFactor = f;
+      }
       for (const k of Object.keys(d))
-        if (!["cpu", "memory", "disk", "qos"].includes(k))
-          problems.push(`defaults.${k}: unknown field (allowed: cpu, memory, disk, qos)`);
+        if (!DEFAULTS_FIELDS.includes(k))
+          problems.push(`defaults.${k}: unknown field (allowed: ${DEFAULTS_FIELDS.join(", ")})`);
     }
   }
 
@@ -248,7 +282,33 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     podAnnotations: strMap("podAnnotations", value.podAnnotations),
     gpuPools,
   };
-  const known = new Set(Object.keys(env));
+  if (value.imagePullPolicy !== undefined) {
+    if (!IMAGE_PULL_POLICIES.includes(value.imagePullPolicy as ImagePullPolicy))
+      problems.push(
+        `imagePullPolicy: expected one of ${IMAGE_PULL_POLICIES.join(", ")} (or no field for the Kubernetes default), got ${show(value.imagePullPolicy)}`,
+      );
+    else env.imagePullPolicy = value.imagePullPolicy as ImagePullPolicy;
+  }
+  if (value.cudaImages !== undefined) {
+    if (!isObj(value.cudaImages))
+      problems.push(`cudaImages: expected an object { "12.4": "registry/image:tag" }, got ${show(value.cudaImages)}`);
+    else {
+      const images: Record<string, string> = {};
+      for (const [v, image] of Object.entries(value.cudaImages)) {
+        if (cudaVersionKey(v) === undefined)
+          problems.push(
+            `cudaImages[${JSON.stringify(v)}]: expected a CUDA version major.minor as the key, e.g. ${Object.keys(CUDA_IMAGES).at(-1)}`,
+          );
+        if (typeof image !== "string" || image.trim() === "" || /\s/.test(image))
+          problems.push(
+            `cudaImages[${JSON.stringify(v)}]: expected an image reference without spaces, got ${show(image)}`,
+          );
+        else images[v] = image;
+      }
+      env.cudaImages = images;
+    }
+  }
+  const known = new Set([...Object.keys(env), ...OPTIONAL_FIELDS]);
   for (const k of Object.keys(value))
     if (!known.has(k)) problems.push(`${k}: unknown field (allowed: ${[...known].join(", ")})`);
   if (problems.length) throw new EnvironmentError(source, problems);

@@ -58,6 +58,101 @@ export class DecoratorArgumentError extends FlowDefinitionError {
   }
 }
 
+/** The shape of a {@link DecoratorArgumentError} from any copy of the runtime (a flow bundles its own). */
+export interface OptionProblem {
+  /** Step (or `(all steps)`, `(parameter x)`) the option belongs to. */
+  readonly step: string;
+  /** Where the option was given and its name, e.g. `@kubernetes cpu`, `KUBESTEP_KUBERNETES_CPU`. */
+  readonly option: string;
+  /** The bad value. */
+  readonly value: unknown;
+  /** What is allowed. */
+  readonly allowed: string;
+  /** The full one-line message. */
+  readonly message: string;
+}
+
+/**
+ * Several bad options at once (of one step or of many), each a {@link DecoratorArgumentError}. Raised before
+ * anything runs, so a user fixes every problem in one go instead of one per attempt.
+ */
+export class InvalidOptionsError extends FlowDefinitionError {
+  constructor(
+    /** Every problem, in the order found (steps in definition order, options in the order given). */
+    readonly problems: readonly OptionProblem[],
+  ) {
+    super(`${problems.length} invalid options:\n  - ${problems.map((p) => p.message).join("\n  - ")}`);
+    this.name = "InvalidOptionsError";
+  }
+}
+
+/** Whether `e` is a single bad-option error (from any copy of the runtime). */
+export function isOptionProblem(e: unknown): e is OptionProblem & KubestepError {
+  return (
+    isKubestepError(e) &&
+    typeof (e as Partial<OptionProblem>).step === "string" &&
+    typeof (e as Partial<OptionProblem>).option === "string" &&
+    typeof (e as Partial<OptionProblem>).allowed === "string"
+  );
+}
+
+/** The single problems inside `e` (itself, or an {@link InvalidOptionsError}'s list); undefined for any other error. */
+export function optionProblemsOf(e: unknown): OptionProblem[] | undefined {
+  if (isOptionProblem(e)) return [e];
+  const list = isKubestepError(e) ? (e as { problems?: unknown }).problems : undefined;
+  if (Array.isArray(list) && list.every((p) => isOptionProblem(p))) return [...(list as OptionProblem[])];
+  return undefined;
+}
+
+/**
+ * Collects bad options: {@link OptionProblems.check} runs a validation and keeps its problems instead of stopping;
+ * {@link OptionProblems.throwIfAny} then throws them together (the error itself when there is one, an
+ * {@link InvalidOptionsError} when there are several). Errors that are not bad options propagate at once.
+ */
+export class OptionProblems {
+  /** The problems found so far. */
+  readonly list: OptionProblem[] = [];
+
+  /** Runs `fn`; returns its result, or undefined (recording the problems) when it throws bad options. */
+  check<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      const found = optionProblemsOf(e);
+      if (!found) throw e;
+      this.add(...found);
+      return undefined;
+    }
+  }
+
+  /** Records problems found elsewhere (skipping exact repeats). */
+  add(...problems: OptionProblem[]): void {
+    for (const p of problems) if (!this.list.some((q) => q.message === p.message)) this.list.push(p);
+  }
+
+  /** Throws what was collected, if anything. */
+  throwIfAny(): void {
+    if (this.list.length === 1) throw this.list[0];
+    if (this.list.length > 1) throw new InvalidOptionsError(this.list);
+  }
+}
+
+/**
+ * A decorator used where it cannot work (on a class, a field or a static method, called with something that is not
+ * an options object, applied twice): raised where the decorator is written, when the class is defined.
+ */
+export class DecoratorUsageError extends FlowDefinitionError {
+  constructor(
+    /** Decorator name with its `@`. */
+    readonly decorator: string,
+    /** What is wrong and how to write it. */
+    problem: string,
+  ) {
+    super(`${decorator}: ${problem}`);
+    this.name = "DecoratorUsageError";
+  }
+}
+
 /** A bad parameter value on the command line. */
 export class ParameterError extends KubestepError {
   constructor(message: string) {

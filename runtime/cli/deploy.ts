@@ -237,7 +237,9 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
     orchestrator: {
       serviceAccount: opt(p, "orchestrator-service-account") ?? k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT,
       image: orchestratorConfig.image,
-      imagePullPolicy: orchestratorConfig.imagePullPolicy,
+      ...(orchestratorConfig.imagePullPolicy !== undefined
+        ? { imagePullPolicy: orchestratorConfig.imagePullPolicy }
+        : {}),
       secrets: orchestratorConfig.secrets,
       imagePullSecrets: orchestratorConfig.imagePullSecrets,
       backoffLimit: k8sDeploy.DEFAULT_ORCHESTRATOR_BACKOFF_LIMIT,

@@ -166,7 +166,7 @@ async function kubernetesConfigs(
   environment: KubestepEnvironment | undefined,
 ): Promise<Record<string, ResolvedKubernetesConfig>> {
   if (!withSpecs.length && !graph.order.some((s) => graph.nodes[s]!.meta.decorators.kubernetes)) return {};
-  const { parseWithKubernetes, resolveKubernetesConfig } = await import("../kubernetes/config.js");
+  const { parseWithKubernetes, resolveKubernetesConfigs } = await import("../kubernetes/config.js");
   let withOverrides: Partial<KubernetesOptions> | undefined;
   for (const w of withSpecs) {
     if (w !== "kubernetes" && !w.startsWith("kubernetes:"))
@@ -175,21 +175,24 @@ async function kubernetesConfigs(
       );
     withOverrides = { ...withOverrides, ...parseWithKubernetes(w) };
   }
-  const configs: Record<string, ResolvedKubernetesConfig> = {};
-  for (const name of graph.order) {
-    const d = graph.nodes[name]!.meta.decorators;
-    if (!d.kubernetes && !withOverrides) continue;
-    configs[name] = resolveKubernetesConfig({
-      step: name,
-      ...(d.kubernetes ? { decorator: d.kubernetes.options } : {}),
-      ...(d.resources ? { resources: d.resources.options } : {}),
-      ...(d.timeout ? { timeoutSeconds: d.timeout.options.seconds } : {}),
-      ...(withOverrides ? { withOverrides } : {}),
-      env: process.env,
-      ...(environment ? { environment } : {}),
-    });
-  }
-  return configs;
+  // Every step is resolved before anything is submitted; every bad option of every step comes in one error.
+  return resolveKubernetesConfigs(
+    graph.order.flatMap((name) => {
+      const d = graph.nodes[name]!.meta.decorators;
+      if (!d.kubernetes && !withOverrides) return [];
+      return [
+        {
+          step: name,
+          ...(d.kubernetes ? { decorator: d.kubernetes.options } : {}),
+          ...(d.resources ? { resources: d.resources.options } : {}),
+          ...(d.timeout ? { timeoutSeconds: d.timeout.options.seconds } : {}),
+          ...(withOverrides ? { withOverrides } : {}),
+          env: process.env,
+          ...(environment ? { environment } : {}),
+        },
+      ];
+    }),
+  );
 }
 
 async function runOrResume(argv: string[], resume: boolean): Promise<number> {

@@ -66,3 +66,43 @@ export function tolerationFor(taint: TaintSpec): Toleration {
     ? { key: taint.key, operator: "Equal", value: taint.value, effect: taint.effect }
     : { key: taint.key, operator: "Exists", effect: taint.effect };
 }
+
+/** When the kubelet pulls a container image (absent: Kubernetes decides, `Always` for `:latest`, else `IfNotPresent`). */
+export const IMAGE_PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
+/** An image pull policy. */
+export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
+
+/**
+ * The image `@kubernetes({ cudaVersion })` runs when the step names no image: NVIDIA's CUDA runtime image
+ * (`nvidia/cuda:<version>-runtime-ubuntu22.04`, on Docker Hub and nvcr.io) of the latest patch release of each
+ * CUDA minor version. Keys are `major.minor`; an environment may override or add entries (`cudaImages`).
+ * CUDA 12.7 was never released.
+ */
+export const CUDA_IMAGES: Readonly<Record<string, string>> = {
+  "11.8": "nvidia/cuda:11.8.0-runtime-ubuntu22.04",
+  "12.0": "nvidia/cuda:12.0.1-runtime-ubuntu22.04",
+  "12.1": "nvidia/cuda:12.1.1-runtime-ubuntu22.04",
+  "12.2": "nvidia/cuda:12.2.2-runtime-ubuntu22.04",
+  "12.3": "nvidia/cuda:12.3.2-runtime-ubuntu22.04",
+  "12.4": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+  "12.5": "nvidia/cuda:12.5.1-runtime-ubuntu22.04",
+  "12.6": "nvidia/cuda:12.6.3-runtime-ubuntu22.04",
+  "12.8": "nvidia/cuda:12.8.1-runtime-ubuntu22.04",
+  "12.9": "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+};
+
+/** The form of a CUDA version: `major.minor`, optionally `.patch` (the patch is ignored when choosing the image). */
+export const CUDA_VERSION_PATTERN = /^([1-9][0-9]*)\.([0-9]+)(?:\.[0-9]+)?$/;
+
+/** The `major.minor` key of a CUDA version ("12.4.1" -> "12.4"), or undefined when it is not one. */
+export function cudaVersionKey(version: string): string | undefined {
+  const m = CUDA_VERSION_PATTERN.exec(version.trim());
+  return m ? `${Number(m[1])}.${Number(m[2])}` : undefined;
+}
+
+/** The CUDA mapping in force: {@link CUDA_IMAGES} with an environment's `cudaImages` over it. */
+export function cudaImages(overrides: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const out: Record<string, string> = { ...CUDA_IMAGES };
+  for (const [v, image] of Object.entries(overrides)) out[cudaVersionKey(v) ?? v] = image;
+  return out;
+}

@@ -58,8 +58,8 @@ export interface DeploymentRecord {
     serviceAccount: string;
     /** Container image. */
     image: string;
-    /** Image pull policy. */
-    imagePullPolicy: string;
+    /** Image pull policy; absent = Kubernetes decides (`Always` for `:latest`, else `IfNotPresent`). */
+    imagePullPolicy?: string;
     /** Secrets exposed as env (datastore credentials when there is no pod identity). */
     secrets: string[];
     /** Image pull secrets. */

@@ -1,19 +1,29 @@
 /**
  * The flow decorators: `@step`, `@param`, and the step decorators `@retry`, `@timeout`, `@catchFailure`
- * (also exported as `catch`), `@environment`, `@resources`. Each validates its arguments when the class
- * is defined, so a bad argument fails `kubestep run` before any task starts.
+ * (also exported as `catch`), `@environment`, `@resources`, `@parallel`.
+ *
+ * Those whose options are all optional work bare and called (`@retry`, `@retry()`, `@retry({ times: 1 })`).
+ * A decorator written where it cannot work (on a class or a field, called with something that is not an options
+ * object, twice on one step) throws a `DecoratorUsageError` when the class is defined. Bad option values are
+ * recorded on the step and reported by the graph builder all at once (every bad option of every step in one error),
+ * before any task starts.
  */
-import { DecoratorArgumentError } from "../errors.js";
-import { addParam, addStepDecorator, stepMetaFor, type ParamOptions } from "./meta.js";
+import { DecoratorArgumentError, OptionProblems } from "../errors.js";
+import { addParam, addStepDecorator, addStepProblems, stepMetaFor, type ParamOptions } from "./meta.js";
 import { MB, MIB, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
+import {
+  methodContext,
+  optionalOptionsDecorator,
+  requiredOptionsDecorator,
+  type StepDecorator,
+  type StepMethod,
+} from "./decorate.js";
 
-type StepMethod = (this: unknown, ...args: never[]) => unknown;
-/** A TS 5 standard method decorator. */
-export type StepDecorator = <M extends StepMethod>(method: M, context: ClassMethodDecoratorContext) => void;
+export type { StepDecorator } from "./decorate.js";
 
 /** Marks a method as a step of the flow. */
-export function step<M extends StepMethod>(_method: M, context: ClassMethodDecoratorContext): void {
-  stepMetaFor(context).isStep = true;
+export function step<M extends StepMethod>(method: M, context: ClassMethodDecoratorContext): void {
+  stepMetaFor(methodContext("@step", method, context)).isStep = true;
 }
 
 /**
@@ -43,30 +53,39 @@ export function param<T>(options: ParamOptions<T> = {}) {
   };
 }
 
-function checkKeys(stepName: string, deco: string, options: object, allowed: string[]): void {
-  for (const k of Object.keys(options)) {
-    if (!allowed.includes(k))
-      throw new DecoratorArgumentError(
-        stepName,
-        `@${deco} ${k}`,
-        (options as Record<string, unknown>)[k],
-        `unknown option; allowed: ${allowed.join(", ")}`,
-      );
+/** Collects the bad options of one decorator on one step; they are recorded on the step, not thrown. */
+class Checker {
+  readonly problems = new OptionProblems();
+  constructor(
+    readonly step: string,
+    readonly decorator: string,
+  ) {}
+  /** Records a bad value of `option` (a name after the decorator, or "" for the whole options object). */
+  bad(option: string, value: unknown, allowed: string): undefined {
+    const label = option ? `@${this.decorator} ${option}` : `@${this.decorator}`;
+    this.problems.add(new DecoratorArgumentError(this.step, label, value, allowed));
+    return undefined;
   }
-}
-
-function nonNegative(stepName: string, option: string, v: unknown, integer: boolean, max = Infinity): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)) || v > max)
-    throw new DecoratorArgumentError(
-      stepName,
-      option,
-      v,
-      `expected a ${integer ? "whole" : ""} number >= 0${max < Infinity ? ` and <= ${max}` : ""}`.replace(
-        "a  number",
-        "a number",
-      ),
-    );
-  return v;
+  /** Records each option name not in `allowed`. */
+  keys(options: object, allowed: string[]): void {
+    for (const k of Object.keys(options))
+      if (!allowed.includes(k))
+        this.bad(k, (options as Record<string, unknown>)[k], `unknown option; allowed: ${allowed.join(", ")}`);
+  }
+  /** A number >= 0 (whole when `integer`, at most `max`), or undefined after recording the problem. */
+  nonNegative(option: string, v: unknown, integer: boolean, max = Infinity): number | undefined {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)) || v > max)
+      return this.bad(
+        option,
+        v,
+        `expected a ${integer ? "whole " : ""}number >= 0${max < Infinity ? ` and <= ${max}` : ""}`,
+      );
+    return v;
+  }
+  /** Records the problems on the step (the graph builder reports them). */
+  record(context: ClassMethodDecoratorContext): void {
+    addStepProblems(context, this.problems.list);
+  }
 }
 
 /** Options of `@retry`. */
@@ -77,21 +96,26 @@ export interface RetryOptions {
   minutesBetweenRetries?: number;
 }
 
-/** Retries a failed task: every attempt is a fresh process (or Job) with its own logs. */
-export function retry(options: RetryOptions = {}): StepDecorator {
-  return (_m, context) => {
-    const s = String(context.name);
-    checkKeys(s, "retry", options, ["times", "minutesBetweenRetries"]);
-    const times = nonNegative(s, "@retry times", options.times ?? 3, true, 100);
-    const minutesBetweenRetries = nonNegative(
-      s,
-      "@retry minutesBetweenRetries",
-      options.minutesBetweenRetries ?? 2,
-      false,
-      24 * 60,
-    );
-    addStepDecorator(context, "retry", { times, minutesBetweenRetries });
-  };
+/** Retries a failed task with the defaults (3 times, 2 minutes apart): `@retry`. */
+export function retry<M extends StepMethod>(method: M, context: ClassMethodDecoratorContext): void;
+/** Retries a failed task: every attempt is a fresh process (or Job) with its own logs. `@retry({ times: 1 })`. */
+export function retry(options?: RetryOptions): StepDecorator;
+export function retry(first?: unknown, second?: unknown): StepDecorator | void {
+  return optionalOptionsDecorator<RetryOptions>(
+    "@retry",
+    first,
+    second,
+    "{ times?, minutesBetweenRetries? }",
+    (options, context) => {
+      const c = new Checker(String(context.name), "retry");
+      c.keys(options, ["times", "minutesBetweenRetries"]);
+      const times = c.nonNegative("times", options.times ?? 3, true, 100) ?? 3;
+      const minutesBetweenRetries =
+        c.nonNegative("minutesBetweenRetries", options.minutesBetweenRetries ?? 2, false, 24 * 60) ?? 2;
+      c.record(context);
+      addStepDecorator(context, "retry", { times, minutesBetweenRetries });
+    },
+  );
 }
 
 /** Options of `@timeout`: the sum of the given units is the limit for one attempt. */
@@ -105,20 +129,28 @@ export interface TimeoutOptions {
 }
 
 /** Kills an attempt that runs longer than the limit; the attempt fails (and may be retried). */
-export function timeout(options: TimeoutOptions): StepDecorator {
-  return (_m, context) => {
-    const s = String(context.name);
-    if (typeof options !== "object" || options === null)
-      throw new DecoratorArgumentError(s, "@timeout", options, "expected { seconds?, minutes?, hours? }");
-    checkKeys(s, "timeout", options, ["seconds", "minutes", "hours"]);
-    const seconds =
-      nonNegative(s, "@timeout seconds", options.seconds ?? 0, false) +
-      60 * nonNegative(s, "@timeout minutes", options.minutes ?? 0, false) +
-      3600 * nonNegative(s, "@timeout hours", options.hours ?? 0, false);
-    if (!(seconds > 0))
-      throw new DecoratorArgumentError(s, "@timeout", options, "the total of seconds + minutes + hours must be > 0");
-    addStepDecorator(context, "timeout", { seconds });
-  };
+export function timeout(options: TimeoutOptions): StepDecorator;
+export function timeout(first: unknown, second?: unknown): StepDecorator {
+  return requiredOptionsDecorator<TimeoutOptions>(
+    "@timeout",
+    first,
+    second,
+    "{ seconds?, minutes?, hours? }",
+    (options, context) => {
+      const c = new Checker(String(context.name), "timeout");
+      c.keys(options, ["seconds", "minutes", "hours"]);
+      const s = c.nonNegative("seconds", options.seconds ?? 0, false);
+      const m = c.nonNegative("minutes", options.minutes ?? 0, false);
+      const h = c.nonNegative("hours", options.hours ?? 0, false);
+      let seconds = 0;
+      if (s !== undefined && m !== undefined && h !== undefined) {
+        seconds = s + 60 * m + 3600 * h;
+        if (!(seconds > 0)) c.bad("", options, "the total of seconds + minutes + hours must be > 0");
+      }
+      c.record(context);
+      addStepDecorator(context, "timeout", { seconds });
+    },
+  );
 }
 
 /** Options of `@catch`. */
@@ -131,23 +163,33 @@ export interface CatchOptions {
 
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 
+/** Lets the flow continue when every attempt of the step failed (`@catchFailure`). */
+export function catchFailure<M extends StepMethod>(method: M, context: ClassMethodDecoratorContext): void;
 /**
  * When every attempt of the step failed, records the failure in artifact `var` and lets the flow
  * continue along the step's transition instead of failing the run.
  */
-export function catchFailure(options: CatchOptions = {}): StepDecorator {
-  return (_m, context) => {
-    const s = String(context.name);
-    checkKeys(s, "catch", options, ["var", "printException"]);
-    if (options.var !== undefined && (typeof options.var !== "string" || !IDENT.test(options.var)))
-      throw new DecoratorArgumentError(
-        s,
-        "@catch var",
-        options.var,
-        'expected an identifier to name the artifact, e.g. "failure"',
-      );
-    addStepDecorator(context, "catch", { var: options.var, printException: options.printException ?? true });
-  };
+export function catchFailure(options?: CatchOptions): StepDecorator;
+export function catchFailure(first?: unknown, second?: unknown): StepDecorator | void {
+  return optionalOptionsDecorator<CatchOptions>(
+    "@catch",
+    first,
+    second,
+    "{ var?, printException? }",
+    (options, context) => {
+      const c = new Checker(String(context.name), "catch");
+      c.keys(options, ["var", "printException"]);
+      if (options.var !== undefined && (typeof options.var !== "string" || !IDENT.test(options.var)))
+        c.bad("var", options.var, 'expected an identifier to name the artifact, e.g. "failure"');
+      if (options.printException !== undefined && typeof options.printException !== "boolean")
+        c.bad("printException", options.printException, "expected true or false");
+      c.record(context);
+      addStepDecorator(context, "catch", {
+        var: typeof options.var === "string" ? options.var : undefined,
+        printException: options.printException !== false,
+      });
+    },
+  );
 }
 
 /** Options of `@environment`. */
@@ -159,25 +201,30 @@ export interface EnvironmentOptions {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Sets environment variables for the step. */
-export function environment(options: EnvironmentOptions): StepDecorator {
-  return (_m, context) => {
-    const s = String(context.name);
-    if (typeof options !== "object" || options === null || typeof options.vars !== "object" || options.vars === null)
-      throw new DecoratorArgumentError(s, "@environment vars", options, 'expected { vars: { NAME: "value" } }');
-    checkKeys(s, "environment", options, ["vars"]);
-    for (const [k, v] of Object.entries(options.vars)) {
-      if (!ENV_NAME.test(k))
-        throw new DecoratorArgumentError(
-          s,
-          "@environment vars",
-          k,
-          "variable names are letters, digits and _ and do not start with a digit",
-        );
-      if (typeof v !== "string")
-        throw new DecoratorArgumentError(s, `@environment vars.${k}`, v, "values must be strings");
-    }
-    addStepDecorator(context, "environment", { vars: { ...options.vars } });
-  };
+export function environment(options: EnvironmentOptions): StepDecorator;
+export function environment(first: unknown, second?: unknown): StepDecorator {
+  return requiredOptionsDecorator<EnvironmentOptions>(
+    "@environment",
+    first,
+    second,
+    '{ vars: { NAME: "value" } }',
+    (options, context) => {
+      const c = new Checker(String(context.name), "environment");
+      c.keys(options, ["vars"]);
+      const vars: Record<string, string> = {};
+      if (typeof options.vars !== "object" || options.vars === null || Array.isArray(options.vars))
+        c.bad("vars", options.vars, 'expected { vars: { NAME: "value" } }');
+      else
+        for (const [k, v] of Object.entries(options.vars)) {
+          if (!ENV_NAME.test(k))
+            c.bad("vars", k, "variable names are letters, digits and _ and do not start with a digit");
+          else if (typeof v !== "string") c.bad(`vars.${k}`, v, "values must be strings");
+          else vars[k] = v;
+        }
+      c.record(context);
+      addStepDecorator(context, "environment", { vars });
+    },
+  );
 }
 
 /** Options of `@resources`: what the step needs wherever it runs (recorded locally, requested on Kubernetes). */
@@ -203,46 +250,52 @@ export interface ResolvedResources {
   sharedMemory?: number;
 }
 
+/** Declares the step's resources with every default (`@resources`: recorded, nothing more requested). */
+export function resources<M extends StepMethod>(method: M, context: ClassMethodDecoratorContext): void;
 /** Declares what a step needs: cpu, memory, disk, gpu, sharedMemory. */
-export function resources(options: ResourcesOptions): StepDecorator {
-  return (_m, context) => {
-    const s = String(context.name);
-    checkKeys(s, "resources", options, ["cpu", "memory", "disk", "gpu", "sharedMemory"]);
-    const out: ResolvedResources = {};
-    if (options.cpu !== undefined) {
-      if (typeof options.cpu !== "number" || !(options.cpu > 0) || !Number.isFinite(options.cpu))
-        throw new DecoratorArgumentError(
-          s,
-          "@resources cpu",
-          options.cpu,
-          "expected a number of cores > 0 (fractions allowed, e.g. 0.5)",
-        );
-      out.cpu = options.cpu;
-    }
-    for (const k of ["memory", "disk"] as const) {
-      const v = options[k];
-      if (v === undefined) continue;
-      const mb = typeof v === "number" || typeof v === "string" ? parseMegabytes(v) : undefined;
-      if (mb === undefined || !(mb > 0))
-        throw new DecoratorArgumentError(s, `@resources ${k}`, v, `expected MB > 0: ${SIZE_UNITS_HELP}`);
-      out[k] = mb;
-    }
-    if (options.gpu !== undefined) out.gpu = nonNegative(s, "@resources gpu", options.gpu, true);
-    if (options.sharedMemory !== undefined) {
-      if (typeof options.sharedMemory !== "number" || !(options.sharedMemory > 0))
-        throw new DecoratorArgumentError(s, "@resources sharedMemory", options.sharedMemory, "expected MiB > 0");
-      out.sharedMemory = options.sharedMemory;
-      // sharedMemory is in MiB, memory in MB: compare bytes.
-      if (out.memory !== undefined && out.sharedMemory * MIB > out.memory * MB)
-        throw new DecoratorArgumentError(
-          s,
-          "@resources sharedMemory",
-          options.sharedMemory,
-          `must not exceed memory (${out.memory} MB = ${Math.floor(((out.memory * MB) / MIB) * 100) / 100} MiB; sharedMemory is in MiB)`,
-        );
-    }
-    addStepDecorator(context, "resources", out);
-  };
+export function resources(options?: ResourcesOptions): StepDecorator;
+export function resources(first?: unknown, second?: unknown): StepDecorator | void {
+  return optionalOptionsDecorator<ResourcesOptions>(
+    "@resources",
+    first,
+    second,
+    "{ cpu?, memory?, disk?, gpu?, sharedMemory? }",
+    (options, context) => {
+      const c = new Checker(String(context.name), "resources");
+      c.keys(options, ["cpu", "memory", "disk", "gpu", "sharedMemory"]);
+      const out: ResolvedResources = {};
+      if (options.cpu !== undefined) {
+        if (typeof options.cpu !== "number" || !(options.cpu > 0) || !Number.isFinite(options.cpu))
+          c.bad("cpu", options.cpu, "expected a number of cores > 0 (fractions allowed, e.g. 0.5)");
+        else out.cpu = options.cpu;
+      }
+      for (const k of ["memory", "disk"] as const) {
+        const v = options[k];
+        if (v === undefined) continue;
+        const mb = typeof v === "number" || typeof v === "string" ? parseMegabytes(v) : undefined;
+        if (mb === undefined || !(mb > 0)) c.bad(k, v, `expected MB > 0: ${SIZE_UNITS_HELP}`);
+        else out[k] = mb;
+      }
+      if (options.gpu !== undefined) {
+        const g = c.nonNegative("gpu", options.gpu, true);
+        if (g !== undefined) out.gpu = g;
+      }
+      if (options.sharedMemory !== undefined) {
+        if (typeof options.sharedMemory !== "number" || !(options.sharedMemory > 0))
+          c.bad("sharedMemory", options.sharedMemory, "expected MiB > 0");
+        // sharedMemory is in MiB, memory in MB: compare bytes.
+        else if (out.memory !== undefined && options.sharedMemory * MIB > out.memory * MB)
+          c.bad(
+            "sharedMemory",
+            options.sharedMemory,
+            `must not exceed memory (${out.memory} MB = ${Math.floor(((out.memory * MB) / MIB) * 100) / 100} MiB; sharedMemory is in MiB)`,
+          );
+        else out.sharedMemory = options.sharedMemory;
+      }
+      c.record(context);
+      addStepDecorator(context, "resources", out);
+    },
+  );
 }
 
 /** Options of `@parallel`. */
@@ -251,27 +304,28 @@ export interface ParallelOptions {
   numNodes?: number;
 }
 
+/** Runs the step as a gang whose size the previous step gives (`this.next(this.train, { numParallel: 4 })`). */
+export function parallel<M extends StepMethod>(method: M, context: ClassMethodDecoratorContext): void;
 /**
  * Runs the step as a gang of N nodes started together (distributed training). Inside,
  * `current.parallel` gives { nodeIndex, numNodes, mainIp, controlTaskId }; node 0 is the control.
  * Reach it with `this.next(this.train, { numParallel: 4 })` or declare `@parallel({ numNodes: 4 })`;
  * a join after it receives every node's task.
  */
-export function parallel(options: ParallelOptions = {}): StepDecorator {
-  return (_m, context) => {
-    const s = String(context.name);
-    checkKeys(s, "parallel", options, ["numNodes"]);
-    if (options.numNodes !== undefined && (!Number.isInteger(options.numNodes) || options.numNodes < 2))
-      throw new DecoratorArgumentError(
-        s,
-        "@parallel numNodes",
-        options.numNodes,
-        "expected a whole number >= 2 (a gang of one is a normal step)",
-      );
-    addStepDecorator(context, "parallel", {
-      ...(options.numNodes !== undefined ? { numNodes: options.numNodes } : {}),
-    });
-  };
+export function parallel(options?: ParallelOptions): StepDecorator;
+export function parallel(first?: unknown, second?: unknown): StepDecorator | void {
+  return optionalOptionsDecorator<ParallelOptions>("@parallel", first, second, "{ numNodes? }", (options, context) => {
+    const c = new Checker(String(context.name), "parallel");
+    c.keys(options, ["numNodes"]);
+    let numNodes: number | undefined;
+    if (options.numNodes !== undefined) {
+      if (!Number.isInteger(options.numNodes) || options.numNodes < 2)
+        c.bad("numNodes", options.numNodes, "expected a whole number >= 2 (a gang of one is a normal step)");
+      else numNodes = options.numNodes;
+    }
+    c.record(context);
+    addStepDecorator(context, "parallel", numNodes !== undefined ? { numNodes } : {});
+  });
 }
 
 declare module "./meta.js" {

@@ -2,8 +2,8 @@
  * The flow graph: read from the class (its `@step` methods and the `this.next(...)` call in each),
  * and validated before anything runs.
  */
-import { FlowDefinitionError } from "../errors.js";
-import { flowMetaOf, type FlowMeta, type StepMeta } from "./meta.js";
+import { FlowDefinitionError, OptionProblems } from "../errors.js";
+import { flowMetaOf, stepProblemsOf, type FlowMeta, type StepMeta } from "./meta.js";
 
 /** Kind of a node. */
 export type NodeType = "start" | "linear" | "split" | "foreach" | "parallel" | "join" | "end";
@@ -143,6 +143,10 @@ function takesInputs(fn: Function, source: string): boolean {
 /** Builds and validates the graph of a flow class. Throws FlowDefinitionError naming the step. */
 export function buildGraph(cls: Function): FlowGraph {
   const meta = flowMetaOf(cls);
+  // Every bad decorator option of every step, in one error, before the graph is even looked at.
+  const problems = new OptionProblems();
+  problems.add(...stepProblemsOf(meta));
+  problems.throwIfAny();
   const flowName = cls.name;
   const proto = (cls as { prototype: Record<string, unknown> }).prototype;
   const nodes: Record<string, GraphNode> = {};

@@ -4,6 +4,8 @@
  * (`Symbol.for`) so a flow bundled with its own copy of the runtime interoperates with the CLI's.
  */
 
+import { DecoratorUsageError, type OptionProblem } from "../errors.js";
+
 // Node 20 has no Symbol.metadata; decorator lowering (TypeScript, esbuild) uses it when present.
 (Symbol as { metadata?: symbol }).metadata ??= Symbol.for("Symbol.metadata");
 
@@ -37,6 +39,11 @@ export interface StepMeta {
   isStep: boolean;
   /** Other decorators, by name (one of each). */
   decorators: StepDecorators;
+  /**
+   * Bad option values of its decorators, recorded when the class is defined and reported by the graph builder all
+   * together (every bad option of every step in one error). Absent when there are none.
+   */
+  problems?: OptionProblem[];
 }
 
 /** Options of `@param`. */
@@ -73,7 +80,10 @@ function own(bag: MetadataBag): FlowMeta {
     const parent = bag[META_KEY] as FlowMeta | undefined;
     bag[META_KEY] = {
       steps: Object.fromEntries(
-        Object.entries(parent?.steps ?? {}).map(([k, v]) => [k, { ...v, decorators: { ...v.decorators } }]),
+        Object.entries(parent?.steps ?? {}).map(([k, v]) => [
+          k,
+          { ...v, decorators: { ...v.decorators }, ...(v.problems ? { problems: [...v.problems] } : {}) },
+        ]),
       ),
       params: { ...(parent?.params ?? {}) },
     } satisfies FlowMeta;
@@ -81,10 +91,18 @@ function own(bag: MetadataBag): FlowMeta {
   return bag[META_KEY] as FlowMeta;
 }
 
-/** The step record for a decorated method, created on first use. */
-export function stepMetaFor(context: ClassMethodDecoratorContext): StepMeta {
+/** The step record for a decorated method, created on first use. `decorator` names the decorator in errors. */
+export function stepMetaFor(context: ClassMethodDecoratorContext, decorator = "@step"): StepMeta {
+  if (typeof context !== "object" || context === null || context.kind !== "method")
+    throw new DecoratorUsageError(
+      decorator,
+      `applies to step methods; here it is on ${describeContext(context)}. Write it above a method: ${decorator} start() { ... }`,
+    );
   if (context.static || context.private || typeof context.name !== "string")
-    throw new TypeError(`kubestep decorators apply to public instance methods; got ${String(context.name)}`);
+    throw new DecoratorUsageError(
+      decorator,
+      `applies to public instance methods; ${String(context.name)} is ${context.static ? "static" : context.private ? "private" : "named by a symbol"}`,
+    );
   const meta = own(context.metadata as MetadataBag);
   return (meta.steps[context.name] ??= { name: context.name, isStep: false, decorators: {} });
 }
@@ -98,15 +116,41 @@ export function addStepDecorator<K extends string>(
   name: K,
   options: K extends keyof StepDecoratorOptions ? StepDecoratorOptions[K] : unknown,
 ): void {
-  const s = stepMetaFor(context);
-  if (s.decorators[name]) throw new TypeError(`step ${s.name}: @${name} is applied twice`);
+  const s = stepMetaFor(context, `@${name}`);
+  if (s.decorators[name])
+    throw new DecoratorUsageError(`@${name}`, `step ${s.name}: @${name} is applied twice; keep one`);
   s.decorators[name] = { name, options };
+}
+
+/** Records bad option values of a step's decorator, for the graph builder to report with every other. */
+export function addStepProblems(context: ClassMethodDecoratorContext, problems: readonly OptionProblem[]): void {
+  if (!problems.length) return;
+  const s = stepMetaFor(context);
+  (s.problems ??= []).push(...problems);
+}
+
+/** Every recorded bad option of a flow class, steps in definition order. */
+export function stepProblemsOf(meta: FlowMeta): OptionProblem[] {
+  return Object.values(meta.steps).flatMap((s) => s.problems ?? []);
+}
+
+/** Describes where a decorator was applied, from its (standard or legacy) context. */
+export function describeContext(context: unknown): string {
+  if (typeof context === "string" || typeof context === "symbol")
+    return `${String(context)} with legacy (experimentalDecorators) arguments; kubestep uses TypeScript 5 standard decorators: remove experimentalDecorators from tsconfig.json`;
+  if (typeof context === "object" && context !== null && typeof (context as { kind?: unknown }).kind === "string") {
+    const c = context as { kind: string; name?: unknown };
+    return c.kind === "class" ? `the class ${String(c.name ?? "(anonymous)")}` : `the ${c.kind} ${String(c.name)}`;
+  }
+  return "something that is not a class member (called as a plain function?)";
 }
 
 /** Records a parameter. */
 export function addParam(context: ClassFieldDecoratorContext, options: ParamOptions): void {
+  if (typeof context !== "object" || context === null || context.kind !== "field")
+    throw new DecoratorUsageError("@param", `applies to class fields; here it is on ${describeContext(context)}`);
   if (context.static || context.private || typeof context.name !== "string")
-    throw new TypeError(`@param applies to public instance fields; got ${String(context.name)}`);
+    throw new DecoratorUsageError("@param", `applies to public instance fields; got ${String(context.name)}`);
   own(context.metadata as MetadataBag).params[context.name] = { name: context.name, options };
 }
 

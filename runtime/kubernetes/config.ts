@@ -8,22 +8,28 @@
  * 3. `KUBESTEP_KUBERNETES_*` environment variables;
  * 4. the environment provisioned by the Pulumi stack ({@link KubestepEnvironment}: namespace, service
  *    account, image, image pull secrets, default cpu/memory/disk/qos, pod labels/annotations, GPU pools);
- * 5. built-in defaults (cpu 1, memory 4096 MB, disk 10240 MB, qos Burstable, image `node:<major>-slim`,
- *    namespace `default`, imagePullPolicy IfNotPresent, tmpfsPath `/kubestep_temp`, tmpfsSize 50% of memory,
- *    hostnameResolutionTimeout 600 s, Job TTL after finished 7 days).
+ * 5. built-in defaults (cpu 1, memory 4096 MB, disk 10240 MB, qos Burstable without a memory limit, image
+ *    `node:<major>-slim`, namespace `default`, no imagePullPolicy (Kubernetes then pulls `:latest` always and other
+ *    tags if not present), tmpfsPath `/kubestep_temp`, tmpfsSize 50% of memory, hostnameResolutionTimeout 600 s,
+ *    Job TTL after finished 7 days).
  *
  * Single values (and nodeSelector, tolerations, persistentVolumeClaims, securityContext) come whole from
  * the highest source that sets them. Labels and annotations merge across sources, the higher source winning
  * per key. Name lists (secrets, imagePullSecrets) accumulate across sources.
  *
+ * `image` and `cudaVersion` both choose the image: the one given by the higher source wins (a step's
+ * `cudaVersion` replaces the environment's and `KUBESTEP_KUBERNETES_CONTAINER_IMAGE`'s image); both from one source
+ * is an error. `gpuResourceName` without `gpu` requests one GPU.
+ *
  * Then `@resources` combines by taking the max of cpu, memory, disk, gpu and sharedMemory, GPU pools are
  * applied, and the combinations are checked (tmpfsSize and sharedMemory <= memory, distinct mount paths,
- * `@timeout` >= 60 s).
+ * `@timeout` >= 60 s). Every problem of the step (of every source) is reported in one error.
  */
 import type { GpuPoolSpec, KubestepEnvironment } from "../environment.js";
 import {
   checkCombinations,
   closestOption,
+  collectKubernetesOptions,
   isKubernetesOption,
   KUBERNETES_OPTION_NAMES,
   KubernetesConfigError,
@@ -40,7 +46,14 @@ import {
   type ValidatedKubernetesOptions,
 } from "./options.js";
 import { MB, MIB } from "../contract/units.js";
-import { COMPUTE_POOL_LABEL, gpuResourceFor, tolerationFor } from "../contract/kubernetes.js";
+import {
+  COMPUTE_POOL_LABEL,
+  cudaImages,
+  cudaVersionKey,
+  gpuResourceFor,
+  tolerationFor,
+} from "../contract/kubernetes.js";
+import { OptionProblems } from "../errors.js";
 
 /** What `@resources` records (sizes already in MB / MiB). */
 export interface ResourcesInput {
@@ -84,8 +97,10 @@ export interface ResolvedKubernetesConfig {
   serviceAccount?: string;
   /** Container image (registry prefix applied). */
   image: string;
-  /** Image pull policy. */
-  imagePullPolicy: ImagePullPolicy;
+  /** The CUDA version the image was chosen for (`cudaVersion`), if any. */
+  cudaVersion?: string;
+  /** Image pull policy; undefined = left out of the pod, so Kubernetes decides. */
+  imagePullPolicy?: ImagePullPolicy;
   /** Image pull secret names. */
   imagePullSecrets: string[];
   /** Secrets mounted as environment variables. */
@@ -130,6 +145,8 @@ export interface ResolvedKubernetesConfig {
   port?: number;
   /** QoS class. */
   qos: QosClass;
+  /** Burstable only: the memory limit is this factor times the request (the environment's); undefined = no limit. */
+  memoryLimitFactor?: number;
   /** Container security context, if any. */
   securityContext?: KubernetesSecurityContext;
   /** Seconds `@parallel` workers wait for the control node's hostname. */
@@ -147,7 +164,6 @@ export const KUBERNETES_DEFAULTS = {
   disk: 10240,
   qos: "Burstable" as QosClass,
   namespace: "default",
-  imagePullPolicy: "IfNotPresent" as ImagePullPolicy,
   gpuVendor: "nvidia" as GpuVendor,
   tmpfsPath: "/kubestep_temp",
   tmpfsTempdir: true,
@@ -286,36 +302,46 @@ export interface EnvVarSettings {
 export function readKubernetesEnv(step: string, env: Record<string, string | undefined>): EnvVarSettings {
   const out: EnvVarSettings = { options: {}, sources: {} };
   const opts = out.options as Record<string, unknown>;
+  const problems = new OptionProblems();
   for (const [suffix, { option, kind, help }] of Object.entries(KUBERNETES_ENV_VARS)) {
     const variable = ENV_PREFIX + suffix;
     const text = env[variable];
     if (text === undefined || text.trim() === "") continue;
-    opts[option] = validateKubernetesOption(step, option, parseEnvValue(step, variable, text, kind, help), variable);
+    const v = problems.check(() =>
+      validateKubernetesOption(step, option, parseEnvValue(step, variable, text, kind, help), variable),
+    );
+    if (v === undefined) continue;
+    opts[option] = v;
     out.sources[option] = variable;
   }
   const reg = env[ENV_PREFIX + "CONTAINER_REGISTRY"];
   if (reg !== undefined && reg.trim() !== "") {
     const r = reg.trim();
     if (/\s/.test(r) || r.includes("://") || r.startsWith("/"))
-      throw new KubernetesConfigError(
-        step,
-        ENV_PREFIX + "CONTAINER_REGISTRY",
-        reg,
-        'expected a registry host with an optional path, without a scheme, e.g. "registry.example.com/team"',
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          ENV_PREFIX + "CONTAINER_REGISTRY",
+          reg,
+          'expected a registry host with an optional path, without a scheme, e.g. "registry.example.com/team"',
+        ),
       );
-    out.registry = r;
+    else out.registry = r;
   }
   const ttl = env[ENV_PREFIX + "JOB_TTL_SECONDS_AFTER_FINISHED"];
   if (ttl !== undefined && ttl.trim() !== "") {
     if (!/^\s*[0-9]+\s*$/.test(ttl) || Number(ttl) > 2 ** 31 - 1)
-      throw new KubernetesConfigError(
-        step,
-        ENV_PREFIX + "JOB_TTL_SECONDS_AFTER_FINISHED",
-        ttl,
-        "expected a whole number of seconds >= 0 (default 604800 = 7 days)",
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          ENV_PREFIX + "JOB_TTL_SECONDS_AFTER_FINISHED",
+          ttl,
+          "expected a whole number of seconds >= 0 (default 604800 = 7 days)",
+        ),
       );
-    out.jobTtlSecondsAfterFinished = Number(ttl);
+    else out.jobTtlSecondsAfterFinished = Number(ttl);
   }
+  problems.throwIfAny();
   return out;
 }
 
@@ -385,30 +411,42 @@ export function parseWithKubernetes(spec: string, step = "(all steps)"): Validat
       'expected "kubernetes" or "kubernetes:key=value,key2=value2"',
     );
   const raw: Record<string, unknown> = {};
+  const problems = new OptionProblems();
   for (const item of splitTopLevel(m[1] ?? "")) {
     const eq = item.indexOf("=");
-    if (eq <= 0)
-      throw new KubernetesConfigError(
-        step,
-        "--with kubernetes",
-        item,
-        `expected key=value items separated by commas; keys: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+    if (eq <= 0) {
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          "--with kubernetes",
+          item,
+          `expected key=value items separated by commas; keys: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+        ),
       );
+      continue;
+    }
     const key = item.slice(0, eq).trim();
     if (!isKubernetesOption(key)) {
       const guess = closestOption(key);
-      throw new KubernetesConfigError(
-        step,
-        `--with kubernetes ${key}`,
-        item.slice(eq + 1),
-        `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          `--with kubernetes ${key}`,
+          item.slice(eq + 1),
+          `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+        ),
       );
+      continue;
     }
-    if (Object.prototype.hasOwnProperty.call(raw, key))
-      throw new KubernetesConfigError(step, `--with kubernetes ${key}`, item.slice(eq + 1), "each option once");
+    if (Object.prototype.hasOwnProperty.call(raw, key)) {
+      problems.add(new KubernetesConfigError(step, `--with kubernetes ${key}`, item.slice(eq + 1), "each option once"));
+      continue;
+    }
     raw[key] = coerceWithValue(key, item.slice(eq + 1));
   }
-  return validateKubernetesOptions(step, raw, "--with kubernetes");
+  const out = problems.check(() => validateKubernetesOptions(step, raw, "--with kubernetes"));
+  problems.throwIfAny();
+  return out!;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -453,10 +491,13 @@ function pickPool(
 /** Resolves the full configuration of one step (see the module documentation for the precedence). */
 export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedKubernetesConfig {
   const { step, environment } = input;
-  const deco = validateKubernetesOptions(step, input.decorator, "@kubernetes");
-  const over = validateKubernetesOptions(step, input.withOverrides, "--with kubernetes");
-  const envs = readKubernetesEnv(step, input.env);
+  // Every problem of every source is collected; they are thrown together at the end.
+  const problems = new OptionProblems();
+  const deco = collectKubernetesOptions(step, input.decorator, "@kubernetes", problems);
+  const over = collectKubernetesOptions(step, input.withOverrides, "--with kubernetes", problems);
+  const envs: EnvVarSettings = problems.check(() => readKubernetesEnv(step, input.env)) ?? { options: {}, sources: {} };
   const envOpts = envs.options;
+  const optionsValid = problems.list.length === 0;
 
   const sources = new Map<KubernetesOptionName, string>();
   const pick = <K extends KubernetesOptionName>(k: K): ValidatedKubernetesOptions[K] | undefined => {
@@ -465,6 +506,9 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
     if (envOpts[k] !== undefined) return (sources.set(k, envs.sources[k]!), envOpts[k]);
     return undefined;
   };
+  /** 0 = decorator, 1 = --with, 2 = variable, 3 = not given: which source sets `k`. */
+  const rank = (k: KubernetesOptionName): number =>
+    deco[k] !== undefined ? 0 : over[k] !== undefined ? 1 : envOpts[k] !== undefined ? 2 : 3;
   const label = (k: KubernetesOptionName) => sources.get(k) ?? `@kubernetes ${k}`;
   const fromEnvironment = <T>(k: KubernetesOptionName, v: T | undefined): T | undefined => {
     if (v !== undefined && v !== "") sources.set(k, `environment ${environment?.name ?? ""} ${k}`.replace("  ", " "));
@@ -508,12 +552,19 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
   // GPUs and pools.
   const explicitVendor = pick("gpuVendor");
   const explicitResource = pick("gpuResourceName");
+  // A GPU resource name alone asks for one GPU of it (Aqueduct's gpu_resource_name); gpu: 0 stays none.
+  if (gpu === undefined && explicitResource !== undefined) {
+    gpu = 1;
+    sources.set("gpu", `${label("gpuResourceName")} (one GPU)`);
+  }
   const computePool = pick("computePool");
-  const pool = pickPool(
-    step,
-    environment?.gpuPools ?? [],
-    { computePool, gpu, gpuVendor: explicitVendor, gpuResourceName: explicitResource },
-    label,
+  const pool = problems.check(() =>
+    pickPool(
+      step,
+      environment?.gpuPools ?? [],
+      { computePool, gpu, gpuVendor: explicitVendor, gpuResourceName: explicitResource },
+      label,
+    ),
   );
   const gpuVendor = explicitVendor ?? pool?.vendor ?? KUBERNETES_DEFAULTS.gpuVendor;
   const gpuResourceName =
@@ -528,11 +579,13 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
       : {};
   for (const [k, v] of Object.entries(poolLabels)) {
     if (userSelector[k] !== undefined && userSelector[k] !== v)
-      throw new KubernetesConfigError(
-        step,
-        `${label("nodeSelector")}[${JSON.stringify(k)}]`,
-        userSelector[k],
-        `${JSON.stringify(v)} or no ${k} selector: ${pool ? `GPU pool ${JSON.stringify(pool.name)}` : `computePool ${JSON.stringify(computePool)}`} selects ${k}=${v}`,
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          `${label("nodeSelector")}[${JSON.stringify(k)}]`,
+          userSelector[k],
+          `${JSON.stringify(v)} or no ${k} selector: ${pool ? `GPU pool ${JSON.stringify(pool.name)}` : `computePool ${JSON.stringify(computePool)}`} selects ${k}=${v}`,
+        ),
       );
     nodeSelector[k] = v;
   }
@@ -547,16 +600,38 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
   const labels = mergeMaps("labels", environment?.podLabels);
   const annotations = mergeMaps("annotations", environment?.podAnnotations);
   // Environment pod labels are not validated by parseEnvironment as label values: do it here.
-  if (environment?.podLabels) validateKubernetesOption(step, "labels", environment.podLabels, "environment podLabels");
+  if (environment?.podLabels)
+    problems.check(() => validateKubernetesOption(step, "labels", environment.podLabels, "environment podLabels"));
   if (environment?.podAnnotations)
-    validateKubernetesOption(step, "annotations", environment.podAnnotations, "environment podAnnotations");
+    problems.check(() =>
+      validateKubernetesOption(step, "annotations", environment.podAnnotations, "environment podAnnotations"),
+    );
 
   const accumulate = (k: "secrets" | "imagePullSecrets", base: string[] | undefined) => [
     ...new Set([...(base ?? []), ...(envOpts[k] ?? []), ...(over[k] ?? []), ...(deco[k] ?? [])]),
   ];
 
+  // The image: cudaVersion and image both choose it; the higher source wins (one source giving both was
+  // rejected when its options were validated).
+  const cudaVersion = rank("cudaVersion") < rank("image") ? pick("cudaVersion") : undefined;
+  let cudaImage: string | undefined;
+  if (cudaVersion !== undefined) {
+    const known = cudaImages(environment?.cudaImages);
+    cudaImage = known[cudaVersionKey(cudaVersion) ?? ""];
+    if (cudaImage === undefined)
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          label("cudaVersion"),
+          cudaVersion,
+          `a CUDA version kubestep has an image for: ${Object.keys(known)
+            .sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+            .join(", ")} (or give image = a CUDA image of your own; an environment can add versions with cudaImages)`,
+        ),
+      );
+  }
   const image = withRegistry(
-    pick("image") ?? fromEnvironment("image", environment?.image) ?? defaultImage(),
+    cudaImage ?? pick("image") ?? fromEnvironment("image", environment?.image) ?? defaultImage(),
     envs.registry,
   );
 
@@ -565,7 +640,6 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
     namespace:
       pick("namespace") ?? fromEnvironment("namespace", environment?.namespace) ?? KUBERNETES_DEFAULTS.namespace,
     image,
-    imagePullPolicy: pick("imagePullPolicy") ?? KUBERNETES_DEFAULTS.imagePullPolicy,
     imagePullSecrets: accumulate("imagePullSecrets", environment?.imagePullSecrets),
     secrets: accumulate("secrets", undefined),
     cpu,
@@ -586,6 +660,11 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
     hostnameResolutionTimeout: pick("hostnameResolutionTimeout") ?? KUBERNETES_DEFAULTS.hostnameResolutionTimeout,
     jobTtlSecondsAfterFinished: envs.jobTtlSecondsAfterFinished ?? KUBERNETES_DEFAULTS.jobTtlSecondsAfterFinished,
   };
+  if (cudaVersion !== undefined) config.cudaVersion = cudaVersion;
+  const imagePullPolicy = pick("imagePullPolicy") ?? fromEnvironment("imagePullPolicy", environment?.imagePullPolicy);
+  if (imagePullPolicy !== undefined) config.imagePullPolicy = imagePullPolicy;
+  if (qos === "Burstable" && defaults.memoryLimitFactor !== undefined)
+    config.memoryLimitFactor = defaults.memoryLimitFactor;
   const serviceAccount = pick("serviceAccount") ?? fromEnvironment("serviceAccount", environment?.serviceAccount);
   if (serviceAccount !== undefined) config.serviceAccount = serviceAccount;
   if (gpu !== undefined) config.gpu = gpu;
@@ -597,29 +676,51 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
   const securityContext = pick("securityContext");
   if (securityContext !== undefined) config.securityContext = securityContext;
 
-  // Combinations on the final values.
+  // Combinations on the final values (only when every value is valid on its own: a bad value replaced by its
+  // default would report a combination the user did not write).
   if (!sources.has("tmpfsSize") && useTmpfs) sources.set("tmpfsSize", "@kubernetes tmpfsSize (default: 50% of memory)");
-  checkCombinations(
-    step,
-    {
-      memory,
-      tmpfsSize: useTmpfs || explicitTmpfsSize !== undefined ? tmpfsSize : undefined,
-      sharedMemory,
-      persistentVolumeClaims,
-      useTmpfs,
-      tmpfsPath,
-    },
-    label,
-  );
+  if (optionsValid)
+    problems.check(() =>
+      checkCombinations(
+        step,
+        {
+          memory,
+          tmpfsSize: useTmpfs || explicitTmpfsSize !== undefined ? tmpfsSize : undefined,
+          sharedMemory,
+          persistentVolumeClaims,
+          useTmpfs,
+          tmpfsPath,
+        },
+        label,
+      ),
+    );
   if (input.timeoutSeconds !== undefined) {
     if (!(input.timeoutSeconds >= KUBERNETES_DEFAULTS.minTimeoutSeconds))
-      throw new KubernetesConfigError(
-        step,
-        "@timeout",
-        input.timeoutSeconds,
-        `at least ${KUBERNETES_DEFAULTS.minTimeoutSeconds} seconds for a step on Kubernetes (pod scheduling and image pull alone can take that long)`,
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          "@timeout",
+          input.timeoutSeconds,
+          `at least ${KUBERNETES_DEFAULTS.minTimeoutSeconds} seconds for a step on Kubernetes (pod scheduling and image pull alone can take that long)`,
+        ),
       );
     config.timeoutSeconds = input.timeoutSeconds;
   }
+  problems.throwIfAny();
   return config;
+}
+
+/**
+ * Resolves the configuration of several steps, reporting every problem of every step in one error (before anything
+ * is submitted). Steps are resolved in the order given.
+ */
+export function resolveKubernetesConfigs(inputs: KubernetesConfigInput[]): Record<string, ResolvedKubernetesConfig> {
+  const problems = new OptionProblems();
+  const out: Record<string, ResolvedKubernetesConfig> = {};
+  for (const input of inputs) {
+    const c = problems.check(() => resolveKubernetesConfig(input));
+    if (c) out[input.step] = c;
+  }
+  problems.throwIfAny();
+  return out;
 }

@@ -221,7 +221,7 @@ export function orchestratorJobSpec(run: DeployedRunSpec): V1JobSpec {
           {
             name: "orchestrator",
             image: o.image,
-            imagePullPolicy: o.imagePullPolicy,
+            ...(o.imagePullPolicy !== undefined ? { imagePullPolicy: o.imagePullPolicy } : {}),
             command: orchestratorBootstrapCommand(),
             env,
             ...(o.secrets.length ? { envFrom: o.secrets.map((name) => ({ secretRef: { name } })) } : {}),

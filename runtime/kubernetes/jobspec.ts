@@ -120,7 +120,8 @@ export const mebibytesQuantity = (mib: number): string => bytesQuantity(mib * MI
 /**
  * Resources of the container by QoS class:
  * - Guaranteed: limits = requests (cpu, memory, ephemeral-storage);
- * - Burstable: requests for all three and a memory limit (a runaway task is OOMKilled, not the node);
+ * - Burstable: requests for all three and no memory limit (as Metaflow: a task may use the node's free memory),
+ *   unless the environment sets `defaults.memoryLimitFactor`: then a memory limit of factor x the request;
  * - BestEffort: no cpu/memory/ephemeral-storage requests or limits.
  * GPUs (only when gpu > 0) go to limits under the configured resource name, in every class (Kubernetes
  * uses only cpu and memory for the QoS class, so this keeps BestEffort BestEffort).
@@ -134,7 +135,8 @@ export function containerResources(config: ResolvedKubernetesConfig): V1Resource
   const limits: Record<string, string> = {};
   const out: V1ResourceRequirements = {};
   if (config.qos === "Guaranteed") Object.assign(limits, requests);
-  else if (config.qos === "Burstable") limits.memory = requests.memory!;
+  else if (config.qos === "Burstable" && config.memoryLimitFactor !== undefined)
+    limits.memory = bytesQuantity(Math.ceil(config.memory * MB * config.memoryLimitFactor));
   if (config.gpu !== undefined && config.gpu > 0) limits[config.gpuResourceName] = String(config.gpu);
   if (config.qos !== "BestEffort") out.requests = requests;
   if (Object.keys(limits).length) out.limits = limits;
@@ -274,7 +276,8 @@ export function buildJob(config: ResolvedKubernetesConfig, ctx: RunContext): V1J
             {
               name: CONTAINER_NAME,
               image: config.image,
-              imagePullPolicy: config.imagePullPolicy,
+              // Absent unless set: Kubernetes then pulls `:latest` always and other tags only when missing.
+              ...(config.imagePullPolicy !== undefined ? { imagePullPolicy: config.imagePullPolicy } : {}),
               command: [...ctx.command],
               env,
               ...(config.secrets.length ? { envFrom: config.secrets.map((s) => ({ secretRef: { name: s } })) } : {}),

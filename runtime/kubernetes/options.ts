@@ -1,16 +1,20 @@
 /**
  * The options of `@kubernetes` (Metaflow's `@kubernetes` parameters, in camelCase) and the validation every source of options goes through: the decorator, `--with
  * kubernetes:...` and the `KUBESTEP_KUBERNETES_*` variables. A bad value throws a
- * {@link KubernetesConfigError} naming the step, the option, the bad value and what is allowed.
+ * {@link KubernetesConfigError} naming the step, the option, the bad value and what is allowed; every bad option of
+ * one source is reported at once.
  *
  * Dependency-free (no Kubernetes client): runs when a flow class is defined.
  */
-import { DecoratorArgumentError } from "../errors.js";
+import { DecoratorArgumentError, OptionProblems } from "../errors.js";
 import {
+  CUDA_VERSION_PATTERN,
   GPU_VENDORS,
+  IMAGE_PULL_POLICIES,
   QOS_CLASSES,
   TAINT_EFFECTS,
   type GpuVendor,
+  type ImagePullPolicy,
   type QosClass,
   type TaintEffect,
   type Toleration,
@@ -18,10 +22,7 @@ import {
 import { isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem } from "../contract/names.js";
 import { MB, MIB, parseCpu, parseMebibytes, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
-export type { GpuVendor, QosClass, TaintEffect } from "../contract/kubernetes.js";
-
-/** When the kubelet pulls the image. */
-export type ImagePullPolicy = "Always" | "IfNotPresent" | "Never";
+export type { GpuVendor, ImagePullPolicy, QosClass, TaintEffect } from "../contract/kubernetes.js";
 /** A Kubernetes toleration, as in a pod spec (see `contract/kubernetes.ts`). */
 export type KubernetesToleration = Toleration;
 
@@ -54,11 +55,27 @@ export interface KubernetesOptions {
   gpu?: number;
   /** GPU vendor, which decides the extended resource (`nvidia.com/gpu`, `amd.com/gpu`). Default "nvidia". */
   gpuVendor?: GpuVendor;
-  /** Custom extended resource for the GPUs, e.g. "nvidia.com/mig-1g.5gb"; overrides `gpuVendor`. Default: none. */
+  /**
+   * Custom extended resource for the GPUs, e.g. "nvidia.com/mig-1g.5gb"; overrides `gpuVendor`. Given without `gpu`,
+   * requests one GPU of that resource (Aqueduct's `gpu_resource_name`). Default: none.
+   */
   gpuResourceName?: string;
-  /** Container image. Default: the environment's image, else `node:<local Node major>-slim`. */
+  /**
+   * Container image. Default: the CUDA image of `cudaVersion` when given, else the environment's image, else
+   * `node:<local Node major>-slim`. Cannot be combined with `cudaVersion`.
+   */
   image?: string;
-  /** Image pull policy. Default "IfNotPresent". */
+  /**
+   * CUDA version (`major.minor`, e.g. "12.4"; a patch is ignored), Aqueduct's `cuda_version`: run NVIDIA's CUDA runtime
+   * image of that version (`CUDA_IMAGES` in `contract/kubernetes.ts`, or the environment's `cudaImages`). Replaces the
+   * environment's and `KUBESTEP_KUBERNETES_CONTAINER_IMAGE`'s default image; an error together with `image`.
+   * Requests no GPU by itself (set `gpu`). Default: none.
+   */
+  cudaVersion?: string;
+  /**
+   * Image pull policy. Default: the environment's, else none, so Kubernetes decides (`Always` for `:latest` or
+   * untagged images, `IfNotPresent` for any other tag).
+   */
   imagePullPolicy?: ImagePullPolicy;
   /** Names of image pull secrets (added to the environment's). Default: none. */
   imagePullSecrets?: string[];
@@ -95,7 +112,11 @@ export interface KubernetesOptions {
   sharedMemory?: number | string;
   /** A container port to expose (1-65535). Default: none. */
   port?: number;
-  /** Pod quality-of-service class. Default "Burstable" (or the environment's default). */
+  /**
+   * Pod quality-of-service class. Default "Burstable" (or the environment's default): requests cpu, memory and disk
+   * without a memory limit (unless the environment sets `defaults.memoryLimitFactor`). "Guaranteed": limits equal
+   * requests. "BestEffort": neither.
+   */
   qos?: QosClass;
   /** Container security settings. Default: none (the cluster's defaults). */
   securityContext?: KubernetesSecurityContext;
@@ -128,6 +149,7 @@ export const KUBERNETES_OPTION_NAMES = [
   "gpuVendor",
   "gpuResourceName",
   "image",
+  "cudaVersion",
   "imagePullPolicy",
   "imagePullSecrets",
   "serviceAccount",
@@ -216,7 +238,6 @@ type Fail = (value: unknown, allowed: string, sub?: string) => never;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
-const PULL_POLICIES: readonly ImagePullPolicy[] = ["Always", "IfNotPresent", "Never"];
 const TOLERATION_KEYS = ["key", "operator", "value", "effect", "tolerationSeconds"];
 const SECURITY_KEYS = ["privileged", "allowPrivilegeEscalation", "runAsUser", "runAsGroup", "runAsNonRoot"];
 /** Largest total size of annotations the apiserver accepts. */
@@ -348,7 +369,13 @@ const VALIDATORS: Validators = {
       fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
     return v;
   },
-  imagePullPolicy: (v: unknown, fail: Fail) => enumValue(v, PULL_POLICIES, fail),
+  cudaVersion: (v: unknown, fail: Fail) => {
+    const text = typeof v === "number" && Number.isFinite(v) ? String(v) : v;
+    if (typeof text !== "string" || !CUDA_VERSION_PATTERN.test(text.trim()))
+      fail(v, 'expected a CUDA version "major.minor" as a string, e.g. "12.4" or "11.8"');
+    return text.trim();
+  },
+  imagePullPolicy: (v: unknown, fail: Fail) => enumValue(v, IMAGE_PULL_POLICIES, fail),
   imagePullSecrets: (v: unknown, fail: Fail) => nameList(v, fail, "secret"),
   serviceAccount: (v: unknown, fail: Fail) => {
     if (typeof v !== "string" || !isDnsSubdomain(v))
@@ -481,53 +508,102 @@ export function validateKubernetesOptions(
   raw: unknown,
   source = "@kubernetes",
 ): ValidatedKubernetesOptions {
+  const problems = new OptionProblems();
+  const opts = collectKubernetesOptions(step, raw, source, problems);
+  problems.throwIfAny();
+  return opts;
+}
+
+/**
+ * {@link validateKubernetesOptions} that records its problems in `problems` instead of throwing, and returns the
+ * options that are valid (so a caller can go on checking what depends on them and report everything at once).
+ */
+export function collectKubernetesOptions(
+  step: string,
+  raw: unknown,
+  source: string,
+  problems: OptionProblems,
+): ValidatedKubernetesOptions {
   if (raw === undefined) return {};
-  if (!isObject(raw))
-    throw new KubernetesConfigError(
-      step,
-      source,
-      raw,
-      `expected an options object { ${KUBERNETES_OPTION_NAMES.join(", ")} }`,
+  if (!isObject(raw)) {
+    problems.add(
+      new KubernetesConfigError(
+        step,
+        source,
+        raw,
+        `expected an options object { ${KUBERNETES_OPTION_NAMES.join(", ")} }`,
+      ),
     );
+    return {};
+  }
   const out: Record<string, unknown> = {};
+  const before = problems.list.length;
   for (const [name, value] of Object.entries(raw)) {
     if (!isKubernetesOption(name)) {
       const guess = closestOption(name);
-      throw new KubernetesConfigError(
-        step,
-        `${source} ${name}`,
-        value,
-        `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+      problems.add(
+        new KubernetesConfigError(
+          step,
+          `${source} ${name}`,
+          value,
+          `unknown option${guess ? `; did you mean ${guess}?` : ""} Allowed options: ${KUBERNETES_OPTION_NAMES.join(", ")}`,
+        ),
       );
+      continue;
     }
     if (value === undefined) continue;
-    out[name] = validateKubernetesOption(step, name, value, `${source} ${name}`);
+    const v = problems.check(() => validateKubernetesOption(step, name, value, `${source} ${name}`));
+    if (v !== undefined) out[name] = v;
   }
   const opts = out as ValidatedKubernetesOptions;
-  checkCombinations(step, opts, (name) => `${source} ${name}`);
+  if (opts.image !== undefined && opts.cudaVersion !== undefined)
+    problems.add(
+      new KubernetesConfigError(
+        step,
+        `${source} cudaVersion`,
+        opts.cudaVersion,
+        `either image or cudaVersion, not both: cudaVersion chooses the image (here image = ${JSON.stringify(opts.image)}); drop cudaVersion to run your own CUDA image`,
+      ),
+    );
+  // Combinations are checked on values that are valid on their own.
+  if (problems.list.length === before)
+    problems.check(() => checkCombinations(step, opts, (name) => `${source} ${name}`));
   return opts;
 }
 
 /**
  * Checks combinations of options that are all present in `opts`: tmpfsSize <= memory, sharedMemory <=
  * memory, and mount paths (tmpfsPath, PVCs, /dev/shm) distinct. Used on one source's options and on the
- * resolved configuration.
+ * resolved configuration. Throws every broken combination at once.
  */
 export function checkCombinations(
   step: string,
   opts: ValidatedKubernetesOptions,
   label: (name: KubernetesOptionName) => string,
 ): void {
+  const problems = new OptionProblems();
+  checkCombinationsEach(step, opts, label, problems);
+  problems.throwIfAny();
+}
+
+function checkCombinationsEach(
+  step: string,
+  opts: ValidatedKubernetesOptions,
+  label: (name: KubernetesOptionName) => string,
+  problems: OptionProblems,
+): void {
   if (opts.memory !== undefined) {
     const memMiB = (opts.memory * MB) / MIB;
     for (const k of ["tmpfsSize", "sharedMemory"] as const) {
       const v = opts[k];
       if (v !== undefined && v > memMiB + 1e-9)
-        throw new KubernetesConfigError(
-          step,
-          label(k),
-          v,
-          `at most memory: ${opts.memory} MB = ${Math.floor(memMiB * 100) / 100} MiB (${k} is in MiB)`,
+        problems.add(
+          new KubernetesConfigError(
+            step,
+            label(k),
+            v,
+            `at most memory: ${opts.memory} MB = ${Math.floor(memMiB * 100) / 100} MiB (${k} is in MiB)`,
+          ),
         );
     }
   }
@@ -535,18 +611,22 @@ export function checkCombinations(
     const reserved = ["/dev/shm", ...(opts.useTmpfs && opts.tmpfsPath ? [opts.tmpfsPath] : [])];
     for (const [claim, path] of Object.entries(opts.persistentVolumeClaims))
       if (reserved.includes(path))
-        throw new KubernetesConfigError(
-          step,
-          `${label("persistentVolumeClaims")}[${JSON.stringify(claim)}]`,
-          path,
-          `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(" and ")} (used by ${path === "/dev/shm" ? "sharedMemory" : "the tmpfs"})`,
+        problems.add(
+          new KubernetesConfigError(
+            step,
+            `${label("persistentVolumeClaims")}[${JSON.stringify(claim)}]`,
+            path,
+            `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(" and ")} (used by ${path === "/dev/shm" ? "sharedMemory" : "the tmpfs"})`,
+          ),
         );
   }
   if (opts.useTmpfs && opts.tmpfsPath === "/dev/shm")
-    throw new KubernetesConfigError(
-      step,
-      label("tmpfsPath"),
-      opts.tmpfsPath,
-      'a path other than "/dev/shm" (use sharedMemory for /dev/shm)',
+    problems.add(
+      new KubernetesConfigError(
+        step,
+        label("tmpfsPath"),
+        opts.tmpfsPath,
+        'a path other than "/dev/shm" (use sharedMemory for /dev/shm)',
+      ),
     );
 }

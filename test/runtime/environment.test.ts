@@ -84,17 +84,57 @@ describe("runtime/environment parseEnvironment", () => {
       "defaults.cpu: expected a positive number, got -1",
       'defaults.memory: expected a positive number, got "lots"',
       'defaults.qos: expected one of Guaranteed, Burstable, BestEffort, got "Best"',
-      "defaults.gpu: unknown field (allowed: cpu, memory, disk, qos)",
+      "defaults.gpu: unknown field (allowed: cpu, memory, disk, qos, memoryLimitFactor)",
       'gpuPools[0].vendor: expected "nvidia" or "amd", got "intel"',
       'gpuPools[0].resourceName: expected a non-empty string, got ""',
       'gpuPools[0].taints[0].effect: expected one of NoSchedule, PreferNoSchedule, NoExecute, got "Never"',
       'gpuPools[0].taints[1]: expected { key, value?, effect }, got "x"',
       "gpuPools[1]: expected an object, got 7",
       'podLabels: expected an object of string values, got {"a":1}',
-      "bogus: unknown field (allowed: version, name, namespace, serviceAccount, datastore, image, imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools)",
+      "bogus: unknown field (allowed: version, name, namespace, serviceAccount, datastore, image, imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools, imagePullPolicy, cudaImages)",
     ];
     for (const line of expected) assert.ok(p.includes(line), `missing problem: ${line}\n got:\n${p.join("\n")}`);
     assert.equal(p.length, expected.length, p.join("\n"));
+  });
+  it("accepts the optional memoryLimitFactor, imagePullPolicy and cudaImages (absent when not given)", () => {
+    const env = parseEnvironment({
+      ...VALID,
+      defaults: { ...VALID.defaults, memoryLimitFactor: 1.5 },
+      imagePullPolicy: "Always",
+      cudaImages: { "12.4": "mirror.example.com/cuda:12.4.1-runtime", "13.0": "mirror.example.com/cuda:13.0.0" },
+    });
+    assert.equal(env.defaults.memoryLimitFactor, 1.5);
+    assert.equal(env.imagePullPolicy, "Always");
+    assert.deepEqual(env.cudaImages, {
+      "12.4": "mirror.example.com/cuda:12.4.1-runtime",
+      "13.0": "mirror.example.com/cuda:13.0.0",
+    });
+    assert.equal(parseEnvironment({ ...VALID, defaults: { memoryLimitFactor: 1 } }).defaults.memoryLimitFactor, 1);
+    const plain = parseEnvironment(VALID);
+    assert.equal("imagePullPolicy" in plain, false);
+    assert.equal("cudaImages" in plain, false);
+    assert.equal("memoryLimitFactor" in plain.defaults, false);
+  });
+  it("names every bad memoryLimitFactor, imagePullPolicy and cudaImages entry at once", () => {
+    assert.deepEqual(
+      problems({
+        ...VALID,
+        defaults: { memoryLimitFactor: 0.5 },
+        imagePullPolicy: "Sometimes",
+        cudaImages: { twelve: "img:1", "12.4": "" },
+      }),
+      [
+        "defaults.memoryLimitFactor: expected a number >= 1 (the memory limit of Burstable steps is this factor times their request), got 0.5",
+        'imagePullPolicy: expected one of Always, IfNotPresent, Never (or no field for the Kubernetes default), got "Sometimes"',
+        'cudaImages["twelve"]: expected a CUDA version major.minor as the key, e.g. 12.9',
+        'cudaImages["12.4"]: expected an image reference without spaces, got ""',
+      ],
+    );
+    for (const bad of ["1.5", Infinity, null])
+      assert.equal(problems({ ...VALID, defaults: { memoryLimitFactor: bad } }).length, 1, String(bad));
+    assert.deepEqual(problems({ ...VALID, cudaImages: ["12.4"] }), [
+      'cudaImages: expected an object { "12.4": "registry/image:tag" }, got ["12.4"]',
+    ]);
   });
   it("checks the root prefix of each datastore kind", () => {
     assert.deepEqual(problems({ ...VALID, datastore: { kind: "azure", root: "s3://x" } }), [

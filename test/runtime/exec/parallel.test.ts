@@ -91,7 +91,7 @@ describe("@parallel (local)", function () {
         class B extends FlowSpec {
           @parallel({ numNodes: 1 }) @step train() {}
         }
-        return B;
+        return buildGraph(B);
       },
       (e: Error) => e instanceof DecoratorArgumentError && /@parallel numNodes = 1 is invalid/.test(e.message),
     );

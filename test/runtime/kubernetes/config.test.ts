@@ -58,7 +58,6 @@ describe("kubernetes config: defaults", () => {
       step: S,
       namespace: "default",
       image: defaultImage(),
-      imagePullPolicy: "IfNotPresent",
       imagePullSecrets: [],
       secrets: [],
       cpu: 1,

@@ -140,6 +140,14 @@ const CASES: Case[] = [
   },
   { name: "privileged", decorator: { securityContext: { privileged: true } } },
   {
+    name: "CUDA image for cudaVersion, one GPU of a custom resource",
+    decorator: { cudaVersion: "12.4", gpuResourceName: "nvidia.com/mig-1g.5gb" },
+  },
+  {
+    name: "Burstable with the environment's memory limit factor",
+    environment: { ...ENVIRONMENT, defaults: { memoryLimitFactor: 1.25 } },
+  },
+  {
     name: "@resources max merge",
     decorator: { cpu: 1, memory: 2000 },
     resources: { cpu: 3, memory: 1000, disk: 30000, gpu: 1, sharedMemory: 256 },
@@ -238,7 +246,11 @@ function assertKept(got: V1Job, want: V1Job) {
     const g = gc[k] as unknown,
       w = wc[k] as unknown;
     // The server adds defaults (e.g. fieldRef.apiVersion, readOnly); compare what we set.
-    if (k === "env")
+    if (k === "imagePullPolicy" && w === undefined) {
+      // We leave it out unless set: the apiserver's default is Always for :latest or untagged, else IfNotPresent.
+      const tag = /:([^/:@]+)$/.exec(wc.image!)?.[1];
+      assert.equal(g, tag === undefined || tag === "latest" ? "Always" : "IfNotPresent", "defaulted imagePullPolicy");
+    } else if (k === "env")
       assert.deepEqual(
         (g as V1Container["env"])!.map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),
         (w as V1Container["env"])!.map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),

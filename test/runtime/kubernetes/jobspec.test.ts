@@ -51,7 +51,7 @@ describe("kubernetes Job spec", () => {
     assert.equal(c.name, "kubestep");
     assert.deepEqual(c.command, ["node", "task.mjs"]);
     assert.equal(c.image, `node:${process.versions.node.split(".")[0]}-slim`);
-    assert.equal(c.imagePullPolicy, "IfNotPresent");
+    assert.equal("imagePullPolicy" in c, false, "no imagePullPolicy: Kubernetes decides");
     for (const absent of ["serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "volumes"] as const)
       assert.equal(pod[absent], undefined, absent);
     for (const absent of ["envFrom", "volumeMounts", "ports", "securityContext"] as const)
@@ -202,11 +202,43 @@ describe("kubernetes Job spec", () => {
   });
 
   describe("resources", () => {
-    it("Burstable (default): requests and a memory limit", () => {
+    it("Burstable (default): requests without a memory limit, as Metaflow", () => {
       assert.deepEqual(job().c.resources, {
         requests: { cpu: "1", memory: "4096M", "ephemeral-storage": "10240M" },
-        limits: { memory: "4096M" },
       });
+      assert.deepEqual(job({ qos: "Burstable", memory: "2Gi" }).c.resources, {
+        requests: { cpu: "1", memory: "2048Mi", "ephemeral-storage": "10240M" },
+      });
+    });
+    it("Burstable with the environment's memoryLimitFactor: a memory limit of factor x the request", () => {
+      const environment = (memoryLimitFactor: number, qos?: "Guaranteed" | "BestEffort"): KubestepEnvironment => ({
+        version: 1,
+        name: "dev",
+        namespace: "ml",
+        serviceAccount: "runner",
+        datastore: { kind: "local", root: "/d" },
+        image: "img:1",
+        imagePullSecrets: [],
+        defaults: { memoryLimitFactor, ...(qos ? { qos } : {}) },
+        podLabels: {},
+        podAnnotations: {},
+        gpuPools: [],
+      });
+      assert.deepEqual(job({ memory: 4000 }, {}, { environment: environment(1.5) }).c.resources, {
+        requests: { cpu: "1", memory: "4000M", "ephemeral-storage": "10240M" },
+        limits: { memory: "6000M" },
+      });
+      // Factor 1: the limit is the request exactly, whatever the unit.
+      assert.deepEqual(job({ memory: "512Mi" }, {}, { environment: environment(1) }).c.resources!.limits, {
+        memory: "512Mi",
+      });
+      // Guaranteed and BestEffort ignore it.
+      assert.deepEqual(job({ qos: "Guaranteed", memory: 1000 }, {}, { environment: environment(2) }).c.resources, {
+        requests: { cpu: "1", memory: "1000M", "ephemeral-storage": "10240M" },
+        limits: { cpu: "1", memory: "1000M", "ephemeral-storage": "10240M" },
+      });
+      assert.deepEqual(job({}, {}, { environment: environment(2, "BestEffort") }).c.resources, {});
+      assert.equal(job({ qos: "Guaranteed" }, {}, { environment: environment(2) }).config.memoryLimitFactor, undefined);
     });
     it("Guaranteed: limits = requests", () => {
       assert.deepEqual(job({ qos: "Guaranteed", cpu: 0.5, memory: "2Gi", disk: "1GB" }).c.resources, {
@@ -225,9 +257,13 @@ describe("kubernetes Job spec", () => {
         "1",
       );
       assert.deepEqual(job({ gpu: 1, qos: "BestEffort" }).c.resources, { limits: { "nvidia.com/gpu": "1" } });
+      // gpuResourceName alone: one GPU of it.
+      assert.deepEqual(job({ gpuResourceName: "nvidia.com/mig-1g.5gb" }).c.resources!.limits, {
+        "nvidia.com/mig-1g.5gb": "1",
+      });
       for (const gpu of [0, undefined]) {
         const r = job(gpu === undefined ? {} : { gpu }).c.resources!;
-        assert.deepEqual(Object.keys(r.limits!), ["memory"]);
+        assert.equal(r.limits, undefined);
         assert.deepEqual(Object.keys(r.requests!).sort(), ["cpu", "ephemeral-storage", "memory"]);
       }
     });

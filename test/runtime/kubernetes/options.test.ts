@@ -100,6 +100,7 @@ describe("kubernetes options: normalization", () => {
       gpuVendor: "nvidia",
       gpuResourceName: "nvidia.com/mig-1g.5gb",
       image: "r.example.com/x:1",
+      cudaVersion: "12.4",
       imagePullPolicy: "Always",
       imagePullSecrets: ["regcred"],
       serviceAccount: "runner",
@@ -128,7 +129,9 @@ describe("kubernetes options: normalization", () => {
       hostnameResolutionTimeout: 120,
     };
     assert.deepEqual(Object.keys(all).sort(), [...KUBERNETES_OPTION_NAMES].sort(), "the test covers every option");
-    const o = validateKubernetesOptions(S, all);
+    // image and cudaVersion both choose the image: one source gives one of them.
+    const { image, ...rest } = all;
+    const o = { ...validateKubernetesOptions(S, rest), ...validateKubernetesOptions(S, { image }) };
     assert.equal(Object.keys(o).length, KUBERNETES_OPTION_NAMES.length);
     assert.deepEqual(validateKubernetesOptions(S, { cpu: undefined }), {});
     assert.deepEqual(validateKubernetesOptions(S, undefined), {});
