@@ -22,6 +22,14 @@ export type { GpuVendor, QosClass, TaintEffect } from "../contract/kubernetes.js
 
 /** When the kubelet pulls the image. */
 export type ImagePullPolicy = "Always" | "IfNotPresent" | "Never";
+/**
+ * Whether the runtime brings its own Node.js into the pod (an init container copies `node` from the node image
+ * into a volume): "auto" when the step's image is not the node image, "always", or "never" (the image has
+ * `node`). See `kubernetes/node-injection.ts`.
+ */
+export type InjectNode = "auto" | "always" | "never";
+/** The values of {@link InjectNode}. */
+export const INJECT_NODE_VALUES: readonly InjectNode[] = ["auto", "always", "never"];
 /** A Kubernetes toleration, as in a pod spec (see `contract/kubernetes.ts`). */
 export type KubernetesToleration = Toleration;
 
@@ -60,6 +68,20 @@ export interface KubernetesOptions {
   image?: string;
   /** Image pull policy. Default "IfNotPresent". */
   imagePullPolicy?: ImagePullPolicy;
+  /**
+   * Bring kubestep's own Node.js into the pod, for images without `node` (CUDA, Python, ...): an init container
+   * running `nodeImage` copies its `node` binary into a volume, and the step runs with the image's own `node`
+   * (version 20 or newer) when it has one, else with that copy. "auto" (default): only when `image` differs
+   * from `nodeImage`; "always"; "never": the image must have `node` on its PATH. With injection the image needs
+   * `/bin/sh` and glibc (not Alpine/musl, not distroless).
+   */
+  injectNode?: InjectNode;
+  /**
+   * Image whose `node` binary is brought into pods of images without Node.js (see `injectNode`). Default: the
+   * environment's `nodeImage`, else the default step image (`KUBESTEP_KUBERNETES_CONTAINER_IMAGE`, the
+   * environment's image, else `node:<local Node major>-slim`).
+   */
+  nodeImage?: string;
   /** Names of image pull secrets (added to the environment's). Default: none. */
   imagePullSecrets?: string[];
   /** Service account the pod runs as. Default: the environment's, else the namespace's default account. */
@@ -129,6 +151,8 @@ export const KUBERNETES_OPTION_NAMES = [
   "gpuResourceName",
   "image",
   "imagePullPolicy",
+  "injectNode",
+  "nodeImage",
   "imagePullSecrets",
   "serviceAccount",
   "namespace",
@@ -233,6 +257,12 @@ function enumValue<T extends string>(v: unknown, allowed: readonly T[], fail: Fa
   const hit = typeof v === "string" ? allowed.find((a) => a.toLowerCase() === v.toLowerCase()) : undefined;
   if (hit === undefined) fail(v, `allowed: ${allowed.join(", ")}`);
   return hit;
+}
+
+function imageRef(v: unknown, fail: Fail): string {
+  if (typeof v !== "string" || v.trim() === "" || /\s/.test(v))
+    fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
+  return v;
 }
 
 function bool(v: unknown, fail: Fail): boolean {
@@ -343,11 +373,9 @@ const VALIDATORS: Validators = {
       );
     return v as string;
   },
-  image: (v: unknown, fail: Fail) => {
-    if (typeof v !== "string" || v.trim() === "" || /\s/.test(v))
-      fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
-    return v;
-  },
+  image: imageRef,
+  injectNode: (v: unknown, fail: Fail) => enumValue(v, INJECT_NODE_VALUES, fail),
+  nodeImage: imageRef,
   imagePullPolicy: (v: unknown, fail: Fail) => enumValue(v, PULL_POLICIES, fail),
   imagePullSecrets: (v: unknown, fail: Fail) => nameList(v, fail, "secret"),
   serviceAccount: (v: unknown, fail: Fail) => {
