@@ -250,7 +250,11 @@ export function explain(input: ExplainInput): Verdict {
   if (pod) {
     const podName = pod.metadata?.name ?? "?";
     const main = mainContainer(pod, input.containerName);
-    const mainStarted = !!(main.status?.state?.running || main.status?.state?.terminated || main.status?.lastState?.terminated);
+    const mainStarted = !!(
+      main.status?.state?.running ||
+      main.status?.state?.terminated ||
+      main.status?.lastState?.terminated
+    );
     const init = mainStarted ? undefined : blockingInitContainer(pod);
     const { spec, status } = init ?? main;
     const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
@@ -337,10 +341,11 @@ export function explain(input: ExplainInput): Verdict {
       const grace = input.imagePullGraceSeconds ?? DEFAULT_IMAGE_PULL_GRACE_SECONDS;
       const waited = seconds(since, now);
       const permanent = waiting.reason === "InvalidImageName" || waiting.reason === "ErrImageNeverPull";
-      const which = init
-        ? `the image of the ${initPurpose(init.status.name, image)}`
-        : `image ${image}`;
-      const option = init?.status.name === NODE_INIT_CONTAINER ? "nodeImage= in @kubernetes, KUBESTEP_KUBERNETES_NODE_IMAGE or the environment's nodeImage / image" : "image= in @kubernetes or the environment's default";
+      const which = init ? `the image of the ${initPurpose(init.status.name, image)}` : `image ${image}`;
+      const option =
+        init?.status.name === NODE_INIT_CONTAINER
+          ? "nodeImage= in @kubernetes, KUBESTEP_KUBERNETES_NODE_IMAGE or the environment's nodeImage / image"
+          : "image= in @kubernetes or the environment's default";
       const message = `step ${step} cannot start: pulling ${which} failed (${waiting.reason}): ${kubelet}. Check the image name and tag (${option}), that it exists in the registry, and the image pull secrets.`;
       if (permanent || waited >= grace) return { state: "failed", reason: "ImagePull", message, retryable: false };
       return {
