@@ -255,7 +255,9 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     podAnnotations: strMap("podAnnotations", value.podAnnotations),
     gpuPools,
   };
-  const known = new Set([...Object.keys(env), "nodeImage"]);
+  const fields = Object.keys(env);
+  if (!fields.includes("nodeImage")) fields.splice(fields.indexOf("image") + 1, 0, "nodeImage"); // optional field
+  const known = new Set(fields);
   for (const k of Object.keys(value))
     if (!known.has(k)) problems.push(`${k}: unknown field (allowed: ${[...known].join(", ")})`);
   if (problems.length) throw new EnvironmentError(source, problems);

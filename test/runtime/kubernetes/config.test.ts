@@ -59,6 +59,8 @@ describe("kubernetes config: defaults", () => {
       namespace: "default",
       image: defaultImage(),
       imagePullPolicy: "IfNotPresent",
+      nodeImage: defaultImage(),
+      injectNode: false,
       imagePullSecrets: [],
       secrets: [],
       cpu: 1,

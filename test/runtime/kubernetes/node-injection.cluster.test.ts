@@ -10,6 +10,9 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { FLOWS, kubestep, runIdOf, scratch, type CliResult } from "../../helpers/cli.js";
 import { INJECTED_NODE, NODE_INIT_CONTAINER } from "../../../runtime/kubernetes/node-injection.js";
+import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
+import { buildJob } from "../../../runtime/kubernetes/jobspec.js";
+import type { QosClass } from "../../../runtime/kubernetes/options.js";
 
 const NS = `ks-anyimg-${Date.now().toString(36)}`;
 const flow = join(FLOWS, "k8s", "anyimage.ts");
@@ -116,6 +119,40 @@ describe("steps on images without Node.js (real cluster, S3 datastore)", functio
     const dflt = jobPodSpec("onDefaultImage");
     assert.equal(dflt.initContainers, undefined);
     assert.equal(dflt.containers[0]!.command[0], "node");
+  });
+
+  it("the init container keeps the pod's QoS class (the apiserver's verdict on a dry-run pod)", () => {
+    for (const qos of ["Guaranteed", "Burstable", "BestEffort"] as QosClass[]) {
+      const config = resolveKubernetesConfig({
+        step: "s",
+        env: { KUBESTEP_KUBERNETES_NAMESPACE: NS, KUBESTEP_KUBERNETES_CONTAINER_IMAGE: NODE_IMAGE },
+        decorator: { image: "localhost/nonode:bookworm-local", qos, cpu: 0.5, memory: 256 },
+      });
+      const job = buildJob(config, {
+        flowName: "F",
+        runId: "1",
+        stepName: "s",
+        taskId: "1",
+        attempt: 0,
+        user: "u",
+        command: ["sh"],
+        env: {},
+      });
+      const body = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "qos", namespace: NS },
+        spec: job.spec!.template.spec,
+      };
+      const out = JSON.parse(
+        execFileSync("kubectl", ["create", "--dry-run=server", "-o", "json", "-f", "-"], {
+          input: JSON.stringify(body),
+          encoding: "utf8",
+        }),
+      );
+      assert.equal(out.spec.initContainers.length, 1, qos);
+      assert.equal(out.status.qosClass, qos);
+    }
   });
 
   it("explains an image without node when injection is off (injectNode never)", async () => {

@@ -101,6 +101,8 @@ describe("kubernetes options: normalization", () => {
       gpuResourceName: "nvidia.com/mig-1g.5gb",
       image: "r.example.com/x:1",
       imagePullPolicy: "Always",
+      injectNode: "always",
+      nodeImage: "r.example.com/node:20",
       imagePullSecrets: ["regcred"],
       serviceAccount: "runner",
       namespace: "ml",
