@@ -14,13 +14,14 @@
  */
 import type { V1Container, V1ResourceRequirements, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { ResolvedKubernetesConfig } from "./config.js";
+import { INJECTED_NODE_DIR } from "../contract/kubernetes.js";
 
 /** Name of the init container that copies `node`. */
 export const NODE_INIT_CONTAINER = "kubestep-node";
 /** Name of the `emptyDir` volume that holds the copy. */
 export const NODE_VOLUME = "kubestep-node";
 /** Where the volume is mounted, in the init container (read-write) and the step container (read-only). */
-export const INJECTED_NODE_DIR = "/kubestep/node";
+export { INJECTED_NODE_DIR };
 /** The copied `node` binary, as the step container sees it. */
 export const INJECTED_NODE = `${INJECTED_NODE_DIR}/bin/node`;
 

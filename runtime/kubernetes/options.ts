@@ -8,6 +8,7 @@
 import { DecoratorArgumentError } from "../errors.js";
 import {
   GPU_VENDORS,
+  INJECTED_NODE_DIR,
   QOS_CLASSES,
   TAINT_EFFECTS,
   type GpuVendor,
@@ -560,16 +561,23 @@ export function checkCombinations(
     }
   }
   if (opts.persistentVolumeClaims) {
-    const reserved = ["/dev/shm", ...(opts.useTmpfs && opts.tmpfsPath ? [opts.tmpfsPath] : [])];
+    const reserved = ["/dev/shm", INJECTED_NODE_DIR, ...(opts.useTmpfs && opts.tmpfsPath ? [opts.tmpfsPath] : [])];
     for (const [claim, path] of Object.entries(opts.persistentVolumeClaims))
       if (reserved.includes(path))
         throw new KubernetesConfigError(
           step,
           `${label("persistentVolumeClaims")}[${JSON.stringify(claim)}]`,
           path,
-          `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(" and ")} (used by ${path === "/dev/shm" ? "sharedMemory" : "the tmpfs"})`,
+          `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(", ")} (used by ${path === "/dev/shm" ? "sharedMemory" : path === INJECTED_NODE_DIR ? "the Node.js kubestep brings (injectNode)" : "the tmpfs"})`,
         );
   }
+  if (opts.useTmpfs && opts.tmpfsPath === INJECTED_NODE_DIR)
+    throw new KubernetesConfigError(
+      step,
+      label("tmpfsPath"),
+      opts.tmpfsPath,
+      `a path other than ${JSON.stringify(INJECTED_NODE_DIR)} (used by the Node.js kubestep brings, injectNode)`,
+    );
   if (opts.useTmpfs && opts.tmpfsPath === "/dev/shm")
     throw new KubernetesConfigError(
       step,

@@ -137,6 +137,21 @@ describe("kubernetes node injection", () => {
       });
     });
 
+    it("refuses a tmpfs or a volume mounted where the brought Node.js goes", () => {
+      expectConfigError(() => config({ image: CUDA, useTmpfs: true, tmpfsPath: INJECTED_NODE_DIR }), {
+        step: "train",
+        option: "@kubernetes tmpfsPath",
+        value: INJECTED_NODE_DIR,
+        allowedIncludes: "used by the Node.js kubestep brings",
+      });
+      expectConfigError(() => config({ persistentVolumeClaims: { data: INJECTED_NODE_DIR } }), {
+        step: "train",
+        option: '@kubernetes persistentVolumeClaims["data"]',
+        value: INJECTED_NODE_DIR,
+        allowedIncludes: "the Node.js kubestep brings (injectNode)",
+      });
+    });
+
     it("the environment's nodeImage is validated like its other fields", () => {
       assert.throws(
         () => parseEnvironment({ ...ENVIRONMENT, nodeImage: "" }),
