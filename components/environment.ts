@@ -167,6 +167,11 @@ export interface EnvironmentArgs {
   networkPolicies?: NetworkPoliciesArgs;
   /** Default container image for steps. */
   image: pulumi.Input<string>;
+  /**
+   * Image whose `node` the runtime copies into pods of step images without Node.js (`@kubernetes` injectNode).
+   * Default: {@link image}.
+   */
+  nodeImage?: pulumi.Input<string>;
   /** Image pull secrets (existing in the namespace) for every step pod. */
   imagePullSecrets?: pulumi.Input<pulumi.Input<string>[]>;
   /** Default resources and QoS for `@kubernetes` steps. */
@@ -251,6 +256,7 @@ function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
   p.check(() => requireDnsLabel(a.namespace, "namespace"));
   if (a.name !== undefined) p.check(() => requireString(a.name, "name"));
   p.check(() => requireString(a.image, "image"));
+  if (a.nodeImage !== undefined) p.check(() => requireString(a.nodeImage, "nodeImage"));
   const d = a.defaults ?? {};
   if (p.ensure(typeof d === "object" && d !== null, "defaults", `must be { cpu?, memory?, disk?, qos?, memoryLimitFactor? } (got ${shown(d)})`)) {
     for (const k of Object.keys(d)) p.ensure(["cpu", "memory", "disk", "qos", "memoryLimitFactor"].includes(k), `defaults.${k}`, "unknown field (allowed: cpu, memory, disk, qos, memoryLimitFactor)");
@@ -305,6 +311,7 @@ export interface ContractParts {
   serviceAccount: string;
   datastore: DatastoreSpec;
   image: string;
+  nodeImage?: string;
   imagePullSecrets?: string[];
   defaults?: ResourceDefaults;
   podLabels?: Record<string, string>;
@@ -322,6 +329,7 @@ export function environmentContract(p: ContractParts): KubestepEnvironment {
     serviceAccount: p.serviceAccount,
     datastore: { ...p.datastore },
     image: p.image,
+    ...(p.nodeImage !== undefined ? { nodeImage: p.nodeImage } : {}),
     imagePullSecrets: [...(p.imagePullSecrets ?? [])],
     defaults: { ...(p.defaults ?? {}) },
     podLabels: { ...(p.podLabels ?? {}), ...(p.identityPodLabels ?? {}) },
@@ -515,6 +523,7 @@ export class Environment extends pulumi.ComponentResource {
           serviceAccount,
           datastore: store,
           image: a.image,
+          nodeImage: a.nodeImage,
           imagePullSecrets: a.imagePullSecrets,
           defaults: a.defaults,
           podLabels: a.podLabels,

@@ -92,6 +92,11 @@ export interface KubestepEnvironment {
   datastore: DatastoreSpec;
   /** Default container image for steps. */
   image: string;
+  /**
+   * Image whose `node` binary kubestep copies into pods of steps whose image has no Node.js (an init
+   * container; see `@kubernetes` `injectNode`). Default: {@link image}.
+   */
+  nodeImage?: string;
   /** Image pull secrets added to every step pod. */
   imagePullSecrets: string[];
   /** Default resources and QoS. */
@@ -174,6 +179,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     problems.push(`namespace: not a valid Kubernetes namespace name (got ${show(namespace)})`);
   const serviceAccount = str("serviceAccount", value.serviceAccount) ?? "";
   const image = str("image", value.image) ?? "";
+  const nodeImage = str("nodeImage", value.nodeImage, false);
 
   let datastore: DatastoreSpec = { kind: "local", root: "" };
   if (!isObj(value.datastore))
@@ -276,6 +282,7 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     serviceAccount,
     datastore,
     image,
+    ...(nodeImage !== undefined ? { nodeImage } : {}),
     imagePullSecrets,
     defaults,
     podLabels: strMap("podLabels", value.podLabels),
@@ -308,7 +315,9 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
       env.cudaImages = images;
     }
   }
-  const known = new Set([...Object.keys(env), ...OPTIONAL_FIELDS]);
+  const fields = Object.keys(env);
+  if (!fields.includes("nodeImage")) fields.splice(fields.indexOf("image") + 1, 0, "nodeImage"); // optional field
+  const known = new Set([...fields, ...OPTIONAL_FIELDS]);
   for (const k of Object.keys(value))
     if (!known.has(k)) problems.push(`${k}: unknown field (allowed: ${[...known].join(", ")})`);
   if (problems.length) throw new EnvironmentError(source, problems);

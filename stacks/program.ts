@@ -52,6 +52,7 @@ export function kubestepStack(config: pulumi.Config = new pulumi.Config("kubeste
     podSecurity: config.getObject<PodSecurity | false>("podSecurity"),
     networkPolicies: config.getObject<NetworkPolicies>("networkPolicies"),
     image: config.require("image"),
+    nodeImage: config.get("nodeImage"),
     imagePullSecrets: config.getObject<string[]>("imagePullSecrets"),
     defaults: config.getObject<ResourceDefaults>("defaults"),
     podLabels: config.getObject<Record<string, string>>("podLabels"),

@@ -33,6 +33,12 @@ export function gpuResourceFor(vendor: GpuVendor): string {
 /** Node label a non-GPU-pool `computePool` selects on (the components put it on every node of a CPU pool). */
 export const COMPUTE_POOL_LABEL = "kubestep.io/compute-pool";
 
+/**
+ * Where the Node.js kubestep brings into pods of images without it is mounted (`@kubernetes` injectNode); no
+ * tmpfs or volume of the step may be mounted there.
+ */
+export const INJECTED_NODE_DIR = "/kubestep/node";
+
 /** A node taint, as Kubernetes spells it (`key=value:Effect`). */
 export interface TaintSpec {
   /** Taint key, e.g. `nvidia.com/gpu`. */

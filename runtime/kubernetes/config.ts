@@ -11,7 +11,11 @@
  * 5. built-in defaults (cpu 1, memory 4096 MB, disk 10240 MB, qos Burstable without a memory limit, image
  *    `node:<major>-slim`, namespace `default`, no imagePullPolicy (Kubernetes then pulls `:latest` always and other
  *    tags if not present), tmpfsPath `/kubestep_temp`, tmpfsSize 50% of memory, hostnameResolutionTimeout 600 s,
- *    Job TTL after finished 7 days).
+ *    Job TTL after finished 7 days, injectNode "auto").
+ *
+ * The node image (whose `node` is brought into pods whose image is another) is `nodeImage` from the sources 1-3,
+ * else the environment's `nodeImage`, else the default step image: `KUBESTEP_KUBERNETES_CONTAINER_IMAGE`, the
+ * environment's `image`, `node:<major>-slim` (steps that name no image run on it, so it has `node`).
  *
  * Single values (and nodeSelector, tolerations, persistentVolumeClaims, securityContext) come whole from
  * the highest source that sets them. Labels and annotations merge across sources, the higher source winning
@@ -101,6 +105,13 @@ export interface ResolvedKubernetesConfig {
   cudaVersion?: string;
   /** Image pull policy; undefined = left out of the pod, so Kubernetes decides. */
   imagePullPolicy?: ImagePullPolicy;
+  /** Image whose `node` is copied into the pod when {@link injectNode} (registry prefix applied). */
+  nodeImage: string;
+  /**
+   * Whether the pod gets kubestep's own Node.js (an init container from {@link nodeImage} copies `node` into a
+   * volume): `injectNode` "always", or "auto" (the default) with an image other than the node image.
+   */
+  injectNode: boolean;
   /** Image pull secret names. */
   imagePullSecrets: string[];
   /** Secrets mounted as environment variables. */
@@ -211,6 +222,8 @@ export const KUBERNETES_ENV_VARS: Readonly<
   SERVICE_ACCOUNT: { option: "serviceAccount", kind: "string", help: "a service account name" },
   CONTAINER_IMAGE: { option: "image", kind: "string", help: "an image reference" },
   IMAGE_PULL_POLICY: { option: "imagePullPolicy", kind: "string", help: "Always, IfNotPresent or Never" },
+  INJECT_NODE: { option: "injectNode", kind: "string", help: "auto, always or never" },
+  NODE_IMAGE: { option: "nodeImage", kind: "string", help: "an image reference" },
   IMAGE_PULL_SECRETS: {
     option: "imagePullSecrets",
     kind: "jsonList",
@@ -634,12 +647,25 @@ export function resolveKubernetesConfig(input: KubernetesConfigInput): ResolvedK
     cudaImage ?? pick("image") ?? fromEnvironment("image", environment?.image) ?? defaultImage(),
     envs.registry,
   );
+  // The node image: the default step image unless named (steps that name no image run on it, so it has node).
+  const nodeImage = withRegistry(
+    pick("nodeImage") ??
+      fromEnvironment("nodeImage", environment?.nodeImage) ??
+      envOpts.image ??
+      environment?.image ??
+      defaultImage(),
+    envs.registry,
+  );
+  const injectNodeMode = pick("injectNode") ?? "auto";
+  const injectNode = injectNodeMode === "always" || (injectNodeMode === "auto" && image !== nodeImage);
 
   const config: ResolvedKubernetesConfig = {
     step,
     namespace:
       pick("namespace") ?? fromEnvironment("namespace", environment?.namespace) ?? KUBERNETES_DEFAULTS.namespace,
     image,
+    nodeImage,
+    injectNode,
     imagePullSecrets: accumulate("imagePullSecrets", environment?.imagePullSecrets),
     secrets: accumulate("secrets", undefined),
     cpu,

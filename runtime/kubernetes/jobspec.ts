@@ -14,6 +14,7 @@ import type { ResolvedKubernetesConfig } from "./config.js";
 import { dnsFragment, isDnsLabel, sanitizeLabelValue, shortHash } from "../contract/names.js";
 import { MB, MIB } from "../contract/units.js";
 import type { KubestepVariable } from "../variables.js";
+import { nodeInjection } from "./node-injection.js";
 
 /** What the executor knows about the attempt a Job runs. */
 export interface RunContext {
@@ -249,6 +250,12 @@ export function buildJob(config: ResolvedKubernetesConfig, ctx: RunContext): V1J
     volumes.push({ name: vname, persistentVolumeClaim: { claimName } });
     mounts.push({ name: vname, mountPath });
   });
+  // Images without Node.js: an init container copies the node image's `node` into a volume (node-injection.ts).
+  const injection = nodeInjection(config, containerResources(config));
+  if (injection) {
+    volumes.push(injection.volume);
+    mounts.push(injection.mount);
+  }
 
   const timeout = ctx.timeoutSeconds ?? config.timeoutSeconds;
   const tolerations: V1Toleration[] = config.tolerations.map((t) => ({ ...t }));
@@ -272,6 +279,7 @@ export function buildJob(config: ResolvedKubernetesConfig, ctx: RunContext): V1J
           ...(Object.keys(config.nodeSelector).length ? { nodeSelector: { ...config.nodeSelector } } : {}),
           ...(tolerations.length ? { tolerations } : {}),
           ...(volumes.length ? { volumes } : {}),
+          ...(injection ? { initContainers: [injection.initContainer] } : {}),
           containers: [
             {
               name: CONTAINER_NAME,

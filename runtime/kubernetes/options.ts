@@ -11,6 +11,7 @@ import {
   CUDA_VERSION_PATTERN,
   GPU_VENDORS,
   IMAGE_PULL_POLICIES,
+  INJECTED_NODE_DIR,
   QOS_CLASSES,
   TAINT_EFFECTS,
   type GpuVendor,
@@ -23,6 +24,15 @@ import { isDnsLabel, isDnsSubdomain, labelKeyProblem, labelValueProblem } from "
 import { MB, MIB, parseCpu, parseMebibytes, parseMegabytes, SIZE_UNITS_HELP } from "../contract/units.js";
 
 export type { GpuVendor, ImagePullPolicy, QosClass, TaintEffect } from "../contract/kubernetes.js";
+
+/**
+ * Whether the runtime brings its own Node.js into the pod (an init container copies `node` from the node image
+ * into a volume): "auto" when the step's image is not the node image, "always", or "never" (the image has
+ * `node`). See `kubernetes/node-injection.ts`.
+ */
+export type InjectNode = "auto" | "always" | "never";
+/** The values of {@link InjectNode}. */
+export const INJECT_NODE_VALUES: readonly InjectNode[] = ["auto", "always", "never"];
 /** A Kubernetes toleration, as in a pod spec (see `contract/kubernetes.ts`). */
 export type KubernetesToleration = Toleration;
 
@@ -77,6 +87,20 @@ export interface KubernetesOptions {
    * untagged images, `IfNotPresent` for any other tag).
    */
   imagePullPolicy?: ImagePullPolicy;
+  /**
+   * Bring kubestep's own Node.js into the pod, for images without `node` (CUDA, Python, ...): an init container
+   * running `nodeImage` copies its `node` binary into a volume, and the step runs with the image's own `node`
+   * (version 20 or newer) when it has one, else with that copy. "auto" (default): only when `image` differs
+   * from `nodeImage`; "always"; "never": the image must have `node` on its PATH. With injection the image needs
+   * `/bin/sh` and glibc (not Alpine/musl, not distroless).
+   */
+  injectNode?: InjectNode;
+  /**
+   * Image whose `node` binary is brought into pods of images without Node.js (see `injectNode`). Default: the
+   * environment's `nodeImage`, else the default step image (`KUBESTEP_KUBERNETES_CONTAINER_IMAGE`, the
+   * environment's image, else `node:<local Node major>-slim`).
+   */
+  nodeImage?: string;
   /** Names of image pull secrets (added to the environment's). Default: none. */
   imagePullSecrets?: string[];
   /** Service account the pod runs as. Default: the environment's, else the namespace's default account. */
@@ -151,6 +175,8 @@ export const KUBERNETES_OPTION_NAMES = [
   "image",
   "cudaVersion",
   "imagePullPolicy",
+  "injectNode",
+  "nodeImage",
   "imagePullSecrets",
   "serviceAccount",
   "namespace",
@@ -254,6 +280,12 @@ function enumValue<T extends string>(v: unknown, allowed: readonly T[], fail: Fa
   const hit = typeof v === "string" ? allowed.find((a) => a.toLowerCase() === v.toLowerCase()) : undefined;
   if (hit === undefined) fail(v, `allowed: ${allowed.join(", ")}`);
   return hit;
+}
+
+function imageRef(v: unknown, fail: Fail): string {
+  if (typeof v !== "string" || v.trim() === "" || /\s/.test(v))
+    fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
+  return v;
 }
 
 function bool(v: unknown, fail: Fail): boolean {
@@ -364,17 +396,15 @@ const VALIDATORS: Validators = {
       );
     return v as string;
   },
-  image: (v: unknown, fail: Fail) => {
-    if (typeof v !== "string" || v.trim() === "" || /\s/.test(v))
-      fail(v, 'expected an image reference without spaces, e.g. "node:20-slim" or "registry.example.com/team/app:1.2"');
-    return v;
-  },
+  image: imageRef,
   cudaVersion: (v: unknown, fail: Fail) => {
     const text = typeof v === "number" && Number.isFinite(v) ? String(v) : v;
     if (typeof text !== "string" || !CUDA_VERSION_PATTERN.test(text.trim()))
       fail(v, 'expected a CUDA version "major.minor" as a string, e.g. "12.4" or "11.8"');
     return text.trim();
   },
+  injectNode: (v: unknown, fail: Fail) => enumValue(v, INJECT_NODE_VALUES, fail),
+  nodeImage: imageRef,
   imagePullPolicy: (v: unknown, fail: Fail) => enumValue(v, IMAGE_PULL_POLICIES, fail),
   imagePullSecrets: (v: unknown, fail: Fail) => nameList(v, fail, "secret"),
   serviceAccount: (v: unknown, fail: Fail) => {
@@ -608,7 +638,7 @@ function checkCombinationsEach(
     }
   }
   if (opts.persistentVolumeClaims) {
-    const reserved = ["/dev/shm", ...(opts.useTmpfs && opts.tmpfsPath ? [opts.tmpfsPath] : [])];
+    const reserved = ["/dev/shm", INJECTED_NODE_DIR, ...(opts.useTmpfs && opts.tmpfsPath ? [opts.tmpfsPath] : [])];
     for (const [claim, path] of Object.entries(opts.persistentVolumeClaims))
       if (reserved.includes(path))
         problems.add(
@@ -616,10 +646,19 @@ function checkCombinationsEach(
             step,
             `${label("persistentVolumeClaims")}[${JSON.stringify(claim)}]`,
             path,
-            `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(" and ")} (used by ${path === "/dev/shm" ? "sharedMemory" : "the tmpfs"})`,
+            `a mount path other than ${reserved.map((r) => JSON.stringify(r)).join(", ")} (used by ${path === "/dev/shm" ? "sharedMemory" : path === INJECTED_NODE_DIR ? "the Node.js kubestep brings (injectNode)" : "the tmpfs"})`,
           ),
         );
   }
+  if (opts.useTmpfs && opts.tmpfsPath === INJECTED_NODE_DIR)
+    problems.add(
+      new KubernetesConfigError(
+        step,
+        label("tmpfsPath"),
+        opts.tmpfsPath,
+        `a path other than ${JSON.stringify(INJECTED_NODE_DIR)} (used by the Node.js kubestep brings, injectNode)`,
+      ),
+    );
   if (opts.useTmpfs && opts.tmpfsPath === "/dev/shm")
     problems.add(
       new KubernetesConfigError(

@@ -91,6 +91,12 @@ describe("components/environment", () => {
     assert.deepEqual(Object.keys(c).sort(), ["datastore", "defaults", "gpuPools", "image", "imagePullSecrets", "name", "namespace", "podAnnotations", "podLabels", "serviceAccount", "version"]);
   });
 
+  it("environmentContract carries nodeImage when given, and the runtime accepts it", () => {
+    const c = environmentContract({ name: "n", namespace: "ns", serviceAccount: "sa", datastore: { kind: "local", root: "/x" }, image: "i", nodeImage: "reg/node:20" });
+    assert.equal(c.nodeImage, "reg/node:20");
+    assert.deepEqual(parseEnvironment(JSON.parse(JSON.stringify(c))), c);
+  });
+
   it("aws: nested args take outputs; a node role given as an Output is used; pools scale through the Cluster Autoscaler (IRSA); outputs exposed", async () => {
     const cluster = { name: pulumi.output("eks1"), nodeRole: pulumi.output("arn:aws:iam::123456789012:role/given-nodes") };
     const env = new Environment("e4", {

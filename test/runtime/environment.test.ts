@@ -91,7 +91,7 @@ describe("runtime/environment parseEnvironment", () => {
       'gpuPools[0].taints[1]: expected { key, value?, effect }, got "x"',
       "gpuPools[1]: expected an object, got 7",
       'podLabels: expected an object of string values, got {"a":1}',
-      "bogus: unknown field (allowed: version, name, namespace, serviceAccount, datastore, image, imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools, imagePullPolicy, cudaImages)",
+      "bogus: unknown field (allowed: version, name, namespace, serviceAccount, datastore, image, nodeImage, imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools, imagePullPolicy, cudaImages)",
     ];
     for (const line of expected) assert.ok(p.includes(line), `missing problem: ${line}\n got:\n${p.join("\n")}`);
     assert.equal(p.length, expected.length, p.join("\n"));

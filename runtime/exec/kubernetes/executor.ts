@@ -19,6 +19,7 @@ import {
   type RunContext,
 } from "../../kubernetes/jobspec.js";
 import { podBootstrapCommand } from "../../code/bootstrap.js";
+import { INJECTED_NODE } from "../../kubernetes/node-injection.js";
 import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
 import { PARALLEL_ENV } from "../gang.js";
@@ -223,7 +224,8 @@ export class KubernetesExecutor implements Executor {
       taskId: spec.taskId,
       attempt: spec.attempt,
       user: spec.user,
-      command: podBootstrapCommand(),
+      // With Node.js brought into the pod, a `sh` wrapper picks the image's node or the copy.
+      command: podBootstrapCommand(config.injectNode ? { injectedNode: INJECTED_NODE } : {}),
       env: podEnv(),
       ...(a.timeoutSeconds ? { timeoutSeconds: a.timeoutSeconds } : {}),
     });

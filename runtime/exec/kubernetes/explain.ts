@@ -9,6 +9,7 @@ import type { CoreV1Event, V1Container, V1ContainerStatus, V1Job, V1Pod } from "
 import { apiErrorInfo } from "./client.js";
 import { MB, parseQuantity } from "../../contract/units.js";
 import { BOOTSTRAP_FAILURE_EXIT } from "../../code/bootstrap.js";
+import { NODE_INIT_CONTAINER } from "../../kubernetes/node-injection.js";
 
 /** Where a step's attempt stands. */
 export type VerdictState = "pending" | "running" | "succeeded" | "failed";
@@ -111,6 +112,38 @@ function mainContainer(pod: V1Pod, name?: string): { spec?: V1Container; status?
     pod.status?.containerStatuses?.find((c) => c.name === cname) ??
     (cname ? undefined : pod.status?.containerStatuses?.[0]);
   return { spec, status };
+}
+
+/**
+ * An init container that stops the pod from starting: waiting on an image pull, or terminated with an error.
+ * Only looked for while the step container has not started.
+ */
+function blockingInitContainer(pod: V1Pod): { spec?: V1Container; status: V1ContainerStatus } | undefined {
+  const status = pod.status?.initContainerStatuses?.find(
+    (s) =>
+      (s.state?.terminated && s.state.terminated.exitCode !== 0) ||
+      /^(ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull|RegistryUnavailable)$/.test(
+        s.state?.waiting?.reason ?? "",
+      ),
+  );
+  if (!status) return undefined;
+  return { spec: pod.spec?.initContainers?.find((c) => c.name === status.name), status };
+}
+
+/** What the init container is for, in messages. */
+function initPurpose(name: string, image: string): string {
+  return name === NODE_INIT_CONTAINER
+    ? `init container ${name}, which copies Node.js from the node image ${image} (nodeImage) for a step image without node,`
+    : `init container ${name} (image ${image})`;
+}
+
+/** A hint for a step container that could not start because its image lacks an executable kubestep runs. */
+function startErrorHint(message: string): string {
+  if (/"node": executable file not found/.test(message))
+    return ` The image has no node on its PATH: let kubestep bring Node.js into the pod (@kubernetes injectNode "always", or "auto" with nodeImage naming an image that has node), or install node >= 20 in the image.`;
+  if (/"sh": executable file not found/.test(message))
+    return ` The image has no /bin/sh, which kubestep needs to choose between the image's node and the one it brings: distroless images are not supported; use an image with a shell, or one with node >= 20 and injectNode "never".`;
+  return "";
 }
 
 function eventTime(e: CoreV1Event): number {
@@ -304,7 +337,14 @@ export function explain(input: ExplainInput): Verdict {
 
   if (pod) {
     const podName = pod.metadata?.name ?? "?";
-    const { spec, status } = mainContainer(pod, input.containerName);
+    const main = mainContainer(pod, input.containerName);
+    const mainStarted = !!(
+      main.status?.state?.running ||
+      main.status?.state?.terminated ||
+      main.status?.lastState?.terminated
+    );
+    const init = mainStarted ? undefined : blockingInitContainer(pod);
+    const { spec, status } = init ?? main;
     const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
     if (
       status?.state?.terminated?.reason === "OOMKilled" ||
@@ -379,12 +419,30 @@ export function explain(input: ExplainInput): Verdict {
         message: `step ${step}: pod ${podName} was deleted by someone else (not kubestep) before the step finished; if that was not intended, check who deletes pods in namespace ${pod.metadata?.namespace ?? "?"} (kubectl get events), then retry.`,
         retryable: true,
       };
+    if (init?.status.state?.terminated) {
+      const t = init.status.state.terminated;
+      return {
+        state: "failed",
+        reason: "Error",
+        message: `step ${step} cannot start: the ${initPurpose(init.status.name, init.spec?.image ?? init.status.image)} exited with code ${t.exitCode}${t.reason && t.reason !== "Error" ? ` (${t.reason})` : ""}${t.message ? `: ${t.message.trim()}` : ""}; check that the node image has node on its PATH.`,
+        retryable: false,
+      };
+    }
     if (status?.state?.terminated) {
       const t = status.state.terminated;
       if (t.exitCode === 0) return { state: "succeeded", reason: "Succeeded", retryable: false };
       if (t.exitCode === BOOTSTRAP_FAILURE_EXIT) {
         // The pod's bootstrap writes why to the termination log; a mismatch will not change on retry.
         const why = (t.message ?? "").trim().replace(/^kubestep bootstrap: /, "");
+        // The sh wrapper of images without Node.js (kubernetes/node-injection.ts) found no node that runs here:
+        // the image must change, another attempt cannot help.
+        if (/^the image has no Node\.js/.test(why))
+          return {
+            state: "failed",
+            reason: "Error",
+            message: `step ${step} failed: its container exited with code ${t.exitCode}: ${why}`,
+            retryable: false,
+          };
         const mismatch = /hash mismatch/.test(why);
         return {
           state: "failed",
@@ -396,7 +454,7 @@ export function explain(input: ExplainInput): Verdict {
       return {
         state: "failed",
         reason: "Error",
-        message: `step ${step} failed: its container exited with code ${t.exitCode}${t.signal ? ` (signal ${t.signal})` : ""}${t.reason && t.reason !== "Error" ? ` (${t.reason})` : ""}${t.message ? `: ${t.message.trim()}` : ""}; see the step's logs.`,
+        message: `step ${step} failed: its container exited with code ${t.exitCode}${t.signal ? ` (signal ${t.signal})` : ""}${t.reason && t.reason !== "Error" ? ` (${t.reason})` : ""}${t.message ? `: ${t.message.trim()}` : ""}; see the step's logs.${t.reason === "StartError" || t.reason === "ContainerCannotRun" ? startErrorHint(t.message ?? "") : ""}`,
         retryable: true,
       };
     }
@@ -419,7 +477,12 @@ export function explain(input: ExplainInput): Verdict {
       const grace = input.imagePullGraceSeconds ?? DEFAULT_IMAGE_PULL_GRACE_SECONDS;
       const waited = seconds(since, now);
       const permanent = waiting.reason === "InvalidImageName" || waiting.reason === "ErrImageNeverPull";
-      const message = `step ${step} cannot start: pulling image ${image} failed (${waiting.reason}): ${kubelet}. Check the image name and tag (image= in @kubernetes or the environment's default), that it exists in the registry, and the image pull secrets.`;
+      const which = init ? `the image of the ${initPurpose(init.status.name, image)}` : `image ${image}`;
+      const option =
+        init?.status.name === NODE_INIT_CONTAINER
+          ? "nodeImage= in @kubernetes, KUBESTEP_KUBERNETES_NODE_IMAGE or the environment's nodeImage / image"
+          : "image= in @kubernetes or the environment's default";
+      const message = `step ${step} cannot start: pulling ${which} failed (${waiting.reason}): ${kubelet}. Check the image name and tag (${option}), that it exists in the registry, and the image pull secrets.`;
       if (permanent || waited >= grace) return { state: "failed", reason: "ImagePull", message, retryable: false };
       return {
         state: "pending",

@@ -58,6 +58,8 @@ describe("kubernetes config: defaults", () => {
       step: S,
       namespace: "default",
       image: defaultImage(),
+      nodeImage: defaultImage(),
+      injectNode: false,
       imagePullSecrets: [],
       secrets: [],
       cpu: 1,

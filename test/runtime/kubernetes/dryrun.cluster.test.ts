@@ -178,8 +178,22 @@ const CASES: Case[] = [
       KUBESTEP_KUBERNETES_ANNOTATIONS: "example.com/src=env",
       KUBESTEP_KUBERNETES_PORT: "9000",
       KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "600",
+      KUBESTEP_KUBERNETES_INJECT_NODE: "always",
+      KUBESTEP_KUBERNETES_NODE_IMAGE: "team/node-runtime:20",
     },
     decorator: { gpu: 1 },
+  },
+  {
+    name: "an image without node: Node.js injected (init container, volume), Guaranteed with a GPU and a security context",
+    decorator: {
+      image: "localhost/nonode:bookworm-local",
+      injectNode: "auto",
+      nodeImage: `localhost/node:${NODE_MAJOR}-local`,
+      qos: "Guaranteed",
+      gpu: 1,
+      useTmpfs: true,
+      securityContext: { runAsUser: 1000, runAsNonRoot: true, allowPrivilegeEscalation: false },
+    },
   },
   {
     name: "long, odd run context values",
@@ -270,6 +284,26 @@ function assertKept(got: V1Job, want: V1Job) {
     gc.resources?.limits as Record<string, string>,
     wc.resources?.limits as Record<string, string>,
     "limits",
+  );
+  // The init container that brings Node.js into images without it (when injected).
+  const init = (p: typeof gp) =>
+    p.initContainers?.map((c) => [
+      c.name,
+      c.image,
+      c.command,
+      c.volumeMounts?.map((m) => [m.name, m.mountPath]),
+      c.securityContext,
+    ]);
+  assert.deepEqual(init(gp), init(wp), "initContainers");
+  (wp.initContainers ?? []).forEach((w, i) => {
+    const g = gp.initContainers![i]!;
+    assertQuantities(g.resources?.requests, w.resources?.requests, `initContainers[${i}].requests`);
+    assertQuantities(g.resources?.limits, w.resources?.limits, `initContainers[${i}].limits`);
+  });
+  assert.deepEqual(
+    gp.volumes?.map((v) => v.name),
+    wp.volumes?.map((v) => v.name),
+    "volumes",
   );
 }
 

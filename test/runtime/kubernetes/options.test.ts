@@ -102,6 +102,8 @@ describe("kubernetes options: normalization", () => {
       image: "r.example.com/x:1",
       cudaVersion: "12.4",
       imagePullPolicy: "Always",
+      injectNode: "always",
+      nodeImage: "r.example.com/node:20",
       imagePullSecrets: ["regcred"],
       serviceAccount: "runner",
       namespace: "ml",

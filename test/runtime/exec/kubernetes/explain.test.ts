@@ -431,6 +431,74 @@ describe("explain (real-shaped fixtures)", () => {
     );
   });
 
+  describe("images without Node.js (init container kubestep-node, issue 13)", () => {
+    it("the node image cannot be pulled: pending within the grace, then failed naming the init container and nodeImage", () => {
+      const f = load("init-image-pull");
+      const early = explain({ step: "bare", ...f, now: at(f, 1), imagePullGraceSeconds: 600 });
+      assert.equal(early.state, "pending");
+      assert.equal(early.reason, "ImagePull");
+      const v = explain({ step: "bare", ...f, now: at(f, 120), imagePullGraceSeconds: 60 });
+      assert.equal(v.state, "failed");
+      assert.equal(v.reason, "ImagePull");
+      assert.equal(v.retryable, false);
+      assert.match(
+        v.message!,
+        /^step bare cannot start: pulling the image of the init container kubestep-node, which copies Node\.js from the node image localhost\/no-such-node-image:1 \(nodeImage\) for a step image without node, failed \(ImagePullBackOff\): .*no-such-node-image/,
+      );
+      assert.match(
+        v.message!,
+        /Check the image name and tag \(nodeImage= in @kubernetes, KUBESTEP_KUBERNETES_NODE_IMAGE/,
+      );
+    });
+
+    it("the node image has no node: the init container's failure is the verdict, not retryable", () => {
+      const f = load("init-no-node");
+      const v = explain({ step: "bare", ...f });
+      assert.equal(v.state, "failed");
+      assert.equal(v.reason, "Error");
+      assert.equal(v.retryable, false);
+      assert.match(
+        v.message!,
+        /^step bare cannot start: the init container kubestep-node, which copies Node\.js from the node image localhost\/nonode:bookworm-local \(nodeImage\) for a step image without node, exited with code 128 \(StartError\): .*"node": executable file not found/,
+      );
+      assert.match(v.message!, /check that the node image has node on its PATH\.$/);
+    });
+
+    it("an image without node and no injection: StartError with what to do", () => {
+      const f = load("no-node");
+      const v = explain({ step: "bare", ...f });
+      assert.equal(v.state, "failed");
+      assert.match(
+        v.message!,
+        /exited with code 128 \(StartError\): .*exec: "node": executable file not found in \$PATH/,
+      );
+      assert.match(
+        v.message!,
+        /The image has no node on its PATH: let kubestep bring Node\.js into the pod \(@kubernetes injectNode "always"/,
+      );
+    });
+
+    it("an image without glibc: the wrapper's termination message says why", () => {
+      const f = load("no-glibc");
+      const v = explain({ step: "bare", ...f });
+      assert.equal(v.state, "failed");
+      assert.match(
+        v.message!,
+        /^step bare failed: its container exited with code 70: the image has no Node\.js >= 20 on its PATH \(found: none\) and the Node\.js kubestep brought from the node image cannot run in it: .*\/kubestep\/node\/bin\/node: not found/,
+      );
+      assert.match(v.message!, /It needs glibc and libstdc\+\+/);
+    });
+
+    it("a missing /bin/sh gets its own hint (derived from the no-node fixture)", () => {
+      const f = load("no-node");
+      const pod = structuredClone(f.pod);
+      const t = pod.status!.containerStatuses![0]!.state!.terminated!;
+      t.message = t.message!.replace('"node"', '"sh"');
+      const v = explain({ step: "bare", job: f.job, pod, events: f.events });
+      assert.match(v.message!, /The image has no \/bin\/sh.*distroless images are not supported/);
+    });
+  });
+
   it("parseQuantity", () => {
     assert.equal(parseQuantity("64Mi"), 64 * 2 ** 20);
     assert.equal(parseQuantity("4096M"), 4096e6);
