@@ -38,7 +38,16 @@ export type {
 export type { ParamOptions } from "./flow/meta.js";
 export { current, type CurrentInfo, type ParallelInfo } from "./flow/current.js";
 export { Card, type CardInput, type CardComponent, type CardData, type ChartSpec } from "./flow/card.js";
-export { FlowDefinitionError, DecoratorArgumentError, ParameterError, ArtifactError } from "./errors.js";
+export {
+  FlowDefinitionError,
+  DecoratorArgumentError,
+  DecoratorUsageError,
+  InvalidOptionsError,
+  ParameterError,
+  ArtifactError,
+  type OptionProblem,
+} from "./errors.js";
+export { CUDA_IMAGES } from "./contract/kubernetes.js";
 export { MissingPeerError, type PeerNeed, type PeerFeature, type RuntimePeer } from "./peers.js";
 export { Flow, Run, Step, Task, namespaceRoot } from "./client/index.js";
 export type {
@@ -48,6 +57,7 @@ export type {
   DatastoreSpec,
   DatastoreKind,
   QosClass,
+  ImagePullPolicy,
   ResourceDefaults,
 } from "./environment.js";
 export { kubernetes } from "./kubernetes/decorator.js";

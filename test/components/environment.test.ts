@@ -19,7 +19,7 @@ describe("components/environment", () => {
       cloud: "gcp",
       gcp: { cluster: "gke1", project: "proj", location: "us-central1" },
       datastore: { bucketName: "ml-bkt" },
-      defaults: { cpu: 2, qos: "Guaranteed" },
+      defaults: { cpu: 2, qos: "Guaranteed", memoryLimitFactor: 1.5 },
       gpuPools: [{ name: "l4", maxSize: 2 }],
     });
     const c = await valueOf(env.kubestep);
@@ -32,7 +32,7 @@ describe("components/environment", () => {
       datastore: { kind: "gs", root: "gs://ml-bkt/kubestep" },
       image: "node:20-slim",
       imagePullSecrets: [],
-      defaults: { cpu: 2, qos: "Guaranteed" },
+      defaults: { cpu: 2, qos: "Guaranteed", memoryLimitFactor: 1.5 },
       podLabels: {},
       podAnnotations: {},
       gpuPools: [{ name: "l4", vendor: "nvidia", resourceName: "nvidia.com/gpu", nodeLabels: { "kubestep.io/gpu-pool": "l4" }, taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }] }],
@@ -163,6 +163,7 @@ describe("components/environment", () => {
     assert.deepEqual(Object.keys(inputErrors(() => new Environment("x3", { ...BASE, cloud: "existing", gcp: { cluster: "c", project: "p", location: "l" } }))), ["gcp", "datastore.kind", "datastore.root"]);
     assert.deepEqual(Object.keys(inputErrors(() => new Environment("x4", { ...BASE, cloud: "existing", datastore: { kind: "s3" } }))), ["datastore.root"]);
     assert.deepEqual(Object.keys(inputErrors(() => new Environment("x5", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, defaults: { qos: "Gold" as never } }))), ["defaults.qos"]);
+    assert.deepEqual(Object.keys(inputErrors(() => new Environment("x8", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, defaults: { memoryLimitFactor: 0.5 } }))), ["defaults.memoryLimitFactor"]);
     assert.deepEqual(Object.keys(inputErrors(() => new Environment("x6", { ...BASE, cloud: "aws", aws: { ...AWS, subnetIds: undefined }, gpuPools: [{ name: "g", maxSize: 1 }] }))), ["gpuPools[0].eks.subnetIds", "aws.subnetIds"]);
     assert.deepEqual(Object.keys(inputErrors(() => new Environment("x7", { ...BASE, namespace: "Bad", cloud: "existing", datastore: { kind: "local", root: "/d" } }))), ["namespace"]);
   });

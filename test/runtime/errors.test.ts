@@ -3,8 +3,12 @@ import { strict as assert } from "node:assert";
 import {
   ArtifactError,
   DecoratorArgumentError,
+  DecoratorUsageError,
   FlowDefinitionError,
+  InvalidOptionsError,
   isKubestepError,
+  OptionProblems,
+  optionProblemsOf,
   KubestepError,
   ParameterError,
 } from "../../runtime/errors.js";
@@ -22,6 +26,8 @@ describe("errors: one base with an exit code", () => {
       [new FlowDefinitionError("x"), "FlowDefinitionError"],
       [new DecoratorArgumentError("s", "@retry times", -1, "0..10"), "DecoratorArgumentError"],
       [new KubernetesConfigError("s", "@kubernetes cpu", -1, "> 0"), "KubernetesConfigError"],
+      [new InvalidOptionsError([new DecoratorArgumentError("s", "@retry times", -1, "0..10")]), "InvalidOptionsError"],
+      [new DecoratorUsageError("@retry", "applies to step methods"), "DecoratorUsageError"],
       [new ParameterError("x"), "ParameterError"],
       [new UsageError("x"), "UsageError"],
       [new DatastoreConfigError("x"), "DatastoreConfigError"],
@@ -48,5 +54,48 @@ describe("errors: one base with an exit code", () => {
     assert.equal(isKubestepError(new Error("plain")), false);
     assert.equal(isKubestepError(Object.assign(new Error("x"), { name: "KubernetesConfigError" })), false);
     assert.equal(isKubestepError(undefined), false);
+  });
+
+  it("OptionProblems collects bad options (and only those), then throws one or all of them", () => {
+    const p = new OptionProblems();
+    const a = new DecoratorArgumentError("a", "@retry times", -1, "0..10");
+    const b = new KubernetesConfigError("b", "@kubernetes cpu", 0, "> 0");
+    assert.equal(
+      p.check(() => 5),
+      5,
+    );
+    assert.equal(
+      p.check(() => {
+        throw a;
+      }),
+      undefined,
+    );
+    assert.doesNotThrow(() => new OptionProblems().throwIfAny());
+    assert.throws(
+      () => p.throwIfAny(),
+      (e: unknown) => e === a,
+      "one problem: itself",
+    );
+    p.check(() => {
+      throw new InvalidOptionsError([b, a]);
+    });
+    assert.deepEqual(p.list, [a, b], "flattened, repeats dropped");
+    assert.throws(
+      () => p.throwIfAny(),
+      (e: unknown) =>
+        e instanceof InvalidOptionsError &&
+        e.exitCode === 2 &&
+        e.message === `2 invalid options:\n  - ${a.message}\n  - ${b.message}`,
+    );
+    const other = new TypeError("not an option problem");
+    assert.throws(
+      () =>
+        p.check(() => {
+          throw other;
+        }),
+      (e: unknown) => e === other,
+    );
+    assert.equal(optionProblemsOf(other), undefined);
+    assert.equal(optionProblemsOf(new FlowDefinitionError("x")), undefined);
   });
 });
