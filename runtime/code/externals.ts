@@ -38,11 +38,27 @@ export function isPackageName(name: string): boolean {
   return /^(@[a-z0-9~][a-z0-9._~-]*\/)?[a-z0-9~][a-z0-9._~-]*$/.test(name) && name.length <= 214;
 }
 
-/** The first `.node` file under `dir` (its own node_modules excluded), breadth-first, or undefined. */
-function findNodeBinary(dir: string, budget = { files: 5000 }): string | undefined {
-  const queue = [dir];
+/** Folders that hold no native binary (sources, types, tests, docs) and are not searched. */
+const NO_BINARIES = new Set([
+  "node_modules",
+  "src",
+  "types",
+  "dist-types",
+  "dist-es",
+  "test",
+  "tests",
+  "__tests__",
+  "docs",
+]);
+
+/**
+ * The first `.node` file under `dir` (breadth-first, at most 4 levels down, its own node_modules and source, type,
+ * test and doc folders excluded), or undefined.
+ */
+function findNodeBinary(dir: string, budget = { files: 3000 }): string | undefined {
+  const queue: Array<[string, number]> = [[dir, 0]];
   while (queue.length && budget.files > 0) {
-    const d = queue.shift()!;
+    const [d, depth] = queue.shift()!;
     let names: string[];
     try {
       names = readdirSync(d).sort();
@@ -53,9 +69,9 @@ function findNodeBinary(dir: string, budget = { files: 5000 }): string | undefin
       if (--budget.files <= 0) break;
       const p = join(d, n);
       if (n.endsWith(".node")) return p;
-      if (n === "node_modules" || n.startsWith(".")) continue;
+      if (depth >= 4 || NO_BINARIES.has(n) || n.startsWith(".")) continue;
       try {
-        if (lstatSync(p).isDirectory()) queue.push(p);
+        if (lstatSync(p).isDirectory()) queue.push([p, depth + 1]);
       } catch {
         /* vanished */
       }

@@ -146,6 +146,7 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
   const declared = new Set(options.externals ?? []);
   const externals = new Map<string, ExternalPackage>(); // by name + dir
   const keep = (e: ExternalPackage) => externals.set(`${e.name}\0${e.dir}`, e);
+  const lookups = new Map<string, string | null>(); // resolveDir + package name -> package dir
   const missing: string[] = [];
   for (const name of declared) {
     const dir = findPackage(name, flowDir);
@@ -222,6 +223,12 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
                 return undefined;
               const name = packageNameOf(args.path);
               if (!isPackageName(name) || name === "kubestep") return undefined;
+              // Cheap first look (Node's node_modules lookup, cached): a package that is neither declared nor
+              // native is left to esbuild's own resolution.
+              const key = `${args.resolveDir}\0${name}`;
+              let found = lookups.get(key);
+              if (found === undefined) lookups.set(key, (found = findPackage(name, args.resolveDir) ?? null));
+              if (found && !declared.has(name) && !nativeAddonReason(found)) return undefined;
               const r = await build.resolve(args.path, {
                 kind: args.kind,
                 resolveDir: args.resolveDir,
