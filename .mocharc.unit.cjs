@@ -5,6 +5,7 @@
 //   azurite (test/tooling/servers; the first two are built from Go modules);
 // - test/package: `npm pack` + `npm install` into scratch projects, with an S3 server;
 // - test/tooling: starts and stops the datastore servers with up.sh / down.sh.
+// test/runtime/code/externals.test.ts installs the native-addon fixture first (test/tooling/native/setup.sh: npm ci, once).
 const base = require("./.mocharc.json");
 
 module.exports = {

@@ -94,6 +94,11 @@ export const KUBESTEP_VARIABLES = {
   KUBESTEP_TASK_SPEC: { audience: "internal", doc: "The task a task process runs (JSON)." },
   KUBESTEP_CODE_URL: { audience: "internal", doc: "Pre-signed URL of the code package a pod downloads." },
   KUBESTEP_CODE_SHA: { audience: "internal", doc: "sha256 the pod verifies the code package against." },
+  KUBESTEP_DEPS: {
+    audience: "internal",
+    doc: "The flow's dependency layer a pod extracts beside the code package (JSON: sha, externals, native, platform).",
+  },
+  KUBESTEP_DEPS_URL: { audience: "internal", doc: "Pre-signed URL of the dependency layer a pod downloads." },
   KUBESTEP_TEMPDIR: { audience: "internal", doc: "`current.tempdir` of the task (the tmpfs with useTmpfs)." },
   KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT: {
     audience: "internal",

@@ -180,7 +180,7 @@ async function create(argv: string[], h: DeployHelpers): Promise<number> {
   const [file, more] = p.positionals;
   if (!file) throw new UsageError("missing the flow file");
   if (more) throw new UsageError(`unexpected argument ${more}`);
-  const { cls, graph } = await loadFlow(file, opt(p, "flow"));
+  const { cls, graph, externals } = await loadFlow(file, opt(p, "flow"));
   const environment = await environmentOf(p);
   const argo = await import("../argo/workflow.js");
   // Every reason the flow cannot be expressed in Argo, and every bad deployment declaration, at once.
@@ -210,7 +210,16 @@ async function create(argv: string[], h: DeployHelpers): Promise<number> {
     );
   await requirePeers(h.datastoreNeeds(chosen));
   const datastore = { kind: chosen.kind as Exclude<DatastoreKind, "local">, root: chosen.root };
-  const pkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore: datastore.kind, argo: true });
+  const pkg = await buildCodePackage(resolve(file), {
+    selfContained: true,
+    podDatastore: datastore.kind,
+    argo: true,
+    externals,
+  });
+  if (pkg.externals.length)
+    throw new UsageError(
+      `${graph.flowName} has external packages (${pkg.externals.map((e) => `${e.name}: ${e.reason}`).join(", ")}), which Argo workflows do not ship yet (their pods get the code from ConfigMaps); run the flow with kubestep run, whose pods get them in a dependency layer`,
+    );
   const k8sDeploy = await import("../kubernetes/deploy.js");
   const gz = gzipSync(pkg.bytes, { level: 9 });
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)

@@ -132,7 +132,7 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const [file, more] = p.positionals;
   if (!file) throw new UsageError("missing the flow file");
   if (more) throw new UsageError(`unexpected argument ${more}`);
-  const { cls, graph } = await loadFlow(file, opt(p, "flow"));
+  const { cls, graph, externals } = await loadFlow(file, opt(p, "flow"));
   const environment = await environmentOf(p);
   const { chooseDatastore, datastoreNeeds, kubernetesConfigs } = h;
 
@@ -201,7 +201,13 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const storage = await openStorage(chosen.kind, chosen.root);
   const ds = new FlowDatastore(storage, graph.flowName);
   const podDatastore = chosen.kind as Exclude<DatastoreKind, "local">;
-  const taskPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore });
+  const taskPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, externals });
+  // Deployed runs do not carry a dependency layer yet (the orchestrator pod would need it too): refused before
+  // anything is stored or submitted.
+  if (taskPkg.externals.length)
+    throw new UsageError(
+      `${graph.flowName} has external packages (${taskPkg.externals.map((e) => `${e.name}: ${e.reason}`).join(", ")}), which kubestep deploy does not ship yet; run the flow with kubestep run, whose pods get them in a dependency layer`,
+    );
   const orchPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, orchestrator: true });
   for (const pkg of [taskPkg, orchPkg])
     if (!(await storage.exists(ds.codeKey(pkg.sha)))) await storage.put(ds.codeKey(pkg.sha), pkg.bytes);

@@ -22,6 +22,7 @@ import { openStorage } from "../datastore/open.js";
 import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
 import type { KubernetesOptions } from "../kubernetes/options.js";
 import { buildCodePackage } from "../code/package.js";
+import { storeDependencyLayer } from "../code/layer.js";
 import type { KubernetesExecutor } from "../exec/kubernetes/executor.js";
 import { requirePeer, requirePeers } from "../peers.js";
 import type { DatastoreKind } from "../environment.js";
@@ -202,7 +203,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (!file) throw new UsageError("missing the flow file");
   if (more.length || (!resume && stepArg)) throw new UsageError(`unexpected argument ${more[0] ?? stepArg}`);
   const started = Date.now();
-  const { graph, code } = await loadFlow(file, opt(p, "flow"));
+  const { graph, code, externals } = await loadFlow(file, opt(p, "flow"));
   const environment = await loadEnvironment({
     ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
     ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}),
@@ -254,6 +255,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
     const pkg = await buildCodePackage(resolve(file), {
       selfContained: true,
       podDatastore: chosen.kind as Exclude<DatastoreKind, "local">,
+      externals,
     });
     const codeKey = ds.codeKey(pkg.sha);
     if (!(await storage.exists(codeKey))) {
@@ -262,6 +264,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
       );
       await storage.put(codeKey, pkg.bytes);
     }
+    const deps = await storeDependencyLayer(ds, pkg.externals, (t) => output.info(t));
     const podEnv: Record<string, string> = {};
     for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
     k8sExecutor = new KubernetesExecutor({
@@ -269,6 +272,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
       storage,
       codeSha: pkg.sha,
       codeKey,
+      ...(deps ? { deps: { layer: deps.layer, key: deps.key } } : {}),
       configs: k8sConfigs,
       podEnv,
       pendingTimeoutSeconds,

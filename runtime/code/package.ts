@@ -3,13 +3,22 @@
  * Run as a program (`node package.mjs`), it executes the task in `KUBESTEP_TASK_SPEC` (or the first line of
  * stdin); imported, it only exposes `loadFlowModule()`. Content-addressed by the sha256 of its bytes.
  */
-import { existsSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { isBuiltin } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { FlowDefinitionError } from "../errors.js";
 import { RUNTIME_PEERS } from "../peers.js";
 import type { DatastoreKind } from "../environment.js";
+import {
+  findPackage,
+  isPackageName,
+  nativeAddonReason,
+  packageDirOf,
+  packageNameOf,
+  type ExternalPackage,
+} from "./externals.js";
 
 /** A built code package. */
 export interface CodePackage {
@@ -19,6 +28,12 @@ export interface CodePackage {
   path: string;
   /** The bundle's bytes. */
   bytes: Uint8Array;
+  /**
+   * The npm packages the bundle leaves out, by name: the flow's declared externals and the native addons found
+   * while bundling. A local bundle imports them by absolute path from the local node_modules; a self-contained
+   * one by name, from the `node_modules` of the dependency layer the pod extracts beside it.
+   */
+  externals: ExternalPackage[];
 }
 
 /** Options of {@link buildCodePackage}. */
@@ -45,7 +60,36 @@ export interface PackageOptions {
    * (`kubestep argo-workflows create`, see runtime/argo/task.ts).
    */
   argo?: boolean;
+  /**
+   * npm packages to leave out of the bundle (the flow's `static externals`), installed in a node_modules
+   * folder above the flow file. Native addons are always left out, without being named here.
+   */
+  externals?: readonly string[];
 }
+
+/** esbuild namespace of the shims that require external CommonJS packages. */
+const EXTERNAL_NS = "kubestep-external";
+
+/** Whether Node loads a resolved file as an ES module (`.mjs`, or `.js` in a `"type": "module"` package). */
+function isEsmFile(file: string): boolean {
+  if (file.endsWith(".mjs")) return true;
+  if (!file.endsWith(".js")) return false;
+  for (let d = dirname(file); d !== dirname(d); d = dirname(d)) {
+    const pj = join(d, "package.json");
+    if (existsSync(pj)) {
+      try {
+        return (JSON.parse(readFileSync(pj, "utf8")) as { type?: string }).type === "module";
+      } catch {
+        return false;
+      }
+    }
+  }
+  return false;
+}
+
+/** pluginData of a resolution kubestep's own hooks start, so that they do not see it again. */
+const RESOLVING = { kubestepResolving: true } as const;
+const isOwnResolve = (data: unknown) => (data as { kubestepResolving?: boolean } | undefined)?.kubestepResolving;
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Root of the kubestep package (holds package.json and node_modules). */
@@ -109,6 +153,21 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
       : []),
   ].join("\n");
   const indexFile = runtimeFile("index");
+  const flowDir = dirname(abs);
+  const declared = new Set(options.externals ?? []);
+  const externals = new Map<string, ExternalPackage>(); // by name + dir
+  const keep = (e: ExternalPackage) => externals.set(`${e.name}\0${e.dir}`, e);
+  const lookups = new Map<string, string | null>(); // resolveDir + package name -> package dir
+  const missing: string[] = [];
+  for (const name of declared) {
+    const dir = findPackage(name, flowDir);
+    if (dir) keep({ name, dir, reason: "declared" });
+    else missing.push(name);
+  }
+  if (missing.length)
+    throw new FlowDefinitionError(
+      `the external packages ${missing.join(", ")} of ${flowFile} are not installed in a node_modules folder above ${flowDir}; npm install them there`,
+    );
   const result = await esbuild
     .build({
       stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: "kubestep-entry.ts", loader: "ts" },
@@ -150,12 +209,12 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
               // Optional peers (cloud SDKs, the Kubernetes client) are bundled when the user installed them;
               // one that is not installed stays an import that fails, if ever reached, with the npm install to type.
               build.onResolve({ filter: OPTIONAL_PEER_FILTER }, async (args) => {
-                if ((args.pluginData as { kubestepPeer?: boolean } | undefined)?.kubestepPeer) return undefined;
+                if (isOwnResolve(args.pluginData)) return undefined;
                 const r = await build.resolve(args.path, {
                   kind: args.kind,
                   resolveDir: args.resolveDir,
                   importer: args.importer,
-                  pluginData: { kubestepPeer: true },
+                  pluginData: RESOLVING,
                 });
                 return r.errors.length
                   ? { path: args.path, external: true }
@@ -167,6 +226,44 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
                       pluginData: r.pluginData,
                     };
               });
+            // External packages: the declared ones and every native addon (esbuild cannot bundle `.node`
+            // binaries, and bindings-style loaders look for them beside the package's own files). A local bundle
+            // imports them by real path; a self-contained one by name, from the pod's dependency layer.
+            build.onResolve({ filter: /^[^./]/ }, async (args) => {
+              if (isOwnResolve(args.pluginData) || isBuiltin(args.path) || args.namespace === EXTERNAL_NS)
+                return undefined;
+              const name = packageNameOf(args.path);
+              if (!isPackageName(name) || name === "kubestep") return undefined;
+              // Cheap first look (Node's node_modules lookup, cached): a package that is neither declared nor
+              // native is left to esbuild's own resolution.
+              const key = `${args.resolveDir}\0${name}`;
+              let found = lookups.get(key);
+              if (found === undefined) lookups.set(key, (found = findPackage(name, args.resolveDir) ?? null));
+              if (found && !declared.has(name) && !nativeAddonReason(found)) return undefined;
+              const r = await build.resolve(args.path, {
+                kind: args.kind,
+                resolveDir: args.resolveDir,
+                importer: args.importer,
+                pluginData: RESOLVING,
+              });
+              if (r.errors.length || r.external || r.namespace !== "file") return undefined;
+              const dir = packageDirOf(r.path, name);
+              const reason = dir && (declared.has(name) ? "declared" : nativeAddonReason(dir));
+              if (!dir || !reason)
+                return { path: r.path, sideEffects: r.sideEffects, namespace: r.namespace, pluginData: r.pluginData };
+              keep({ name, dir, reason });
+              const spec = options.selfContained ? args.path : r.path;
+              // A CommonJS package is required through a shim, so that named imports of it work as when
+              // bundled (esbuild's interop); an ES module stays an import.
+              return isEsmFile(r.path)
+                ? { path: spec, external: true }
+                : { path: spec, namespace: EXTERNAL_NS, sideEffects: r.sideEffects };
+            });
+            build.onResolve({ filter: /.*/, namespace: EXTERNAL_NS }, (args) => ({ path: args.path, external: true }));
+            build.onLoad({ filter: /.*/, namespace: EXTERNAL_NS }, (args) => ({
+              contents: `module.exports = require(${JSON.stringify(args.path)});`,
+              loader: "js",
+            }));
           },
         },
       ],
@@ -191,5 +288,5 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   }
-  return { sha, path, bytes };
+  return { sha, path, bytes, externals: [...externals.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
 }

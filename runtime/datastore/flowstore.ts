@@ -1,7 +1,8 @@
 /**
  * The datastore layout for one flow, over any Storage:
  *
- *   <Flow>/data/<sha[0:2]>/<sha>                         artifact bytes, content-addressed (sha256)
+ *   <Flow>/data/<sha[0:2]>/<sha>                         artifact bytes and dependency layers (tar.gz of the
+ *                                                         flow's external packages), content-addressed (sha256)
  *   <Flow>/code/<sha>.mjs                                 code packages
  *   <Flow>/runs/<run>/run.json                            run metadata (status, params, tags, code hash)
  *   <Flow>/runs/<run>/<step>/<task>/task.json             task metadata (status, attempts, artifacts)
@@ -170,6 +171,11 @@ export class FlowDatastore {
 
   getBlobSync(sha: string): Buffer | undefined {
     return this.storage.getSync?.(this.blobKey(sha));
+  }
+
+  /** Key of a dependency layer (runtime/code/externals.ts): content-addressed, in the data area. */
+  layerKey(sha: string): string {
+    return this.blobKey(sha);
   }
 
   codeKey(sha: string): string {

@@ -59,6 +59,14 @@ export class FlowSpec {
   static readonly [FLOWSPEC_MARK] = true;
 
   /**
+   * npm packages the code package leaves out (not bundled by esbuild), e.g. `static externals = ["sharp"]`.
+   * Local runs import them from node_modules; for Kubernetes pods they are packed with their production
+   * dependencies from the local node_modules into a content-addressed dependency layer that the pod downloads,
+   * verifies and extracts. Native addons are found and left out without being named here.
+   */
+  static externals?: readonly string[];
+
+  /**
    * In a foreach task: this task's element of the parent's foreach artifact. Narrow it in your flow with
    * `declare input: number;`.
    */

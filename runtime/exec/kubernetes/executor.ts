@@ -18,7 +18,7 @@ import {
   LABEL_KEYS,
   type RunContext,
 } from "../../kubernetes/jobspec.js";
-import { podBootstrapCommand } from "../../code/bootstrap.js";
+import { podBootstrapCommand, type PodDependencyLayer } from "../../code/bootstrap.js";
 import { INJECTED_NODE } from "../../kubernetes/node-injection.js";
 import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
@@ -58,6 +58,8 @@ export interface KubernetesExecutorOptions {
   /** Code package sha and its datastore key. */
   codeSha: string;
   codeKey: string;
+  /** The flow's dependency layer (external packages) and its datastore key, when it has external packages. */
+  deps?: { layer: PodDependencyLayer; key: string };
   /** Resolved, validated configuration per step. */
   configs: Record<string, ResolvedKubernetesConfig>;
   /** Extra env for every pod (forwarded datastore settings). */
@@ -207,6 +209,8 @@ export class KubernetesExecutor implements Executor {
     const { namespace } = config;
     const { batch } = await this.api();
     const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
+    const deps = this.o.deps;
+    const depsUrl = deps ? await this.o.storage.presignGet(deps.key, CODE_URL_SECONDS) : undefined;
     let taskSpec: TaskSpec = { ...spec, kubernetes: true };
     const podEnv = () => ({
       ...this.o.podEnv,
@@ -214,6 +218,7 @@ export class KubernetesExecutor implements Executor {
       KUBESTEP_TASK_SPEC: JSON.stringify(taskSpec),
       KUBESTEP_CODE_URL: codeUrl,
       KUBESTEP_CODE_SHA: this.o.codeSha,
+      ...(deps ? { KUBESTEP_DEPS: JSON.stringify(deps.layer), KUBESTEP_DEPS_URL: depsUrl! } : {}),
     });
     // What the pods of the attempt run, for its Job or JobSet; built when needed (a worker first learns the
     // control's IP).
