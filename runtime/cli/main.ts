@@ -365,13 +365,25 @@ async function cmdLogs(argv: string[]): Promise<number> {
   for (const t of tasks) {
     const meta = await ds.readTask(run!, step!, t);
     if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${t}`);
-    const attempt = opt(p, "attempt") !== undefined ? Number(opt(p, "attempt")) : meta.attempts.length - 1;
-    const text = attempt >= 0 ? await ds.readLog(run!, step!, t, attempt) : undefined;
+    // A running task's attempt is not in its metadata until it ends: its live log is the one after the last.
+    const attempt =
+      opt(p, "attempt") !== undefined
+        ? Number(opt(p, "attempt"))
+        : meta.status === "running" && meta.attempts[meta.attempts.length - 1]?.status !== "running"
+          ? meta.attempts.length
+          : meta.attempts.length - 1;
+    const log = attempt >= 0 ? await ds.readLogOrLive(run!, step!, t, attempt) : undefined;
     if (tasks.length > 1 || task === undefined)
       process.stdout.write(`--- ${flow}/${run}/${step}/${t} attempt ${attempt} (${meta.status}) ---\n`);
     process.stdout.write(
-      text ?? (meta.clonedFrom ? `(reused from ${meta.clonedFrom}; see its logs)\n` : "(no log stored)\n"),
+      log?.text ??
+        (meta.clonedFrom
+          ? `(reused from ${meta.clonedFrom}; see its logs)\n`
+          : meta.status === "running"
+            ? "(running; no output stored yet)\n"
+            : "(no log stored)\n"),
     );
+    if (log?.live) process.stderr.write(`(attempt ${attempt} is still running: this is its output so far)\n`);
   }
   return 0;
 }
