@@ -397,6 +397,13 @@ async function cmdDump(argv: string[]): Promise<number> {
   if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${task}`);
   const store = new ArtifactStore(ds);
   const only = opt(p, "artifact");
+  // Where each Kubernetes attempt ran, as comment lines before the artifacts.
+  if (!only)
+    for (const at of meta.attempts)
+      if (at?.placement)
+        process.stdout.write(
+          `# attempt ${at.attempt} ${at.status}: Kubernetes Job ${at.placement.namespace}/${at.placement.job}, pod ${at.placement.pod}, node ${at.placement.node ?? "(not scheduled)"}\n`,
+        );
   const { inspect } = await import("node:util");
   for (const [name, ref] of Object.entries(meta.artifacts ?? {})) {
     if (only && name !== only) continue;
