@@ -390,8 +390,10 @@ export async function cmdDeployments(argv: string[], _h?: DeployHelpers): Promis
         .readNamespacedCronJob({ namespace, name: deploymentName(r.flowName) })
         .catch(() => undefined);
       const last = cj?.status?.lastScheduleTime;
+      const { nextFireTime } = await import("../deploy/cron.js");
+      const next = cj?.spec?.suspend ? undefined : nextFireTime(r.schedule.cron, new Date(), r.schedule.timezone);
       process.stdout.write(
-        `    schedule: ${cj ? `last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`,
+        `    schedule: ${cj ? `next fire ${cj.spec?.suspend ? "none (suspended)" : next ? next.toISOString() : "never"}, last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`,
       );
     }
     process.stdout.write(last.length ? last.map((l) => `    last run: ${l}\n`).join("") : "    no runs yet\n");

@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
 import { loadFlow } from "../code/load.js";
-import { FlowDatastore } from "../datastore/flowstore.js";
+import { FlowDatastore, type RunMeta } from "../datastore/flowstore.js";
+import { describeTrigger, type RunTrigger } from "../deploy/record.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
@@ -346,10 +347,11 @@ async function cmdRuns(argv: string[]): Promise<number> {
   const runs = await ds.listRuns();
   if (!runs.length) process.stdout.write(`no runs of ${flow}\n`);
   for (const r of runs) {
-    const m = await ds.readRun(r);
+    const m = (await ds.readRun(r)) as (RunMeta & { trigger?: RunTrigger }) | undefined;
     if (!m) continue;
+    // Deployed runs record why they started (run.json `trigger`, `current.trigger` in their tasks).
     process.stdout.write(
-      `${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}\n`,
+      `${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}${m.trigger ? ` started by: ${describeTrigger(m.trigger)}` : ""}\n`,
     );
   }
   return 0;

@@ -171,7 +171,12 @@ describe("deployed flows on the real cluster", function () {
 
     const runs = await ks("runs", "DeployedFlow");
     assert.equal(runs.code, 0, runs.stderr);
-    assert.match(runs.stdout, new RegExp(`${ID("manual-1")}\\s+succeeded .* params=\\{"n":3,"label":"hello"\\}`));
+    assert.match(
+      runs.stdout,
+      new RegExp(
+        `${ID("manual-1")}\\s+succeeded .* params=\\{"n":3,"label":"hello"\\} started by: manual trigger by \\S+`,
+      ),
+    );
     const logs = await ks("logs", `DeployedFlow/${ID("manual-1")}/end`);
     assert.match(logs.stdout, /total=14 label=hello trigger=\{"type":"manual","user":"[^"]+"\}/);
     const meta = await runMeta("DeployedFlow", ID("manual-1"));
@@ -322,13 +327,20 @@ describe("deployed flows on the real cluster", function () {
     const startedAt = new Date(first.metadata.creationTimestamp).getTime();
     assert.ok(Date.now() - startedAt > 60_000, "the run spanned a schedule that Forbid skipped");
 
+    const listedAt = Date.now();
     const list = await ks("deployments", "list");
     assert.equal(list.code, 0, list.stderr);
     assert.match(
       list.stdout,
       new RegExp(
-        `EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `,
+        `EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: next fire \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:00\\.000Z, last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `,
       ),
+    );
+    // Every minute: the next fire time is the next minute boundary after the listing.
+    const nextFire = Date.parse(/schedule: next fire (\S+),/.exec(list.stdout)![1]!);
+    assert.ok(
+      nextFire > listedAt - 1000 && nextFire <= listedAt + 61_000,
+      `next fire ${new Date(nextFire).toISOString()}`,
     );
     const del = await ks("deploy", file, "--flow", "EveryMinuteFlow", "--delete");
     assert.equal(del.code, 0, del.stderr);
