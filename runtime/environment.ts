@@ -18,7 +18,7 @@ import {
   type QosClass,
   type TaintSpec,
 } from "./contract/kubernetes.js";
-import { isDnsLabel } from "./contract/names.js";
+import { isDnsLabel, isDnsSubdomain } from "./contract/names.js";
 import { KubestepError } from "./errors.js";
 
 export type { DatastoreKind } from "./contract/datastore.js";
@@ -89,6 +89,11 @@ export interface KubestepEnvironment {
   podAnnotations: Record<string, string>;
   /** GPU node pools. */
   gpuPools: GpuPoolSpec[];
+  /**
+   * Service account the orchestrator pods of deployed flows run as (`kubestep deploy`); present when the
+   * environment provisions deployments (its Role is exactly what an orchestrator pod calls).
+   */
+  orchestratorServiceAccount?: string;
 }
 
 /** Thrown when an environment document is malformed; lists every bad field. */
@@ -248,7 +253,15 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
     podAnnotations: strMap("podAnnotations", value.podAnnotations),
     gpuPools,
   };
-  const known = new Set(Object.keys(env));
+  const orchestratorServiceAccount = str("orchestratorServiceAccount", value.orchestratorServiceAccount, false);
+  if (orchestratorServiceAccount !== undefined) {
+    if (!isDnsSubdomain(orchestratorServiceAccount))
+      problems.push(
+        `orchestratorServiceAccount: not a valid Kubernetes service account name (got ${show(orchestratorServiceAccount)})`,
+      );
+    env.orchestratorServiceAccount = orchestratorServiceAccount;
+  }
+  const known = new Set([...Object.keys(env), "orchestratorServiceAccount"]);
   for (const k of Object.keys(value))
     if (!known.has(k)) problems.push(`${k}: unknown field (allowed: ${[...known].join(", ")})`);
   if (problems.length) throw new EnvironmentError(source, problems);

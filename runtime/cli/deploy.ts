@@ -66,7 +66,8 @@ Options:
   --stack <name> | --environment <file>   the provisioned environment (as for run)
   --datastore <kind>            s3 | gs | azure (default: the environment's, or KUBESTEP_DEFAULT_DATASTORE)
   --with kubernetes[:k=v,...]   option overrides for every step (and the orchestrator's image, secrets)
-  --orchestrator-service-account <sa>  service account of orchestrator pods (default kubestep-orchestrator)
+  --orchestrator-service-account <sa>  service account of orchestrator pods (default: the environment's
+                                orchestratorServiceAccount, else kubestep-orchestrator)
   --allow-overlap               a scheduled run may start while the previous one runs (default: Forbid)
   --tag <tag>                   tag every run (repeatable)
   --max-workers <N>, --max-num-splits <N>   as for run
@@ -235,12 +236,17 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
     stepConfigs: configs,
     podEnv,
     orchestrator: {
-      serviceAccount: opt(p, "orchestrator-service-account") ?? k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT,
+      // The flag, else the one the environment provisioned (Environment with deployments), else the default name.
+      serviceAccount:
+        opt(p, "orchestrator-service-account") ??
+        environment?.orchestratorServiceAccount ??
+        k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT,
       image: orchestratorConfig.image,
       imagePullPolicy: orchestratorConfig.imagePullPolicy,
       secrets: orchestratorConfig.secrets,
       imagePullSecrets: orchestratorConfig.imagePullSecrets,
       backoffLimit: k8sDeploy.DEFAULT_ORCHESTRATOR_BACKOFF_LIMIT,
+      ...(Object.keys(orchestratorConfig.labels).length ? { podLabels: orchestratorConfig.labels } : {}),
     },
     ...(spec.schedule ? { schedule: { ...spec.schedule, allowOverlap: p.flags.has("allow-overlap") } } : {}),
     events: spec.events,

@@ -86,6 +86,11 @@ export interface DeploymentRecord {
     imagePullSecrets: string[];
     /** Restarts of a killed orchestrator pod before the run is given up (the Job's backoffLimit). */
     backoffLimit: number;
+    /**
+     * Labels of orchestrator pods from the environment and `--with kubernetes:labels=...` (e.g.
+     * `azure.workload.identity/use: "true"`, which gives the pod its datastore identity on AKS); kubestep's own win.
+     */
+    podLabels?: Record<string, string>;
   };
   /** The schedule, when the flow has `@schedule`. */
   schedule?: { cron: string; timezone?: string; allowOverlap: boolean };
