@@ -1,7 +1,7 @@
 /**
  * Where a @kubernetes task ran, recorded on the REAL local cluster with a REAL S3 server as the datastore: each
  * attempt's metadata names its Job, pod and node (checked against the pods the cluster ran), `kubestep dump`
- * prints them and the `kubestep ui` API returns them.
+ * prints them, the `kubestep ui` API returns them and the task page and timeline tooltip show them (Chromium).
  */
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
@@ -10,6 +10,9 @@ import { FLOWS, kubestep, runIdOf, scratch } from "../../../helpers/cli.js";
 import { openStorage } from "../../../../runtime/datastore/open.js";
 import { FlowDatastore } from "../../../../runtime/datastore/flowstore.js";
 import { UiApi } from "../../../../runtime/ui/api.js";
+import { startUiServer } from "../../../../runtime/ui/server.js";
+import { buildUi } from "../../../../runtime/ui/app/build.mjs";
+import { launchChromium, pageProblems, screenshot } from "../../../helpers/browser.js";
 
 const NS = `ks-place-${Date.now().toString(36)}`;
 const NODE = process.env.LOCAL_CLUSTER_NODE ?? "local-node";
@@ -100,5 +103,32 @@ describe("Kubernetes placement of attempts on the real cluster", function () {
     // Local steps ran as processes: no placement.
     const start = (await ds.readTask(id, "start", "1"))!;
     assert.equal(start.attempts[0]!.placement, undefined);
+    // The UI shows them: the task page and the timeline's tooltip.
+    await buildUi();
+    const ui = await startUiServer({ storage: ds.storage, port: 0 });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const problems = pageProblems(page);
+      const joinId = (await ds.listTasks(id, "join"))[0]!;
+      const p = (await ds.readTask(id, "join", joinId))!.attempts[0]!.placement!;
+      await page.goto(`${ui.url}/flows/MixedFlow/runs/${id}/steps/join/tasks/${joinId}`);
+      await page.waitForSelector(".placement [data-pod]");
+      assert.equal(await page.locator(".placement [data-pod]").textContent(), p.pod);
+      assert.equal(await page.locator(".placement [data-node]").textContent(), NODE);
+      assert.match((await page.locator(".placement").textContent()) ?? "", new RegExp(`Job ${NS}/${p.job}`));
+      assert.match(await page.locator("table.attempts").innerText(), new RegExp(`pod ${p.pod} on node ${NODE}`));
+      await screenshot(page, "k8s-task-placement");
+      await page.goto(`${ui.url}/flows/MixedFlow/runs/${id}`);
+      await page.waitForSelector(`.gantt-row[data-task="join/${joinId}"] .bar`);
+      assert.match(
+        (await page.locator(`.gantt-row[data-task="join/${joinId}"] .bar`).getAttribute("title")) ?? "",
+        new RegExp(`pod ${NS}/${p.pod} on node ${NODE}`),
+      );
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      await ui.close();
+    }
   });
 });
