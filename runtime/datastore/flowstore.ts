@@ -300,9 +300,12 @@ export class FlowDatastore {
   liveLogPrefix(runId: string, step: string, taskId: string, attempt: number): string {
     return this.k(LAYOUT.runs, runId, step, taskId, attempt, LAYOUT.liveLog);
   }
-  /** Key of chunk `seq` (zero-padded so keys sort in order). */
-  logChunkKey(runId: string, step: string, taskId: string, attempt: number, seq: number): string {
-    return `${this.liveLogPrefix(runId, step, taskId, attempt)}/${String(seq).padStart(8, "0")}`;
+  /**
+   * Key of chunk `seq` of a writer (zero-padded so keys sort in order). `writer` is a sortable prefix naming who
+   * writes (an orchestrator restarted on the same attempt starts a new series after the old one, never over it).
+   */
+  logChunkKey(runId: string, step: string, taskId: string, attempt: number, seq: number, writer = ""): string {
+    return `${this.liveLogPrefix(runId, step, taskId, attempt)}/${writer}${String(seq).padStart(8, "0")}`;
   }
   /** Stores one chunk of a running attempt's output (a new object each time: nothing is rewritten). */
   writeLogChunk(
@@ -312,8 +315,9 @@ export class FlowDatastore {
     attempt: number,
     seq: number,
     text: string,
+    writer = "",
   ): Promise<void> {
-    return this.storage.put(this.logChunkKey(runId, step, taskId, attempt, seq), text);
+    return this.storage.put(this.logChunkKey(runId, step, taskId, attempt, seq, writer), text);
   }
   /** Keys of a running attempt's log chunks, in order. */
   async listLogChunks(runId: string, step: string, taskId: string, attempt: number): Promise<string[]> {

@@ -62,11 +62,18 @@ export class LogChunkFlusher {
     return this.chain;
   }
 
-  /** Stores the rest and stops the timer; resolves once every chunk is stored. */
-  async close(): Promise<void> {
+  /**
+   * Stops the timer and resolves once every chunk is stored. The rest still buffered is stored too, unless
+   * `flushRest` is false (the attempt ended and its whole log is archived next: a short attempt then stores no chunk).
+   */
+  async close(options: { flushRest?: boolean } = {}): Promise<void> {
     clearInterval(this.timer);
-    await this.flush();
+    if (options.flushRest === false) {
+      this.buffer = [];
+      this.bytes = 0;
+    }
     this.closed = true;
+    await this.flush();
   }
 
   /** Number of chunks stored or being stored. */

@@ -404,9 +404,11 @@ export class Orchestrator {
         meta.attempts[attempt] = a;
         const prefix = prefixes[i]!;
         // The output so far is stored in chunks while the attempt runs (kubestep logs / ui show it live).
+        // Chunks are keyed by when this orchestrator started the attempt, so a restarted one never overwrites them.
+        const writer = `${Date.now().toString(36).padStart(10, "0")}-`;
         const live = new LogChunkFlusher({
           ...this.o.liveLog,
-          write: (seq, text) => this.ds.writeLogChunk(runId, step, meta.taskId, attempt, seq, text),
+          write: (seq, text) => this.ds.writeLogChunk(runId, step, meta.taskId, attempt, seq, text, writer),
           onError: (e) => this.o.output.info(`${prefix} the live log could not be stored: ${e.message}`),
         });
         // Where the attempt runs (a Kubernetes pod and node) is recorded as soon as the executor knows it.
@@ -428,7 +430,8 @@ export class Orchestrator {
             signal: abort.signal,
           });
         } finally {
-          await live.close();
+          // The whole log is archived next: what was not stored yet as a chunk needs no chunk.
+          await live.close({ flushRest: false });
           await placed;
         }
         await this.ds.writeLog(runId, step, meta.taskId, attempt, outcome.log);

@@ -461,6 +461,11 @@ describe("deployed flows on the real cluster", function () {
     const dump = await ks("dump", `DownstreamFlow/${downId}/start/1`, "--artifact", "why");
     assert.match(dump.stdout, new RegExp(`why = \\{ type: 'flow', pathspec: 'UpstreamFlow/${ID("up-1")}' \\}`));
     assert.equal(jobsOf("DownstreamFlow").length, 1, "started once");
+    const runs = await ks("runs", "DownstreamFlow");
+    assert.match(
+      runs.stdout,
+      new RegExp(`^${downId} .* started by: upstream run UpstreamFlow/${ID("up-1")} succeeded$`, "m"),
+    );
   });
 
   it("event publish starts the flows that @trigger on it, with the payload as current.trigger and matching parameters", async () => {
@@ -480,6 +485,11 @@ describe("deployed flows on the real cluster", function () {
     assert.equal(meta?.status, "succeeded");
     assert.deepEqual(meta?.params, { table: "sales" });
     assert.deepEqual(meta?.trigger, { type: "event", name: "data-ready", payload: { table: "sales", day: "monday" } });
+    const runs = await ks("runs", "EventFlow");
+    assert.match(
+      runs.stdout,
+      new RegExp(`^${runId} .* started by: event data-ready with table="sales" day="monday"$`, "m"),
+    );
   });
 
   it("a failed deployed run fails its Job at once (no orchestrator retry) and kubestep trigger --resume finishes it in the cluster", async () => {

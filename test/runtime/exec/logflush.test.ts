@@ -23,6 +23,15 @@ describe("LogChunkFlusher", () => {
     assert.equal(chunks.length, 2, "nothing after close");
   });
 
+  it("drops the rest on close({ flushRest: false }) (the archive follows): a short attempt stores no chunk", async () => {
+    const chunks: string[] = [];
+    const f = new LogChunkFlusher({ intervalMs: 60_000, write: async (_seq, text) => void chunks.push(text) });
+    f.push("only line");
+    await f.close({ flushRest: false });
+    assert.deepEqual(chunks, []);
+    assert.equal(f.chunks, 0);
+  });
+
   it("stores a chunk as soon as maxBytes are buffered, writes one at a time in order", async () => {
     const chunks: string[] = [];
     let inFlight = 0;

@@ -357,6 +357,9 @@ describe("kubestep ui API", function () {
     assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\n", live: true });
     await ds.writeLogChunk("r1", "start", "1", 0, 10, "three\n");
     assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\nthree\n", live: true });
+    // A restarted orchestrator writes a new series (a later writer prefix) after the old one, never over it.
+    await ds.writeLogChunk("r1", "start", "1", 0, 0, "again\n", "b-");
+    assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\nthree\nagain\n", live: true });
     const t = (await api.task(FLOW, "r1", "start", "1")).task;
     assert.deepEqual(
       t.attempts.map((a) => [a.attempt, a.status]),
