@@ -14,7 +14,7 @@ import * as azureStorage from "@pulumi/azure-native/storage/index.js";
 import * as managedidentity from "@pulumi/azure-native/managedidentity/index.js";
 import * as authorization from "@pulumi/azure-native/authorization/index.js";
 import type { DatastoreSpec } from "../runtime/contract/index.js";
-import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll } from "./validate.js";
+import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll, type Problems } from "./validate.js";
 
 /** The Kubernetes identity allowed to use the datastore: `system:serviceaccount:<namespace>:<serviceAccount>`. */
 export interface PodIdentityArgs {
@@ -47,6 +47,29 @@ function validatePodIdentity(id: PodIdentityArgs | undefined, path: string): ass
   ensure(typeof id === "object" && id !== null, path, `must be { namespace, serviceAccount } (got ${shown(id)})`);
   requireDnsLabel(id.namespace, `${path}.namespace`);
   requireDnsLabel(id.serviceAccount, `${path}.serviceAccount`);
+}
+
+/**
+ * Checks `additionalServiceAccounts`: other service accounts of the pod identity's namespace that get the same
+ * datastore access (the orchestrator's of deployed flows). Names are DNS labels, none twice, not the step's own.
+ */
+function validateAdditionalServiceAccounts(p: Problems, extra: unknown, main: string | undefined): void {
+  if (extra === undefined) return;
+  if (!p.ensure(Array.isArray(extra), "additionalServiceAccounts", `must be a list of service account names (got ${shown(extra)})`)) return;
+  const seen = new Set<string>(main ? [main] : []);
+  (extra as unknown[]).forEach((n, i) => {
+    if (!p.check(() => requireDnsLabel(n, `additionalServiceAccounts[${i}]`))) return;
+    p.ensure(!seen.has(n as string), `additionalServiceAccounts[${i}]`, `duplicates service account ${shown(n)} (the pod identity's or an earlier one)`);
+    seen.add(n as string);
+  });
+}
+
+/** A list argument that must be plain (its length decides how many resources exist); its items may be outputs. */
+function plainList<T>(v: pulumi.Input<T[]> | T[] | undefined, path: string): T[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v))
+    throw new pulumi.InputPropertiesError({ message: `${path} must be a plain list (each item is a resource)`, errors: [{ propertyPath: path, reason: "must be a plain list (each item becomes a resource); its items may be outputs" }] });
+  return v;
 }
 
 /** Validates the lifecycle options (every problem at once) and fills defaults. */
@@ -98,9 +121,13 @@ export interface IrsaArgs extends PodIdentityArgs {
   oidcProviderUrl: string;
 }
 
-/** Trust policy of the IRSA role: only `system:serviceaccount:<ns>:<sa>` via the cluster's OIDC provider, audience `sts.amazonaws.com`. */
-export function irsaTrustPolicy(a: IrsaArgs): PolicyDocument {
+/**
+ * Trust policy of the IRSA role: only `system:serviceaccount:<ns>:<sa>` (and the `additional` service accounts of the
+ * same namespace) via the cluster's OIDC provider, audience `sts.amazonaws.com`.
+ */
+export function irsaTrustPolicy(a: IrsaArgs, additional: string[] = []): PolicyDocument {
   const issuer = a.oidcProviderUrl.replace(/^https:\/\//, "");
+  const subjects = [a, ...additional.map((serviceAccount) => ({ namespace: a.namespace, serviceAccount }))].map(serviceAccountSubject);
   return {
     Version: "2012-10-17",
     Statement: [
@@ -108,7 +135,8 @@ export function irsaTrustPolicy(a: IrsaArgs): PolicyDocument {
         Effect: "Allow",
         Principal: { Federated: a.oidcProviderArn },
         Action: "sts:AssumeRoleWithWebIdentity",
-        Condition: { StringEquals: { [`${issuer}:sub`]: serviceAccountSubject(a), [`${issuer}:aud`]: "sts.amazonaws.com" } },
+        // A list matches any of its values.
+        Condition: { StringEquals: { [`${issuer}:sub`]: subjects.length === 1 ? subjects[0]! : subjects, [`${issuer}:aud`]: "sts.amazonaws.com" } },
       },
     ],
   };
@@ -157,6 +185,7 @@ export interface S3DatastoreSpecInput extends BucketPolicyArgs {
   kmsKeyId?: string;
   submitterRoleNames?: string[];
   irsa: IrsaArgs;
+  additionalServiceAccounts?: string[];
 }
 
 /** Validated S3 datastore settings. */
@@ -168,6 +197,8 @@ export interface S3DatastoreSpec {
   kmsKeyArn?: string;
   submitterRoleNames: string[];
   irsa: IrsaArgs;
+  /** Other service accounts of the namespace trusted like the step's. */
+  additionalServiceAccounts: string[];
 }
 
 /** Validates the S3 datastore arguments; every problem is reported at once. */
@@ -185,6 +216,7 @@ export function s3DatastoreSpec(a: S3DatastoreSpecInput): S3DatastoreSpec {
       p.ensure(typeof a.irsa.oidcProviderArn === "string" && a.irsa.oidcProviderArn.startsWith("arn:"), "irsa.oidcProviderArn", `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.irsa.oidcProviderArn)})`);
       p.check(() => requireString(a.irsa.oidcProviderUrl, "irsa.oidcProviderUrl"));
     }
+    validateAdditionalServiceAccounts(p, a.additionalServiceAccounts, a.irsa?.serviceAccount);
     p.throwIfAny("kubestep:datastore:S3Datastore");
     return {
       bucket: bucket!,
@@ -194,6 +226,7 @@ export function s3DatastoreSpec(a: S3DatastoreSpecInput): S3DatastoreSpec {
       ...(a.kmsKeyId ? { kmsKeyArn: a.kmsKeyId } : {}),
       submitterRoleNames: [...(a.submitterRoleNames ?? [])],
       irsa: a.irsa,
+      additionalServiceAccounts: [...(a.additionalServiceAccounts ?? [])],
     };
   });
 }
@@ -208,6 +241,8 @@ export interface S3DatastoreArgs {
   kmsKeyId?: pulumi.Input<string>;
   /** IAM roles (names) of submitters: the submitter policy (read/write under the prefix, KMS) is attached to them. */
   submitterRoleNames?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Other service accounts of the `irsa` namespace trusted to assume the role too (e.g. the orchestrator's of deployed flows). */
+  additionalServiceAccounts?: pulumi.Input<pulumi.Input<string>[]>;
   /** Key prefix under which the runtime writes; default `kubestep`. */
   prefix?: pulumi.Input<string>;
   /** Keep previous object versions; default true. */
@@ -292,7 +327,7 @@ export class S3Datastore extends pulumi.ComponentResource {
     );
     const role = new iam.Role(
       `${name}-irsa`,
-      { assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy(s.irsa))), description: "kubestep step pods: datastore access (IRSA)", tags: { "managed-by": "kubestep" } },
+      { assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy(s.irsa, s.additionalServiceAccounts))), description: "kubestep step pods: datastore access (IRSA)", tags: { "managed-by": "kubestep" } },
       { parent: this },
     );
     const access = pulumi.all([bucket.arn, spec]).apply(([arn, s]) => JSON.stringify(s3AccessPolicy(arn, s.bucket.prefix, s.kmsKeyArn)));
@@ -364,6 +399,7 @@ export interface GcsDatastoreSpecInput extends BucketPolicyArgs {
   accountId?: string;
   submitterMembers?: string[];
   workloadIdentity: PodIdentityArgs;
+  additionalServiceAccounts?: string[];
 }
 
 /** Validates the GCS datastore arguments; every problem is reported at once. */
@@ -378,6 +414,7 @@ export function gcsDatastoreSpec(a: GcsDatastoreSpecInput): GcsDatastoreSpecInpu
       p.ensure(typeof m === "string" && /^(user|group|serviceAccount|domain|principal|principalSet):.+/.test(m), `submitterMembers[${i}]`, `must be an IAM member such as "group:ml@example.com" (got ${shown(m)})`),
     );
     p.check(() => validatePodIdentity(a.workloadIdentity, "workloadIdentity"));
+    validateAdditionalServiceAccounts(p, a.additionalServiceAccounts, a.workloadIdentity?.serviceAccount);
     p.throwIfAny("kubestep:datastore:GcsDatastore");
     return { ...a, bucket: bucket! };
   });
@@ -416,6 +453,11 @@ export interface GcsDatastoreArgs {
    * the code URL as it. Plain list (each member is a binding).
    */
   submitterMembers?: pulumi.Input<string>[];
+  /**
+   * Other Kubernetes service accounts of the `workloadIdentity` namespace bound to the Google service account too
+   * (e.g. the orchestrator's of deployed flows). Plain list (each name is a binding); the names may be outputs.
+   */
+  additionalServiceAccounts?: pulumi.Input<string>[];
   /** The Kubernetes service account bound to the Google service account. */
   workloadIdentity: pulumi.Input<{
     /** Namespace of the step service account. */
@@ -472,6 +514,17 @@ export class GcsDatastore extends pulumi.ComponentResource {
       { serviceAccountId: gsa.name, role: "roles/iam.workloadIdentityUser", member: spec.apply((s) => gkeWorkloadIdentityMember(s.project, s.workloadIdentity)) },
       { parent: this },
     );
+    plainList(args.additionalServiceAccounts, "additionalServiceAccounts").forEach((_, i) =>
+      new gcpServiceAccount.IAMMember(
+        `${name}-workload-identity-${i}`,
+        {
+          serviceAccountId: gsa.name,
+          role: "roles/iam.workloadIdentityUser",
+          member: spec.apply((s) => gkeWorkloadIdentityMember(s.project, { namespace: s.workloadIdentity.namespace, serviceAccount: s.additionalServiceAccounts![i]! })),
+        },
+        { parent: this },
+      ),
+    );
     new gcs.BucketIAMMember(
       `${name}-bucket-access`,
       { bucket: bucket.name, role: GCS_OBJECT_ROLE, member: pulumi.interpolate`serviceAccount:${gsa.email}` },
@@ -518,6 +571,7 @@ export interface AzureDatastoreSpecInput extends BucketPolicyArgs {
   skuName?: string;
   submitterPrincipalIds?: string[];
   workloadIdentity: PodIdentityArgs & { oidcIssuerUrl: string };
+  additionalServiceAccounts?: string[];
 }
 
 /** Validates the Azure datastore arguments; every problem is reported at once. */
@@ -535,6 +589,7 @@ export function azureDatastoreSpec(a: AzureDatastoreSpecInput): AzureDatastoreSp
     );
     if (p.check(() => validatePodIdentity(a.workloadIdentity, "workloadIdentity")))
       p.ensure(typeof a.workloadIdentity.oidcIssuerUrl === "string" && a.workloadIdentity.oidcIssuerUrl.startsWith("https://"), "workloadIdentity.oidcIssuerUrl", `must be the AKS cluster's OIDC issuer URL (https://...) (got ${shown(a.workloadIdentity.oidcIssuerUrl)})`);
+    validateAdditionalServiceAccounts(p, a.additionalServiceAccounts, a.workloadIdentity?.serviceAccount);
     p.throwIfAny("kubestep:datastore:AzureDatastore");
     return { ...a, bucket: bucket!, containerName, skuName: a.skuName ?? "Standard_ZRS" };
   });
@@ -568,6 +623,11 @@ export interface AzureDatastoreArgs {
    * (user delegation SAS for the code URL). Plain list (each id is two role assignments).
    */
   submitterPrincipalIds?: pulumi.Input<string>[];
+  /**
+   * Other Kubernetes service accounts of the `workloadIdentity` namespace federated with the identity too (e.g. the
+   * orchestrator's of deployed flows). Plain list (each name is a federated credential); the names may be outputs.
+   */
+  additionalServiceAccounts?: pulumi.Input<string>[];
   /** Kind of the `submitterPrincipalIds` principals: `Group` (default), `User` or `ServicePrincipal`. Plain value. */
   submitterPrincipalType?: "Group" | "User" | "ServicePrincipal";
   /** The AKS OIDC issuer and the step service account trusted by the federated credential. */
@@ -648,7 +708,7 @@ export class AzureDatastore extends pulumi.ComponentResource {
       { parent: this },
     );
     const identity = new managedidentity.UserAssignedIdentity(`${name}-identity`, { resourceGroupName: rg, location: spec.apply((s) => s.location) }, { parent: this });
-    new managedidentity.FederatedIdentityCredential(
+    const federation = new managedidentity.FederatedIdentityCredential(
       `${name}-federation`,
       {
         resourceGroupName: rg,
@@ -659,6 +719,21 @@ export class AzureDatastore extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    // Azure refuses concurrent writes of federated credentials on one identity: each waits for the previous.
+    let previous: pulumi.Resource = federation;
+    plainList(args.additionalServiceAccounts, "additionalServiceAccounts").forEach((_, i) => {
+      previous = new managedidentity.FederatedIdentityCredential(
+        `${name}-federation-${i}`,
+        {
+          resourceGroupName: rg,
+          resourceName: identity.name,
+          issuer: spec.apply((s) => s.workloadIdentity.oidcIssuerUrl),
+          subject: spec.apply((s) => serviceAccountSubject({ namespace: s.workloadIdentity.namespace, serviceAccount: s.additionalServiceAccounts![i]! })),
+          audiences: [AZURE_FEDERATION_AUDIENCE],
+        },
+        { parent: this, dependsOn: [previous] },
+      );
+    });
     new authorization.RoleAssignment(
       `${name}-blob-access`,
       {

@@ -8,7 +8,9 @@ import type { DatastoreSpec, GpuPoolSpec, KubestepEnvironment, QosClass, Resourc
 import { ClusterAutoscaler } from "./autoscaler.js";
 import { AzureDatastore, GcsDatastore, S3Datastore } from "./datastore.js";
 import { GpuNodePool, gpuNodePoolSpec, gpuPoolContract, POOL_LABEL, type EksArchitecture, type GpuNodePoolArgs, type GpuNodePoolSpecInput, type GpuProvider, type PoolKind } from "./gpu.js";
-import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type NetworkPoliciesArgs, type PodSecurity, type SubmittersArgs } from "./namespace.js";
+import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type NetworkPoliciesArgs, type PodSecurity, type Submitters, type SubmittersArgs } from "./namespace.js";
+import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
+import { DEFAULT_ORCHESTRATOR_NAME, DEFAULT_DEPLOYER_ROLE, OrchestratorIdentity, deployerRoleBindingManifest, deployerRoleManifest } from "./orchestrator.js";
 import { DEFAULT_GPU_TAINT, validateTaint, type Taint } from "./taints.js";
 import { requireDnsLabel, requireOneOf, requireString, resolveSpec, shown, validateAll, type Problems } from "./validate.js";
 
@@ -141,6 +143,20 @@ export interface EnvironmentGpuPoolArgs {
   devicePlugin?: boolean;
 }
 
+/** Deployed flows (`kubestep deploy`): the orchestrator's identity and who may deploy. */
+export interface EnvironmentDeploymentsArgs {
+  /**
+   * Name of the orchestrator's ServiceAccount, Role and RoleBinding; default `kubestep-orchestrator`. Plain value:
+   * the datastore's pod identity trusts it by name.
+   */
+  orchestratorName?: string;
+  /**
+   * Who may deploy flows (`kubestep deploy`, `trigger`, `deployments list`, `event publish`): the deployer Role is
+   * bound to them. Default: the submitters.
+   */
+  deployers?: pulumi.Input<SubmittersArgs>;
+}
+
 /** Arguments of {@link Environment}. */
 export interface EnvironmentArgs {
   /** `aws`, `gcp`, `azure` or `existing`; decides which resources are created, so a plain value. */
@@ -190,6 +206,12 @@ export interface EnvironmentArgs {
   datastore?: EnvironmentDatastoreArgs;
   /** Node pools: created on aws/gcp/azure, only described (GPU pools) for `existing`. Plain list (each pool is a resource). */
   gpuPools?: EnvironmentGpuPoolArgs[];
+  /**
+   * Enable deployed flows (`kubestep deploy`): creates the orchestrator's ServiceAccount (with the datastore's pod
+   * identity), Role and RoleBinding, and the deployer Role bound to the deployers; the contract then names the
+   * orchestrator's service account. `true` for the defaults. Plain value (it decides which resources exist).
+   */
+  deployments?: boolean | EnvironmentDeploymentsArgs;
 }
 
 /** The {@link GpuNodePool} arguments of one pool on `cloud` (shared by validation and construction). */
@@ -277,6 +299,16 @@ function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
       p.ensure(ds[k] === undefined, `datastore.${k}`, `is only for cloud "existing" (cloud "${a.cloud}" creates the datastore)`);
     if (a.cloud !== "aws") p.ensure(ds.kmsKeyId === undefined, "datastore.kmsKeyId", 'is only for cloud "aws" (S3 SSE-KMS)');
   }
+  const dep = a.deployments;
+  if (dep !== undefined && typeof dep !== "boolean") {
+    if (p.ensure(typeof dep === "object" && dep !== null, "deployments", `must be true, false or { orchestratorName?, deployers? } (got ${shown(dep)})`)) {
+      for (const k of Object.keys(dep)) p.ensure(["orchestratorName", "deployers"].includes(k), `deployments.${k}`, "unknown field (allowed: orchestratorName, deployers)");
+      if (dep.orchestratorName !== undefined) {
+        p.check(() => requireDnsLabel(dep.orchestratorName, "deployments.orchestratorName"));
+        p.ensure(dep.orchestratorName !== (a.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT), "deployments.orchestratorName", `must differ from the step service account ${shown(a.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT)} (steps must not get the orchestrator's rights)`);
+      }
+    }
+  }
   const pools = a.gpuPools ?? [];
   if (!p.ensure(Array.isArray(pools), "gpuPools", `must be a list (got ${shown(pools)})`)) return;
   const seen = new Set<string>();
@@ -318,6 +350,8 @@ export interface ContractParts {
   podAnnotations?: Record<string, string>;
   identityPodLabels?: Record<string, string>;
   gpuPools?: GpuPoolSpec[];
+  /** The orchestrator's service account, when deployments are enabled. */
+  orchestratorServiceAccount?: string;
 }
 
 /** Assembles the {@link KubestepEnvironment} contract (exactly its fields, nothing else). */
@@ -335,6 +369,7 @@ export function environmentContract(p: ContractParts): KubestepEnvironment {
     podLabels: { ...(p.podLabels ?? {}), ...(p.identityPodLabels ?? {}) },
     podAnnotations: { ...(p.podAnnotations ?? {}) },
     gpuPools: (p.gpuPools ?? []).map((g) => ({ ...g, nodeLabels: { ...g.nodeLabels }, taints: g.taints.map((t) => ({ ...t })) })),
+    ...(p.orchestratorServiceAccount !== undefined ? { orchestratorServiceAccount: p.orchestratorServiceAccount } : {}),
   };
 }
 
@@ -376,6 +411,10 @@ export class Environment extends pulumi.ComponentResource {
   public readonly autoscalerRoleArn?: pulumi.Output<string>;
   /** The pools, by name. */
   public readonly pools: Record<string, EnvironmentPoolOutputs>;
+  /** Name of the orchestrator's service account of deployed flows (with `deployments`). */
+  public readonly orchestratorServiceAccount?: pulumi.Output<string>;
+  /** Name of the deployer Role (with `deployments`). */
+  public readonly deployerRole?: pulumi.Output<string>;
 
   constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubestep:index:Environment", name, args, opts);
@@ -387,6 +426,10 @@ export class Environment extends pulumi.ComponentResource {
     const cloud = args.cloud;
     const saName = pulumi.output(args.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT);
     const identity = { namespace: args.namespace, serviceAccount: saName };
+    const deployments = args.deployments === true ? {} : args.deployments || undefined;
+    const orchestratorName = deployments ? (deployments.orchestratorName ?? DEFAULT_ORCHESTRATOR_NAME) : undefined;
+    // The orchestrator pods reach the datastore by pod identity, like step pods: the identity trusts its service account too.
+    const additionalServiceAccounts = orchestratorName !== undefined ? [orchestratorName] : undefined;
     const ds: EnvironmentDatastoreArgs = args.datastore ?? {};
     const bucketArgs = { prefix: ds.prefix, versioning: ds.versioning, retentionDays: ds.retentionDays, forceDestroy: ds.forceDestroy, protect: ds.protect ?? false };
 
@@ -405,6 +448,7 @@ export class Environment extends pulumi.ComponentResource {
           region: ds.region ?? aws.region,
           kmsKeyId: ds.kmsKeyId,
           submitterRoleNames: aws.submitterRoleNames,
+          additionalServiceAccounts,
           irsa: { ...identity, oidcProviderArn: aws.oidcProviderArn, oidcProviderUrl: aws.oidcProviderUrl },
         },
         { parent: this },
@@ -428,6 +472,7 @@ export class Environment extends pulumi.ComponentResource {
           location: ds.location ?? gcp.location,
           project: gcp.project,
           submitterMembers: gcp.submitterMembers,
+          additionalServiceAccounts,
           workloadIdentity: identity,
         },
         { parent: this },
@@ -448,6 +493,7 @@ export class Environment extends pulumi.ComponentResource {
           accountName: ds.bucketName,
           submitterPrincipalIds: az.submitterPrincipalIds,
           ...(az.submitterPrincipalType !== undefined ? { submitterPrincipalType: az.submitterPrincipalType } : {}),
+          additionalServiceAccounts,
           workloadIdentity: { ...identity, oidcIssuerUrl: az.oidcIssuerUrl },
         },
         { parent: this },
@@ -485,6 +531,30 @@ export class Environment extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // Deployed flows: the orchestrator's identity (same pod identity as steps) and the deployer Role.
+    if (deployments) {
+      const orchestrator = new OrchestratorIdentity(
+        `${name}-orchestrator`,
+        { namespace: ns.namespace, name: orchestratorName, annotations: saAnnotations, labels: identityPodLabels, parallel: args.parallel },
+        { parent: this },
+      );
+      const deployerRole = new rbacv1.Role(
+        `${name}-deployer`,
+        { metadata: ns.namespace.apply((n) => deployerRoleManifest(n).metadata), rules: ns.namespace.apply((n) => deployerRoleManifest(n).rules) },
+        { parent: this },
+      );
+      const binding = pulumi
+        .all([ns.namespace, pulumi.output(deployments.deployers ?? args.submitters)])
+        .apply(([n, who]) => deployerRoleBindingManifest(n, who as Submitters, DEFAULT_DEPLOYER_ROLE));
+      new rbacv1.RoleBinding(
+        `${name}-deployers`,
+        { metadata: binding.apply((b) => b.metadata), roleRef: binding.apply((b) => b.roleRef), subjects: binding.apply((b) => b.subjects) },
+        { parent: this, dependsOn: [deployerRole] },
+      );
+      this.orchestratorServiceAccount = orchestrator.serviceAccount;
+      this.deployerRole = deployerRole.metadata.name;
+    }
+
     this.pools = {};
     const pools: pulumi.Output<GpuPoolSpec | undefined>[] = (args.gpuPools ?? []).map((p) => {
       if (cloud === "existing")
@@ -515,8 +585,8 @@ export class Environment extends pulumi.ComponentResource {
 
     this.namespace = ns.namespace;
     this.kubestep = pulumi
-      .all([checked, ns.namespace, ns.serviceAccount, datastore, identityPodLabels, pulumi.all(pools)])
-      .apply(([a, namespace, serviceAccount, store, idLabels, gpuPools]) =>
+      .all([checked, ns.namespace, ns.serviceAccount, datastore, identityPodLabels, pulumi.all(pools), pulumi.output(this.orchestratorServiceAccount)])
+      .apply(([a, namespace, serviceAccount, store, idLabels, gpuPools, orchestratorServiceAccount]) =>
         environmentContract({
           name: a.name ?? pulumi.getStack(),
           namespace,
@@ -530,6 +600,7 @@ export class Environment extends pulumi.ComponentResource {
           podAnnotations: a.podAnnotations,
           identityPodLabels: idLabels,
           gpuPools: gpuPools.filter((g): g is GpuPoolSpec => g !== undefined),
+          ...(orchestratorServiceAccount !== undefined ? { orchestratorServiceAccount } : {}),
         }),
       ) as pulumi.Output<KubestepEnvironment>;
     this.registerOutputs({
@@ -544,6 +615,8 @@ export class Environment extends pulumi.ComponentResource {
       clientId: this.clientId,
       autoscalerRoleArn: this.autoscalerRoleArn,
       pools: this.pools,
+      orchestratorServiceAccount: this.orchestratorServiceAccount,
+      deployerRole: this.deployerRole,
     });
   }
 }

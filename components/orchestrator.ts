@@ -7,8 +7,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as corev1 from "@pulumi/kubernetes/core/v1/index.js";
 import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
-import { MANAGED_BY, submitterRules, type PolicyRule, type RoleBindingManifest, type RoleManifest, type ServiceAccountManifest } from "./namespace.js";
-import { requireDnsLabel, resolveSpec } from "./validate.js";
+import { MANAGED_BY, submitterRules, submitterSubjects, type PolicyRule, type RoleBindingManifest, type RoleManifest, type ServiceAccountManifest, type Submitters } from "./namespace.js";
+import { ensure, requireDnsLabel, resolveSpec } from "./validate.js";
 
 /** Default name of the orchestrator's ServiceAccount, Role and RoleBinding (the runtime's default too). */
 export const DEFAULT_ORCHESTRATOR_NAME = "kubestep-orchestrator";
@@ -87,6 +87,20 @@ export function orchestratorObjects(o: OrchestratorObjectsOptions): Orchestrator
 export function deployerRoleManifest(namespace: string, name = DEFAULT_DEPLOYER_ROLE): RoleManifest {
   requireDnsLabel(namespace, "namespace");
   return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace, labels: { ...MANAGED_BY } }, rules: deployerRules() };
+}
+
+/** The RoleBinding of the deployer Role to whoever deploys flows (users, groups, service accounts; service accounts default to `namespace`). */
+export function deployerRoleBindingManifest(namespace: string, deployers: Submitters, roleName = DEFAULT_DEPLOYER_ROLE): RoleBindingManifest {
+  requireDnsLabel(namespace, "namespace");
+  const subjects = submitterSubjects(deployers, namespace);
+  ensure(subjects.length > 0, "deployments.deployers", "must name at least one user, group or service account allowed to deploy flows (got none)");
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: roleName, namespace, labels: { ...MANAGED_BY } },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
+    subjects,
+  };
 }
 
 /** Arguments of {@link OrchestratorIdentity}. */

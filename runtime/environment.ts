@@ -22,7 +22,7 @@ import {
   type QosClass,
   type TaintSpec,
 } from "./contract/kubernetes.js";
-import { isDnsLabel } from "./contract/names.js";
+import { isDnsLabel, isDnsSubdomain } from "./contract/names.js";
 import { KubestepError } from "./errors.js";
 
 export type { DatastoreKind } from "./contract/datastore.js";
@@ -117,10 +117,15 @@ export interface KubestepEnvironment {
    * mapping (`CUDA_IMAGES` in `contract/kubernetes.ts`), e.g. to use a mirror or an image with your libraries.
    */
   cudaImages?: Record<string, string>;
+  /**
+   * Service account the orchestrator pods of deployed flows run as (`kubestep deploy`); present when the
+   * environment provisions deployments (its Role is exactly what an orchestrator pod calls).
+   */
+  orchestratorServiceAccount?: string;
 }
 
 /** Optional top-level fields of {@link KubestepEnvironment} (absent when not set). */
-const OPTIONAL_FIELDS = ["imagePullPolicy", "cudaImages"];
+const OPTIONAL_FIELDS = ["imagePullPolicy", "cudaImages", "orchestratorServiceAccount"];
 
 /** Thrown when an environment document is malformed; lists every bad field. */
 export class EnvironmentError extends KubestepError {
@@ -314,6 +319,14 @@ export function parseEnvironment(value: unknown, source = "environment"): Kubest
       }
       env.cudaImages = images;
     }
+  }
+  const orchestratorServiceAccount = str("orchestratorServiceAccount", value.orchestratorServiceAccount, false);
+  if (orchestratorServiceAccount !== undefined) {
+    if (!isDnsSubdomain(orchestratorServiceAccount))
+      problems.push(
+        `orchestratorServiceAccount: not a valid Kubernetes service account name (got ${show(orchestratorServiceAccount)})`,
+      );
+    env.orchestratorServiceAccount = orchestratorServiceAccount;
   }
   const fields = Object.keys(env);
   if (!fields.includes("nodeImage")) fields.splice(fields.indexOf("image") + 1, 0, "nodeImage"); // optional field

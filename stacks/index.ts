@@ -25,3 +25,7 @@ export const clientId = environment.clientId;
 export const autoscalerRoleArn = environment.autoscalerRoleArn;
 /** The pools' provider names, node roles and node service accounts. */
 export const pools = environment.pools;
+/** Service account of deployed flows' orchestrator pods (with `kubestep:deployments`). */
+export const orchestratorServiceAccount = environment.orchestratorServiceAccount;
+/** The deployer Role, bound to whoever deploys flows (with `kubestep:deployments`). */
+export const deployerRole = environment.deployerRole;

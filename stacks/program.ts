@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Provider as KubernetesProvider } from "@pulumi/kubernetes/provider.js";
-import { Environment, type AwsClusterArgs, type AzureClusterArgs, type Cloud, type EnvironmentDatastoreArgs, type EnvironmentGpuPoolArgs, type GcpClusterArgs } from "../components/environment.js";
+import { Environment, type AwsClusterArgs, type AzureClusterArgs, type Cloud, type EnvironmentDatastoreArgs, type EnvironmentDeploymentsArgs, type EnvironmentGpuPoolArgs, type GcpClusterArgs } from "../components/environment.js";
 import type { ContainerLimits, NetworkPolicies, PodSecurity, Submitters } from "../components/namespace.js";
 import { validateAll } from "../components/validate.js";
 import type { ResourceDefaults } from "../runtime/environment.js";
@@ -62,5 +62,6 @@ export function kubestepStack(config: pulumi.Config = new pulumi.Config("kubeste
     azure: config.getObject<AzureClusterArgs>("azure"),
     datastore: config.getObject<EnvironmentDatastoreArgs>("datastore"),
     gpuPools: config.getObject<EnvironmentGpuPoolArgs[]>("gpuPools"),
+    deployments: config.getObject<boolean | EnvironmentDeploymentsArgs>("deployments"),
   }, { providers: { kubernetes } });
 }

@@ -66,7 +66,8 @@ Options:
   --stack <name> | --environment <file>   the provisioned environment (as for run)
   --datastore <kind>            s3 | gs | azure (default: the environment's, or KUBESTEP_DEFAULT_DATASTORE)
   --with kubernetes[:k=v,...]   option overrides for every step (and the orchestrator's image, secrets)
-  --orchestrator-service-account <sa>  service account of orchestrator pods (default kubestep-orchestrator)
+  --orchestrator-service-account <sa>  service account of orchestrator pods (default: the environment's
+                                orchestratorServiceAccount, else kubestep-orchestrator)
   --allow-overlap               a scheduled run may start while the previous one runs (default: Forbid)
   --tag <tag>                   tag every run (repeatable)
   --max-workers <N>, --max-num-splits <N>   as for run
@@ -241,7 +242,11 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
     stepConfigs: configs,
     podEnv,
     orchestrator: {
-      serviceAccount: opt(p, "orchestrator-service-account") ?? k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT,
+      // The flag, else the one the environment provisioned (Environment with deployments), else the default name.
+      serviceAccount:
+        opt(p, "orchestrator-service-account") ??
+        environment?.orchestratorServiceAccount ??
+        k8sDeploy.DEFAULT_ORCHESTRATOR_SERVICE_ACCOUNT,
       image: orchestratorConfig.image,
       ...(orchestratorConfig.imagePullPolicy !== undefined
         ? { imagePullPolicy: orchestratorConfig.imagePullPolicy }
@@ -249,6 +254,7 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
       secrets: orchestratorConfig.secrets,
       imagePullSecrets: orchestratorConfig.imagePullSecrets,
       backoffLimit: k8sDeploy.DEFAULT_ORCHESTRATOR_BACKOFF_LIMIT,
+      ...(Object.keys(orchestratorConfig.labels).length ? { podLabels: orchestratorConfig.labels } : {}),
     },
     ...(spec.schedule ? { schedule: { ...spec.schedule, allowOverlap: p.flags.has("allow-overlap") } } : {}),
     events: spec.events,
@@ -398,8 +404,10 @@ export async function cmdDeployments(argv: string[], _h?: DeployHelpers): Promis
         .readNamespacedCronJob({ namespace, name: deploymentName(r.flowName) })
         .catch(() => undefined);
       const last = cj?.status?.lastScheduleTime;
+      const { nextFireTime } = await import("../deploy/cron.js");
+      const next = cj?.spec?.suspend ? undefined : nextFireTime(r.schedule.cron, new Date(), r.schedule.timezone);
       process.stdout.write(
-        `    schedule: ${cj ? `last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`,
+        `    schedule: ${cj ? `next fire ${cj.spec?.suspend ? "none (suspended)" : next ? next.toISOString() : "never"}, last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`,
       );
     }
     process.stdout.write(last.length ? last.map((l) => `    last run: ${l}\n`).join("") : "    no runs yet\n");

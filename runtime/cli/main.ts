@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
 import { loadFlow } from "../code/load.js";
-import { FlowDatastore } from "../datastore/flowstore.js";
+import { FlowDatastore, type RunMeta } from "../datastore/flowstore.js";
+import { describeTrigger, type RunTrigger } from "../deploy/record.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
@@ -354,10 +355,11 @@ async function cmdRuns(argv: string[]): Promise<number> {
   const runs = await ds.listRuns();
   if (!runs.length) process.stdout.write(`no runs of ${flow}\n`);
   for (const r of runs) {
-    const m = await ds.readRun(r);
+    const m = (await ds.readRun(r)) as (RunMeta & { trigger?: RunTrigger }) | undefined;
     if (!m) continue;
+    // Deployed runs record why they started (run.json `trigger`, `current.trigger` in their tasks).
     process.stdout.write(
-      `${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}\n`,
+      `${r}  ${m.status.padEnd(9)} ${m.createdAt}  user=${m.user}${m.tags.length ? ` tags=${m.tags.join(",")}` : ""}  params=${JSON.stringify(m.params)}${m.originRunId ? ` (resumed ${m.originRunId})` : ""}${m.trigger ? ` started by: ${describeTrigger(m.trigger)}` : ""}\n`,
     );
   }
   return 0;
@@ -373,13 +375,25 @@ async function cmdLogs(argv: string[]): Promise<number> {
   for (const t of tasks) {
     const meta = await ds.readTask(run!, step!, t);
     if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${t}`);
-    const attempt = opt(p, "attempt") !== undefined ? Number(opt(p, "attempt")) : meta.attempts.length - 1;
-    const text = attempt >= 0 ? await ds.readLog(run!, step!, t, attempt) : undefined;
+    // A running task's attempt is not in its metadata until it ends: its live log is the one after the last.
+    const attempt =
+      opt(p, "attempt") !== undefined
+        ? Number(opt(p, "attempt"))
+        : meta.status === "running" && meta.attempts[meta.attempts.length - 1]?.status !== "running"
+          ? meta.attempts.length
+          : meta.attempts.length - 1;
+    const log = attempt >= 0 ? await ds.readLogOrLive(run!, step!, t, attempt) : undefined;
     if (tasks.length > 1 || task === undefined)
       process.stdout.write(`--- ${flow}/${run}/${step}/${t} attempt ${attempt} (${meta.status}) ---\n`);
     process.stdout.write(
-      text ?? (meta.clonedFrom ? `(reused from ${meta.clonedFrom}; see its logs)\n` : "(no log stored)\n"),
+      log?.text ??
+        (meta.clonedFrom
+          ? `(reused from ${meta.clonedFrom}; see its logs)\n`
+          : meta.status === "running"
+            ? "(running; no output stored yet)\n"
+            : "(no log stored)\n"),
     );
+    if (log?.live) process.stderr.write(`(attempt ${attempt} is still running: this is its output so far)\n`);
   }
   return 0;
 }
@@ -393,6 +407,13 @@ async function cmdDump(argv: string[]): Promise<number> {
   if (!meta) throw new UsageError(`no task ${flow}/${run}/${step}/${task}`);
   const store = new ArtifactStore(ds);
   const only = opt(p, "artifact");
+  // Where each Kubernetes attempt ran, as comment lines before the artifacts.
+  if (!only)
+    for (const at of meta.attempts)
+      if (at?.placement)
+        process.stdout.write(
+          `# attempt ${at.attempt} ${at.status}: Kubernetes Job ${at.placement.namespace}/${at.placement.job}, pod ${at.placement.pod}, node ${at.placement.node ?? "(not scheduled)"}\n`,
+        );
   const { inspect } = await import("node:util");
   for (const [name, ref] of Object.entries(meta.artifacts ?? {})) {
     if (only && name !== only) continue;

@@ -8,7 +8,9 @@
  *   <Flow>/runs/<run>/<step>/<task>/task.json             task metadata (status, attempts, artifacts)
  *   <Flow>/runs/<run>/<step>/<task>/card.json             the task's card (`current.card`), when it made one
  *   <Flow>/runs/<run>/<step>/<task>/<attempt>/result.json what the attempt produced (written by the task)
- *   <Flow>/runs/<run>/<step>/<task>/<attempt>/log.txt     the attempt's output
+ *   <Flow>/runs/<run>/<step>/<task>/<attempt>/log.txt     the attempt's output (archived when it ends)
+ *   <Flow>/runs/<run>/<step>/<task>/<attempt>/log.live/<n> the output so far of a running attempt, in append-only
+ *                                                         chunks (removed once log.txt is stored)
  *
  * Every object is written atomically by the Storage, so a reader never accepts half an artifact.
  */
@@ -47,6 +49,28 @@ export interface AttemptMeta {
   error?: string;
   /** Where it ran: "local" or the Kubernetes Job name. */
   executor?: string;
+  /** The Kubernetes objects it ran as (Kubernetes steps), recorded as soon as the pod is scheduled. */
+  placement?: Placement;
+}
+
+/** Where a Kubernetes attempt ran: its Job, pod and node. */
+export interface Placement {
+  /** Namespace of the Job and pod. */
+  namespace: string;
+  /** Name of the batch/v1 Job. */
+  job: string;
+  /** Name of the pod that ran the attempt. */
+  pod: string;
+  /** Name of the node the pod was scheduled on (absent until it is scheduled). */
+  node?: string;
+}
+
+/** A running attempt's log so far, or an ended attempt's archived log. */
+export interface StoredLog {
+  /** The text. */
+  text: string;
+  /** True while it comes from the live chunks (the attempt has not archived its log yet). */
+  live: boolean;
 }
 
 /** A level of foreach nesting a task sits in. */
@@ -88,6 +112,27 @@ export interface TaskMeta {
   caught?: string;
 }
 
+/** A step of the static graph stored with each run (what the UI draws for steps not reached yet). */
+export interface StaticGraphStep {
+  /** Step name. */
+  name: string;
+  /** Node type (the flow graph's `NodeType`). */
+  type: "start" | "linear" | "split" | "foreach" | "parallel" | "join" | "end";
+  /** Targets of its `this.next(...)`. */
+  out: string[];
+  /** Whether it joins several inputs. */
+  isJoin: boolean;
+  /** Foreach artifact name when the step fans out. */
+  foreach?: string;
+  /** Static @parallel width, when known. */
+  numParallel?: number;
+}
+
+/** The static step graph of a flow, in topological order (JSON-ready; stored in run.json). */
+export interface StaticGraph {
+  steps: StaticGraphStep[];
+}
+
 /** Run metadata. */
 export interface RunMeta {
   flowName: string;
@@ -103,6 +148,8 @@ export interface RunMeta {
   error?: string;
   /** Path of the flow file. */
   flowFile?: string;
+  /** The flow's static step graph, stored at run start so steps not reached yet are known. */
+  graph?: StaticGraph;
 }
 
 /** sha256 (hex) of bytes. */
@@ -120,6 +167,8 @@ export const LAYOUT = {
   task: "task.json",
   /** An attempt's output: `<run>/<step>/<task>/<attempt>/log.txt`. */
   log: "log.txt",
+  /** Folder of a running attempt's log chunks: `<run>/<step>/<task>/<attempt>/log.live/<seq>`. */
+  liveLog: "log.live",
 } as const;
 
 /** Where an object below `<Flow>/runs/` sits in the layout (see {@link parseRunsKey}). */
@@ -251,6 +300,62 @@ export class FlowDatastore {
   }
   async readLog(runId: string, step: string, taskId: string, attempt: number): Promise<string | undefined> {
     return (await this.storage.get(this.logKey(runId, step, taskId, attempt)))?.toString("utf8");
+  }
+
+  /** Folder of a running attempt's log chunks. */
+  liveLogPrefix(runId: string, step: string, taskId: string, attempt: number): string {
+    return this.k(LAYOUT.runs, runId, step, taskId, attempt, LAYOUT.liveLog);
+  }
+  /**
+   * Key of chunk `seq` of a writer (zero-padded so keys sort in order). `writer` is a sortable prefix naming who
+   * writes (an orchestrator restarted on the same attempt starts a new series after the old one, never over it).
+   */
+  logChunkKey(runId: string, step: string, taskId: string, attempt: number, seq: number, writer = ""): string {
+    return `${this.liveLogPrefix(runId, step, taskId, attempt)}/${writer}${String(seq).padStart(8, "0")}`;
+  }
+  /** Stores one chunk of a running attempt's output (a new object each time: nothing is rewritten). */
+  writeLogChunk(
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+    seq: number,
+    text: string,
+    writer = "",
+  ): Promise<void> {
+    return this.storage.put(this.logChunkKey(runId, step, taskId, attempt, seq, writer), text);
+  }
+  /** Keys of a running attempt's log chunks, in order. */
+  async listLogChunks(runId: string, step: string, taskId: string, attempt: number): Promise<string[]> {
+    return (await this.storage.list(this.liveLogPrefix(runId, step, taskId, attempt))).sort();
+  }
+  /** Removes the chunks once the archived log is stored. */
+  async deleteLogChunks(runId: string, step: string, taskId: string, attempt: number): Promise<void> {
+    const keys = await this.listLogChunks(runId, step, taskId, attempt);
+    await Promise.all(keys.map((k) => this.storage.delete(k)));
+  }
+  /**
+   * The archived log of an attempt, or while it runs its chunks so far; undefined when there is neither.
+   * `readChunk` may serve chunks from a cache (they never change).
+   */
+  async readLogOrLive(
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+    readChunk: (key: string) => Promise<Buffer | undefined> = (k) => this.storage.get(k),
+  ): Promise<StoredLog | undefined> {
+    const archived = await this.readLog(runId, step, taskId, attempt);
+    if (archived !== undefined) return { text: archived, live: false };
+    const keys = await this.listLogChunks(runId, step, taskId, attempt);
+    if (!keys.length) return undefined;
+    const chunks = await Promise.all(keys.map(readChunk));
+    // A chunk gone between the listing and the read: the attempt ended and archived its log meanwhile.
+    if (chunks.some((c) => c === undefined)) {
+      const text = await this.readLog(runId, step, taskId, attempt);
+      return text !== undefined ? { text, live: false } : undefined;
+    }
+    return { text: chunks.map((c) => c!.toString("utf8")).join(""), live: true };
   }
 
   cardKey(runId: string, step: string, taskId: string): string {

@@ -26,6 +26,26 @@ export type RunTrigger =
       /** `Flow/run` of the upstream run. */ pathspec: string;
     };
 
+/** Why a run started, in one line (`kubestep runs`): schedule, event name and payload, upstream run or manual trigger. */
+export function describeTrigger(t: RunTrigger): string {
+  switch (t.type) {
+    case "manual":
+      return `manual trigger by ${t.user}`;
+    case "schedule":
+      return `schedule ${JSON.stringify(t.cron)}${t.timezone ? ` (${t.timezone})` : ""}`;
+    case "event": {
+      const payload = Object.entries(t.payload ?? {})
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(" ");
+      return `event ${t.name}${payload ? ` with ${payload}` : ""}`;
+    }
+    case "flow":
+      return `upstream run ${t.pathspec} succeeded`;
+    default:
+      return `unknown trigger ${JSON.stringify(t)}`;
+  }
+}
+
 /** A deployed flow, as `kubestep deploy` records it. */
 export interface DeploymentRecord {
   /** Record format version. */
@@ -66,6 +86,11 @@ export interface DeploymentRecord {
     imagePullSecrets: string[];
     /** Restarts of a killed orchestrator pod before the run is given up (the Job's backoffLimit). */
     backoffLimit: number;
+    /**
+     * Labels of orchestrator pods from the environment and `--with kubernetes:labels=...` (e.g.
+     * `azure.workload.identity/use: "true"`, which gives the pod its datastore identity on AKS); kubestep's own win.
+     */
+    podLabels?: Record<string, string>;
   };
   /** The schedule, when the flow has `@schedule`. */
   schedule?: { cron: string; timezone?: string; allowOverlap: boolean };

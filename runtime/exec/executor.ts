@@ -1,5 +1,6 @@
 /** What an executor (local processes, Kubernetes Jobs) does for the orchestrator: run one attempt. */
 import type { TaskSpec } from "./spec.js";
+import type { Placement } from "../datastore/flowstore.js";
 
 /** How an attempt ended. */
 export interface AttemptOutcome {
@@ -34,6 +35,8 @@ export interface AttemptOptions {
   onLine: (line: string, stream: "stdout" | "stderr") => void;
   /** Aborting stops the attempt (a gang member failed); the reason becomes its error. */
   signal?: AbortSignal;
+  /** Called when the executor learns (or learns more about) where the attempt runs: its Job, pod and node. */
+  onPlacement?: (placement: Placement) => void;
 }
 
 export interface Executor {

@@ -7,18 +7,20 @@ import { userInfo } from "node:os";
 import { ArtifactStore } from "../artifacts/store.js";
 import {
   FlowDatastore,
+  type AttemptMeta,
   type ForeachFrame,
   type RunMeta,
   type TaskMeta,
   type TaskResult,
 } from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
-import type { FlowGraph, GraphNode } from "../flow/graph.js";
+import { staticGraph, type FlowGraph, type GraphNode } from "../flow/graph.js";
 import type { CatchOptions } from "../flow/decorators.js";
 import type { Executor, AttemptOutcome } from "./executor.js";
 import type { TaskSpec } from "./spec.js";
 import { readVariable } from "../variables.js";
 import type { RunTrigger } from "../deploy/record.js";
+import { LogChunkFlusher } from "./logflush.js";
 
 /** Where the orchestrator writes logs and progress. */
 export interface Output {
@@ -59,6 +61,13 @@ export interface OrchestratorOptions {
   continueRun?: boolean;
   /** Sleep used between retries (tests may shorten it; the default honours minutesBetweenRetries). */
   sleep?: (ms: number) => Promise<void>;
+  /** How a running attempt's output is stored as live chunks (default every 2 s or 256 KiB). */
+  liveLog?: {
+    /** Longest time a line waits before it is stored (ms). */
+    intervalMs?: number;
+    /** A chunk is stored as soon as this many bytes are buffered. */
+    maxBytes?: number;
+  };
 }
 
 /** Result of a run. */
@@ -135,10 +144,11 @@ export class Orchestrator {
       codeHash: this.o.codeHash,
       createdAt: new Date().toISOString(),
       flowFile: this.o.flowFile,
+      graph: staticGraph(graph),
       ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}),
       ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
     };
-    this.run = previous ? { ...previous, status: "running" } : fresh;
+    this.run = previous ? { graph: fresh.graph, ...previous, status: "running" } : fresh;
     await this.ds.writeRun(this.run);
     const finished = new Promise<void>((r) => (this.finish = r));
     this.launch("start", [], [], 0);
@@ -391,16 +401,42 @@ export class Orchestrator {
               }
             : {}),
         };
-        const a = { attempt, status: "running" as const, startedAt: now() };
+        const a: AttemptMeta = { attempt, status: "running", startedAt: now() };
         meta.attempts[attempt] = a;
-        let outcome = await executor.runAttempt(spec, {
-          timeoutSeconds,
-          env: envVars,
-          prefix: prefixes[i]!,
-          onLine: (l, s) => this.o.output.line(l, s),
-          signal: abort.signal,
+        const prefix = prefixes[i]!;
+        // The output so far is stored in chunks while the attempt runs (kubestep logs / ui show it live).
+        // Chunks are keyed by when this orchestrator started the attempt, so a restarted one never overwrites them.
+        const writer = `${Date.now().toString(36).padStart(10, "0")}-`;
+        const live = new LogChunkFlusher({
+          ...this.o.liveLog,
+          write: (seq, text) => this.ds.writeLogChunk(runId, step, meta.taskId, attempt, seq, text, writer),
+          onError: (e) => this.o.output.info(`${prefix} the live log could not be stored: ${e.message}`),
         });
+        // Where the attempt runs (a Kubernetes pod and node) is recorded as soon as the executor knows it.
+        let placed: Promise<void> = Promise.resolve();
+        let outcome: AttemptOutcome;
+        try {
+          outcome = await executor.runAttempt(spec, {
+            timeoutSeconds,
+            env: envVars,
+            prefix,
+            onLine: (l, s) => {
+              this.o.output.line(l, s);
+              live.push(l.startsWith(prefix + " ") ? l.slice(prefix.length + 1) : l);
+            },
+            onPlacement: (p) => {
+              a.placement = p;
+              placed = placed.then(() => this.ds.writeTask(runId, meta).catch(() => undefined));
+            },
+            signal: abort.signal,
+          });
+        } finally {
+          // The whole log is archived next: what was not stored yet as a chunk needs no chunk.
+          await live.close({ flushRest: false });
+          await placed;
+        }
         await this.ds.writeLog(runId, step, meta.taskId, attempt, outcome.log);
+        if (live.chunks) await this.ds.deleteLogChunks(runId, step, meta.taskId, attempt).catch(() => undefined);
         let result: TaskResult | undefined;
         if (outcome.ok) {
           result = await this.ds.readResult(runId, step, meta.taskId, attempt);

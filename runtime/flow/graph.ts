@@ -4,9 +4,10 @@
  */
 import { FlowDefinitionError, OptionProblems } from "../errors.js";
 import { flowMetaOf, stepProblemsOf, type FlowMeta, type StepMeta } from "./meta.js";
+import type { StaticGraph, StaticGraphStep } from "../datastore/flowstore.js";
 
 /** Kind of a node. */
-export type NodeType = "start" | "linear" | "split" | "foreach" | "parallel" | "join" | "end";
+export type NodeType = StaticGraphStep["type"];
 
 /** One step of the graph. */
 export interface GraphNode {
@@ -40,6 +41,23 @@ export interface FlowGraph {
   order: string[];
   /** The class's declarations. */
   meta: FlowMeta;
+}
+
+/** The JSON-ready static graph of a validated flow graph. */
+export function staticGraph(graph: FlowGraph): StaticGraph {
+  return {
+    steps: graph.order.map((name) => {
+      const n = graph.nodes[name]!;
+      return {
+        name,
+        type: n.type,
+        out: [...n.out],
+        isJoin: n.isJoin,
+        ...(n.foreach !== undefined ? { foreach: n.foreach } : {}),
+        ...(n.numParallel !== undefined ? { numParallel: n.numParallel } : {}),
+      };
+    }),
+  };
 }
 
 interface ParsedNext {

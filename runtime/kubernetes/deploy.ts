@@ -175,7 +175,11 @@ export function orchestratorBootstrapCommand(): string[] {
 export function orchestratorJobSpec(run: DeployedRunSpec): V1JobSpec {
   const record = run.deployment;
   const o = record.orchestrator;
-  const podLabels = { ...labels(record, "orchestrator"), [LABEL_KEYS.name]: ORCHESTRATOR_APP_NAME };
+  const podLabels = {
+    ...(o.podLabels ?? {}),
+    ...labels(record, "orchestrator"),
+    [LABEL_KEYS.name]: ORCHESTRATOR_APP_NAME,
+  };
   const env: V1EnvVar[] = [
     { name: DEPLOYED_RUN_ENV, value: JSON.stringify(run) },
     { name: CODE_SHA_ENV, value: record.orchestratorCode.sha },

@@ -9,7 +9,10 @@ import {
   FlowDatastore,
   type ArtifactRef,
   type AttemptMeta,
+  type Placement,
   type RunMeta,
+  type StaticGraph,
+  type StoredLog,
   type Status,
   type TaskMeta,
 } from "../datastore/flowstore.js";
@@ -83,6 +86,8 @@ export interface TaskSummary {
   foreachIndex?: number;
   /** Where the last attempt ran: "local" or "kubernetes job <namespace>/<job>". */
   where?: string;
+  /** The Job, pod and node the last Kubernetes attempt ran on, once its pod was scheduled. */
+  placement?: Placement;
   /** The last failed attempt's explained error. */
   error?: string;
   /** Failure recorded by @catch. */
@@ -227,6 +232,8 @@ export class UiApi {
   private readonly indexes = new Map<string, RunIndex>();
   /** Finished tasks never change: their metadata is kept. */
   private readonly finishedTasks = new Map<string, TaskMeta>();
+  /** Live log chunks read so far (they never change), by key. */
+  private readonly chunks = new Map<string, Buffer>();
   private readonly previewMaxBytes: number;
   private readonly concurrency: number;
   private readonly indexTtlMs: number;
@@ -362,12 +369,14 @@ export class UiApi {
 
   private taskSummary(m: TaskMeta, hasCard: boolean): TaskSummary {
     const attempts = [...m.attempts];
-    if (m.status === "running") {
-      // The orchestrator records an attempt when it ends; the one under way is shown as running since the last ended.
-      const last = attempts[attempts.length - 1];
+    const last = attempts[attempts.length - 1];
+    if (m.status === "running" && last?.status !== "running") {
+      // The orchestrator records an attempt when it ends (or when its pod is placed); the one under way is
+      // shown as running since the last ended.
       attempts.push({ attempt: attempts.length, status: "running", startedAt: last?.finishedAt ?? m.startedAt });
     }
     const lastDone = [...m.attempts].reverse().find((a) => a.executor);
+    const placed = [...m.attempts].reverse().find((a) => a.placement);
     const failed = [...m.attempts].reverse().find((a) => a.status === "failed");
     const frame = m.foreachStack[m.foreachStack.length - 1];
     return {
@@ -380,6 +389,7 @@ export class UiApi {
       parents: m.parents,
       ...(frame ? { foreachIndex: frame.index } : {}),
       ...(lastDone?.executor ? { where: lastDone.executor } : {}),
+      ...(placed?.placement ? { placement: placed.placement } : {}),
       ...(failed?.error ? { error: failed.error } : {}),
       ...(m.caught ? { caught: m.caught } : {}),
       ...(m.clonedFrom ? { clonedFrom: m.clonedFrom } : {}),
@@ -415,7 +425,7 @@ export class UiApi {
             ? 1
             : Number(a.tasks[0]!.taskId) - Number(b.tasks[0]!.taskId),
       );
-    return { run: summarize(meta, Date.now()), steps, graph: buildGraph(byStep) };
+    return { run: summarize(meta, Date.now()), steps, graph: buildGraph(byStep, meta.graph) };
   }
 
   /** A task with its attempts and artifact previews. */
@@ -477,16 +487,39 @@ export class UiApi {
     return Buffer.concat(chunks).subarray(0, n);
   }
 
-  /** The stored log of an attempt (undefined while the attempt has not stored one). */
-  async log(flow: string, runId: string, step: string, taskId: string, attempt: number): Promise<string | undefined> {
+  /**
+   * The log of an attempt: archived once it ended, its live chunks so far while it runs (chunks never change,
+   * so each is read once); undefined while it has stored neither.
+   */
+  async log(
+    flow: string,
+    runId: string,
+    step: string,
+    taskId: string,
+    attempt: number,
+  ): Promise<StoredLog | undefined> {
     if (!Number.isInteger(attempt) || attempt < 0)
       throw new UiRequestError(400, `attempt ${attempt} is invalid; use a whole number >= 0`);
-    return this.ds(flow).readLog(
+    const ds = this.ds(flow);
+    const args = [
       checkSegment("run", runId),
       checkSegment("step", step),
       checkSegment("task", taskId),
       attempt,
-    );
+    ] as const;
+    const log = await ds.readLogOrLive(...args, async (key) => {
+      const cached = this.chunks.get(key);
+      if (cached) return cached;
+      const b = await this.storage.get(key);
+      if (b) this.chunks.set(key, b);
+      return b;
+    });
+    if (!log?.live) {
+      // Ended: its chunks are gone from the datastore, drop them from memory too.
+      const prefix = ds.liveLogPrefix(...args) + "/";
+      for (const k of this.chunks.keys()) if (k.startsWith(prefix)) this.chunks.delete(k);
+    }
+    return log;
   }
 
   /** An artifact's stored bytes as a stream, with its reference, for download. */
@@ -522,8 +555,14 @@ export class UiApi {
   }
 }
 
-/** The step graph of a run, from its tasks: parents give the edges, transitions give fan-outs and the steps not reached yet. */
-export function buildGraph(byStep: Map<string, TaskMeta[]>): { nodes: GraphNode[]; edges: GraphEdge[] } {
+/**
+ * The step graph of a run, from its tasks: parents give the edges, transitions give fan-outs and the steps not
+ * reached yet; the flow's static graph (stored with the run) adds every step no task reached, "pending" (not started).
+ */
+export function buildGraph(
+  byStep: Map<string, TaskMeta[]>,
+  flowGraph?: StaticGraph,
+): { nodes: GraphNode[]; edges: GraphEdge[] } {
   const nodes = new Map<string, GraphNode>();
   const edges = new Map<string, GraphEdge>();
   const node = (step: string): GraphNode => {
@@ -599,5 +638,41 @@ export function buildGraph(byStep: Map<string, TaskMeta[]>): { nodes: GraphNode[
                 : {}),
           });
         }
-  return { nodes: [...nodes.values()], edges: [...edges.values()] };
+  // Steps of the flow no task reached (not started, or never reached because the run failed), with their edges.
+  for (const st of flowGraph?.steps ?? []) {
+    const n = node(st.name);
+    if (!byStep.has(st.name)) {
+      n.isJoin = st.isJoin;
+      if (st.foreach !== undefined) n.foreach = { artifact: st.foreach };
+      if (st.numParallel !== undefined) n.parallel = st.numParallel;
+    }
+  }
+  for (const st of flowGraph?.steps ?? [])
+    for (const target of st.out) {
+      if (edges.has(`${st.name}\0${target}`)) continue;
+      // An edge both of whose ends have tasks is already known from their parents (or was not taken).
+      if (byStep.has(st.name) && byStep.has(target)) continue;
+      const from = nodes.get(st.name)!;
+      const kind: GraphEdge["kind"] = from.foreach
+        ? "foreach"
+        : from.parallel
+          ? "parallel"
+          : nodes.get(target)?.isJoin
+            ? "join"
+            : "normal";
+      edges.set(`${st.name}\0${target}`, {
+        from: st.name,
+        to: target,
+        kind,
+        ...(kind === "foreach" && from.foreach?.num !== undefined
+          ? { count: from.foreach.num }
+          : kind === "parallel" && from.parallel
+            ? { count: from.parallel }
+            : {}),
+      });
+    }
+  // In the flow's order when it is known (steps it does not name, if any, last).
+  const rank = new Map((flowGraph?.steps ?? []).map((st, i) => [st.name, i]));
+  const ordered = [...nodes.values()].sort((a, b) => (rank.get(a.step) ?? rank.size) - (rank.get(b.step) ?? rank.size));
+  return { nodes: ordered, edges: [...edges.values()] };
 }

@@ -124,8 +124,8 @@ export async function jsonResource(api: UiApi, pathname: string, q: URLSearchPar
   m = TASK.exec(pathname);
   if (m && !m[5]) return api.task(decode(m[1]!), decode(m[2]!), decode(m[3]!), decode(m[4]!));
   if (m && m[5] === "logs" && m[6] !== undefined) {
-    const text = await api.log(decode(m[1]!), decode(m[2]!), decode(m[3]!), decode(m[4]!), Number(decode(m[6])));
-    return { stored: text !== undefined, text: text ?? "" };
+    const log = await api.log(decode(m[1]!), decode(m[2]!), decode(m[3]!), decode(m[4]!), Number(decode(m[6])));
+    return { stored: log !== undefined, live: log?.live ?? false, text: log?.text ?? "" };
   }
   return undefined;
 }

@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
 import { AzureDatastore, GcsDatastore, S3Datastore, azureRoleDefinitionId, googleAccountId, irsaTrustPolicy, s3AccessPolicy } from "../../components/datastore.js";
 import { inputErrors, ofType, one, PROVIDER_REGION, resetResources, settle, setupMocks, T, valueOf } from "./mocks.js";
@@ -91,6 +92,18 @@ describe("components/datastore", () => {
       assert.deepEqual(Object.keys(inputErrors(() => new S3Datastore("s3", { irsa: { ...IRSA, serviceAccount: "Bad SA" } }))), ["irsa.serviceAccount"]);
       const all = inputErrors(() => new S3Datastore("s4", { prefix: "/abs/", retentionDays: 0, region: "Mars", kmsKeyId: "k", irsa: { ...IRSA, oidcProviderArn: "oidc.eks" } }));
       assert.deepEqual(Object.keys(all), ["prefix", "retentionDays", "region", "kmsKeyId", "irsa.oidcProviderArn"]);
+    });
+    it("trusts additional service accounts of the namespace (the orchestrator's), each checked", async () => {
+      assert.deepEqual(irsaTrustPolicy(IRSA, ["kubestep-orchestrator"]).Statement[0]!.Condition, {
+        StringEquals: {
+          "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": ["system:serviceaccount:ml:kubestep-step", "system:serviceaccount:ml:kubestep-orchestrator"],
+          "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com",
+        },
+      });
+      const e = inputErrors(() => new S3Datastore("s5", { irsa: IRSA, additionalServiceAccounts: ["kubestep-step", "Bad SA", "orch", "orch"] }));
+      assert.deepEqual(Object.keys(e), ["additionalServiceAccounts[0]", "additionalServiceAccounts[1]", "additionalServiceAccounts[3]"]);
+      assert.match(e["additionalServiceAccounts[0]"]!, /duplicates service account "kubestep-step"/);
+      assert.throws(() => new GcsDatastore("gs9", { location: "EU", project: "p", workloadIdentity: { namespace: "ml", serviceAccount: "kubestep-step" }, additionalServiceAccounts: pulumi.output(["x"]) as never }), /additionalServiceAccounts must be a plain list/);
     });
   });
 

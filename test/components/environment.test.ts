@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { Environment, environmentContract } from "../../components/environment.js";
 import { clusterAutoscalerPolicy } from "../../components/autoscaler.js";
 import { parseEnvironment } from "../../runtime/environment.js";
-import { inputErrors, ofType, one, PROVIDER_REGION, resetResources, resources, settle, setupMocks, T, valueOf } from "./mocks.js";
+import { dependsOnNames, inputErrors, ofType, one, PROVIDER_REGION, resetResources, resources, settle, setupMocks, T, valueOf } from "./mocks.js";
+import { deployerRules, orchestratorRules } from "../../components/orchestrator.js";
 
 const AWS = { clusterName: "eks1", oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/X", oidcProviderUrl: "https://oidc.eks.us-west-2.amazonaws.com/id/X", subnetIds: ["s1"] };
 
@@ -182,5 +183,106 @@ describe("components/environment", () => {
       }),
     );
     assert.deepEqual(Object.keys(e), ["namespace", "image", "defaults.cpu", "datastore.kmsKeyId", "gpuPools[0].maxSize", "gpuPools[1].name", "gpuPools[1].taints[0].effect"]);
+  });
+
+  describe("deployments (kubestep deploy): the orchestrator's identity and the deployer Role", () => {
+    const byName = (type: string, name: string) => {
+      const r = resources.find((x) => x.type === type && x.name === name);
+      assert.ok(r, `no ${type} ${name}; have ${resources.filter((x) => x.type === type).map((x) => x.name).join(", ")}`);
+      return r;
+    };
+
+    it("aws: the orchestrator ServiceAccount carries the IRSA role, which trusts it next to the step's; Roles and bindings; the contract names it", async () => {
+      const env = new Environment("d1", { ...BASE, cloud: "aws", aws: AWS, deployments: true });
+      const c = await valueOf(env.kubestep);
+      assert.equal(c.orchestratorServiceAccount, "kubestep-orchestrator");
+      assert.deepEqual(parseEnvironment(JSON.parse(JSON.stringify(c))), c, "the runtime reads the contract back");
+      assert.equal(await valueOf(env.orchestratorServiceAccount!), "kubestep-orchestrator");
+      assert.equal(await valueOf(env.deployerRole!), "kubestep-deployer");
+      await settle();
+      const trust = JSON.parse(one(T.iamRole, "d1-datastore").inputs.assumeRolePolicy as string);
+      assert.deepEqual(trust.Statement[0].Condition.StringEquals, {
+        "oidc.eks.us-west-2.amazonaws.com/id/X:sub": ["system:serviceaccount:ml:kubestep-step", "system:serviceaccount:ml:kubestep-orchestrator"],
+        "oidc.eks.us-west-2.amazonaws.com/id/X:aud": "sts.amazonaws.com",
+      });
+      const sa = byName(T.serviceAccount, "d1-orchestrator-orchestrator-sa").inputs;
+      assert.deepEqual(sa.metadata, {
+        name: "kubestep-orchestrator",
+        namespace: "ml",
+        labels: { "app.kubernetes.io/managed-by": "kubestep" },
+        annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/d1-datastore-irsa-r1" },
+      });
+      assert.equal(sa.automountServiceAccountToken, true);
+      assert.deepEqual(byName(T.role, "d1-orchestrator-orchestrator").inputs.rules, orchestratorRules(true));
+      assert.deepEqual(byName(T.roleBinding, "d1-orchestrator-orchestrator").inputs.subjects, [{ kind: "ServiceAccount", name: "kubestep-orchestrator", namespace: "ml" }]);
+      const deployer = byName(T.role, "d1-deployer").inputs;
+      assert.deepEqual(deployer.metadata, { name: "kubestep-deployer", namespace: "ml", labels: { "app.kubernetes.io/managed-by": "kubestep" } });
+      assert.deepEqual(deployer.rules, deployerRules());
+      const binding = byName(T.roleBinding, "d1-deployers");
+      assert.deepEqual(binding.inputs.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kubestep-deployer" });
+      assert.deepEqual(binding.inputs.subjects, [{ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "ml" }], "default: the submitters deploy");
+      assert.ok(dependsOnNames(binding).includes("d1-deployer"), "bound after the Role exists");
+      assert.ok(resources.filter((r) => r.custom).every((r) => r.parent !== ""), "every child has a parent");
+    });
+
+    it("gcp: a second Workload Identity binding for the orchestrator; a named orchestrator and explicit deployers; parallel off", async () => {
+      const env = new Environment("d2", {
+        ...BASE,
+        cloud: "gcp",
+        gcp: { cluster: "gke1", project: "proj", location: "us-central1" },
+        parallel: false,
+        deployments: { orchestratorName: "flows-orchestrator", deployers: { users: [pulumi.output("ci-bot")], serviceAccounts: [{ name: "deployer", namespace: "ci" }] } },
+      });
+      assert.equal((await valueOf(env.kubestep)).orchestratorServiceAccount, "flows-orchestrator");
+      await settle();
+      assert.deepEqual(ofType(T.gsaIam, "d2").map((r) => [r.name, r.inputs.role, r.inputs.member]).sort(), [
+        ["d2-datastore-workload-identity", "roles/iam.workloadIdentityUser", "serviceAccount:proj.svc.id.goog[ml/kubestep-step]"],
+        ["d2-datastore-workload-identity-0", "roles/iam.workloadIdentityUser", "serviceAccount:proj.svc.id.goog[ml/flows-orchestrator]"],
+      ]);
+      const sa = byName(T.serviceAccount, "d2-orchestrator-orchestrator-sa").inputs.metadata as { name: string; annotations: unknown };
+      assert.equal(sa.name, "flows-orchestrator");
+      assert.deepEqual(sa.annotations, { "iam.gke.io/gcp-service-account": "ks-d2-datastore@proj.iam.gserviceaccount.com" });
+      assert.deepEqual(byName(T.role, "d2-orchestrator-orchestrator").inputs.rules, orchestratorRules(false));
+      assert.deepEqual(byName(T.roleBinding, "d2-deployers").inputs.subjects, [
+        { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "ci-bot" },
+        { kind: "ServiceAccount", name: "deployer", namespace: "ci" },
+      ]);
+    });
+
+    it("azure: a second federated credential (after the first) and the workload identity label on the orchestrator", async () => {
+      new Environment("d3", {
+        ...BASE,
+        cloud: "azure",
+        azure: { clusterName: "aks1", resourceGroupName: "rg1", oidcIssuerUrl: "https://issuer.example/" },
+        deployments: true,
+      });
+      await settle();
+      const feds = ofType(T.azFederation, "d3").sort((a, b) => a.name.localeCompare(b.name));
+      assert.deepEqual(feds.map((f) => [f.name, f.inputs.subject, f.inputs.issuer]), [
+        ["d3-datastore-federation", "system:serviceaccount:ml:kubestep-step", "https://issuer.example/"],
+        ["d3-datastore-federation-0", "system:serviceaccount:ml:kubestep-orchestrator", "https://issuer.example/"],
+      ]);
+      assert.ok(dependsOnNames(feds[1]!).includes("d3-datastore-federation"), "Azure writes federated credentials of one identity one at a time");
+      const sa = byName(T.serviceAccount, "d3-orchestrator-orchestrator-sa").inputs.metadata as { labels: unknown; annotations: unknown };
+      assert.deepEqual(sa.labels, { "app.kubernetes.io/managed-by": "kubestep", "azure.workload.identity/use": "true" });
+      assert.deepEqual(sa.annotations, { "azure.workload.identity/client-id": "client-d3-datastore-identity" });
+    });
+
+    it("without deployments: no orchestrator objects, no deployer Role, no contract field", async () => {
+      const env = new Environment("d4", { ...BASE, cloud: "existing", datastore: { kind: "s3", root: "s3://b/k" } });
+      assert.equal("orchestratorServiceAccount" in (await valueOf(env.kubestep)), false);
+      assert.equal(env.orchestratorServiceAccount, undefined);
+      await settle();
+      assert.deepEqual(resources.filter((r) => /orchestrator|deployer/.test(r.name)).map((r) => r.name), []);
+    });
+
+    it("rejects bad deployments arguments, every problem at once", () => {
+      const e = inputErrors(() => new Environment("x9", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, deployments: { orchestratorName: "Bad_Name", schedule: true } as never }));
+      assert.deepEqual(Object.keys(e), ["deployments.schedule", "deployments.orchestratorName"]);
+      assert.match(e["deployments.schedule"]!, /unknown field \(allowed: orchestratorName, deployers\)/);
+      const same = inputErrors(() => new Environment("x10", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, deployments: { orchestratorName: "kubestep-step" } }));
+      assert.match(same["deployments.orchestratorName"]!, /must differ from the step service account "kubestep-step"/);
+      assert.deepEqual(Object.keys(inputErrors(() => new Environment("x11", { ...BASE, cloud: "existing", datastore: { kind: "local", root: "/d" }, deployments: "yes" as never }))), ["deployments"]);
+    });
   });
 });

@@ -91,7 +91,7 @@ describe("runtime/environment parseEnvironment", () => {
       'gpuPools[0].taints[1]: expected { key, value?, effect }, got "x"',
       "gpuPools[1]: expected an object, got 7",
       'podLabels: expected an object of string values, got {"a":1}',
-      "bogus: unknown field (allowed: version, name, namespace, serviceAccount, datastore, image, nodeImage, imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools, imagePullPolicy, cudaImages)",
+      "bogus: unknown field (allowed: version, name, namespace, serviceAccount, datastore, image, nodeImage, imagePullSecrets, defaults, podLabels, podAnnotations, gpuPools, imagePullPolicy, cudaImages, orchestratorServiceAccount)",
     ];
     for (const line of expected) assert.ok(p.includes(line), `missing problem: ${line}\n got:\n${p.join("\n")}`);
     assert.equal(p.length, expected.length, p.join("\n"));
@@ -155,5 +155,18 @@ describe("runtime/environment parseEnvironment", () => {
         "invalid kubestep environment from file x.json:\n  - version: expected 1, got 0",
       );
     }
+  });
+  it("reads the orchestrator's service account of deployed flows, when the environment provisions one", () => {
+    assert.equal(
+      parseEnvironment({ ...VALID, orchestratorServiceAccount: "kubestep-orchestrator" }).orchestratorServiceAccount,
+      "kubestep-orchestrator",
+    );
+    assert.equal("orchestratorServiceAccount" in parseEnvironment(VALID), false);
+    assert.deepEqual(problems({ ...VALID, orchestratorServiceAccount: "Bad Name" }), [
+      'orchestratorServiceAccount: not a valid Kubernetes service account name (got "Bad Name")',
+    ]);
+    assert.deepEqual(problems({ ...VALID, orchestratorServiceAccount: 3 }), [
+      "orchestratorServiceAccount: expected a non-empty string, got 3",
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import type { KubeConfig, V1Pod, CoreV1Event } from "@kubernetes/client-node";
 import { lastException, type AttemptOptions, type AttemptOutcome, type Executor } from "../executor.js";
 import type { TaskSpec } from "../spec.js";
 import type { Storage } from "../../datastore/storage.js";
+import type { Placement } from "../../datastore/flowstore.js";
 import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
 import {
   buildJob,
@@ -345,6 +346,7 @@ export class KubernetesExecutor implements Executor {
     let lastProgress = "";
     let lastProgressAt = 0;
     let runningSince: number | undefined;
+    let placed = "";
 
     const verdict = await new Promise<MonitorVerdict>((resolve) => {
       let done = false;
@@ -367,6 +369,14 @@ export class KubernetesExecutor implements Executor {
         const pod: V1Pod | undefined = pickPod(snap);
         const podName = pod?.metadata?.name;
         const podDeleted = !!podName && snap.deletedPods.includes(podName);
+        if (pod && podName) {
+          const p = placementOf(namespace, watchJob, pod);
+          const key = `${p.pod}|${p.node ?? ""}`;
+          if (key !== placed) {
+            placed = key;
+            a.onPlacement?.(p);
+          }
+        }
         const v = explain({
           step: spec.step,
           ...(snap.job ? { job: snap.job } : {}),
@@ -499,6 +509,17 @@ export class KubernetesExecutor implements Executor {
     this.watches.clear();
     await Promise.all(ws.map(async (w) => (await w.catch(() => undefined))?.close()));
   }
+}
+
+/** Where a pod of an attempt runs: its Job (from the pod's job-name label), name and node. */
+export function placementOf(namespace: string, job: string, pod: V1Pod): Placement {
+  const node = pod.spec?.nodeName;
+  return {
+    namespace,
+    job: pod.metadata?.labels?.["job-name"] ?? job,
+    pod: pod.metadata?.name ?? "",
+    ...(node ? { node } : {}),
+  };
 }
 
 /** Waits for the newest pod of a Job to have an IP; fails on timeout, abort, or the Job failing first. */

@@ -59,7 +59,7 @@ export function drawGantt(detail: RunDetail, href: (t: TaskSummary) => string, n
           h("span", {
             class: `bar st-${a.status}`,
             style: `left:${pct(s0)};width:max(2px, calc(${pct(e0)} - ${pct(s0)}))`,
-            title: `${label}: ${a.status}, ${duration(e0 - s0)}${a.error ? ` — ${a.error}` : ""}`,
+            title: `${label}: ${a.status}, ${duration(e0 - s0)}${a.placement ? `, pod ${a.placement.namespace}/${a.placement.pod}${a.placement.node ? ` on node ${a.placement.node}` : ""}` : ""}${a.error ? ` — ${a.error}` : ""}`,
           }),
         ),
       );

@@ -525,14 +525,17 @@ function taskPage(route: Extract<Route, { page: "task" }>): void {
     attempt = n;
     stopLog?.();
     const before = watchers.length;
-    watch<{ stored: boolean; text: string }>(
+    watch<{ stored: boolean; live: boolean; text: string }>(
       `${base}/logs/${n}`,
       (l) => {
         const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
+        logBox.dataset.live = String(l.live);
+        logHead.dataset.live = String(l.live);
+        logHead.textContent = logHead.textContent!.replace(/ · (live|archived)$/, "") + (l.stored ? (l.live ? " · live" : " · archived") : "");
         logBox.textContent = l.stored
           ? l.text || "(empty)"
           : status === "running"
-            ? "(the attempt is running; its log appears when the attempt ends)"
+            ? "(the attempt is running; its output appears here within seconds of being printed)"
             : "(no log stored)";
         if (atBottom) logBox.scrollTop = logBox.scrollHeight;
       },
@@ -570,6 +573,19 @@ function taskPage(route: Extract<Route, { page: "task" }>): void {
             }),
           ),
           t.clonedFrom ? [h("dt", {}, "reused from"), h("dd", {}, t.clonedFrom)] : null,
+          t.placement
+            ? [
+                h("dt", {}, "Kubernetes"),
+                h(
+                  "dd",
+                  { class: "placement" },
+                  `Job ${t.placement.namespace}/${t.placement.job} · pod `,
+                  h("span", { "data-pod": t.placement.pod }, t.placement.pod),
+                  " · node ",
+                  h("span", { "data-node": t.placement.node ?? "" }, t.placement.node ?? "(not scheduled yet)"),
+                ),
+              ]
+            : null,
         ),
         t.caught ? errorBox(`@catch recorded: ${t.caught}`) : null,
         section(
@@ -616,7 +632,18 @@ function taskPage(route: Extract<Route, { page: "task" }>): void {
                     { class: "num" },
                     duration((a.finishedAt ? Date.parse(a.finishedAt) : Date.now()) - Date.parse(a.startedAt)),
                   ),
-                  h("td", {}, whereText(a.executor)),
+                  h(
+                    "td",
+                    {},
+                    whereText(a.executor),
+                    a.placement
+                      ? h(
+                          "div",
+                          { class: "muted" },
+                          `pod ${a.placement.pod}${a.placement.node ? ` on node ${a.placement.node}` : ""}`,
+                        )
+                      : null,
+                  ),
                   h("td", { class: "num" }, a.exitCode ?? a.signal ?? ""),
                   h("td", { class: "err" }, a.error ? `${a.reason ? `[${a.reason}] ` : ""}${a.error}` : ""),
                 ),
@@ -637,7 +664,8 @@ function taskPage(route: Extract<Route, { page: "task" }>): void {
       );
       const last = t.attempts[t.attempts.length - 1];
       if (last && (attempt === undefined || attempt === t.attempts.length - 2)) showLog(last.attempt, last.status);
-      logHead.textContent = attempt !== undefined ? `attempt #${attempt + 1} of ${t.attempts.length}` : "";
+      const liveMark = / · (live|archived)$/.exec(logHead.textContent ?? "")?.[0] ?? "";
+      logHead.textContent = attempt !== undefined ? `attempt #${attempt + 1} of ${t.attempts.length}${liveMark}` : "";
       highlightAttempt(attempt);
       if (t.hasCard && !cardShown) {
         cardShown = true;

@@ -171,7 +171,12 @@ describe("deployed flows on the real cluster", function () {
 
     const runs = await ks("runs", "DeployedFlow");
     assert.equal(runs.code, 0, runs.stderr);
-    assert.match(runs.stdout, new RegExp(`${ID("manual-1")}\\s+succeeded .* params=\\{"n":3,"label":"hello"\\}`));
+    assert.match(
+      runs.stdout,
+      new RegExp(
+        `${ID("manual-1")}\\s+succeeded .* params=\\{"n":3,"label":"hello"\\} started by: manual trigger by \\S+`,
+      ),
+    );
     const logs = await ks("logs", `DeployedFlow/${ID("manual-1")}/end`);
     assert.match(logs.stdout, /total=14 label=hello trigger=\{"type":"manual","user":"[^"]+"\}/);
     const meta = await runMeta("DeployedFlow", ID("manual-1"));
@@ -322,13 +327,20 @@ describe("deployed flows on the real cluster", function () {
     const startedAt = new Date(first.metadata.creationTimestamp).getTime();
     assert.ok(Date.now() - startedAt > 60_000, "the run spanned a schedule that Forbid skipped");
 
+    const listedAt = Date.now();
     const list = await ks("deployments", "list");
     assert.equal(list.code, 0, list.stderr);
     assert.match(
       list.stdout,
       new RegExp(
-        `EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `,
+        `EveryMinuteFlow {2}version 1 .* schedule \\* \\* \\* \\* \\* UTC\\n {4}schedule: next fire \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:00\\.000Z, last fired \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, \\d running\\n(?: {4}last run: .*\\n)*? {4}last run: ${runId} succeeded \\(schedule, `,
       ),
+    );
+    // Every minute: the next fire time is the next minute boundary after the listing.
+    const nextFire = Date.parse(/schedule: next fire (\S+),/.exec(list.stdout)![1]!);
+    assert.ok(
+      nextFire > listedAt - 1000 && nextFire <= listedAt + 61_000,
+      `next fire ${new Date(nextFire).toISOString()}`,
     );
     const del = await ks("deploy", file, "--flow", "EveryMinuteFlow", "--delete");
     assert.equal(del.code, 0, del.stderr);
@@ -449,6 +461,11 @@ describe("deployed flows on the real cluster", function () {
     const dump = await ks("dump", `DownstreamFlow/${downId}/start/1`, "--artifact", "why");
     assert.match(dump.stdout, new RegExp(`why = \\{ type: 'flow', pathspec: 'UpstreamFlow/${ID("up-1")}' \\}`));
     assert.equal(jobsOf("DownstreamFlow").length, 1, "started once");
+    const runs = await ks("runs", "DownstreamFlow");
+    assert.match(
+      runs.stdout,
+      new RegExp(`^${downId} .* started by: upstream run UpstreamFlow/${ID("up-1")} succeeded$`, "m"),
+    );
   });
 
   it("event publish starts the flows that @trigger on it, with the payload as current.trigger and matching parameters", async () => {
@@ -468,6 +485,11 @@ describe("deployed flows on the real cluster", function () {
     assert.equal(meta?.status, "succeeded");
     assert.deepEqual(meta?.params, { table: "sales" });
     assert.deepEqual(meta?.trigger, { type: "event", name: "data-ready", payload: { table: "sales", day: "monday" } });
+    const runs = await ks("runs", "EventFlow");
+    assert.match(
+      runs.stdout,
+      new RegExp(`^${runId} .* started by: event data-ready with table="sales" day="monday"$`, "m"),
+    );
   });
 
   it("a failed deployed run fails its Job at once (no orchestrator retry) and kubestep trigger --resume finishes it in the cluster", async () => {

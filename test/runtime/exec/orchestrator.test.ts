@@ -1,6 +1,6 @@
 /** The local runtime end to end, through the real CLI: joins, foreach, retries, timeouts, @catch, resume. */
 import { strict as assert } from "node:assert";
-import { readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Flow } from "../../../runtime/client/index.js";
 import { FLOWS, kubestep, runIdOf, scratch } from "../../helpers/cli.js";
@@ -190,5 +190,33 @@ describe("local orchestrator: context", function () {
     const running = [...r.stderr.matchAll(/(\d+) running/g)].map((m) => Number(m[1]));
     // When a task finishes, at most one other is running (2 at once), and the foreach did overlap.
     assert.equal(Math.max(...running), 1, `saw ${running}`);
+  });
+
+  it("stores a running task's output in live chunks: kubestep logs shows it before the task ends, then the archive", async () => {
+    const cwd = scratch();
+    const run = kubestep(["run", join(FLOWS, "ui.ts"), "--pause", "5000", "--run-id", "logs-live"], { cwd });
+    const runDir = join(cwd, ".kubestep", "UiFlow", "runs", "logs-live");
+    let seen: string | undefined;
+    for (let i = 0; i < 100 && seen === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (!existsSync(join(runDir, "slowBranch"))) continue;
+      const l = await kubestep(["logs", "UiFlow/logs-live/slowBranch"], { cwd });
+      if (/slowBranch: sleeping 5000 ms/.test(l.stdout)) {
+        seen = l.stdout;
+        assert.match(l.stderr, /attempt 0 is still running: this is its output so far/);
+      }
+    }
+    assert.ok(seen, "the live log was readable while the task ran");
+    const during = JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")) as { status: string };
+    assert.equal(during.status, "running", "read before the run finished");
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const after = await kubestep(["logs", "UiFlow/logs-live/slowBranch"], { cwd });
+    assert.match(after.stdout, /slowBranch: sleeping 5000 ms/);
+    assert.doesNotMatch(after.stderr, /still running/);
+    const task = new Flow("UiFlow", { root: join(cwd, ".kubestep") }).run("logs-live")!.step("slowBranch").task;
+    const chunkDir = join(runDir, "slowBranch", task.id, "0", "log.live");
+    assert.equal(existsSync(chunkDir) ? readdirSync(chunkDir).length : 0, 0, "the chunks are removed once archived");
+    assert.match(task.logs(), /slowBranch: sleeping 5000 ms/);
   });
 });

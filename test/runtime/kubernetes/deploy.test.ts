@@ -232,6 +232,20 @@ describe("deployment manifests", () => {
       }).spec!.template.spec!.imagePullSecrets,
       undefined,
     );
+    // The environment's pod labels (e.g. AKS workload identity) reach orchestrator pods; kubestep's own labels win.
+    const labelled = buildOrchestratorJob({
+      deployment: record({
+        orchestrator: {
+          ...r.orchestrator,
+          podLabels: { "azure.workload.identity/use": "true", "kubestep.io/component": "mine" },
+        },
+      }),
+      runId: "x",
+      trigger: { type: "manual", user: "u" },
+    }).spec!.template.metadata!.labels!;
+    assert.equal(labelled["azure.workload.identity/use"], "true");
+    assert.equal(labelled["kubestep.io/component"], "orchestrator");
+    assert.equal(job.spec!.template.metadata!.labels!["azure.workload.identity/use"], undefined);
   });
 
   it("the CronJob: schedule, timeZone, Forbid unless overlap is allowed, Jobs that are orchestrator runs with the schedule as trigger", () => {

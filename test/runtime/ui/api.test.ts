@@ -10,7 +10,7 @@ import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalStorage } from "../../../runtime/datastore/local.js";
-import { FlowDatastore, type RunMeta, type TaskMeta } from "../../../runtime/datastore/flowstore.js";
+import { FlowDatastore, type RunMeta, type StaticGraph, type TaskMeta } from "../../../runtime/datastore/flowstore.js";
 import { ArtifactStore } from "../../../runtime/artifacts/store.js";
 import { UiApi, UiRequestError, buildGraph } from "../../../runtime/ui/api.js";
 import { startUiServer, type UiServer } from "../../../runtime/ui/server.js";
@@ -280,6 +280,99 @@ describe("kubestep ui API", function () {
     );
   });
 
+  it("shows every step of the flow's stored graph: steps not reached (the run failed) are pending", async () => {
+    const graph: StaticGraph = {
+      steps: [
+        { name: "start", type: "foreach", out: ["body"], isJoin: false, foreach: "items" },
+        { name: "body", type: "linear", out: ["gather"], isJoin: false },
+        { name: "gather", type: "join", out: ["train"], isJoin: true },
+        { name: "train", type: "parallel", out: ["merge"], isJoin: false, numParallel: 2 },
+        { name: "merge", type: "join", out: ["end"], isJoin: true },
+        { name: "end", type: "end", out: [], isJoin: false },
+      ],
+    };
+    await ds.writeRun(run("r1", { status: "failed", graph }));
+    await ds.writeTask(
+      "r1",
+      task("start", "1", { transition: { targets: ["body"], foreach: "items" }, foreachNum: 2 }),
+    );
+    for (const [id, status] of [
+      ["2", "succeeded"],
+      ["3", "failed"],
+    ] as const)
+      await ds.writeTask(
+        "r1",
+        task("body", id, {
+          status,
+          parents: ["start/1"],
+          foreachStack: [{ step: "start", index: Number(id) - 2, num: 2 }],
+          ...(status === "succeeded" ? { transition: { targets: ["gather"] } } : {}),
+        }),
+      );
+    const d = await new UiApi(ds.storage).run(FLOW, "r1");
+    const node = (s: string) => d.graph.nodes.find((n) => n.step === s)!;
+    assert.deepEqual(
+      d.graph.nodes.map((n) => [n.step, n.status]),
+      [
+        ["start", "succeeded"],
+        ["body", "failed"],
+        ["gather", "pending"],
+        ["train", "pending"],
+        ["merge", "pending"],
+        ["end", "pending"],
+      ],
+    );
+    assert.equal(node("gather").isJoin, true);
+    assert.equal(node("gather").taskCount, 0);
+    assert.equal(node("train").parallel, 2);
+    const edges = d.graph.edges.map((e) => `${e.from}>${e.to}:${e.kind}${e.count ? `x${e.count}` : ""}`).sort();
+    assert.deepEqual(edges, [
+      "body>gather:normal",
+      "gather>train:normal",
+      "merge>end:normal",
+      "start>body:foreachx2",
+      "train>merge:parallelx2",
+    ]);
+    // Runs stored before the graph was recorded still show the steps their tasks reached.
+    assert.deepEqual(
+      buildGraph(new Map([["start", [task("start", "1")]]])).nodes.map((n) => n.step),
+      ["start"],
+    );
+  });
+
+  it("reads a running attempt's live log chunks, then its archived log; records where it ran", async () => {
+    await ds.writeRun(run("r1", { status: "running" }));
+    const placement = { namespace: "ns", job: "j-1", pod: "j-1-abcde", node: "local-node" };
+    await ds.writeTask(
+      "r1",
+      task("start", "1", {
+        status: "running",
+        attempts: [{ attempt: 0, status: "running", startedAt: "2026-01-01T00:00:01.000Z", placement }],
+      }),
+    );
+    const api = new UiApi(ds.storage);
+    assert.equal(await api.log(FLOW, "r1", "start", "1", 0), undefined);
+    await ds.writeLogChunk("r1", "start", "1", 0, 0, "one\n");
+    await ds.writeLogChunk("r1", "start", "1", 0, 1, "two\n");
+    assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\n", live: true });
+    await ds.writeLogChunk("r1", "start", "1", 0, 10, "three\n");
+    assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\nthree\n", live: true });
+    // A restarted orchestrator writes a new series (a later writer prefix) after the old one, never over it.
+    await ds.writeLogChunk("r1", "start", "1", 0, 0, "again\n", "b-");
+    assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\nthree\nagain\n", live: true });
+    const t = (await api.task(FLOW, "r1", "start", "1")).task;
+    assert.deepEqual(
+      t.attempts.map((a) => [a.attempt, a.status]),
+      [[0, "running"]],
+      "a running attempt already in the metadata is not added twice",
+    );
+    assert.deepEqual(t.placement, placement);
+    await ds.writeLog("r1", "start", "1", 0, "one\ntwo\nthree\nfour\n");
+    await ds.deleteLogChunks("r1", "start", "1", 0);
+    assert.deepEqual(await ds.listLogChunks("r1", "start", "1", 0), []);
+    assert.deepEqual(await api.log(FLOW, "r1", "start", "1", 0), { text: "one\ntwo\nthree\nfour\n", live: false });
+  });
+
   it("previews a task's artifacts by type, large ones without decoding them", async () => {
     const store = new ArtifactStore(ds);
     const values: Record<string, unknown> = {
@@ -348,6 +441,7 @@ describe("kubestep ui API", function () {
       assert.deepEqual(await (await get("/api/flows")).json(), { flows: [{ name: FLOW, runCount: 1 }] });
       assert.deepEqual(await (await get(`/api/flows/${FLOW}/runs/r1/steps/start/tasks/1/logs/0`)).json(), {
         stored: true,
+        live: false,
         text: "hello from start\n",
       });
       const dl = await get(`/api/flows/${FLOW}/runs/r1/steps/start/tasks/1/artifacts/blob`);

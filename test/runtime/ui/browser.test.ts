@@ -126,6 +126,32 @@ describe("kubestep ui in a browser (local datastore)", function () {
     assert.equal(await page.locator("h1 .badge").getAttribute("data-status"), "running");
     await page.evaluate("window.marker = 42");
     await screenshot(page, "local-10-live-running");
+    // Every step of the flow is in the graph from the start: steps no task reached yet are "not started".
+    await page.waitForSelector('svg.dag .node[data-step="end"][data-status="pending"]');
+    assert.match((await page.locator('svg.dag .node[data-step="end"]').textContent()) ?? "", /not started/);
+    // The running task's log is shown while it runs (live chunks), before the task finishes.
+    const slowTask = await (async () => {
+      for (let i = 0; i < 300; i++) {
+        const t = (await ui.api.run("UiFlow", "live-run")).steps.find((s) => s.name === "slowBranch")?.tasks[0];
+        if (t) return t;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error("slowBranch never started");
+    })();
+    const taskPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const taskProblems = pageProblems(taskPage);
+    await taskPage.goto(`${ui.url}/flows/UiFlow/runs/live-run/steps/slowBranch/tasks/${slowTask.taskId}`);
+    await taskPage.waitForSelector('#log[data-live="true"]', { timeout: 20_000 });
+    assert.match(await taskPage.locator("#log").innerText(), /slowBranch: sleeping 6000 ms/);
+    assert.equal(await taskPage.locator("h1 .badge").getAttribute("data-status"), "running", "shown before the task finished");
+    assert.match(await taskPage.locator(".log-head").innerText(), /live$/);
+    await screenshot(taskPage, "local-10b-live-log");
+    // Once the attempt ends, the page switches to the archived log by itself.
+    await taskPage.waitForSelector('#log[data-live="false"]', { timeout: 30_000 });
+    assert.match(await taskPage.locator("#log").innerText(), /slowBranch: sleeping 6000 ms/);
+    await taskPage.waitForSelector('h1 .badge[data-status="succeeded"]', { timeout: 10_000 });
+    await taskPage.close();
+    assert.deepEqual(taskProblems, [], "no JavaScript error in the task page");
     await page.waitForSelector('svg.dag .node[data-step="end"][data-status="succeeded"]', { timeout: 60_000 });
     await page.waitForSelector('h1 .badge[data-status="succeeded"]', { timeout: 10_000 });
     assert.equal(await page.evaluate<number | undefined>("window.marker"), 42, "the page was updated in place, not reloaded");
