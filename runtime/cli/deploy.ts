@@ -203,8 +203,7 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const podDatastore = chosen.kind as Exclude<DatastoreKind, "local">;
   const taskPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore });
   const orchPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, orchestrator: true });
-  for (const pkg of [taskPkg, orchPkg])
-    if (!(await storage.exists(ds.codeKey(pkg.sha)))) await storage.put(ds.codeKey(pkg.sha), pkg.bytes);
+  for (const pkg of [taskPkg, orchPkg]) await ds.putCode(pkg.sha, pkg.bytes);
   const gz = gzipSync(orchPkg.bytes, { level: 9 });
   const k8sDeploy = await import("../kubernetes/deploy.js");
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)

@@ -235,7 +235,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   } else params = resolveParams(graph.meta.params, p.extra);
   const runId = opt(p, "run-id") ?? defaultRunId();
   if (await ds.readRun(runId)) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
-  if (!(await storage.exists(ds.codeKey(code.sha)))) await storage.put(ds.codeKey(code.sha), code.bytes);
+  await ds.putCode(code.sha, code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
   const executor = new LocalExecutor(code.path, {
     spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0,
@@ -252,12 +252,10 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
       podDatastore: chosen.kind as Exclude<DatastoreKind, "local">,
     });
     const codeKey = ds.codeKey(pkg.sha);
-    if (!(await storage.exists(codeKey))) {
+    if (await ds.putCode(pkg.sha, pkg.bytes))
       output.info(
-        `uploading the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`,
+        `uploaded the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`,
       );
-      await storage.put(codeKey, pkg.bytes);
-    }
     const podEnv: Record<string, string> = {};
     for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
     k8sExecutor = new KubernetesExecutor({
@@ -388,7 +386,7 @@ async function cmdDump(argv: string[]): Promise<number> {
   const { inspect } = await import("node:util");
   for (const [name, ref] of Object.entries(meta.artifacts ?? {})) {
     if (only && name !== only) continue;
-    const v = await store.load(name, ref);
+    const v = await store.load(name, ref, `${run}/${step}/${task}`);
     process.stdout.write(
       `${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}\n`,
     );

@@ -3,7 +3,7 @@
  * Run as a program (`node package.mjs`), it executes the task in `KUBESTEP_TASK_SPEC` (or the first line of
  * stdin); imported, it only exposes `loadFlowModule()`. Content-addressed by the sha256 of its bytes.
  */
-import { existsSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
@@ -174,7 +174,8 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
   const sha = createHash("sha256").update(bytes).digest("hex");
   const dir = join(PACKAGE_ROOT, ".cache", "code");
   const path = join(dir, `${sha}.mjs`);
-  if (!existsSync(path)) {
+  // The cached file is what task processes run: one whose bytes no longer match its name is replaced.
+  if (!existsSync(path) || createHash("sha256").update(readFileSync(path)).digest("hex") !== sha) {
     mkdirSync(dir, { recursive: true });
     const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`;
     writeFileSync(tmp, bytes);

@@ -185,6 +185,15 @@ export class AzureStorage implements Storage {
     return (await this.blob(key)).exists();
   }
 
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await (await this.blob(key)).getProperties()).contentLength ?? 0;
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     const { container } = await this.clients();
     const p = listPrefix(this.prefix, prefix);

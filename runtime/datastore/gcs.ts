@@ -197,6 +197,17 @@ export class GcsStorage implements Storage {
     return yes;
   }
 
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const [meta] = await (await this.file(key)).getMetadata();
+      return Number(meta.size ?? 0);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await this.missing();
+      return undefined;
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     const bucket = await this.bucket();
     const p = listPrefix(this.prefix, prefix);

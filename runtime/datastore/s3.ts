@@ -200,10 +200,14 @@ export class S3Storage implements Storage {
   }
 
   async exists(key: string): Promise<boolean> {
+    return (await this.size(key)) !== undefined;
+  }
+
+  async size(key: string): Promise<number | undefined> {
     const [{ s3 }, client] = await Promise.all([loadSdk(), this.client()]);
     try {
-      await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.name(key) }));
-      return true;
+      const head = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.name(key) }));
+      return head.ContentLength ?? 0;
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -213,7 +217,7 @@ export class S3Storage implements Storage {
       await client.send(new s3.ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
       this.bucketSeen = true;
     }
-    return false;
+    return undefined;
   }
 
   async list(prefix: string): Promise<string[]> {
