@@ -13,6 +13,7 @@ import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
 import { LocalExecutor } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
+import { redact } from "../redact.js";
 import { parseVariable } from "../variables.js";
 import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
@@ -90,7 +91,8 @@ Options:
   resume: `Usage: kubestep resume <flow.ts> [step] [options]
 
 Re-runs <step> (default: the first step that did not finish) and everything after it, in a new run that
-reuses the artifacts of every finished task before it (no recomputation).
+reuses the artifacts of every finished task before it (no recomputation). Each reused artifact is checked
+first (present, its size, its sha256): a task whose artifacts are damaged is recomputed, with the steps after it.
 
 Options:
   --origin-run-id <id>    the run to resume (default: the latest run of the flow)
@@ -137,11 +139,12 @@ function kubernetesReason(graph: FlowGraph, withSpecs: string[], steps: string[]
   return `${decorated.length === 1 ? "step" : "steps"} ${decorated.join(", ")} (@kubernetes)`;
 }
 
+/** The CLI's console, through the one redaction of secrets. */
 const consoleOutput = (quiet: boolean): Output => ({
   line: (text, stream) => {
-    if (!quiet) (stream === "stderr" ? process.stderr : process.stdout).write(text + "\n");
+    if (!quiet) (stream === "stderr" ? process.stderr : process.stdout).write(redact(text) + "\n");
   },
-  info: (text) => process.stderr.write(text + "\n"),
+  info: (text) => process.stderr.write(redact(text) + "\n"),
 });
 
 const RUN_OPTS = [
@@ -388,7 +391,8 @@ async function cmdDump(argv: string[]): Promise<number> {
     if (only && name !== only) continue;
     const v = await store.load(name, ref, `${run}/${step}/${task}`);
     process.stdout.write(
-      `${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}\n`,
+      redact(`${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}`) +
+        "\n",
     );
   }
   if (only && !meta.artifacts?.[only])
@@ -539,10 +543,10 @@ export async function main(argv: string[]): Promise<number> {
     // environment, kubeconfig, datastore, missing peers) carries its exit code; recognised by brand, so the
     // errors of the flow's code package (its own copy of the runtime) count too.
     if (isKubestepError(e)) {
-      process.stderr.write(`kubestep ${cmd}: ${e.message}\n`);
+      process.stderr.write(`kubestep ${cmd}: ${redact(e.message)}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`kubestep ${cmd}: ${(e as Error).stack ?? String(e)}\n`);
+    process.stderr.write(`kubestep ${cmd}: ${redact((e as Error).stack ?? String(e))}\n`);
     return 1;
   }
 }

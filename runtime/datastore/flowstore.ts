@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import type { Storage } from "./storage.js";
 import { parseMetadata, type MetadataKind } from "./metadata.js";
 import { IntegrityError, KubestepError } from "../errors.js";
+import { redact } from "../redact.js";
 import type { Encoding } from "../artifacts/serialize.js";
 import type { Transition } from "../flow/flowspec.js";
 import type { CardData } from "../flow/card.js";
@@ -252,7 +253,11 @@ export class FlowDatastore {
   async getCode(sha: string): Promise<Buffer> {
     const key = this.codeKey(sha);
     const b = await this.storage.get(key);
-    if (!b) throw new KubestepError(`code package ${sha} is missing from the datastore ${this.storage.root} (object ${key})`, 1);
+    if (!b)
+      throw new KubestepError(
+        `code package ${sha} is missing from the datastore ${this.storage.root} (object ${key})`,
+        1,
+      );
     return this.verified(sha, b, key);
   }
 
@@ -279,8 +284,9 @@ export class FlowDatastore {
   runKey(runId: string): string {
     return this.k(LAYOUT.runs, runId, LAYOUT.run);
   }
+  /** Writes run metadata; its failure message goes through {@link redact}. */
   writeRun(run: RunMeta): Promise<void> {
-    return this.putJson(this.runKey(run.runId), run);
+    return this.putJson(this.runKey(run.runId), run.error ? { ...run, error: redact(run.error) } : run);
   }
   readRun(runId: string): Promise<RunMeta | undefined> {
     return this.getJson("run", this.runKey(runId));
@@ -295,8 +301,14 @@ export class FlowDatastore {
   taskKey(runId: string, step: string, taskId: string): string {
     return this.k(LAYOUT.runs, runId, step, taskId, LAYOUT.task);
   }
+  /** Writes task metadata; the failure messages of its attempts and of @catch go through {@link redact}. */
   writeTask(runId: string, t: TaskMeta): Promise<void> {
-    return this.putJson(this.taskKey(runId, t.step, t.taskId), t);
+    const safe: TaskMeta = {
+      ...t,
+      attempts: t.attempts.map((a) => (a.error ? { ...a, error: redact(a.error) } : a)),
+      ...(t.caught ? { caught: redact(t.caught) } : {}),
+    };
+    return this.putJson(this.taskKey(runId, t.step, t.taskId), safe);
   }
   readTask(runId: string, step: string, taskId: string): Promise<TaskMeta | undefined> {
     return this.getJson("task", this.taskKey(runId, step, taskId));
@@ -324,8 +336,9 @@ export class FlowDatastore {
   logKey(runId: string, step: string, taskId: string, attempt: number): string {
     return this.k(LAYOUT.runs, runId, step, taskId, attempt, LAYOUT.log);
   }
+  /** Archives an attempt's output, through {@link redact}. */
   writeLog(runId: string, step: string, taskId: string, attempt: number, text: string): Promise<void> {
-    return this.storage.put(this.logKey(runId, step, taskId, attempt), text);
+    return this.storage.put(this.logKey(runId, step, taskId, attempt), redact(text));
   }
   async readLog(runId: string, step: string, taskId: string, attempt: number): Promise<string | undefined> {
     return (await this.storage.get(this.logKey(runId, step, taskId, attempt)))?.toString("utf8");

@@ -18,6 +18,7 @@ import type { CatchOptions } from "../flow/decorators.js";
 import type { Executor, AttemptOutcome } from "./executor.js";
 import type { TaskSpec } from "./spec.js";
 import { readVariable } from "../variables.js";
+import { redact } from "../redact.js";
 import type { RunTrigger } from "../deploy/record.js";
 
 /** Where the orchestrator writes logs and progress. */
@@ -116,7 +117,15 @@ export class Orchestrator {
   /** Tasks of the run found when continuing it, by step and foreach stack. */
   private readonly existing = new Map<string, TaskMeta>();
 
-  constructor(private readonly o: OrchestratorOptions) {
+  private readonly o: OrchestratorOptions;
+  constructor(options: OrchestratorOptions) {
+    // Everything the run prints goes through the one redaction (secrets, tokens, pre-signed URLs).
+    const out = options.output;
+    this.o = {
+      ...options,
+      output: { line: (t, stream) => out.line(redact(t), stream), info: (t) => out.info(redact(t)) },
+    };
+    const o = this.o;
     this.ds = new FlowDatastore(o.storage, o.graph.flowName);
     this.store = new ArtifactStore(this.ds);
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -521,7 +530,7 @@ export class Orchestrator {
       if (catchOpts.var)
         artifacts[catchOpts.var] = await this.store.save(catchOpts.var, {
           type: failedOutcome?.reason ?? "exception",
-          message: error,
+          message: redact(error),
           step,
           attempts: meta.attempts.length,
         });
