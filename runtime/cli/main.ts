@@ -118,7 +118,8 @@ server by label: your own unless --user or --all. kill: deletes a run's Jobs and
 };
 
 function defaultRunId(): string {
-  return `${Date.now()}-${randomBytes(2).toString("hex")}`;
+  // 32 random bits: runs started in the same millisecond (two at once on one datastore) never share an id.
+  return `${Date.now()}-${randomBytes(4).toString("hex")}`;
 }
 
 /** Chooses the datastore from `--datastore` and the environment (one rule for every command: cli/datastore-choice.ts). */
