@@ -57,15 +57,20 @@ export const RELIABILITY_MD = join(ROOT, "docs", "reliability.md");
 
 const pending = new Map<string, Row & { kind: FaultKind }>();
 
-/** Records the figures of one test (`test`: a stable name, unique within its kind). */
+/** Records the figures of one test (`test`: a stable name, unique within its kind and backend). */
 export function recordFaults(kind: FaultKind, test: string, file: string, figures: FaultFigures): void {
-  pending.set(`${kind}\0${test}`, {
+  pending.set(`${kind}\0${rowKey(test, figures.backend)}`, {
     kind,
     test,
     file: relative(ROOT, file),
     date: new Date().toISOString().slice(0, 10),
     ...figures,
   });
+}
+
+/** A row's key in docs/reliability.json: one row per test and backend. */
+function rowKey(test: string, backend: string): string {
+  return `${test} [${backend}]`;
 }
 
 function atomicWrite(path: string, text: string): void {
@@ -80,7 +85,7 @@ export function writeReliabilityReport(): void {
   const all: Record<string, Record<string, Row>> = existsSync(RELIABILITY_JSON)
     ? (JSON.parse(readFileSync(RELIABILITY_JSON, "utf8")) as Record<string, Record<string, Row>>)
     : {};
-  for (const { kind, ...row } of pending.values()) (all[kind] ??= {})[row.test] = row;
+  for (const { kind, ...row } of pending.values()) (all[kind] ??= {})[rowKey(row.test, row.backend)] = row;
   pending.clear();
   const sorted = Object.fromEntries(
     Object.keys(FAULT_KINDS)

@@ -94,7 +94,7 @@ for (const b of backends)
     const prefix = `faults-${randomBytes(4).toString("hex")}`;
     const key = (name: string) => `obj-${name}-${randomBytes(3).toString("hex")}`;
     const record = (kind: FaultKind, test: string, faults: number, outcome: string) =>
-      recordFaults(kind, `${test} (${b.name})`, THIS, {
+      recordFaults(kind, test, THIS, {
         backend: b.name,
         faultsInjected: faults,
         runsCompleted: 0,
