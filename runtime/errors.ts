@@ -182,3 +182,34 @@ export function describeValue(v: unknown): string {
     return String(v);
   }
 }
+
+/**
+ * Stored bytes that do not match the sha256 they are addressed by (an artifact or a code package changed or
+ * damaged after it was written). Names what was read, where from, and both hashes; exit code 1.
+ */
+export class IntegrityError extends KubestepError {
+  constructor(
+    message: string,
+    /** The sha256 the object is addressed by. */
+    readonly expected: string,
+    /** The sha256 of the bytes actually read. */
+    readonly actual: string,
+    /** The datastore key of the object. */
+    readonly key: string,
+  ) {
+    super(message, 1);
+    this.name = "IntegrityError";
+  }
+}
+
+/** A stored metadata file (run.json, task.json, result.json, ...) that is not valid JSON or lacks a field; exit code 1. */
+export class MetadataError extends KubestepError {
+  constructor(
+    message: string,
+    /** The datastore key of the file. */
+    readonly key: string,
+  ) {
+    super(message, 1);
+    this.name = "MetadataError";
+  }
+}

@@ -210,8 +210,7 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
       `${graph.flowName} has external packages (${taskPkg.externals.map((e) => `${e.name}: ${e.reason}`).join(", ")}), which kubestep deploy does not ship yet; run the flow with kubestep run, whose pods get them in a dependency layer`,
     );
   const orchPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, orchestrator: true });
-  for (const pkg of [taskPkg, orchPkg])
-    if (!(await storage.exists(ds.codeKey(pkg.sha)))) await storage.put(ds.codeKey(pkg.sha), pkg.bytes);
+  for (const pkg of [taskPkg, orchPkg]) await ds.putCode(pkg.sha, pkg.bytes);
   const gz = gzipSync(orchPkg.bytes, { level: 9 });
   const k8sDeploy = await import("../kubernetes/deploy.js");
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)

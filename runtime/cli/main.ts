@@ -14,6 +14,7 @@ import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
 import { LocalExecutor } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
+import { redact } from "../redact.js";
 import { parseVariable } from "../variables.js";
 import { ArtifactStore } from "../artifacts/store.js";
 import type { FlowGraph } from "../flow/graph.js";
@@ -93,7 +94,8 @@ Options:
   resume: `Usage: kubestep resume <flow.ts> [step] [options]
 
 Re-runs <step> (default: the first step that did not finish) and everything after it, in a new run that
-reuses the artifacts of every finished task before it (no recomputation).
+reuses the artifacts of every finished task before it (no recomputation). Each reused artifact is checked
+first (present, its size, its sha256): a task whose artifacts are damaged is recomputed, with the steps after it.
 
 Options:
   --origin-run-id <id>    the run to resume (default: the latest run of the flow)
@@ -119,7 +121,8 @@ server by label: your own unless --user or --all. kill: deletes a run's Jobs and
 };
 
 function defaultRunId(): string {
-  return `${Date.now()}-${randomBytes(2).toString("hex")}`;
+  // 32 random bits: runs started in the same millisecond (two at once on one datastore) never share an id.
+  return `${Date.now()}-${randomBytes(4).toString("hex")}`;
 }
 
 /** Chooses the datastore from `--datastore` and the environment (one rule for every command: cli/datastore-choice.ts). */
@@ -140,11 +143,12 @@ function kubernetesReason(graph: FlowGraph, withSpecs: string[], steps: string[]
   return `${decorated.length === 1 ? "step" : "steps"} ${decorated.join(", ")} (@kubernetes)`;
 }
 
+/** The CLI's console, through the one redaction of secrets. */
 const consoleOutput = (quiet: boolean): Output => ({
   line: (text, stream) => {
-    if (!quiet) (stream === "stderr" ? process.stderr : process.stdout).write(text + "\n");
+    if (!quiet) (stream === "stderr" ? process.stderr : process.stdout).write(redact(text) + "\n");
   },
-  info: (text) => process.stderr.write(text + "\n"),
+  info: (text) => process.stderr.write(redact(text) + "\n"),
 });
 
 const RUN_OPTS = [
@@ -241,7 +245,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   } else params = resolveParams(graph.meta.params, p.extra);
   const runId = opt(p, "run-id") ?? defaultRunId();
   if (await ds.readRun(runId)) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
-  if (!(await storage.exists(ds.codeKey(code.sha)))) await storage.put(ds.codeKey(code.sha), code.bytes);
+  await ds.putCode(code.sha, code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
   const executor = new LocalExecutor(code.path, {
     spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0,
@@ -259,12 +263,10 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
       externals,
     });
     const codeKey = ds.codeKey(pkg.sha);
-    if (!(await storage.exists(codeKey))) {
+    if (await ds.putCode(pkg.sha, pkg.bytes))
       output.info(
-        `uploading the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`,
+        `uploaded the code package ${pkg.sha.slice(0, 12)} (${(pkg.bytes.byteLength / 1e6).toFixed(1)} MB) to ${storage.root}`,
       );
-      await storage.put(codeKey, pkg.bytes);
-    }
     const deps = await storeDependencyLayer(ds, pkg.externals, (t) => output.info(t));
     const podEnv: Record<string, string> = {};
     for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
@@ -417,9 +419,10 @@ async function cmdDump(argv: string[]): Promise<number> {
   const { inspect } = await import("node:util");
   for (const [name, ref] of Object.entries(meta.artifacts ?? {})) {
     if (only && name !== only) continue;
-    const v = await store.load(name, ref);
+    const v = await store.load(name, ref, `${run}/${step}/${task}`);
     process.stdout.write(
-      `${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}\n`,
+      redact(`${name} = ${inspect(v, { depth: 4, maxArrayLength: 20, maxStringLength: 200, breakLength: 120 })}`) +
+        "\n",
     );
   }
   if (only && !meta.artifacts?.[only])
@@ -573,10 +576,10 @@ export async function main(argv: string[]): Promise<number> {
     // environment, kubeconfig, datastore, missing peers) carries its exit code; recognised by brand, so the
     // errors of the flow's code package (its own copy of the runtime) count too.
     if (isKubestepError(e)) {
-      process.stderr.write(`kubestep ${cmd}: ${e.message}\n`);
+      process.stderr.write(`kubestep ${cmd}: ${redact(e.message)}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`kubestep ${cmd}: ${(e as Error).stack ?? String(e)}\n`);
+    process.stderr.write(`kubestep ${cmd}: ${redact((e as Error).stack ?? String(e))}\n`);
     return 1;
   }
 }

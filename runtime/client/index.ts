@@ -60,7 +60,8 @@ async function snapshotSource(ds: FlowDatastore): Promise<ClientSource> {
   );
   const tasks = entries.flatMap(({ entry }) => (entry.kind === "task" ? [entry] : []));
   const uniq = (xs: string[]) => [...new Set(xs)];
-  const json = <T>(k: string): T | undefined => (objects.has(k) ? (JSON.parse(objects.get(k)!) as T) : undefined);
+  const json = <T>(kind: "run" | "task", k: string): T | undefined =>
+    objects.has(k) ? ds.parse<T>(kind, k, objects.get(k)!) : undefined;
   return {
     runIds: () => uniq(entries.flatMap(({ entry }) => (entry.kind === "run" ? [entry.runId] : []))).sort(),
     stepNames: (runId) => uniq(tasks.filter((t) => t.runId === runId).map((t) => t.step)),
@@ -68,8 +69,8 @@ async function snapshotSource(ds: FlowDatastore): Promise<ClientSource> {
       uniq(tasks.filter((t) => t.runId === runId && t.step === step).map((t) => t.taskId)).sort(
         (a, b) => Number(a) - Number(b),
       ),
-    run: (runId) => json<RunMeta>(ds.runKey(runId)),
-    task: (runId, step, taskId) => json<TaskMeta>(ds.taskKey(runId, step, taskId)),
+    run: (runId) => json<RunMeta>("run", ds.runKey(runId)),
+    task: (runId, step, taskId) => json<TaskMeta>("task", ds.taskKey(runId, step, taskId)),
     log: (runId, step, taskId, attempt) => objects.get(ds.logKey(runId, step, taskId, attempt)),
   };
 }
@@ -286,7 +287,12 @@ export class Task {
   }
   /** Artifacts, loaded lazily on access: `task.data.total`. */
   get data(): Record<string, unknown> {
-    this.dataView ??= artifactView(this.meta.artifacts ?? {}, this.step.run.flow.store);
+    this.dataView ??= artifactView(
+      this.meta.artifacts ?? {},
+      this.step.run.flow.store,
+      {},
+      `${this.step.run.id}/${this.step.name}/${this.id}`,
+    );
     return this.dataView;
   }
   /** Loads this task's artifacts from the datastore (needed before `data` for remote datastores). */

@@ -282,7 +282,8 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
   const sha = createHash("sha256").update(bytes).digest("hex");
   const dir = join(PACKAGE_ROOT, ".cache", "code");
   const path = join(dir, `${sha}.mjs`);
-  if (!existsSync(path)) {
+  // The cached file is what task processes run: one whose bytes no longer match its name is replaced.
+  if (!existsSync(path) || createHash("sha256").update(readFileSync(path)).digest("hex") !== sha) {
     mkdirSync(dir, { recursive: true });
     const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`;
     writeFileSync(tmp, bytes);

@@ -12,6 +12,10 @@
  *
  * Writes are atomic: block blobs become visible only when their block list is committed, at the end
  * of an upload; a failed upload commits nothing. The SDK is imported on first use only.
+ *
+ * Retries (retry.ts): the SDK's exponential retry policy, configured explicitly (`attempts` tries in all; it
+ * retries 500, 503 and reset connections), and around it, for what it does not retry, a bounded loop of ours:
+ * 429 throttling, and requests stalled with no progress for the idle timeout (aborted, then tried again).
  */
 import { Readable } from "node:stream";
 import type { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } from "@azure/storage-blob";
@@ -19,6 +23,7 @@ import type { Storage } from "./storage.js";
 import { DatastoreConfigError, keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { installCommand } from "../peers.js";
 import type { KubestepVariable } from "../variables.js";
+import { idleAbort, retryPolicy, withRetries, type RetryPolicy } from "./retry.js";
 
 /** Connection string variable (takes precedence). */
 export const AZURE_CONNECTION_STRING_VAR = "AZURE_STORAGE_CONNECTION_STRING";
@@ -40,6 +45,8 @@ export interface AzureStorageOptions {
   endpoint?: string;
   /** Environment to read defaults from; default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Retry policy (attempts, backoff, idle timeout); default {@link DEFAULT_RETRY_POLICY}. */
+  retry?: Partial<RetryPolicy>;
 }
 
 type AzureSdk = typeof import("@azure/storage-blob");
@@ -48,7 +55,10 @@ const loadSdk = (): Promise<AzureSdk> => (sdkPromise ??= import("@azure/storage-
 
 /** The minimal shape of `@azure/identity` used here (optional dependency, loaded by name). */
 interface IdentityModule {
-  DefaultAzureCredential: new () => NonNullable<ConstructorParameters<typeof BlobServiceClient>[1]>;
+  DefaultAzureCredential: new () => Exclude<
+    ConstructorParameters<typeof BlobServiceClient>[1],
+    import("@azure/storage-blob").PipelineLike | undefined
+  >;
 }
 
 function statusOf(e: unknown): number | undefined {
@@ -72,6 +82,8 @@ export class AzureStorage implements Storage {
   readonly prefix: string;
   private readonly options: AzureStorageOptions;
   private clientsPromise: Promise<Clients> | undefined;
+  /** The retry policy. */
+  readonly retry: RetryPolicy;
 
   /**
    * @param root `azure://account/container` or `azure://account/container/prefix`.
@@ -87,6 +99,29 @@ export class AzureStorage implements Storage {
     this.container = parsed.container;
     this.prefix = parsed.prefix;
     this.options = options;
+    this.retry = retryPolicy(options.retry);
+  }
+
+  /**
+   * Runs one request with our bounded retry on what the SDK does not retry (429, a stall aborted by the idle
+   * timeout); `op` gets the abort signal and a `touch` to call on progress.
+   */
+  private retrying<T>(op: (signal: AbortSignal, touch: () => void) => Promise<T>): Promise<T> {
+    return withRetries(
+      this.retry,
+      async () => {
+        const idle = idleAbort(this.retry.idleTimeoutMs);
+        try {
+          return await op(idle.signal, idle.touch);
+        } finally {
+          idle.done();
+        }
+      },
+      {
+        retryable: (e) =>
+          statusOf(e) === 429 || (e as Error)?.name === "AbortError" || (e as Error)?.name === "TimeoutError",
+      },
+    );
   }
 
   /** The SDK clients (created on first use). */
@@ -110,12 +145,12 @@ export class AzureStorage implements Storage {
         throw new DatastoreConfigError(
           `${AZURE_CONNECTION_STRING_VAR} is for storage account ${JSON.stringify(name)} but the datastore root ${this.root} names account ${JSON.stringify(this.account)}`,
         );
-      service = sdk.BlobServiceClient.fromConnectionString(connectionString);
+      service = sdk.BlobServiceClient.fromConnectionString(connectionString, this.pipelineOptions(sdk));
       const key = /(?:^|;)\s*AccountKey=([^;]+)/i.exec(connectionString)?.[1];
       if (name && key) sharedKey = new sdk.StorageSharedKeyCredential(name, key);
     } else if (accountKey) {
       sharedKey = new sdk.StorageSharedKeyCredential(this.account, accountKey);
-      service = new sdk.BlobServiceClient(endpoint, sharedKey);
+      service = new sdk.BlobServiceClient(endpoint, sharedKey, this.pipelineOptions(sdk));
     } else {
       const moduleName = "@azure/identity";
       let identity: IdentityModule;
@@ -127,9 +162,21 @@ export class AzureStorage implements Storage {
             `or install @azure/identity next to kubestep to use workload identity / az login (DefaultAzureCredential): ${installCommand(["@azure/identity"])}`,
         );
       }
-      service = new sdk.BlobServiceClient(endpoint, new identity.DefaultAzureCredential());
+      service = new sdk.BlobServiceClient(endpoint, new identity.DefaultAzureCredential(), this.pipelineOptions(sdk));
     }
     return { service, container: service.getContainerClient(this.container), sharedKey };
+  }
+
+  /** The SDK's retry policy, explicit and bounded. */
+  private pipelineOptions(sdk: AzureSdk): import("@azure/storage-blob").BlobServiceClientOptions {
+    return {
+      retryOptions: {
+        retryPolicyType: sdk.StorageRetryPolicyType.EXPONENTIAL,
+        maxTries: this.retry.attempts,
+        retryDelayInMs: this.retry.baseDelayMs,
+        maxRetryDelayInMs: this.retry.maxDelayMs,
+      },
+    };
   }
 
   private name(key: string): string {
@@ -147,7 +194,15 @@ export class AzureStorage implements Storage {
     const body =
       typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const blob = await this.blob(key);
-    await blob.uploadData(body, { blockSize: AZURE_BLOCK_SIZE, concurrency: 4, maxSingleShotSize: 16 * 1024 * 1024 });
+    await this.retrying((abortSignal, touch) =>
+      blob.uploadData(body, {
+        blockSize: AZURE_BLOCK_SIZE,
+        concurrency: 4,
+        maxSingleShotSize: 16 * 1024 * 1024,
+        abortSignal,
+        onProgress: touch,
+      }),
+    );
   }
 
   async putStream(key: string, data: Readable): Promise<void> {
@@ -161,11 +216,22 @@ export class AzureStorage implements Storage {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
-    const stream = await this.getStream(key);
-    if (!stream) return undefined;
-    const chunks: Buffer[] = [];
-    for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
-    return Buffer.concat(chunks);
+    const blob = await this.blob(key);
+    return this.retrying(async (abortSignal, touch) => {
+      let res;
+      try {
+        res = await blob.download(0, undefined, { abortSignal });
+      } catch (e) {
+        if (statusOf(e) === 404) return undefined;
+        throw e;
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of res.readableStreamBody ?? []) {
+        touch();
+        chunks.push(Buffer.from(c as Uint8Array));
+      }
+      return Buffer.concat(chunks);
+    });
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
@@ -182,7 +248,18 @@ export class AzureStorage implements Storage {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.blob(key)).exists();
+    const blob = await this.blob(key);
+    return this.retrying((abortSignal) => blob.exists({ abortSignal }));
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const blob = await this.blob(key);
+      return (await this.retrying((abortSignal) => blob.getProperties({ abortSignal }))).contentLength ?? 0;
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -205,7 +282,8 @@ export class AzureStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
-    await (await this.blob(key)).deleteIfExists();
+    const blob = await this.blob(key);
+    await this.retrying((abortSignal) => blob.deleteIfExists({ abortSignal }));
   }
 
   /**

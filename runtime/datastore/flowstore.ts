@@ -12,10 +12,14 @@
  *   <Flow>/runs/<run>/<step>/<task>/<attempt>/log.live/<n> the output so far of a running attempt, in append-only
  *                                                         chunks (removed once log.txt is stored)
  *
- * Every object is written atomically by the Storage, so a reader never accepts half an artifact.
+ * Every object is written atomically by the Storage, so a reader never accepts half an artifact, and every
+ * artifact and code package read is checked against its sha256 (an {@link IntegrityError} names both hashes).
  */
 import { createHash } from "node:crypto";
 import type { Storage } from "./storage.js";
+import { parseMetadata, type MetadataKind } from "./metadata.js";
+import { IntegrityError, KubestepError } from "../errors.js";
+import { redact } from "../redact.js";
 import type { Encoding } from "../artifacts/serialize.js";
 import type { Transition } from "../flow/flowspec.js";
 import type { CardData } from "../flow/card.js";
@@ -204,22 +208,76 @@ export class FlowDatastore {
     return this.k("data", sha.slice(0, 2), sha);
   }
 
-  /** Stores bytes under their sha256 unless already there; returns the sha. */
+  /**
+   * Stores bytes under their sha256 unless an intact copy is already there (an existing object of another
+   * size is damaged and is replaced); returns the sha.
+   */
   async putBlob(bytes: Uint8Array): Promise<string> {
     const sha = sha256(bytes);
     const key = this.blobKey(sha);
-    if (!(await this.storage.exists(key))) await this.storage.put(key, bytes);
+    if ((await this.storage.size(key)) !== bytes.byteLength) await this.storage.put(key, bytes);
     return sha;
   }
 
+  /**
+   * Reads an artifact's bytes and checks them against their sha256 (hashed in place: no copy is made).
+   * @throws IntegrityError when the bytes do not match; a KubestepError when the object is missing.
+   */
   async getBlob(sha: string): Promise<Buffer> {
-    const b = await this.storage.get(this.blobKey(sha));
-    if (!b) throw new Error(`artifact data ${sha} is missing from the datastore ${this.storage.root}`);
-    return b;
+    const key = this.blobKey(sha);
+    const b = await this.storage.get(key);
+    if (!b) throw this.missingBlob(sha);
+    return this.verified(sha, b, key);
   }
 
+  /** {@link getBlob} for stores that read synchronously (local); undefined elsewhere. */
   getBlobSync(sha: string): Buffer | undefined {
-    return this.storage.getSync?.(this.blobKey(sha));
+    const key = this.blobKey(sha);
+    const b = this.storage.getSync?.(key);
+    if (!this.storage.getSync) return undefined;
+    if (!b) throw this.missingBlob(sha);
+    return this.verified(sha, b, key);
+  }
+
+  private missingBlob(sha: string): KubestepError {
+    return new KubestepError(
+      `artifact data ${sha} is missing from the datastore ${this.storage.root} (object ${this.blobKey(sha)})`,
+      1,
+    );
+  }
+
+  private verified(sha: string, bytes: Buffer, key: string): Buffer {
+    const actual = sha256(bytes);
+    if (actual !== sha)
+      throw new IntegrityError(
+        `object ${key} in the datastore ${this.storage.root} is corrupt: its ${bytes.byteLength} bytes have sha256 ${actual}, expected ${sha}`,
+        sha,
+        actual,
+        key,
+      );
+    return bytes;
+  }
+
+  /**
+   * Checks a stored artifact without holding it: exists, has `size` bytes, and (streamed through the hash)
+   * matches its sha256. Resolves to undefined when intact, else to what is wrong.
+   */
+  async checkBlob(sha: string, size: number): Promise<string | undefined> {
+    const key = this.blobKey(sha);
+    const stored = await this.storage.size(key);
+    if (stored === undefined) return `object ${key} is missing`;
+    if (stored !== size) return `object ${key} has ${stored} bytes, expected ${size}`;
+    const stream = await this.storage.getStream(key);
+    if (!stream) return `object ${key} is missing`;
+    const hash = createHash("sha256");
+    for await (const chunk of stream) hash.update(chunk as Uint8Array);
+    const actual = hash.digest("hex");
+    return actual === sha ? undefined : `object ${key} has sha256 ${actual}, expected ${sha}`;
+  }
+
+  /** Deletes a damaged artifact object, so that recomputing its value writes it again. */
+  async discardBlob(sha: string): Promise<void> {
+    await this.storage.delete(this.blobKey(sha));
   }
 
   /** Key of a dependency layer (runtime/code/externals.ts): content-addressed, in the data area. */
@@ -231,16 +289,47 @@ export class FlowDatastore {
     return this.k("code", `${sha}.mjs`);
   }
 
+  /**
+   * Stores a code package under its sha256 unless an intact copy is there (a damaged one is replaced).
+   * Resolves to whether it uploaded.
+   */
+  async putCode(sha: string, bytes: Uint8Array): Promise<boolean> {
+    const key = this.codeKey(sha);
+    const existing = (await this.storage.size(key)) === bytes.byteLength ? await this.storage.get(key) : undefined;
+    if (existing && sha256(existing) === sha) return false;
+    await this.storage.put(key, bytes);
+    return true;
+  }
+
+  /**
+   * Reads a code package and checks it against its sha256.
+   * @throws IntegrityError when its bytes do not match; a KubestepError when it is missing.
+   */
+  async getCode(sha: string): Promise<Buffer> {
+    const key = this.codeKey(sha);
+    const b = await this.storage.get(key);
+    if (!b)
+      throw new KubestepError(
+        `code package ${sha} is missing from the datastore ${this.storage.root} (object ${key})`,
+        1,
+      );
+    return this.verified(sha, b, key);
+  }
+
   private async putJson(key: string, value: unknown): Promise<void> {
     await this.storage.put(key, JSON.stringify(value, null, 1));
   }
-  private async getJson<T>(key: string): Promise<T | undefined> {
+  private async getJson<T>(kind: MetadataKind, key: string): Promise<T | undefined> {
     const b = await this.storage.get(key);
-    return b ? (JSON.parse(b.toString("utf8")) as T) : undefined;
+    return b ? this.parse<T>(kind, key, b.toString("utf8")) : undefined;
   }
-  private getJsonSync<T>(key: string): T | undefined {
+  private getJsonSync<T>(kind: MetadataKind, key: string): T | undefined {
     const b = this.storage.getSync?.(key);
-    return b ? (JSON.parse(b.toString("utf8")) as T) : undefined;
+    return b ? this.parse<T>(kind, key, b.toString("utf8")) : undefined;
+  }
+  /** Parses a metadata file read by other means (a snapshot), with the same checks as the readers here. */
+  parse<T>(kind: MetadataKind, key: string, text: string): T {
+    return parseMetadata<T>(kind, text, { key, root: this.storage.root });
   }
 
   /** Prefix of every run's metadata: `<Flow>/runs` (keys below it parse with {@link parseRunsKey}). */
@@ -250,14 +339,15 @@ export class FlowDatastore {
   runKey(runId: string): string {
     return this.k(LAYOUT.runs, runId, LAYOUT.run);
   }
+  /** Writes run metadata; its failure message goes through {@link redact}. */
   writeRun(run: RunMeta): Promise<void> {
-    return this.putJson(this.runKey(run.runId), run);
+    return this.putJson(this.runKey(run.runId), run.error ? { ...run, error: redact(run.error) } : run);
   }
   readRun(runId: string): Promise<RunMeta | undefined> {
-    return this.getJson(this.runKey(runId));
+    return this.getJson("run", this.runKey(runId));
   }
   readRunSync(runId: string): RunMeta | undefined {
-    return this.getJsonSync(this.runKey(runId));
+    return this.getJsonSync("run", this.runKey(runId));
   }
   async listRuns(): Promise<string[]> {
     return (await this.storage.listChildren(this.runsPrefix())).sort();
@@ -266,14 +356,20 @@ export class FlowDatastore {
   taskKey(runId: string, step: string, taskId: string): string {
     return this.k(LAYOUT.runs, runId, step, taskId, LAYOUT.task);
   }
+  /** Writes task metadata; the failure messages of its attempts and of @catch go through {@link redact}. */
   writeTask(runId: string, t: TaskMeta): Promise<void> {
-    return this.putJson(this.taskKey(runId, t.step, t.taskId), t);
+    const safe: TaskMeta = {
+      ...t,
+      attempts: t.attempts.map((a) => (a.error ? { ...a, error: redact(a.error) } : a)),
+      ...(t.caught ? { caught: redact(t.caught) } : {}),
+    };
+    return this.putJson(this.taskKey(runId, t.step, t.taskId), safe);
   }
   readTask(runId: string, step: string, taskId: string): Promise<TaskMeta | undefined> {
-    return this.getJson(this.taskKey(runId, step, taskId));
+    return this.getJson("task", this.taskKey(runId, step, taskId));
   }
   readTaskSync(runId: string, step: string, taskId: string): TaskMeta | undefined {
-    return this.getJsonSync(this.taskKey(runId, step, taskId));
+    return this.getJsonSync("task", this.taskKey(runId, step, taskId));
   }
   async listSteps(runId: string): Promise<string[]> {
     return (await this.storage.listChildren(this.k(LAYOUT.runs, runId))).filter((n) => n !== LAYOUT.run);
@@ -289,14 +385,15 @@ export class FlowDatastore {
     return this.putJson(this.resultKey(runId, step, taskId, attempt), r);
   }
   readResult(runId: string, step: string, taskId: string, attempt: number): Promise<TaskResult | undefined> {
-    return this.getJson(this.resultKey(runId, step, taskId, attempt));
+    return this.getJson("result", this.resultKey(runId, step, taskId, attempt));
   }
 
   logKey(runId: string, step: string, taskId: string, attempt: number): string {
     return this.k(LAYOUT.runs, runId, step, taskId, attempt, LAYOUT.log);
   }
+  /** Archives an attempt's output, through {@link redact}. */
   writeLog(runId: string, step: string, taskId: string, attempt: number, text: string): Promise<void> {
-    return this.storage.put(this.logKey(runId, step, taskId, attempt), text);
+    return this.storage.put(this.logKey(runId, step, taskId, attempt), redact(text));
   }
   async readLog(runId: string, step: string, taskId: string, attempt: number): Promise<string | undefined> {
     return (await this.storage.get(this.logKey(runId, step, taskId, attempt)))?.toString("utf8");
@@ -365,6 +462,6 @@ export class FlowDatastore {
     return this.putJson(this.cardKey(runId, step, taskId), card);
   }
   readCard(runId: string, step: string, taskId: string): Promise<CardData | undefined> {
-    return this.getJson(this.cardKey(runId, step, taskId));
+    return this.getJson("card", this.cardKey(runId, step, taskId));
   }
 }

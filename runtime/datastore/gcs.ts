@@ -8,6 +8,10 @@
  *   to a custom endpoint carry no credentials; signing URLs still needs a service account key (ADC).
  * - Writes are atomic: an upload (single request or resumable) creates the object generation only when
  *   it completes; a failed upload leaves the previous generation in place.
+ * - Retries (retry.ts): the client's own, configured explicitly: `attempts` tries in all with exponential
+ *   backoff and jitter (408, 429, 5xx, resets), a per-request timeout, and every operation retried (the
+ *   default retries uploads only with preconditions; ours are idempotent: content-addressed data, and
+ *   metadata rewritten whole by its only writer).
  * - Pre-signed URLs are V4 signed URLs; with Workload Identity the SDK signs through the IAM
  *   `signBlob` API, so the pod's service account needs `iam.serviceAccounts.signBlob` on itself.
  *
@@ -21,6 +25,7 @@ import type { Storage } from "./storage.js";
 import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { checkEndpointUrl } from "./endpoint.js";
 import type { KubestepVariable } from "../variables.js";
+import { retryPolicy, type RetryPolicy } from "./retry.js";
 
 /** Environment variable holding a custom GCS endpoint (emulators), e.g. `http://127.0.0.1:4443`. */
 export const GCS_ENDPOINT_VAR = "KUBESTEP_GCS_ENDPOINT_URL" satisfies KubestepVariable;
@@ -43,6 +48,8 @@ export interface GcsStorageOptions {
   projectId?: string;
   /** Environment to read defaults from; default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Retry policy (attempts, backoff, request timeout); default {@link DEFAULT_RETRY_POLICY}. */
+  retry?: Partial<RetryPolicy>;
 }
 
 type GcsSdk = typeof import("@google-cloud/storage");
@@ -63,6 +70,8 @@ export class GcsStorage implements Storage {
   readonly endpoint: string | undefined;
   private readonly projectId: string | undefined;
   private readonly keyFilename: string | undefined;
+  /** The retry policy. */
+  readonly retry: RetryPolicy;
   private bucketPromise: Promise<Bucket> | undefined;
   /** Set once the bucket is known to exist (see {@link GcsStorage.missing}). */
   private bucketSeen = false;
@@ -90,6 +99,7 @@ export class GcsStorage implements Storage {
     this.endpoint = source && endpoint ? checkEndpointUrl(endpoint, source, "http://127.0.0.1:4443") : undefined;
     this.projectId = options.projectId;
     this.keyFilename = options.keyFilename || env.GOOGLE_APPLICATION_CREDENTIALS || undefined;
+    this.retry = retryPolicy(options.retry);
   }
 
   /** The object name in the bucket for a datastore key (exported for tests and callers that log it). */
@@ -111,6 +121,15 @@ export class GcsStorage implements Storage {
         ...(this.endpoint ? { apiEndpoint: this.endpoint } : {}),
         ...(this.projectId ? { projectId: this.projectId } : {}),
         ...(this.keyFilename ? { keyFilename: this.keyFilename } : {}),
+        timeout: this.retry.idleTimeoutMs,
+        retryOptions: {
+          autoRetry: true,
+          maxRetries: this.retry.attempts - 1,
+          retryDelayMultiplier: 2,
+          maxRetryDelay: Math.max(1, this.retry.maxDelayMs / 1000), // its first backoff is 1 s plus jitter
+          totalTimeout: (this.retry.attempts * (this.retry.idleTimeoutMs + this.retry.maxDelayMs)) / 1000,
+          idempotencyStrategy: sdk.IdempotencyStrategy.RetryAlways,
+        },
       });
       // When STORAGE_EMULATOR_HOST is set in the process environment, the SDK uses it verbatim as the base of
       // its JSON API requests (without /storage/v1), so they miss every emulator route and reads pass for
@@ -195,6 +214,17 @@ export class GcsStorage implements Storage {
     const [yes] = await (await this.file(key)).exists();
     if (!yes) await this.missing();
     return yes;
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const [meta] = await (await this.file(key)).getMetadata();
+      return Number(meta.size ?? 0);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await this.missing();
+      return undefined;
+    }
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -73,6 +73,15 @@ export class LocalStorage implements Storage {
     return existsSync(p) ? createReadStream(p) : undefined;
   }
 
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await fsp.stat(this.path(key))).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
   async exists(key: string): Promise<boolean> {
     return existsSync(this.path(key));
   }

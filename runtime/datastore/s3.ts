@@ -11,6 +11,10 @@
  *   S3-compatible servers reject the SDK's default trailing checksums).
  * - Writes are atomic: a PUT and a completed multipart upload replace the object in one step; a failed
  *   multipart upload is aborted and leaves nothing visible.
+ * - Retries (retry.ts): the SDK's standard strategy with `attempts` tries in all (backoff with jitter; 500/502/
+ *   503/504, throttling such as 429 and SlowDown, resets and timeouts), an idle-socket timeout and a connect
+ *   timeout; a read whose body is cut off is read again (bounded likewise). Bodies are buffers, so every try
+ *   can resend them.
  *
  * The AWS SDK is imported on first use only, so importing this module costs nothing.
  */
@@ -21,6 +25,7 @@ import type { Storage } from "./storage.js";
 import { keyOf, listPrefix, objectName, parseDatastoreRoot } from "./roots.js";
 import { checkEndpointUrl } from "./endpoint.js";
 import type { KubestepVariable } from "../variables.js";
+import { retryPolicy, withRetries, type RetryPolicy } from "./retry.js";
 
 /** Environment variable holding the endpoint of an S3-compatible server, e.g. `http://192.0.2.2:4568`. */
 export const S3_ENDPOINT_VAR = "KUBESTEP_S3_ENDPOINT_URL" satisfies KubestepVariable;
@@ -40,6 +45,8 @@ export interface S3StorageOptions {
   forcePathStyle?: boolean;
   /** Environment to read defaults from; default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Retry policy (attempts, backoff, idle timeout); default {@link DEFAULT_RETRY_POLICY}. */
+  retry?: Partial<RetryPolicy>;
 }
 
 interface S3Sdk {
@@ -69,6 +76,21 @@ function isNotFound(e: unknown): boolean {
   return err?.name === "NoSuchKey" || err?.Code === "NoSuchKey" || err?.name === "NotFound";
 }
 
+/** An error reading a response body (after the SDK handed it over), transient by nature. */
+class BodyReadError extends Error {}
+const isBodyError = (e: unknown): boolean => e instanceof BodyReadError;
+
+/** Reads a stream whole; an error while reading is a {@link BodyReadError} (its cause the original). */
+export async function readBody(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
+  } catch (e) {
+    throw new BodyReadError(`reading the object failed midway: ${(e as Error).message}`, { cause: e });
+  }
+  return Buffer.concat(chunks);
+}
+
 export class S3Storage implements Storage {
   readonly kind = "s3" as const;
   /** Bucket name. */
@@ -80,6 +102,8 @@ export class S3Storage implements Storage {
   /** Resolved custom endpoint, if any. */
   readonly endpoint: string | undefined;
   private readonly forcePathStyle: boolean;
+  /** The retry policy. */
+  readonly retry: RetryPolicy;
   private clientPromise: Promise<S3Client> | undefined;
   /** Set once the bucket is known to be listable with these credentials (see {@link S3Storage.exists}). */
   private bucketSeen = false;
@@ -106,6 +130,7 @@ export class S3Storage implements Storage {
     this.region =
       options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || (this.endpoint ? "us-east-1" : undefined);
     this.forcePathStyle = options.forcePathStyle ?? this.endpoint !== undefined;
+    this.retry = retryPolicy(options.retry);
   }
 
   /** The SDK client (created on first use). */
@@ -121,6 +146,13 @@ export class S3Storage implements Storage {
             }
           : {}),
         forcePathStyle: this.forcePathStyle,
+        // Bounded, explicit retries (the SDK's standard strategy: exponential backoff with full jitter).
+        maxAttempts: this.retry.attempts,
+        retryMode: "standard",
+        requestHandler: {
+          connectionTimeout: this.retry.connectTimeoutMs,
+          socketTimeout: this.retry.idleTimeoutMs,
+        },
       });
     });
     return this.clientPromise;
@@ -147,18 +179,8 @@ export class S3Storage implements Storage {
 
   async putFile(key: string, path: string): Promise<void> {
     const { size } = await fsp.stat(path);
-    if (size <= S3_SINGLE_PUT_MAX) {
-      const [{ s3 }, client] = await Promise.all([loadSdk(), this.client()]);
-      await client.send(
-        new s3.PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.name(key),
-          Body: createReadStream(path),
-          ContentLength: size,
-        }),
-      );
-      return;
-    }
+    // A small file is read whole, so that a retried PUT can send it again (a consumed stream cannot be).
+    if (size <= S3_SINGLE_PUT_MAX) return this.put(key, await fsp.readFile(path));
     return this.upload(key, createReadStream(path));
   }
 
@@ -175,12 +197,18 @@ export class S3Storage implements Storage {
     await upload.done();
   }
 
+  /** Reads a whole object; a body cut off mid-read (reset, stall) is read again, within the retry policy. */
   async get(key: string): Promise<Buffer | undefined> {
-    const stream = await this.getStream(key);
-    if (!stream) return undefined;
-    const chunks: Buffer[] = [];
-    for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
-    return Buffer.concat(chunks);
+    // The request itself is retried by the SDK; only a body cut off after the response began is retried here.
+    return withRetries(
+      this.retry,
+      async () => {
+        const stream = await this.getStream(key);
+        if (!stream) return undefined;
+        return readBody(stream);
+      },
+      { retryable: isBodyError },
+    );
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
@@ -200,10 +228,14 @@ export class S3Storage implements Storage {
   }
 
   async exists(key: string): Promise<boolean> {
+    return (await this.size(key)) !== undefined;
+  }
+
+  async size(key: string): Promise<number | undefined> {
     const [{ s3 }, client] = await Promise.all([loadSdk(), this.client()]);
     try {
-      await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.name(key) }));
-      return true;
+      const head = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.name(key) }));
+      return head.ContentLength ?? 0;
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -213,7 +245,7 @@ export class S3Storage implements Storage {
       await client.send(new s3.ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
       this.bucketSeen = true;
     }
-    return false;
+    return undefined;
   }
 
   async list(prefix: string): Promise<string[]> {

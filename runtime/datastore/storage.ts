@@ -23,6 +23,8 @@ export interface Storage {
   getSync?(key: string): Buffer | undefined;
   /** Streams an object; `undefined` when it does not exist. */
   getStream(key: string): Promise<Readable | undefined>;
+  /** Size in bytes of an object; `undefined` when it does not exist. */
+  size(key: string): Promise<number | undefined>;
   /** Whether an object exists. */
   exists(key: string): Promise<boolean>;
   /** Keys under a prefix (recursive), in no particular order. */

@@ -19,6 +19,7 @@ import type { CatchOptions } from "../flow/decorators.js";
 import type { Executor, AttemptOutcome } from "./executor.js";
 import type { TaskSpec } from "./spec.js";
 import { readVariable } from "../variables.js";
+import { redact } from "../redact.js";
 import type { RunTrigger } from "../deploy/record.js";
 import { LogChunkFlusher } from "./logflush.js";
 
@@ -111,6 +112,8 @@ export class Orchestrator {
   private done = 0;
   private failed = 0;
   private cloned = 0;
+  /** Damaged artifact objects `resume` found (and recomputes instead of reusing). */
+  integrityFailures = 0;
   private firstError: string | undefined;
   private stopping = false;
   private readonly joins = new Map<string, PendingJoin>();
@@ -123,7 +126,15 @@ export class Orchestrator {
   /** Tasks of the run found when continuing it, by step and foreach stack. */
   private readonly existing = new Map<string, TaskMeta>();
 
-  constructor(private readonly o: OrchestratorOptions) {
+  private readonly o: OrchestratorOptions;
+  constructor(options: OrchestratorOptions) {
+    // Everything the run prints goes through the one redaction (secrets, tokens, pre-signed URLs).
+    const out = options.output;
+    this.o = {
+      ...options,
+      output: { line: (t, stream) => out.line(redact(t), stream), info: (t) => out.info(redact(t)) },
+    };
+    const o = this.o;
     this.ds = new FlowDatastore(o.storage, o.graph.flowName);
     this.store = new ArtifactStore(this.ds);
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -228,13 +239,62 @@ export class Orchestrator {
       if (from === undefined)
         throw new Error(`resume: run ${r.originRunId} finished successfully; name a step to re-run from`);
     }
-    // Re-run the chosen step and everything after it.
-    const rerun = new Set<string>([from]);
-    for (const s of graph.order) if (rerun.has(s)) for (const t of graph.nodes[s]!.out) rerun.add(t);
+    // Re-run the chosen step and everything after it, and so the steps of any task whose artifacts are damaged.
+    const closure = (starts: Iterable<string>): Set<string> => {
+      const rerun = new Set<string>(starts);
+      for (const s of graph.order) if (rerun.has(s)) for (const t of graph.nodes[s]!.out) rerun.add(t);
+      return rerun;
+    };
+    let rerun = closure([from]);
+    const damaged = await this.damagedOrigin(rerun);
+    if (damaged.size) rerun = closure([from, ...damaged]);
     this.rerun = rerun;
     this.o.output.info(
       `resuming run ${r.originRunId} from step ${from}; reusing finished tasks of ${graph.order.filter((s) => !rerun.has(s)).join(", ") || "no step"}`,
     );
+  }
+
+  /**
+   * Checks every artifact `resume` would reuse (tasks of steps outside `rerun`): each object must exist, have
+   * its size and its sha256 (streamed, each distinct object once). A damaged object is deleted (so that the
+   * recomputed value is written again) and the steps of the tasks that used it are returned, to be recomputed.
+   */
+  private async damagedOrigin(rerun: Set<string>): Promise<Set<string>> {
+    const blobs = new Map<string, { size: number; users: Array<{ task: TaskMeta; name: string }> }>();
+    for (const t of this.origin.values()) {
+      if (rerun.has(t.step)) continue;
+      for (const [name, ref] of Object.entries(t.artifacts ?? {})) {
+        const b = blobs.get(ref.sha) ?? { size: ref.size, users: [] };
+        b.users.push({ task: t, name });
+        blobs.set(ref.sha, b);
+      }
+    }
+    const entries = [...blobs.entries()];
+    const problems: Array<string | undefined> = new Array(entries.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(8, entries.length) }, async () => {
+        while (next < entries.length) {
+          const i = next++;
+          const [sha, { size }] = entries[i]!;
+          problems[i] = await this.ds.checkBlob(sha, size);
+        }
+      }),
+    );
+    const steps = new Set<string>();
+    for (const [i, [sha, { users }]] of entries.entries()) {
+      const problem = problems[i];
+      if (!problem) continue;
+      await this.ds.discardBlob(sha);
+      this.integrityFailures++;
+      for (const { task, name } of users) {
+        steps.add(task.step);
+        this.o.output.info(
+          `resume: not reusing ${task.clonedFrom}: its artifact ${name} is damaged in the datastore (${problem}); step ${task.step} is recomputed`,
+        );
+      }
+    }
+    return steps;
   }
 
   private enqueue(job: () => Promise<void>): void {
@@ -514,7 +574,7 @@ export class Orchestrator {
       if (catchOpts.var)
         artifacts[catchOpts.var] = await this.store.save(catchOpts.var, {
           type: failedOutcome?.reason ?? "exception",
-          message: error,
+          message: redact(error),
           step,
           attempts: meta.attempts.length,
         });

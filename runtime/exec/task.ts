@@ -90,9 +90,11 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   const paramNames = new Set(Object.keys(graph.meta.params));
   let lazy = { untouched: () => new Set<string>() };
   const inheritedRefs: Record<string, ArtifactRef> = {};
+  /** The input task each inherited artifact comes from (`run/step/task`), for error messages. */
+  const inheritedFrom = new Map<string, string>();
   let inputs: Inputs<Record<string, unknown>> | undefined;
   if (node.isJoin) {
-    const views = parents.map((p) => artifactView(p.artifacts!, store));
+    const views = parents.map((p) => artifactView(p.artifacts!, store, {}, `${spec.runId}/${p.step}/${p.taskId}`));
     const byStep = (s: string) => {
       const i = parents.findIndex((p) => p.step === s);
       if (i < 0)
@@ -120,19 +122,28 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
           continue;
         }
         inheritedRefs[name] = refs[0]!;
+        const from = parents.find((p) => p.artifacts![name]);
+        if (from) inheritedFrom.set(name, `${spec.runId}/${from.step}/${from.taskId}`);
       }
       if (conflicts.length)
         throw new FlowDefinitionError(
           `step ${spec.step}: mergeArtifacts: inputs disagree on ${conflicts.join(", ")}; set them in the join or pass { exclude: [${conflicts.map((c) => JSON.stringify(c)).join(", ")}] }`,
         );
       void given;
-      const l = defineLazyArtifacts(flow, inheritedRefs, store, new Set());
+      const l = defineLazyArtifacts(flow, inheritedRefs, store, new Set(), (n) => inheritedFrom.get(n));
       const prev = lazy.untouched;
       lazy = { untouched: () => new Set([...prev(), ...l.untouched()]) };
     };
   } else if (parents.length === 1) {
     Object.assign(inheritedRefs, parents[0]!.artifacts);
-    lazy = defineLazyArtifacts(flow, inheritedRefs, store, new Set([...paramNames, ...RESERVED]));
+    const p0 = parents[0]!;
+    lazy = defineLazyArtifacts(
+      flow,
+      inheritedRefs,
+      store,
+      new Set([...paramNames, ...RESERVED]),
+      `${spec.runId}/${p0.step}/${p0.taskId}`,
+    );
   }
   for (const [k, v] of Object.entries(spec.params)) self[k] = v;
 
@@ -140,7 +151,11 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   const frame = spec.foreachStack[spec.foreachStack.length - 1];
   const parentNode = frame ? graph.nodes[frame.step] : undefined;
   if (!node.isJoin && frame && parents[0]?.step === frame.step && parentNode?.foreach !== undefined) {
-    const items = store.loadSync(parentNode.foreach!, parents[0].artifacts![parentNode.foreach!]!);
+    const items = store.loadSync(
+      parentNode.foreach!,
+      parents[0].artifacts![parentNode.foreach!]!,
+      `${spec.runId}/${parents[0].step}/${parents[0].taskId}`,
+    );
     const arr = Array.isArray(items) ? items : Array.from(items as Iterable<unknown>);
     Object.defineProperty(flow, "input", {
       value: arr[frame.index],

@@ -17,6 +17,7 @@ import {
   type TaskMeta,
 } from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
+import { parseMetadata } from "../datastore/metadata.js";
 import { decodeArtifact, type Encoding } from "../artifacts/serialize.js";
 import type { CardData } from "../flow/card.js";
 import { formatBytes, hexHead, previewValue, type ValuePreview } from "./preview.js";
@@ -360,7 +361,7 @@ export class UiApi {
       if (cached) return cached;
       const b = await this.storage.get(k);
       if (!b) return undefined;
-      const m = JSON.parse(b.toString("utf8")) as TaskMeta;
+      const m = parseMetadata<TaskMeta>("task", b.toString("utf8"), { key: k, root: this.storage.root });
       if (m.status !== "running") this.finishedTasks.set(this.storage.root + "\0" + k, m);
       return m;
     });

@@ -30,8 +30,23 @@ import { RunWatch, type JobSnapshot } from "./watch.js";
 import { explain, explainCreateError, DEFAULT_PENDING_TIMEOUT_SECONDS, type Verdict } from "./explain.js";
 import { followPodLogs } from "./logs.js";
 
-/** Seconds a pre-signed code URL stays valid. */
-const CODE_URL_SECONDS = 24 * 3600;
+/** Time allowed, beyond the pending timeout, for a scheduled pod to pull its image and start (seconds). */
+export const CODE_URL_START_SECONDS = 30 * 60;
+/** Validity of a code URL when pods may pend forever (`pendingTimeoutSeconds: null`). */
+export const CODE_URL_UNBOUNDED_PENDING_SECONDS = 24 * 3600;
+
+/**
+ * Seconds the pre-signed code URL of one attempt stays valid. Each attempt signs its own URL when it submits its
+ * Job, and its pod downloads the package exactly once, when its container starts (restartPolicy Never,
+ * backoffLimit 0: a retry is a new attempt with a new URL). The pod starts at the latest after pending for the
+ * pending timeout (the attempt fails after that) and pulling its image, so the URL need not outlive
+ * `pendingTimeout + CODE_URL_START_SECONDS`; with no pending timeout, one day. Never more than the 7 days S3
+ * and GCS allow.
+ */
+export function codeUrlSeconds(pendingTimeoutSeconds: number | null): number {
+  const pending = pendingTimeoutSeconds === null ? CODE_URL_UNBOUNDED_PENDING_SECONDS : pendingTimeoutSeconds;
+  return Math.min(7 * 24 * 3600, Math.max(0, pending) + CODE_URL_START_SECONDS);
+}
 
 /**
  * Environment variables forwarded from the CLI's environment to task pods: datastore roots, the S3 endpoint
@@ -209,9 +224,10 @@ export class KubernetesExecutor implements Executor {
   ): Promise<Submission | AttemptOutcome> {
     const { namespace } = config;
     const { batch } = await this.api();
-    const codeUrl = await this.o.storage.presignGet(this.o.codeKey, CODE_URL_SECONDS);
+    const urlSeconds = codeUrlSeconds(this.o.pendingTimeoutSeconds);
+    const codeUrl = await this.o.storage.presignGet(this.o.codeKey, urlSeconds);
     const deps = this.o.deps;
-    const depsUrl = deps ? await this.o.storage.presignGet(deps.key, CODE_URL_SECONDS) : undefined;
+    const depsUrl = deps ? await this.o.storage.presignGet(deps.key, urlSeconds) : undefined;
     let taskSpec: TaskSpec = { ...spec, kubernetes: true };
     const podEnv = () => ({
       ...this.o.podEnv,

@@ -100,6 +100,14 @@ export function storageConformance(store: () => Storage): void {
     assert.equal(await s.exists(k("dir/nope")), false);
   });
 
+  it("size gives an object's bytes, 0 for an empty one, undefined for a missing key", async () => {
+    await s.put(k("sized.bin"), new Uint8Array(1234));
+    await s.put(k("empty"), "");
+    assert.equal(await s.size(k("sized.bin")), 1234);
+    assert.equal(await s.size(k("empty")), 0);
+    assert.equal(await s.size(k("missing")), undefined);
+  });
+
   it("putStream and getStream round-trip a stream of unknown length", async () => {
     const { stream, hash } = randomStream(300_000, 7_000);
     await s.putStream(k("stream.bin"), stream);
