@@ -78,12 +78,23 @@ export interface ClusterAutoscalerSpecInput {
 }
 
 /** Helm values of the chart: AWS auto-discovery of the cluster's groups, IRSA on the chart's service account. */
-export function clusterAutoscalerValues(a: { clusterName: string; region: string; serviceAccount: string; roleArn: string }): Record<string, unknown> {
+export function clusterAutoscalerValues(a: {
+  clusterName: string;
+  region: string;
+  serviceAccount: string;
+  roleArn: string;
+}): Record<string, unknown> {
   return {
     cloudProvider: "aws",
     awsRegion: a.region,
     autoDiscovery: { clusterName: a.clusterName },
-    rbac: { serviceAccount: { create: true, name: a.serviceAccount, annotations: { "eks.amazonaws.com/role-arn": a.roleArn } } },
+    rbac: {
+      serviceAccount: {
+        create: true,
+        name: a.serviceAccount,
+        annotations: { "eks.amazonaws.com/role-arn": a.roleArn },
+      },
+    },
     extraArgs: { "balance-similar-node-groups": true, "skip-nodes-with-system-pods": false, expander: "least-waste" },
   };
 }
@@ -92,15 +103,27 @@ export function clusterAutoscalerValues(a: { clusterName: string; region: string
 export function clusterAutoscalerSpec(a: ClusterAutoscalerSpecInput): Required<ClusterAutoscalerSpecInput> {
   return validateAll("kubestep:autoscaler:ClusterAutoscaler", (p) => {
     p.check(() => requireString(a.clusterName, "clusterName"));
-    p.ensure(typeof a.region === "string" && /^[a-z]{2}(-[a-z]+)+-\d$/.test(a.region), "region", `must be the cluster's AWS region such as "us-east-1" (got ${shown(a.region)})`);
-    p.ensure(typeof a.oidcProviderArn === "string" && a.oidcProviderArn.startsWith("arn:"), "oidcProviderArn", `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.oidcProviderArn)})`);
+    p.ensure(
+      typeof a.region === "string" && /^[a-z]{2}(-[a-z]+)+-\d$/.test(a.region),
+      "region",
+      `must be the cluster's AWS region such as "us-east-1" (got ${shown(a.region)})`,
+    );
+    p.ensure(
+      typeof a.oidcProviderArn === "string" && a.oidcProviderArn.startsWith("arn:"),
+      "oidcProviderArn",
+      `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.oidcProviderArn)})`,
+    );
     p.check(() => requireString(a.oidcProviderUrl, "oidcProviderUrl"));
     const namespace = a.namespace ?? "kube-system";
     p.check(() => requireDnsLabel(namespace, "namespace"));
     const serviceAccount = a.serviceAccount ?? "cluster-autoscaler";
     p.check(() => requireDnsLabel(serviceAccount, "serviceAccount"));
     const chartVersion = a.chartVersion ?? CLUSTER_AUTOSCALER_CHART_VERSION;
-    p.ensure(typeof chartVersion === "string" && /^\d+\.\d+\.\d+$/.test(chartVersion), "chartVersion", `must be a chart version such as "9.46.6" (got ${shown(chartVersion)})`);
+    p.ensure(
+      typeof chartVersion === "string" && /^\d+\.\d+\.\d+$/.test(chartVersion),
+      "chartVersion",
+      `must be a chart version such as "9.46.6" (got ${shown(chartVersion)})`,
+    );
     return { ...a, namespace, serviceAccount, chartVersion };
   });
 }
@@ -136,13 +159,26 @@ export class ClusterAutoscaler extends pulumi.ComponentResource {
     const role = new iam.Role(
       `${name}-role`,
       {
-        assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy({ namespace: s.namespace, serviceAccount: s.serviceAccount, oidcProviderArn: s.oidcProviderArn, oidcProviderUrl: s.oidcProviderUrl }))),
+        assumeRolePolicy: spec.apply((s) =>
+          JSON.stringify(
+            irsaTrustPolicy({
+              namespace: s.namespace,
+              serviceAccount: s.serviceAccount,
+              oidcProviderArn: s.oidcProviderArn,
+              oidcProviderUrl: s.oidcProviderUrl,
+            }),
+          ),
+        ),
         description: "kubestep: Cluster Autoscaler (IRSA)",
         tags: { "managed-by": "kubestep" },
       },
       { parent: this },
     );
-    const policy = new iam.RolePolicy(`${name}-policy`, { role: role.name, policy: spec.apply((s) => JSON.stringify(clusterAutoscalerPolicy(s.clusterName))) }, { parent: this });
+    const policy = new iam.RolePolicy(
+      `${name}-policy`,
+      { role: role.name, policy: spec.apply((s) => JSON.stringify(clusterAutoscalerPolicy(s.clusterName))) },
+      { parent: this },
+    );
     const release = new helm.Release(
       `${name}-release`,
       {
@@ -151,7 +187,14 @@ export class ClusterAutoscaler extends pulumi.ComponentResource {
         version: spec.apply((s) => s.chartVersion),
         repositoryOpts: { repo: CLUSTER_AUTOSCALER_REPO },
         namespace: spec.apply((s) => s.namespace),
-        values: pulumi.all([spec, role.arn]).apply(([s, roleArn]) => clusterAutoscalerValues({ clusterName: s.clusterName, region: s.region, serviceAccount: s.serviceAccount, roleArn })),
+        values: pulumi.all([spec, role.arn]).apply(([s, roleArn]) =>
+          clusterAutoscalerValues({
+            clusterName: s.clusterName,
+            region: s.region,
+            serviceAccount: s.serviceAccount,
+            roleArn,
+          }),
+        ),
       },
       { parent: this, dependsOn: [policy] },
     );

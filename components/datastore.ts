@@ -14,7 +14,17 @@ import * as azureStorage from "@pulumi/azure-native/storage/index.js";
 import * as managedidentity from "@pulumi/azure-native/managedidentity/index.js";
 import * as authorization from "@pulumi/azure-native/authorization/index.js";
 import type { DatastoreSpec } from "../runtime/contract/index.js";
-import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll, type Problems } from "./validate.js";
+import {
+  ensure,
+  requireDnsLabel,
+  requireInt,
+  requireOneOf,
+  requireString,
+  resolveSpec,
+  shown,
+  validateAll,
+  type Problems,
+} from "./validate.js";
 
 /** The Kubernetes identity allowed to use the datastore: `system:serviceaccount:<namespace>:<serviceAccount>`. */
 export interface PodIdentityArgs {
@@ -55,11 +65,22 @@ function validatePodIdentity(id: PodIdentityArgs | undefined, path: string): ass
  */
 function validateAdditionalServiceAccounts(p: Problems, extra: unknown, main: string | undefined): void {
   if (extra === undefined) return;
-  if (!p.ensure(Array.isArray(extra), "additionalServiceAccounts", `must be a list of service account names (got ${shown(extra)})`)) return;
+  if (
+    !p.ensure(
+      Array.isArray(extra),
+      "additionalServiceAccounts",
+      `must be a list of service account names (got ${shown(extra)})`,
+    )
+  )
+    return;
   const seen = new Set<string>(main ? [main] : []);
   (extra as unknown[]).forEach((n, i) => {
     if (!p.check(() => requireDnsLabel(n, `additionalServiceAccounts[${i}]`))) return;
-    p.ensure(!seen.has(n as string), `additionalServiceAccounts[${i}]`, `duplicates service account ${shown(n)} (the pod identity's or an earlier one)`);
+    p.ensure(
+      !seen.has(n as string),
+      `additionalServiceAccounts[${i}]`,
+      `duplicates service account ${shown(n)} (the pod identity's or an earlier one)`,
+    );
     seen.add(n as string);
   });
 }
@@ -68,15 +89,26 @@ function validateAdditionalServiceAccounts(p: Problems, extra: unknown, main: st
 function plainList<T>(v: pulumi.Input<T[]> | T[] | undefined, path: string): T[] {
   if (v === undefined) return [];
   if (!Array.isArray(v))
-    throw new pulumi.InputPropertiesError({ message: `${path} must be a plain list (each item is a resource)`, errors: [{ propertyPath: path, reason: "must be a plain list (each item becomes a resource); its items may be outputs" }] });
+    throw new pulumi.InputPropertiesError({
+      message: `${path} must be a plain list (each item is a resource)`,
+      errors: [
+        { propertyPath: path, reason: "must be a plain list (each item becomes a resource); its items may be outputs" },
+      ],
+    });
   return v;
 }
 
 /** Validates the lifecycle options (every problem at once) and fills defaults. */
-export function bucketPolicyDefaults(b: BucketPolicyArgs): Required<Omit<BucketPolicyArgs, "expireAfterDays">> & { expireAfterDays?: number } {
+export function bucketPolicyDefaults(
+  b: BucketPolicyArgs,
+): Required<Omit<BucketPolicyArgs, "expireAfterDays">> & { expireAfterDays?: number } {
   return validateAll("bucket settings", (p) => {
     const prefix = b.prefix ?? "kubestep";
-    p.ensure(typeof prefix === "string" && /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(prefix) && !prefix.endsWith("/"), "prefix", `must be a key prefix without leading or trailing '/' (got ${shown(prefix)})`);
+    p.ensure(
+      typeof prefix === "string" && /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(prefix) && !prefix.endsWith("/"),
+      "prefix",
+      `must be a key prefix without leading or trailing '/' (got ${shown(prefix)})`,
+    );
     const versioning = b.versioning ?? true;
     p.ensure(typeof versioning === "boolean", "versioning", `must be true or false (got ${shown(versioning)})`);
     const retentionDays = b.retentionDays ?? 30;
@@ -84,7 +116,13 @@ export function bucketPolicyDefaults(b: BucketPolicyArgs): Required<Omit<BucketP
     if (b.expireAfterDays !== undefined) p.check(() => requireInt(b.expireAfterDays, "expireAfterDays", 1, 36500));
     const forceDestroy = b.forceDestroy ?? false;
     p.ensure(typeof forceDestroy === "boolean", "forceDestroy", `must be true or false (got ${shown(forceDestroy)})`);
-    return { prefix, versioning, retentionDays, forceDestroy, ...(b.expireAfterDays !== undefined ? { expireAfterDays: b.expireAfterDays } : {}) };
+    return {
+      prefix,
+      versioning,
+      retentionDays,
+      forceDestroy,
+      ...(b.expireAfterDays !== undefined ? { expireAfterDays: b.expireAfterDays } : {}),
+    };
   });
 }
 
@@ -127,7 +165,9 @@ export interface IrsaArgs extends PodIdentityArgs {
  */
 export function irsaTrustPolicy(a: IrsaArgs, additional: string[] = []): PolicyDocument {
   const issuer = a.oidcProviderUrl.replace(/^https:\/\//, "");
-  const subjects = [a, ...additional.map((serviceAccount) => ({ namespace: a.namespace, serviceAccount }))].map(serviceAccountSubject);
+  const subjects = [a, ...additional.map((serviceAccount) => ({ namespace: a.namespace, serviceAccount }))].map(
+    serviceAccountSubject,
+  );
   return {
     Version: "2012-10-17",
     Statement: [
@@ -136,7 +176,12 @@ export function irsaTrustPolicy(a: IrsaArgs, additional: string[] = []): PolicyD
         Principal: { Federated: a.oidcProviderArn },
         Action: "sts:AssumeRoleWithWebIdentity",
         // A list matches any of its values.
-        Condition: { StringEquals: { [`${issuer}:sub`]: subjects.length === 1 ? subjects[0]! : subjects, [`${issuer}:aud`]: "sts.amazonaws.com" } },
+        Condition: {
+          StringEquals: {
+            [`${issuer}:sub`]: subjects.length === 1 ? subjects[0]! : subjects,
+            [`${issuer}:aud`]: "sts.amazonaws.com",
+          },
+        },
       },
     ],
   };
@@ -149,16 +194,34 @@ export function irsaTrustPolicy(a: IrsaArgs, additional: string[] = []): PolicyD
  */
 export function s3AccessPolicy(bucketArn: string, prefix: string, kmsKeyArn?: string): PolicyDocument {
   const statements: Record<string, unknown>[] = [
-    { Sid: "ListPrefix", Effect: "Allow", Action: "s3:ListBucket", Resource: bucketArn, Condition: { StringLike: { "s3:prefix": [prefix, `${prefix}/*`] } } },
+    {
+      Sid: "ListPrefix",
+      Effect: "Allow",
+      Action: "s3:ListBucket",
+      Resource: bucketArn,
+      Condition: { StringLike: { "s3:prefix": [prefix, `${prefix}/*`] } },
+    },
     { Sid: "LocateBucket", Effect: "Allow", Action: "s3:GetBucketLocation", Resource: bucketArn },
     {
       Sid: "ReadWritePrefix",
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+      Action: [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+      ],
       Resource: `${bucketArn}/${prefix}/*`,
     },
   ];
-  if (kmsKeyArn) statements.push({ Sid: "UseBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: kmsKeyArn });
+  if (kmsKeyArn)
+    statements.push({
+      Sid: "UseBucketKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+      Resource: kmsKeyArn,
+    });
   return { Version: "2012-10-17", Statement: statements };
 }
 
@@ -172,9 +235,23 @@ export function s3LifecycleRules(b: ReturnType<typeof bucketPolicyDefaults>): {
   expiration?: { days: number };
 }[] {
   const filter = { prefix: `${b.prefix}/` };
-  const rules: ReturnType<typeof s3LifecycleRules> = [{ id: "abort-incomplete-uploads", status: "Enabled", filter, abortIncompleteMultipartUpload: { daysAfterInitiation: 7 } }];
-  if (b.versioning) rules.push({ id: "expire-noncurrent-versions", status: "Enabled", filter, noncurrentVersionExpiration: { noncurrentDays: b.retentionDays } });
-  if (b.expireAfterDays !== undefined) rules.push({ id: "expire-objects", status: "Enabled", filter, expiration: { days: b.expireAfterDays } });
+  const rules: ReturnType<typeof s3LifecycleRules> = [
+    {
+      id: "abort-incomplete-uploads",
+      status: "Enabled",
+      filter,
+      abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+    },
+  ];
+  if (b.versioning)
+    rules.push({
+      id: "expire-noncurrent-versions",
+      status: "Enabled",
+      filter,
+      noncurrentVersionExpiration: { noncurrentDays: b.retentionDays },
+    });
+  if (b.expireAfterDays !== undefined)
+    rules.push({ id: "expire-objects", status: "Enabled", filter, expiration: { days: b.expireAfterDays } });
   return rules;
 }
 
@@ -207,13 +284,35 @@ export function s3DatastoreSpec(a: S3DatastoreSpecInput): S3DatastoreSpec {
     let bucket: ReturnType<typeof bucketPolicyDefaults> | undefined;
     p.check(() => (bucket = bucketPolicyDefaults(a)));
     if (a.bucketName !== undefined)
-      p.ensure(typeof a.bucketName === "string" && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(a.bucketName), "bucketName", `must be a valid S3 bucket name (got ${shown(a.bucketName)})`);
-    if (a.region !== undefined) p.ensure(typeof a.region === "string" && /^[a-z]{2}(-[a-z]+)+-\d$/.test(a.region), "region", `must be an AWS region such as "us-east-1" (got ${shown(a.region)})`);
-    if (a.kmsKeyId !== undefined) p.ensure(typeof a.kmsKeyId === "string" && a.kmsKeyId.startsWith("arn:"), "kmsKeyId", `must be the ARN of the KMS key (the IAM policies name it) (got ${shown(a.kmsKeyId)})`);
+      p.ensure(
+        typeof a.bucketName === "string" && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(a.bucketName),
+        "bucketName",
+        `must be a valid S3 bucket name (got ${shown(a.bucketName)})`,
+      );
+    if (a.region !== undefined)
+      p.ensure(
+        typeof a.region === "string" && /^[a-z]{2}(-[a-z]+)+-\d$/.test(a.region),
+        "region",
+        `must be an AWS region such as "us-east-1" (got ${shown(a.region)})`,
+      );
+    if (a.kmsKeyId !== undefined)
+      p.ensure(
+        typeof a.kmsKeyId === "string" && a.kmsKeyId.startsWith("arn:"),
+        "kmsKeyId",
+        `must be the ARN of the KMS key (the IAM policies name it) (got ${shown(a.kmsKeyId)})`,
+      );
     if (a.submitterRoleNames !== undefined)
-      p.ensure(Array.isArray(a.submitterRoleNames) && a.submitterRoleNames.every((r) => typeof r === "string" && r !== ""), "submitterRoleNames", `must be a list of IAM role names (got ${shown(a.submitterRoleNames)})`);
+      p.ensure(
+        Array.isArray(a.submitterRoleNames) && a.submitterRoleNames.every((r) => typeof r === "string" && r !== ""),
+        "submitterRoleNames",
+        `must be a list of IAM role names (got ${shown(a.submitterRoleNames)})`,
+      );
     if (p.check(() => validatePodIdentity(a.irsa, "irsa"))) {
-      p.ensure(typeof a.irsa.oidcProviderArn === "string" && a.irsa.oidcProviderArn.startsWith("arn:"), "irsa.oidcProviderArn", `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.irsa.oidcProviderArn)})`);
+      p.ensure(
+        typeof a.irsa.oidcProviderArn === "string" && a.irsa.oidcProviderArn.startsWith("arn:"),
+        "irsa.oidcProviderArn",
+        `must be the ARN of the cluster's IAM OIDC provider (got ${shown(a.irsa.oidcProviderArn)})`,
+      );
       p.check(() => requireString(a.irsa.oidcProviderUrl, "irsa.oidcProviderUrl"));
     }
     validateAdditionalServiceAccounts(p, a.additionalServiceAccounts, a.irsa?.serviceAccount);
@@ -301,25 +400,49 @@ export class S3Datastore extends pulumi.ComponentResource {
 
     const bucket = new s3.Bucket(
       `${name}-bucket`,
-      { bucket: spec.apply((s) => s.bucketName), region, forceDestroy: spec.apply((s) => s.bucket.forceDestroy), tags: { "managed-by": "kubestep" } },
+      {
+        bucket: spec.apply((s) => s.bucketName),
+        region,
+        forceDestroy: spec.apply((s) => s.bucket.forceDestroy),
+        tags: { "managed-by": "kubestep" },
+      },
       { parent: this, protect: protect ?? false },
     );
     new s3.BucketServerSideEncryptionConfiguration(
       `${name}-encryption`,
-      { bucket: bucket.id, region, rules: [{ applyServerSideEncryptionByDefault: spec.apply((s) => s.encryption), bucketKeyEnabled: true }] },
+      {
+        bucket: bucket.id,
+        region,
+        rules: [{ applyServerSideEncryptionByDefault: spec.apply((s) => s.encryption), bucketKeyEnabled: true }],
+      },
       { parent: this },
     );
     const publicAccess = new s3.BucketPublicAccessBlock(
       `${name}-public-access`,
-      { bucket: bucket.id, region, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+      {
+        bucket: bucket.id,
+        region,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      },
       { parent: this },
     );
     new s3.BucketVersioning(
       `${name}-versioning`,
-      { bucket: bucket.id, region, versioningConfiguration: { status: spec.apply((s) => (s.bucket.versioning ? "Enabled" : "Suspended")) } },
+      {
+        bucket: bucket.id,
+        region,
+        versioningConfiguration: { status: spec.apply((s) => (s.bucket.versioning ? "Enabled" : "Suspended")) },
+      },
       { parent: this },
     );
-    new s3.BucketLifecycleConfiguration(`${name}-lifecycle`, { bucket: bucket.id, region, rules: spec.apply((s) => s3LifecycleRules(s.bucket)) }, { parent: this });
+    new s3.BucketLifecycleConfiguration(
+      `${name}-lifecycle`,
+      { bucket: bucket.id, region, rules: spec.apply((s) => s3LifecycleRules(s.bucket)) },
+      { parent: this },
+    );
     new s3.BucketPolicy(
       `${name}-tls-only`,
       { bucket: bucket.id, region, policy: bucket.arn.apply((arn) => JSON.stringify(s3TlsOnlyPolicy(arn))) },
@@ -327,21 +450,47 @@ export class S3Datastore extends pulumi.ComponentResource {
     );
     const role = new iam.Role(
       `${name}-irsa`,
-      { assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy(s.irsa, s.additionalServiceAccounts))), description: "kubestep step pods: datastore access (IRSA)", tags: { "managed-by": "kubestep" } },
+      {
+        assumeRolePolicy: spec.apply((s) => JSON.stringify(irsaTrustPolicy(s.irsa, s.additionalServiceAccounts))),
+        description: "kubestep step pods: datastore access (IRSA)",
+        tags: { "managed-by": "kubestep" },
+      },
       { parent: this },
     );
-    const access = pulumi.all([bucket.arn, spec]).apply(([arn, s]) => JSON.stringify(s3AccessPolicy(arn, s.bucket.prefix, s.kmsKeyArn)));
+    const access = pulumi
+      .all([bucket.arn, spec])
+      .apply(([arn, s]) => JSON.stringify(s3AccessPolicy(arn, s.bucket.prefix, s.kmsKeyArn)));
     new iam.RolePolicy(`${name}-access`, { role: role.name, policy: access }, { parent: this });
     // Submitters write code packages and run metadata, pre-sign the code URL and read results: the same rights.
     const submitterPolicy = new iam.Policy(
       `${name}-submitters`,
-      { description: "kubestep submitters: datastore access (attach to the roles or users that run `kubestep run`)", policy: access, tags: { "managed-by": "kubestep" } },
+      {
+        description: "kubestep submitters: datastore access (attach to the roles or users that run `kubestep run`)",
+        policy: access,
+        tags: { "managed-by": "kubestep" },
+      },
       { parent: this },
     );
     const submitterRoles = rest.submitterRoleNames;
     if (Array.isArray(submitterRoles))
-      submitterRoles.forEach((roleName, i) => new iam.RolePolicyAttachment(`${name}-submitter-${i}`, { role: roleName, policyArn: submitterPolicy.arn }, { parent: this }));
-    else if (submitterRoles !== undefined) throw new pulumi.InputPropertiesError({ message: "submitterRoleNames must be a list (each name is an attachment)", errors: [{ propertyPath: "submitterRoleNames", reason: "must be a plain list (each name becomes a policy attachment); its items may be outputs" }] });
+      submitterRoles.forEach(
+        (roleName, i) =>
+          new iam.RolePolicyAttachment(
+            `${name}-submitter-${i}`,
+            { role: roleName, policyArn: submitterPolicy.arn },
+            { parent: this },
+          ),
+      );
+    else if (submitterRoles !== undefined)
+      throw new pulumi.InputPropertiesError({
+        message: "submitterRoleNames must be a list (each name is an attachment)",
+        errors: [
+          {
+            propertyPath: "submitterRoleNames",
+            reason: "must be a plain list (each name becomes a policy attachment); its items may be outputs",
+          },
+        ],
+      });
 
     this.bucketName = bucket.bucket;
     this.bucketArn = bucket.arn;
@@ -351,8 +500,14 @@ export class S3Datastore extends pulumi.ComponentResource {
     this.submitterPolicy = access;
     this.kmsKeyArn = spec.apply((s) => s.kmsKeyArn) as pulumi.Output<string | undefined>;
     // The contract's region is where the bucket really is (the provider's region when none is given).
-    this.datastore = pulumi.all([bucket.bucket, bucket.region, spec]).apply(([b, r, s]): DatastoreSpec => ({ kind: "s3", root: `s3://${b}/${s.bucket.prefix}`, ...((r ?? s.region) ? { region: r ?? s.region } : {}) }));
-    this.serviceAccountAnnotations = role.arn.apply((arn): Record<string, string> => ({ "eks.amazonaws.com/role-arn": arn }));
+    this.datastore = pulumi.all([bucket.bucket, bucket.region, spec]).apply(([b, r, s]): DatastoreSpec => ({
+      kind: "s3",
+      root: `s3://${b}/${s.bucket.prefix}`,
+      ...((r ?? s.region) ? { region: r ?? s.region } : {}),
+    }));
+    this.serviceAccountAnnotations = role.arn.apply((arn): Record<string, string> => ({
+      "eks.amazonaws.com/role-arn": arn,
+    }));
     this.registerOutputs({
       datastore: this.datastore,
       bucketName: this.bucketName,
@@ -375,10 +530,20 @@ export function gkeWorkloadIdentityMember(project: string, id: PodIdentityArgs):
 }
 
 /** GCS lifecycle rules: delete old versions after the retention, optional TTL. */
-export function gcsLifecycleRules(b: ReturnType<typeof bucketPolicyDefaults>): { action: { type: "Delete" }; condition: Record<string, unknown> }[] {
+export function gcsLifecycleRules(
+  b: ReturnType<typeof bucketPolicyDefaults>,
+): { action: { type: "Delete" }; condition: Record<string, unknown> }[] {
   const rules: ReturnType<typeof gcsLifecycleRules> = [];
-  if (b.versioning) rules.push({ action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: b.retentionDays, withState: "ARCHIVED" } });
-  if (b.expireAfterDays !== undefined) rules.push({ action: { type: "Delete" }, condition: { age: b.expireAfterDays, matchesPrefixes: [`${b.prefix}/`], withState: "LIVE" } });
+  if (b.versioning)
+    rules.push({
+      action: { type: "Delete" },
+      condition: { daysSinceNoncurrentTime: b.retentionDays, withState: "ARCHIVED" },
+    });
+  if (b.expireAfterDays !== undefined)
+    rules.push({
+      action: { type: "Delete" },
+      condition: { age: b.expireAfterDays, matchesPrefixes: [`${b.prefix}/`], withState: "LIVE" },
+    });
   return rules;
 }
 
@@ -386,7 +551,10 @@ export function gcsLifecycleRules(b: ReturnType<typeof bucketPolicyDefaults>): {
 export function googleAccountId(name: string): string {
   const full = `ks-${name}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
   // Too long: keep a prefix and add a hash of the whole name, so long names that share a prefix stay distinct.
-  let id = full.length <= 30 ? full.replace(/-+$/, "") : `${full.slice(0, 23).replace(/-+$/, "")}-${createHash("sha256").update(full).digest("hex").slice(0, 6)}`;
+  let id =
+    full.length <= 30
+      ? full.replace(/-+$/, "")
+      : `${full.slice(0, 23).replace(/-+$/, "")}-${createHash("sha256").update(full).digest("hex").slice(0, 6)}`;
   while (id.length < 6) id += "-x";
   return id;
 }
@@ -403,15 +571,26 @@ export interface GcsDatastoreSpecInput extends BucketPolicyArgs {
 }
 
 /** Validates the GCS datastore arguments; every problem is reported at once. */
-export function gcsDatastoreSpec(a: GcsDatastoreSpecInput): GcsDatastoreSpecInput & { bucket: ReturnType<typeof bucketPolicyDefaults> } {
+export function gcsDatastoreSpec(
+  a: GcsDatastoreSpecInput,
+): GcsDatastoreSpecInput & { bucket: ReturnType<typeof bucketPolicyDefaults> } {
   return validateAll("kubestep:datastore:GcsDatastore", (p) => {
     let bucket: ReturnType<typeof bucketPolicyDefaults> | undefined;
     p.check(() => (bucket = bucketPolicyDefaults(a)));
     p.check(() => requireString(a.location, "location"));
     p.check(() => requireString(a.project, "project"));
-    if (a.accountId !== undefined) p.ensure(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(a.accountId), "accountId", `must be 6-30 lower-case letters, digits or '-' (got ${shown(a.accountId)})`);
+    if (a.accountId !== undefined)
+      p.ensure(
+        /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(a.accountId),
+        "accountId",
+        `must be 6-30 lower-case letters, digits or '-' (got ${shown(a.accountId)})`,
+      );
     (a.submitterMembers ?? []).forEach((m, i) =>
-      p.ensure(typeof m === "string" && /^(user|group|serviceAccount|domain|principal|principalSet):.+/.test(m), `submitterMembers[${i}]`, `must be an IAM member such as "group:ml@example.com" (got ${shown(m)})`),
+      p.ensure(
+        typeof m === "string" && /^(user|group|serviceAccount|domain|principal|principalSet):.+/.test(m),
+        `submitterMembers[${i}]`,
+        `must be an IAM member such as "group:ml@example.com" (got ${shown(m)})`,
+      ),
     );
     p.check(() => validatePodIdentity(a.workloadIdentity, "workloadIdentity"));
     validateAdditionalServiceAccounts(p, a.additionalServiceAccounts, a.workloadIdentity?.serviceAccount);
@@ -506,24 +685,38 @@ export class GcsDatastore extends pulumi.ComponentResource {
     );
     const gsa = new gcpServiceAccount.Account(
       `${name}-gsa`,
-      { accountId: spec.apply((s) => s.accountId ?? googleAccountId(name)), project: spec.apply((s) => s.project), displayName: "kubestep step pods (datastore access)" },
+      {
+        accountId: spec.apply((s) => s.accountId ?? googleAccountId(name)),
+        project: spec.apply((s) => s.project),
+        displayName: "kubestep step pods (datastore access)",
+      },
       { parent: this },
     );
     new gcpServiceAccount.IAMMember(
       `${name}-workload-identity`,
-      { serviceAccountId: gsa.name, role: "roles/iam.workloadIdentityUser", member: spec.apply((s) => gkeWorkloadIdentityMember(s.project, s.workloadIdentity)) },
+      {
+        serviceAccountId: gsa.name,
+        role: "roles/iam.workloadIdentityUser",
+        member: spec.apply((s) => gkeWorkloadIdentityMember(s.project, s.workloadIdentity)),
+      },
       { parent: this },
     );
-    plainList(args.additionalServiceAccounts, "additionalServiceAccounts").forEach((_, i) =>
-      new gcpServiceAccount.IAMMember(
-        `${name}-workload-identity-${i}`,
-        {
-          serviceAccountId: gsa.name,
-          role: "roles/iam.workloadIdentityUser",
-          member: spec.apply((s) => gkeWorkloadIdentityMember(s.project, { namespace: s.workloadIdentity.namespace, serviceAccount: s.additionalServiceAccounts![i]! })),
-        },
-        { parent: this },
-      ),
+    plainList(args.additionalServiceAccounts, "additionalServiceAccounts").forEach(
+      (_, i) =>
+        new gcpServiceAccount.IAMMember(
+          `${name}-workload-identity-${i}`,
+          {
+            serviceAccountId: gsa.name,
+            role: "roles/iam.workloadIdentityUser",
+            member: spec.apply((s) =>
+              gkeWorkloadIdentityMember(s.project, {
+                namespace: s.workloadIdentity.namespace,
+                serviceAccount: s.additionalServiceAccounts![i]!,
+              }),
+            ),
+          },
+          { parent: this },
+        ),
     );
     new gcs.BucketIAMMember(
       `${name}-bucket-access`,
@@ -531,16 +724,34 @@ export class GcsDatastore extends pulumi.ComponentResource {
       { parent: this },
     );
     (args.submitterMembers ?? []).forEach((member, i) => {
-      new gcs.BucketIAMMember(`${name}-submitter-${i}`, { bucket: bucket.name, role: GCS_OBJECT_ROLE, member }, { parent: this });
-      new gcpServiceAccount.IAMMember(`${name}-submitter-signer-${i}`, { serviceAccountId: gsa.name, role: GCS_SIGNER_ROLE, member }, { parent: this });
+      new gcs.BucketIAMMember(
+        `${name}-submitter-${i}`,
+        { bucket: bucket.name, role: GCS_OBJECT_ROLE, member },
+        { parent: this },
+      );
+      new gcpServiceAccount.IAMMember(
+        `${name}-submitter-signer-${i}`,
+        { serviceAccountId: gsa.name, role: GCS_SIGNER_ROLE, member },
+        { parent: this },
+      );
     });
 
     this.bucketName = bucket.name;
     this.bucketUrl = bucket.url;
     this.googleServiceAccount = gsa.email;
-    this.datastore = pulumi.all([bucket.name, spec]).apply(([b, s]): DatastoreSpec => ({ kind: "gs", root: `gs://${b}/${s.bucket.prefix}` }));
-    this.serviceAccountAnnotations = gsa.email.apply((email): Record<string, string> => ({ "iam.gke.io/gcp-service-account": email }));
-    this.registerOutputs({ datastore: this.datastore, bucketName: this.bucketName, bucketUrl: this.bucketUrl, googleServiceAccount: this.googleServiceAccount, serviceAccountAnnotations: this.serviceAccountAnnotations });
+    this.datastore = pulumi
+      .all([bucket.name, spec])
+      .apply(([b, s]): DatastoreSpec => ({ kind: "gs", root: `gs://${b}/${s.bucket.prefix}` }));
+    this.serviceAccountAnnotations = gsa.email.apply((email): Record<string, string> => ({
+      "iam.gke.io/gcp-service-account": email,
+    }));
+    this.registerOutputs({
+      datastore: this.datastore,
+      bucketName: this.bucketName,
+      bucketUrl: this.bucketUrl,
+      googleServiceAccount: this.googleServiceAccount,
+      serviceAccountAnnotations: this.serviceAccountAnnotations,
+    });
   }
 }
 
@@ -575,20 +786,45 @@ export interface AzureDatastoreSpecInput extends BucketPolicyArgs {
 }
 
 /** Validates the Azure datastore arguments; every problem is reported at once. */
-export function azureDatastoreSpec(a: AzureDatastoreSpecInput): AzureDatastoreSpecInput & { bucket: ReturnType<typeof bucketPolicyDefaults>; containerName: string; skuName: string } {
+export function azureDatastoreSpec(a: AzureDatastoreSpecInput): AzureDatastoreSpecInput & {
+  bucket: ReturnType<typeof bucketPolicyDefaults>;
+  containerName: string;
+  skuName: string;
+} {
   return validateAll("kubestep:datastore:AzureDatastore", (p) => {
     let bucket: ReturnType<typeof bucketPolicyDefaults> | undefined;
     p.check(() => (bucket = bucketPolicyDefaults(a)));
-    p.ensure(a.expireAfterDays === undefined, "expireAfterDays", "is not supported for Azure (objects are kept; use retentionDays for soft delete)");
+    p.ensure(
+      a.expireAfterDays === undefined,
+      "expireAfterDays",
+      "is not supported for Azure (objects are kept; use retentionDays for soft delete)",
+    );
     p.check(() => requireString(a.resourceGroupName, "resourceGroupName"));
-    if (a.accountName !== undefined) p.ensure(/^[a-z0-9]{3,24}$/.test(a.accountName), "accountName", `must be 3-24 lower-case letters or digits (got ${shown(a.accountName)})`);
+    if (a.accountName !== undefined)
+      p.ensure(
+        /^[a-z0-9]{3,24}$/.test(a.accountName),
+        "accountName",
+        `must be 3-24 lower-case letters or digits (got ${shown(a.accountName)})`,
+      );
     const containerName = a.containerName ?? "kubestep";
-    p.ensure(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(containerName), "containerName", `must be 3-63 lower-case letters, digits or single '-' (got ${shown(containerName)})`);
+    p.ensure(
+      /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(containerName),
+      "containerName",
+      `must be 3-63 lower-case letters, digits or single '-' (got ${shown(containerName)})`,
+    );
     (a.submitterPrincipalIds ?? []).forEach((id, i) =>
-      p.ensure(typeof id === "string" && /^[0-9a-fA-F-]{36}$/.test(id), `submitterPrincipalIds[${i}]`, `must be the object id (GUID) of a Microsoft Entra user, group or service principal (got ${shown(id)})`),
+      p.ensure(
+        typeof id === "string" && /^[0-9a-fA-F-]{36}$/.test(id),
+        `submitterPrincipalIds[${i}]`,
+        `must be the object id (GUID) of a Microsoft Entra user, group or service principal (got ${shown(id)})`,
+      ),
     );
     if (p.check(() => validatePodIdentity(a.workloadIdentity, "workloadIdentity")))
-      p.ensure(typeof a.workloadIdentity.oidcIssuerUrl === "string" && a.workloadIdentity.oidcIssuerUrl.startsWith("https://"), "workloadIdentity.oidcIssuerUrl", `must be the AKS cluster's OIDC issuer URL (https://...) (got ${shown(a.workloadIdentity.oidcIssuerUrl)})`);
+      p.ensure(
+        typeof a.workloadIdentity.oidcIssuerUrl === "string" && a.workloadIdentity.oidcIssuerUrl.startsWith("https://"),
+        "workloadIdentity.oidcIssuerUrl",
+        `must be the AKS cluster's OIDC issuer URL (https://...) (got ${shown(a.workloadIdentity.oidcIssuerUrl)})`,
+      );
     validateAdditionalServiceAccounts(p, a.additionalServiceAccounts, a.workloadIdentity?.serviceAccount);
     p.throwIfAny("kubestep:datastore:AzureDatastore");
     return { ...a, bucket: bucket!, containerName, skuName: a.skuName ?? "Standard_ZRS" };
@@ -668,7 +904,14 @@ export class AzureDatastore extends pulumi.ComponentResource {
     super("kubestep:datastore:AzureDatastore", name, args, opts);
     const { protect, submitterPrincipalType, ...rest } = args;
     validateAll("kubestep:datastore:AzureDatastore", (p) => {
-      if (submitterPrincipalType !== undefined) p.check(() => requireOneOf(submitterPrincipalType, ["Group", "User", "ServicePrincipal"] as const, "submitterPrincipalType"));
+      if (submitterPrincipalType !== undefined)
+        p.check(() =>
+          requireOneOf(
+            submitterPrincipalType,
+            ["Group", "User", "ServicePrincipal"] as const,
+            "submitterPrincipalType",
+          ),
+        );
     });
     const spec = resolveSpec(rest, (a) => azureDatastoreSpec(a as AzureDatastoreSpecInput));
     const rg = spec.apply((s) => s.resourceGroupName);
@@ -704,10 +947,19 @@ export class AzureDatastore extends pulumi.ComponentResource {
     );
     const container = new azureStorage.BlobContainer(
       `${name}-container`,
-      { resourceGroupName: rg, accountName: account.name, containerName: spec.apply((s) => s.containerName), publicAccess: "None" },
+      {
+        resourceGroupName: rg,
+        accountName: account.name,
+        containerName: spec.apply((s) => s.containerName),
+        publicAccess: "None",
+      },
       { parent: this },
     );
-    const identity = new managedidentity.UserAssignedIdentity(`${name}-identity`, { resourceGroupName: rg, location: spec.apply((s) => s.location) }, { parent: this });
+    const identity = new managedidentity.UserAssignedIdentity(
+      `${name}-identity`,
+      { resourceGroupName: rg, location: spec.apply((s) => s.location) },
+      { parent: this },
+    );
     const federation = new managedidentity.FederatedIdentityCredential(
       `${name}-federation`,
       {
@@ -728,7 +980,12 @@ export class AzureDatastore extends pulumi.ComponentResource {
           resourceGroupName: rg,
           resourceName: identity.name,
           issuer: spec.apply((s) => s.workloadIdentity.oidcIssuerUrl),
-          subject: spec.apply((s) => serviceAccountSubject({ namespace: s.workloadIdentity.namespace, serviceAccount: s.additionalServiceAccounts![i]! })),
+          subject: spec.apply((s) =>
+            serviceAccountSubject({
+              namespace: s.workloadIdentity.namespace,
+              serviceAccount: s.additionalServiceAccounts![i]!,
+            }),
+          ),
           audiences: [AZURE_FEDERATION_AUDIENCE],
         },
         { parent: this, dependsOn: [previous] },
@@ -748,12 +1005,22 @@ export class AzureDatastore extends pulumi.ComponentResource {
     (args.submitterPrincipalIds ?? []).forEach((principalId, i) => {
       new authorization.RoleAssignment(
         `${name}-submitter-${i}`,
-        { principalId, principalType, roleDefinitionId: container.id.apply((id) => azureRoleDefinitionId(id, STORAGE_BLOB_DATA_CONTRIBUTOR)), scope: container.id },
+        {
+          principalId,
+          principalType,
+          roleDefinitionId: container.id.apply((id) => azureRoleDefinitionId(id, STORAGE_BLOB_DATA_CONTRIBUTOR)),
+          scope: container.id,
+        },
         { parent: this },
       );
       new authorization.RoleAssignment(
         `${name}-submitter-delegator-${i}`,
-        { principalId, principalType, roleDefinitionId: account.id.apply((id) => azureRoleDefinitionId(id, STORAGE_BLOB_DELEGATOR)), scope: account.id },
+        {
+          principalId,
+          principalType,
+          roleDefinitionId: account.id.apply((id) => azureRoleDefinitionId(id, STORAGE_BLOB_DELEGATOR)),
+          scope: account.id,
+        },
         { parent: this },
       );
     });
@@ -763,9 +1030,22 @@ export class AzureDatastore extends pulumi.ComponentResource {
     this.containerName = container.name;
     this.identityId = identity.id;
     this.clientId = identity.clientId;
-    this.datastore = pulumi.all([account.name, container.name, spec]).apply(([acc, c, s]): DatastoreSpec => ({ kind: "azure", root: `azure://${acc}/${c}/${s.bucket.prefix}` }));
-    this.serviceAccountAnnotations = identity.clientId.apply((id): Record<string, string> => ({ "azure.workload.identity/client-id": id }));
+    this.datastore = pulumi
+      .all([account.name, container.name, spec])
+      .apply(([acc, c, s]): DatastoreSpec => ({ kind: "azure", root: `azure://${acc}/${c}/${s.bucket.prefix}` }));
+    this.serviceAccountAnnotations = identity.clientId.apply((id): Record<string, string> => ({
+      "azure.workload.identity/client-id": id,
+    }));
     this.podLabels = pulumi.output<Record<string, string>>({ [AZURE_WORKLOAD_IDENTITY_LABEL]: "true" });
-    this.registerOutputs({ datastore: this.datastore, accountName: this.accountName, accountId: this.accountId, containerName: this.containerName, identityId: this.identityId, clientId: this.clientId, serviceAccountAnnotations: this.serviceAccountAnnotations, podLabels: this.podLabels });
+    this.registerOutputs({
+      datastore: this.datastore,
+      accountName: this.accountName,
+      accountId: this.accountId,
+      containerName: this.containerName,
+      identityId: this.identityId,
+      clientId: this.clientId,
+      serviceAccountAnnotations: this.serviceAccountAnnotations,
+      podLabels: this.podLabels,
+    });
   }
 }

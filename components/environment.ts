@@ -4,15 +4,53 @@
  * output `kubestep`, the {@link KubestepEnvironment} contract the runtime consumes.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { DatastoreSpec, GpuPoolSpec, KubestepEnvironment, QosClass, ResourceDefaults } from "../runtime/contract/index.js";
+import type {
+  DatastoreSpec,
+  GpuPoolSpec,
+  KubestepEnvironment,
+  QosClass,
+  ResourceDefaults,
+} from "../runtime/contract/index.js";
 import { ClusterAutoscaler } from "./autoscaler.js";
 import { AzureDatastore, GcsDatastore, S3Datastore } from "./datastore.js";
-import { GpuNodePool, gpuNodePoolSpec, gpuPoolContract, POOL_LABEL, type EksArchitecture, type GpuNodePoolArgs, type GpuNodePoolSpecInput, type GpuProvider, type PoolKind } from "./gpu.js";
-import { DEFAULT_STEP_SERVICE_ACCOUNT, StepNamespace, type ContainerLimits, type NetworkPoliciesArgs, type PodSecurity, type Submitters, type SubmittersArgs } from "./namespace.js";
+import {
+  GpuNodePool,
+  gpuNodePoolSpec,
+  gpuPoolContract,
+  POOL_LABEL,
+  type EksArchitecture,
+  type GpuNodePoolArgs,
+  type GpuNodePoolSpecInput,
+  type GpuProvider,
+  type PoolKind,
+} from "./gpu.js";
+import {
+  DEFAULT_STEP_SERVICE_ACCOUNT,
+  StepNamespace,
+  type ContainerLimits,
+  type NetworkPoliciesArgs,
+  type PodSecurity,
+  type Submitters,
+  type SubmittersArgs,
+} from "./namespace.js";
 import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
-import { DEFAULT_ORCHESTRATOR_NAME, DEFAULT_DEPLOYER_ROLE, OrchestratorIdentity, deployerRoleBindingManifest, deployerRoleManifest } from "./orchestrator.js";
+import {
+  DEFAULT_ORCHESTRATOR_NAME,
+  DEFAULT_DEPLOYER_ROLE,
+  OrchestratorIdentity,
+  deployerRoleBindingManifest,
+  deployerRoleManifest,
+} from "./orchestrator.js";
 import { DEFAULT_GPU_TAINT, validateTaint, type Taint } from "./taints.js";
-import { requireDnsLabel, requireOneOf, requireString, resolveSpec, shown, validateAll, type Problems } from "./validate.js";
+import {
+  requireDnsLabel,
+  requireOneOf,
+  requireString,
+  resolveSpec,
+  shown,
+  validateAll,
+  type Problems,
+} from "./validate.js";
 
 /** Where the environment lives. `existing` = an existing cluster and datastore root; no cloud resources. */
 export type Cloud = "aws" | "gcp" | "azure" | "existing";
@@ -215,7 +253,11 @@ export interface EnvironmentArgs {
 }
 
 /** The {@link GpuNodePool} arguments of one pool on `cloud` (shared by validation and construction). */
-export function poolArgsFor(cloud: Exclude<Cloud, "existing">, p: EnvironmentGpuPoolArgs, a: Pick<EnvironmentArgs, "aws" | "gcp" | "azure">): GpuNodePoolArgs {
+export function poolArgsFor(
+  cloud: Exclude<Cloud, "existing">,
+  p: EnvironmentGpuPoolArgs,
+  a: Pick<EnvironmentArgs, "aws" | "gcp" | "azure">,
+): GpuNodePoolArgs {
   const provider: GpuProvider = PROVIDER[cloud];
   const common: GpuNodePoolArgs = {
     provider,
@@ -264,30 +306,81 @@ export function poolArgsFor(cloud: Exclude<Cloud, "existing">, p: EnvironmentGpu
   const c = a.azure!;
   return {
     ...common,
-    aks: { resourceGroupName: c.resourceGroupName, clusterName: c.clusterName, ...(p.vmSize ? { vmSize: p.vmSize } : {}), ...(p.spotMaxPrice !== undefined ? { spotMaxPrice: p.spotMaxPrice } : {}) },
+    aks: {
+      resourceGroupName: c.resourceGroupName,
+      clusterName: c.clusterName,
+      ...(p.vmSize ? { vmSize: p.vmSize } : {}),
+      ...(p.spotMaxPrice !== undefined ? { spotMaxPrice: p.spotMaxPrice } : {}),
+    },
   };
 }
 
-const POOL_FIELDS = ["name", "kind", "vendor", "nodeLabels", "taints", "minSize", "maxSize", "desiredSize", "spot", "instanceTypes", "architecture", "amiType", "machineType", "acceleratorType", "acceleratorCount", "nodeLocations", "vmSize", "spotMaxPrice", "devicePlugin"];
+const POOL_FIELDS = [
+  "name",
+  "kind",
+  "vendor",
+  "nodeLabels",
+  "taints",
+  "minSize",
+  "maxSize",
+  "desiredSize",
+  "spot",
+  "instanceTypes",
+  "architecture",
+  "amiType",
+  "machineType",
+  "acceleratorType",
+  "acceleratorCount",
+  "nodeLocations",
+  "vmSize",
+  "spotMaxPrice",
+  "devicePlugin",
+];
 
 function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
   p.check(() => requireOneOf(a.cloud, CLOUDS, "cloud"));
   for (const c of ["aws", "gcp", "azure"] as const)
     if (c !== a.cloud) p.ensure(a[c] === undefined, c, `is only for cloud "${c}"; cloud is "${a.cloud}"`);
-  if (a.cloud !== "existing" && CLOUDS.includes(a.cloud)) p.ensure(a[a.cloud] !== undefined, a.cloud, `is required when cloud is "${a.cloud}" (the cluster to provision into)`);
+  if (a.cloud !== "existing" && CLOUDS.includes(a.cloud))
+    p.ensure(
+      a[a.cloud] !== undefined,
+      a.cloud,
+      `is required when cloud is "${a.cloud}" (the cluster to provision into)`,
+    );
   p.check(() => requireDnsLabel(a.namespace, "namespace"));
   if (a.name !== undefined) p.check(() => requireString(a.name, "name"));
   p.check(() => requireString(a.image, "image"));
   if (a.nodeImage !== undefined) p.check(() => requireString(a.nodeImage, "nodeImage"));
   const d = a.defaults ?? {};
-  if (p.ensure(typeof d === "object" && d !== null, "defaults", `must be { cpu?, memory?, disk?, qos?, memoryLimitFactor? } (got ${shown(d)})`)) {
-    for (const k of Object.keys(d)) p.ensure(["cpu", "memory", "disk", "qos", "memoryLimitFactor"].includes(k), `defaults.${k}`, "unknown field (allowed: cpu, memory, disk, qos, memoryLimitFactor)");
+  if (
+    p.ensure(
+      typeof d === "object" && d !== null,
+      "defaults",
+      `must be { cpu?, memory?, disk?, qos?, memoryLimitFactor? } (got ${shown(d)})`,
+    )
+  ) {
+    for (const k of Object.keys(d))
+      p.ensure(
+        ["cpu", "memory", "disk", "qos", "memoryLimitFactor"].includes(k),
+        `defaults.${k}`,
+        "unknown field (allowed: cpu, memory, disk, qos, memoryLimitFactor)",
+      );
     for (const k of ["cpu", "memory", "disk"] as const)
-      if (d[k] !== undefined) p.ensure(typeof d[k] === "number" && d[k]! > 0, `defaults.${k}`, `must be a positive number (got ${shown(d[k])})`);
+      if (d[k] !== undefined)
+        p.ensure(
+          typeof d[k] === "number" && d[k]! > 0,
+          `defaults.${k}`,
+          `must be a positive number (got ${shown(d[k])})`,
+        );
     if (d.qos !== undefined) p.check(() => requireOneOf(d.qos, QOS, "defaults.qos"));
     // Optional: Burstable steps get a memory limit of this factor times their request (none when absent).
     const f = d.memoryLimitFactor;
-    if (f !== undefined) p.ensure(typeof f === "number" && Number.isFinite(f) && f >= 1, "defaults.memoryLimitFactor", `must be a number >= 1 (got ${shown(f)})`);
+    if (f !== undefined)
+      p.ensure(
+        typeof f === "number" && Number.isFinite(f) && f >= 1,
+        "defaults.memoryLimitFactor",
+        `must be a number >= 1 (got ${shown(f)})`,
+      );
   }
   const ds = a.datastore ?? {};
   if (a.cloud === "existing") {
@@ -296,16 +389,36 @@ function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
     p.ensure(ds.kmsKeyId === undefined, "datastore.kmsKeyId", 'is only for cloud "aws" (the bucket it creates)');
   } else {
     for (const k of ["kind", "root", "endpoint"] as const)
-      p.ensure(ds[k] === undefined, `datastore.${k}`, `is only for cloud "existing" (cloud "${a.cloud}" creates the datastore)`);
-    if (a.cloud !== "aws") p.ensure(ds.kmsKeyId === undefined, "datastore.kmsKeyId", 'is only for cloud "aws" (S3 SSE-KMS)');
+      p.ensure(
+        ds[k] === undefined,
+        `datastore.${k}`,
+        `is only for cloud "existing" (cloud "${a.cloud}" creates the datastore)`,
+      );
+    if (a.cloud !== "aws")
+      p.ensure(ds.kmsKeyId === undefined, "datastore.kmsKeyId", 'is only for cloud "aws" (S3 SSE-KMS)');
   }
   const dep = a.deployments;
   if (dep !== undefined && typeof dep !== "boolean") {
-    if (p.ensure(typeof dep === "object" && dep !== null, "deployments", `must be true, false or { orchestratorName?, deployers? } (got ${shown(dep)})`)) {
-      for (const k of Object.keys(dep)) p.ensure(["orchestratorName", "deployers"].includes(k), `deployments.${k}`, "unknown field (allowed: orchestratorName, deployers)");
+    if (
+      p.ensure(
+        typeof dep === "object" && dep !== null,
+        "deployments",
+        `must be true, false or { orchestratorName?, deployers? } (got ${shown(dep)})`,
+      )
+    ) {
+      for (const k of Object.keys(dep))
+        p.ensure(
+          ["orchestratorName", "deployers"].includes(k),
+          `deployments.${k}`,
+          "unknown field (allowed: orchestratorName, deployers)",
+        );
       if (dep.orchestratorName !== undefined) {
         p.check(() => requireDnsLabel(dep.orchestratorName, "deployments.orchestratorName"));
-        p.ensure(dep.orchestratorName !== (a.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT), "deployments.orchestratorName", `must differ from the step service account ${shown(a.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT)} (steps must not get the orchestrator's rights)`);
+        p.ensure(
+          dep.orchestratorName !== (a.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT),
+          "deployments.orchestratorName",
+          `must differ from the step service account ${shown(a.stepServiceAccount ?? DEFAULT_STEP_SERVICE_ACCOUNT)} (steps must not get the orchestrator's rights)`,
+        );
       }
     }
   }
@@ -313,8 +426,12 @@ function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
   if (!p.ensure(Array.isArray(pools), "gpuPools", `must be a list (got ${shown(pools)})`)) return;
   const seen = new Set<string>();
   pools.forEach((pool, i) => {
-    if (!p.ensure(typeof pool === "object" && pool !== null, `gpuPools[${i}]`, `must be an object (got ${shown(pool)})`)) return;
-    for (const k of Object.keys(pool)) p.ensure(POOL_FIELDS.includes(k), `gpuPools[${i}].${k}`, `unknown field (allowed: ${POOL_FIELDS.join(", ")})`);
+    if (
+      !p.ensure(typeof pool === "object" && pool !== null, `gpuPools[${i}]`, `must be an object (got ${shown(pool)})`)
+    )
+      return;
+    for (const k of Object.keys(pool))
+      p.ensure(POOL_FIELDS.includes(k), `gpuPools[${i}].${k}`, `unknown field (allowed: ${POOL_FIELDS.join(", ")})`);
     p.check(() => requireDnsLabel(pool.name, `gpuPools[${i}].name`));
     p.ensure(!seen.has(pool.name), `gpuPools[${i}].name`, `duplicates pool ${shown(pool.name)}`);
     seen.add(pool.name);
@@ -325,10 +442,24 @@ function validateInto(p: Problems, a: pulumi.Unwrap<EnvironmentArgs>): void {
     p.ensure(typeof pool.maxSize === "number", `gpuPools[${i}].maxSize`, `is required (got ${shown(pool.maxSize)})`);
     if (!CLOUDS.includes(a.cloud) || a[a.cloud] === undefined) return;
     // The pool's own checks (sizes, taints, AMI, names...), reported under gpuPools[i].
-    p.check(() => gpuNodePoolSpec(poolArgsFor(a.cloud as Exclude<Cloud, "existing">, pool, a as unknown as EnvironmentArgs) as unknown as GpuNodePoolSpecInput), `gpuPools[${i}]`);
+    p.check(
+      () =>
+        gpuNodePoolSpec(
+          poolArgsFor(
+            a.cloud as Exclude<Cloud, "existing">,
+            pool,
+            a as unknown as EnvironmentArgs,
+          ) as unknown as GpuNodePoolSpecInput,
+        ),
+      `gpuPools[${i}]`,
+    );
   });
   if (a.cloud === "aws" && pools.length && a.aws)
-    p.ensure(Array.isArray(a.aws.subnetIds) && a.aws.subnetIds.length > 0, "aws.subnetIds", "are required to create node groups");
+    p.ensure(
+      Array.isArray(a.aws.subnetIds) && a.aws.subnetIds.length > 0,
+      "aws.subnetIds",
+      "are required to create node groups",
+    );
 }
 
 /** Checks every argument of an {@link Environment} (pools included) and reports every problem at once (`InputPropertiesError`). */
@@ -368,7 +499,11 @@ export function environmentContract(p: ContractParts): KubestepEnvironment {
     defaults: { ...(p.defaults ?? {}) },
     podLabels: { ...(p.podLabels ?? {}), ...(p.identityPodLabels ?? {}) },
     podAnnotations: { ...(p.podAnnotations ?? {}) },
-    gpuPools: (p.gpuPools ?? []).map((g) => ({ ...g, nodeLabels: { ...g.nodeLabels }, taints: g.taints.map((t) => ({ ...t })) })),
+    gpuPools: (p.gpuPools ?? []).map((g) => ({
+      ...g,
+      nodeLabels: { ...g.nodeLabels },
+      taints: g.taints.map((t) => ({ ...t })),
+    })),
     ...(p.orchestratorServiceAccount !== undefined ? { orchestratorServiceAccount: p.orchestratorServiceAccount } : {}),
   };
 }
@@ -431,11 +566,21 @@ export class Environment extends pulumi.ComponentResource {
     // The orchestrator pods reach the datastore by pod identity, like step pods: the identity trusts its service account too.
     const additionalServiceAccounts = orchestratorName !== undefined ? [orchestratorName] : undefined;
     const ds: EnvironmentDatastoreArgs = args.datastore ?? {};
-    const bucketArgs = { prefix: ds.prefix, versioning: ds.versioning, retentionDays: ds.retentionDays, forceDestroy: ds.forceDestroy, protect: ds.protect ?? false };
+    const bucketArgs = {
+      prefix: ds.prefix,
+      versioning: ds.versioning,
+      retentionDays: ds.retentionDays,
+      forceDestroy: ds.forceDestroy,
+      protect: ds.protect ?? false,
+    };
 
     let datastore: pulumi.Output<DatastoreSpec>;
-    let saAnnotations: pulumi.Output<Record<string, string>> = pulumi.output({}) as pulumi.Output<Record<string, string>>;
-    let identityPodLabels: pulumi.Output<Record<string, string>> = pulumi.output({}) as pulumi.Output<Record<string, string>>;
+    let saAnnotations: pulumi.Output<Record<string, string>> = pulumi.output({}) as pulumi.Output<
+      Record<string, string>
+    >;
+    let identityPodLabels: pulumi.Output<Record<string, string>> = pulumi.output({}) as pulumi.Output<
+      Record<string, string>
+    >;
     let bucketRegion: pulumi.Output<string> | undefined;
     if (cloud === "aws") {
       const aws = args.aws!;
@@ -504,12 +649,14 @@ export class Environment extends pulumi.ComponentResource {
       this.bucketName = z.accountName;
       this.clientId = z.clientId;
     } else {
-      datastore = pulumi.output({ kind: ds.kind, root: ds.root, region: ds.region, endpoint: ds.endpoint }).apply((d): DatastoreSpec => ({
-        kind: d.kind!,
-        root: d.root!,
-        ...(d.region !== undefined ? { region: d.region } : {}),
-        ...(d.endpoint !== undefined ? { endpoint: d.endpoint } : {}),
-      }));
+      datastore = pulumi
+        .output({ kind: ds.kind, root: ds.root, region: ds.region, endpoint: ds.endpoint })
+        .apply((d): DatastoreSpec => ({
+          kind: d.kind!,
+          root: d.root!,
+          ...(d.region !== undefined ? { region: d.region } : {}),
+          ...(d.endpoint !== undefined ? { endpoint: d.endpoint } : {}),
+        }));
     }
 
     const ns = new StepNamespace(
@@ -535,12 +682,21 @@ export class Environment extends pulumi.ComponentResource {
     if (deployments) {
       const orchestrator = new OrchestratorIdentity(
         `${name}-orchestrator`,
-        { namespace: ns.namespace, name: orchestratorName, annotations: saAnnotations, labels: identityPodLabels, parallel: args.parallel },
+        {
+          namespace: ns.namespace,
+          name: orchestratorName,
+          annotations: saAnnotations,
+          labels: identityPodLabels,
+          parallel: args.parallel,
+        },
         { parent: this },
       );
       const deployerRole = new rbacv1.Role(
         `${name}-deployer`,
-        { metadata: ns.namespace.apply((n) => deployerRoleManifest(n).metadata), rules: ns.namespace.apply((n) => deployerRoleManifest(n).rules) },
+        {
+          metadata: ns.namespace.apply((n) => deployerRoleManifest(n).metadata),
+          rules: ns.namespace.apply((n) => deployerRoleManifest(n).rules),
+        },
         { parent: this },
       );
       const binding = pulumi
@@ -548,7 +704,11 @@ export class Environment extends pulumi.ComponentResource {
         .apply(([n, who]) => deployerRoleBindingManifest(n, who as Submitters, DEFAULT_DEPLOYER_ROLE));
       new rbacv1.RoleBinding(
         `${name}-deployers`,
-        { metadata: binding.apply((b) => b.metadata), roleRef: binding.apply((b) => b.roleRef), subjects: binding.apply((b) => b.subjects) },
+        {
+          metadata: binding.apply((b) => b.metadata),
+          roleRef: binding.apply((b) => b.roleRef),
+          subjects: binding.apply((b) => b.subjects),
+        },
         { parent: this, dependsOn: [deployerRole] },
       );
       this.orchestratorServiceAccount = orchestrator.serviceAccount;
@@ -558,9 +718,22 @@ export class Environment extends pulumi.ComponentResource {
     this.pools = {};
     const pools: pulumi.Output<GpuPoolSpec | undefined>[] = (args.gpuPools ?? []).map((p) => {
       if (cloud === "existing")
-        return pulumi.output((p.kind ?? "gpu") === "gpu" ? gpuPoolContract(p.name, p.vendor ?? "nvidia", { [POOL_LABEL]: p.name, ...(p.nodeLabels ?? {}) }, p.taints ?? [DEFAULT_GPU_TAINT]) : undefined);
+        return pulumi.output(
+          (p.kind ?? "gpu") === "gpu"
+            ? gpuPoolContract(
+                p.name,
+                p.vendor ?? "nvidia",
+                { [POOL_LABEL]: p.name, ...(p.nodeLabels ?? {}) },
+                p.taints ?? [DEFAULT_GPU_TAINT],
+              )
+            : undefined,
+        );
       const pool = new GpuNodePool(`${name}-gpu-${p.name}`, poolArgsFor(cloud, p, args), { parent: this });
-      this.pools[p.name] = { poolName: pool.poolName, ...(pool.nodeRoleArn ? { nodeRoleArn: pool.nodeRoleArn } : {}), ...(pool.nodeServiceAccount ? { nodeServiceAccount: pool.nodeServiceAccount } : {}) };
+      this.pools[p.name] = {
+        poolName: pool.poolName,
+        ...(pool.nodeRoleArn ? { nodeRoleArn: pool.nodeRoleArn } : {}),
+        ...(pool.nodeServiceAccount ? { nodeServiceAccount: pool.nodeServiceAccount } : {}),
+      };
       return pool.pool;
     });
 
@@ -585,7 +758,15 @@ export class Environment extends pulumi.ComponentResource {
 
     this.namespace = ns.namespace;
     this.kubestep = pulumi
-      .all([checked, ns.namespace, ns.serviceAccount, datastore, identityPodLabels, pulumi.all(pools), pulumi.output(this.orchestratorServiceAccount)])
+      .all([
+        checked,
+        ns.namespace,
+        ns.serviceAccount,
+        datastore,
+        identityPodLabels,
+        pulumi.all(pools),
+        pulumi.output(this.orchestratorServiceAccount),
+      ])
       .apply(([a, namespace, serviceAccount, store, idLabels, gpuPools, orchestratorServiceAccount]) =>
         environmentContract({
           name: a.name ?? pulumi.getStack(),

@@ -15,8 +15,25 @@ import * as gcpProjects from "@pulumi/gcp/projects/index.js";
 import * as appsv1 from "@pulumi/kubernetes/apps/v1/index.js";
 import { COMPUTE_POOL_LABEL, gpuResourceFor, type GpuPoolSpec, type Toleration } from "../runtime/contract/index.js";
 import { googleAccountId } from "./datastore.js";
-import { DEFAULT_GPU_TAINT, toAksTaint, toEksTaint, toGkeTaint, toleration, validateTaint, type Taint } from "./taints.js";
-import { ensure, requireDnsLabel, requireInt, requireOneOf, requireString, resolveSpec, shown, validateAll } from "./validate.js";
+import {
+  DEFAULT_GPU_TAINT,
+  toAksTaint,
+  toEksTaint,
+  toGkeTaint,
+  toleration,
+  validateTaint,
+  type Taint,
+} from "./taints.js";
+import {
+  ensure,
+  requireDnsLabel,
+  requireInt,
+  requireOneOf,
+  requireString,
+  resolveSpec,
+  shown,
+  validateAll,
+} from "./validate.js";
 
 /** Where the pool lives. */
 export type GpuProvider = "eks" | "gke" | "aks";
@@ -45,7 +62,11 @@ export const EKS_GPU_AMI_TYPE = EKS_AMI_TYPES.gpu.x86_64;
 /** Image of the NVIDIA device plugin DaemonSet. */
 export const NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
 /** The taint AKS puts on every node of a Spot pool (listed so steps tolerate it). */
-export const AKS_SPOT_TAINT: Taint = { key: "kubernetes.azure.com/scalesetpriority", value: "spot", effect: "NoSchedule" };
+export const AKS_SPOT_TAINT: Taint = {
+  key: "kubernetes.azure.com/scalesetpriority",
+  value: "spot",
+  effect: "NoSchedule",
+};
 /** Roles of a dedicated GKE node service account: GKE's least-privilege node role and image pulls. */
 export const GKE_NODE_ROLES = ["roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"];
 /** Size fields the autoscaler changes: ignored after creation so `pulumi up` does not fight it. */
@@ -209,8 +230,19 @@ export interface GpuNodePoolSpec {
 }
 
 /** The pool's entry in the contract: name, vendor, resource name, node labels, taints. */
-export function gpuPoolContract(poolName: string, vendor: "nvidia" | "amd", nodeLabels: Record<string, string>, taints: Taint[]): GpuPoolSpec {
-  return { name: poolName, vendor, resourceName: gpuResourceFor(vendor), nodeLabels: { ...nodeLabels }, taints: taints.map((t) => ({ ...t })) };
+export function gpuPoolContract(
+  poolName: string,
+  vendor: "nvidia" | "amd",
+  nodeLabels: Record<string, string>,
+  taints: Taint[],
+): GpuPoolSpec {
+  return {
+    name: poolName,
+    vendor,
+    resourceName: gpuResourceFor(vendor),
+    nodeLabels: { ...nodeLabels },
+    taints: taints.map((t) => ({ ...t })),
+  };
 }
 
 /** Whether the platform lacks a device plugin of its own (EKS and AKS do; GKE installs one with the driver). */
@@ -219,13 +251,22 @@ export function needsDevicePlugin(provider: GpuProvider): boolean {
 }
 
 /** The EKS AMI type of a pool: `amiType` when given, else from {@link EKS_AMI_TYPES}; AMD GPU pools must name one. */
-export function eksAmiType(kind: PoolKind, vendor: "nvidia" | "amd", architecture: EksArchitecture = "x86_64", amiType?: string): string {
+export function eksAmiType(
+  kind: PoolKind,
+  vendor: "nvidia" | "amd",
+  architecture: EksArchitecture = "x86_64",
+  amiType?: string,
+): string {
   if (amiType !== undefined) {
     requireString(amiType, "eks.amiType");
     return amiType;
   }
   requireOneOf(architecture, ["x86_64", "arm64"] as const, "eks.architecture");
-  ensure(kind === "cpu" || vendor === "nvidia", "eks.amiType", "is required for an AMD GPU pool: EKS has no AMD GPU AMI type (use a custom AMI / launch template)");
+  ensure(
+    kind === "cpu" || vendor === "nvidia",
+    "eks.amiType",
+    "is required for an AMD GPU pool: EKS has no AMD GPU AMI type (use a custom AMI / launch template)",
+  );
   return EKS_AMI_TYPES[kind][architecture];
 }
 
@@ -235,10 +276,14 @@ export function eksAmiType(kind: PoolKind, vendor: "nvidia" | "amd", architectur
  * (`k8s.io/cluster-autoscaler/node-template/label/<key>` = value, `.../taint/<key>` = `value:Effect`).
  * Managed node groups do not copy their labels and taints to the group's tags themselves.
  */
-export function clusterAutoscalerNodeTemplateTags(labels: Record<string, string>, taints: Taint[]): Record<string, string> {
+export function clusterAutoscalerNodeTemplateTags(
+  labels: Record<string, string>,
+  taints: Taint[],
+): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const [k, v] of Object.entries(labels)) tags[`k8s.io/cluster-autoscaler/node-template/label/${k}`] = v;
-  for (const t of taints) tags[`k8s.io/cluster-autoscaler/node-template/taint/${t.key}`] = `${t.value ?? ""}:${t.effect}`;
+  for (const t of taints)
+    tags[`k8s.io/cluster-autoscaler/node-template/taint/${t.key}`] = `${t.value ?? ""}:${t.effect}`;
   return tags;
 }
 
@@ -264,15 +309,23 @@ export function gpuNodePoolSpec(a: GpuNodePoolSpecInput): GpuNodePoolSpec {
     const spot = a.spot ?? false;
     p.ensure(typeof spot === "boolean", "spot", `must be true or false (got ${shown(spot)})`);
     let taints = a.taints ?? (kind === "gpu" ? [DEFAULT_GPU_TAINT] : []);
-    if (p.ensure(Array.isArray(taints), "taints", `must be a list of { key, value?, effect } (got ${shown(taints)})`)) taints.forEach((t, i) => p.check(() => validateTaint(t, `taints[${i}]`)));
+    if (p.ensure(Array.isArray(taints), "taints", `must be a list of { key, value?, effect } (got ${shown(taints)})`))
+      taints.forEach((t, i) => p.check(() => validateTaint(t, `taints[${i}]`)));
     else taints = [];
     const nodeLabels = { [kind === "gpu" ? POOL_LABEL : CPU_POOL_LABEL]: a.poolName, ...(a.nodeLabels ?? {}) };
-    for (const [k, v] of Object.entries(nodeLabels)) p.ensure(typeof v === "string", `nodeLabels.${k}`, `must be a string (got ${shown(v)})`);
+    for (const [k, v] of Object.entries(nodeLabels))
+      p.ensure(typeof v === "string", `nodeLabels.${k}`, `must be a string (got ${shown(v)})`);
     const devicePlugin = a.devicePlugin ?? (kind === "gpu" && vendor === "nvidia" && needsDevicePlugin(a.provider));
-    p.ensure(!devicePlugin || (kind === "gpu" && vendor === "nvidia"), "devicePlugin", `the bundled device plugin is NVIDIA's, for GPU pools; this pool is ${shown(kind)} of vendor ${shown(vendor)}`);
-    for (const other of GPU_PROVIDERS.filter((x) => x !== a.provider && a[x] !== undefined)) p.ensure(false, other, `is only for provider "${other}"; provider is "${a.provider}"`);
+    p.ensure(
+      !devicePlugin || (kind === "gpu" && vendor === "nvidia"),
+      "devicePlugin",
+      `the bundled device plugin is NVIDIA's, for GPU pools; this pool is ${shown(kind)} of vendor ${shown(vendor)}`,
+    );
+    for (const other of GPU_PROVIDERS.filter((x) => x !== a.provider && a[x] !== undefined))
+      p.ensure(false, other, `is only for provider "${other}"; provider is "${a.provider}"`);
     // AKS adds this taint to every Spot node: list it so the runtime tolerates it.
-    if (a.provider === "aks" && spot && !taints.some((t) => t.key === AKS_SPOT_TAINT.key)) taints = [...taints, AKS_SPOT_TAINT];
+    if (a.provider === "aks" && spot && !taints.some((t) => t.key === AKS_SPOT_TAINT.key))
+      taints = [...taints, AKS_SPOT_TAINT];
     const spec: GpuNodePoolSpec = {
       kind,
       pool: kind === "gpu" ? gpuPoolContract(a.poolName, vendor, nodeLabels, taints) : undefined,
@@ -290,17 +343,29 @@ export function gpuNodePoolSpec(a: GpuNodePoolSpecInput): GpuNodePoolSpec {
         return spec;
       }
       p.check(() => requireString(e.clusterName, "eks.clusterName"));
-      p.ensure(Array.isArray(e.subnetIds) && e.subnetIds.length > 0, "eks.subnetIds", `must list at least one subnet id (got ${shown(e.subnetIds)})`);
+      p.ensure(
+        Array.isArray(e.subnetIds) && e.subnetIds.length > 0,
+        "eks.subnetIds",
+        `must list at least one subnet id (got ${shown(e.subnetIds)})`,
+      );
       if (e.region !== undefined) p.check(() => requireString(e.region, "eks.region"));
       const capacityType = e.capacityType ?? (spot ? "SPOT" : "ON_DEMAND");
       p.check(() => requireOneOf(capacityType, ["ON_DEMAND", "SPOT"] as const, "eks.capacityType"));
-      p.ensure(!(spot && capacityType === "ON_DEMAND"), "eks.capacityType", 'is "ON_DEMAND" but the pool sets spot: true');
+      p.ensure(
+        !(spot && capacityType === "ON_DEMAND"),
+        "eks.capacityType",
+        'is "ON_DEMAND" but the pool sets spot: true',
+      );
       const diskSize = e.diskSize ?? 100;
       p.check(() => requireInt(diskSize, "eks.diskSize", 20, 16384));
       let amiType = "";
       p.check(() => (amiType = eksAmiType(kind, vendor, e.architecture, e.amiType)));
       const instanceTypes = e.instanceTypes ?? [kind === "gpu" ? "g5.xlarge" : "m7i.xlarge"];
-      p.ensure(Array.isArray(instanceTypes) && instanceTypes.length > 0, "eks.instanceTypes", `must list at least one instance type (got ${shown(instanceTypes)})`);
+      p.ensure(
+        Array.isArray(instanceTypes) && instanceTypes.length > 0,
+        "eks.instanceTypes",
+        `must list at least one instance type (got ${shown(instanceTypes)})`,
+      );
       spec.eks = {
         clusterName: e.clusterName,
         nodeGroupName: `kubestep-${a.poolName}`,
@@ -326,12 +391,24 @@ export function gpuNodePoolSpec(a: GpuNodePoolSpecInput): GpuNodePoolSpec {
       const count = g.acceleratorCount ?? 1;
       p.check(() => requireInt(count, "gke.acceleratorCount", 1, 16));
       const driver = g.gpuDriverVersion ?? "LATEST";
-      p.check(() => requireOneOf(driver, ["DEFAULT", "LATEST", "INSTALLATION_DISABLED"] as const, "gke.gpuDriverVersion"));
-      p.ensure(!(kind === "gpu" && driver === "INSTALLATION_DISABLED" && !devicePlugin), "gke.gpuDriverVersion", "INSTALLATION_DISABLED needs devicePlugin: true (and your own driver installer)");
+      p.check(() =>
+        requireOneOf(driver, ["DEFAULT", "LATEST", "INSTALLATION_DISABLED"] as const, "gke.gpuDriverVersion"),
+      );
+      p.ensure(
+        !(kind === "gpu" && driver === "INSTALLATION_DISABLED" && !devicePlugin),
+        "gke.gpuDriverVersion",
+        "INSTALLATION_DISABLED needs devicePlugin: true (and your own driver installer)",
+      );
       const locationPolicy = g.locationPolicy ?? "ANY";
       p.check(() => requireOneOf(locationPolicy, ["ANY", "BALANCED"] as const, "gke.locationPolicy"));
       if (g.nodeLocations !== undefined)
-        p.ensure(Array.isArray(g.nodeLocations) && g.nodeLocations.length > 0 && g.nodeLocations.every((z) => typeof z === "string" && z !== ""), "gke.nodeLocations", `must list at least one zone (got ${shown(g.nodeLocations)})`);
+        p.ensure(
+          Array.isArray(g.nodeLocations) &&
+            g.nodeLocations.length > 0 &&
+            g.nodeLocations.every((z) => typeof z === "string" && z !== ""),
+          "gke.nodeLocations",
+          `must list at least one zone (got ${shown(g.nodeLocations)})`,
+        );
       spec.gke = {
         cluster: g.cluster,
         name: `kubestep-${a.poolName}`,
@@ -345,7 +422,17 @@ export function gpuNodePoolSpec(a: GpuNodePoolSpecInput): GpuNodePoolSpec {
         management: { autoRepair: true, autoUpgrade: true },
         nodeConfig: {
           machineType: g.machineType ?? (kind === "gpu" ? "g2-standard-4" : "n2-standard-4"),
-          ...(kind === "gpu" ? { guestAccelerators: [{ type: g.acceleratorType ?? "nvidia-l4", count, gpuDriverInstallationConfig: { gpuDriverVersion: driver } }] } : {}),
+          ...(kind === "gpu"
+            ? {
+                guestAccelerators: [
+                  {
+                    type: g.acceleratorType ?? "nvidia-l4",
+                    count,
+                    gpuDriverInstallationConfig: { gpuDriverVersion: driver },
+                  },
+                ],
+              }
+            : {}),
           labels: nodeLabels,
           taints: taints.map(toGkeTaint),
           workloadMetadataConfig: { mode: "GKE_METADATA" },
@@ -363,11 +450,19 @@ export function gpuNodePoolSpec(a: GpuNodePoolSpecInput): GpuNodePoolSpec {
       p.check(() => requireString(z.resourceGroupName, "aks.resourceGroupName"));
       p.check(() => requireString(z.clusterName, "aks.clusterName"));
       const agentPoolName = String(a.poolName).replace(/-/g, "");
-      p.ensure(/^[a-z][a-z0-9]{0,11}$/.test(agentPoolName), "poolName", `AKS agent pool names must start with a letter and have at most 12 letters/digits once '-' are removed (got ${shown(a.poolName)})`);
+      p.ensure(
+        /^[a-z][a-z0-9]{0,11}$/.test(agentPoolName),
+        "poolName",
+        `AKS agent pool names must start with a letter and have at most 12 letters/digits once '-' are removed (got ${shown(a.poolName)})`,
+      );
       const osDiskSizeGB = z.osDiskSizeGB ?? 128;
       p.check(() => requireInt(osDiskSizeGB, "aks.osDiskSizeGB", 30, 2048));
       const spotMaxPrice = z.spotMaxPrice ?? -1;
-      p.ensure(typeof spotMaxPrice === "number" && (spotMaxPrice === -1 || spotMaxPrice > 0), "aks.spotMaxPrice", `must be -1 (up to the on-demand price) or a positive price (got ${shown(spotMaxPrice)})`);
+      p.ensure(
+        typeof spotMaxPrice === "number" && (spotMaxPrice === -1 || spotMaxPrice > 0),
+        "aks.spotMaxPrice",
+        `must be -1 (up to the on-demand price) or a positive price (got ${shown(spotMaxPrice)})`,
+      );
       p.ensure(spot || z.spotMaxPrice === undefined, "aks.spotMaxPrice", "is only for Spot pools (spot: true)");
       spec.aks = {
         resourceGroupName: z.resourceGroupName,
@@ -418,14 +513,24 @@ export interface DevicePluginManifest {
 }
 
 /** The NVIDIA device plugin DaemonSet for the nodes of `pool` (tolerating its taints). */
-export function nvidiaDevicePluginManifest(pool: GpuPoolSpec, namespace = "kube-system", image = NVIDIA_DEVICE_PLUGIN_IMAGE): DevicePluginManifest {
-  const labels = { "app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/instance": pool.name, "app.kubernetes.io/managed-by": "kubestep" };
+export function nvidiaDevicePluginManifest(
+  pool: GpuPoolSpec,
+  namespace = "kube-system",
+  image = NVIDIA_DEVICE_PLUGIN_IMAGE,
+): DevicePluginManifest {
+  const labels = {
+    "app.kubernetes.io/name": "nvidia-device-plugin",
+    "app.kubernetes.io/instance": pool.name,
+    "app.kubernetes.io/managed-by": "kubestep",
+  };
   return {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
     metadata: { name: `nvidia-device-plugin-${pool.name}`, namespace, labels },
     spec: {
-      selector: { matchLabels: { "app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/instance": pool.name } },
+      selector: {
+        matchLabels: { "app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/instance": pool.name },
+      },
       updateStrategy: { type: "RollingUpdate" },
       template: {
         metadata: { labels },
@@ -523,7 +628,8 @@ export class GpuNodePool extends pulumi.ComponentResource {
     const spec = resolveSpec(args, (a) => gpuNodePoolSpec(a as GpuNodePoolSpecInput));
     this.spec = spec;
     const kind = args.kind ?? "gpu";
-    const devicePlugin = args.devicePlugin ?? (kind === "gpu" && args.vendor !== "amd" && needsDevicePlugin(args.provider));
+    const devicePlugin =
+      args.devicePlugin ?? (kind === "gpu" && args.vendor !== "amd" && needsDevicePlugin(args.provider));
     const ignoreChanges = AUTOSCALED_FIELDS[args.provider];
 
     if (args.provider === "eks") {
@@ -531,8 +637,16 @@ export class GpuNodePool extends pulumi.ComponentResource {
       let nodeRoleArn: pulumi.Input<string>;
       const dependsOn: pulumi.Resource[] = [];
       if (args.eks?.nodeRoleArn === undefined) {
-        const role = new iam.Role(`${name}-node-role`, { assumeRolePolicy: eksNodeTrustPolicy(), tags: { "managed-by": "kubestep" } }, { parent: this });
-        EKS_NODE_POLICIES.forEach((policyArn, i) => dependsOn.push(new iam.RolePolicyAttachment(`${name}-node-policy-${i}`, { role: role.name, policyArn }, { parent: this })));
+        const role = new iam.Role(
+          `${name}-node-role`,
+          { assumeRolePolicy: eksNodeTrustPolicy(), tags: { "managed-by": "kubestep" } },
+          { parent: this },
+        );
+        EKS_NODE_POLICIES.forEach((policyArn, i) =>
+          dependsOn.push(
+            new iam.RolePolicyAttachment(`${name}-node-policy-${i}`, { role: role.name, policyArn }, { parent: this }),
+          ),
+        );
         nodeRoleArn = role.arn;
       } else nodeRoleArn = args.eks.nodeRoleArn;
       const region = e.apply((x) => x.region) as pulumi.Output<string | undefined>;
@@ -558,12 +672,21 @@ export class GpuNodePool extends pulumi.ComponentResource {
       );
       const asg = ng.resources.apply((r) => r?.[0]?.autoscalingGroups?.[0]?.name ?? "");
       // One tag per label and taint key: the keys are plain (nodeLabels and taints are plain values).
-      const keys = Object.keys(clusterAutoscalerNodeTemplateTags({ [kind === "gpu" ? POOL_LABEL : CPU_POOL_LABEL]: "", ...(args.nodeLabels ?? {}) } as Record<string, string>, args.taints ?? (kind === "gpu" ? [DEFAULT_GPU_TAINT] : [])));
+      const keys = Object.keys(
+        clusterAutoscalerNodeTemplateTags(
+          { [kind === "gpu" ? POOL_LABEL : CPU_POOL_LABEL]: "", ...(args.nodeLabels ?? {}) } as Record<string, string>,
+          args.taints ?? (kind === "gpu" ? [DEFAULT_GPU_TAINT] : []),
+        ),
+      );
       keys.forEach(
         (key, i) =>
           new autoscaling.Tag(
             `${name}-asg-tag-${i}`,
-            { autoscalingGroupName: asg, region, tag: { key, value: e.apply((x) => x.autoscalerTags[key] ?? ""), propagateAtLaunch: false } },
+            {
+              autoscalingGroupName: asg,
+              region,
+              tag: { key, value: e.apply((x) => x.autoscalerTags[key] ?? ""), propagateAtLaunch: false },
+            },
             { parent: this },
           ),
       );
@@ -577,12 +700,24 @@ export class GpuNodePool extends pulumi.ComponentResource {
       if (args.gke?.nodeServiceAccount === undefined) {
         const gsa = new gcpServiceAccount.Account(
           `${name}-node-sa`,
-          { accountId: googleAccountId(`${name}-nodes`), project: g.apply((x) => x.project) as pulumi.Output<string>, displayName: "kubestep pool nodes (least privilege)" },
+          {
+            accountId: googleAccountId(`${name}-nodes`),
+            project: g.apply((x) => x.project) as pulumi.Output<string>,
+            displayName: "kubestep pool nodes (least privilege)",
+          },
           { parent: this },
         );
         GKE_NODE_ROLES.forEach((role, i) =>
           dependsOn.push(
-            new gcpProjects.IAMMember(`${name}-node-role-${i}`, { project: g.apply((x) => x.project ?? "") , role, member: pulumi.interpolate`serviceAccount:${gsa.email}` }, { parent: this }),
+            new gcpProjects.IAMMember(
+              `${name}-node-role-${i}`,
+              {
+                project: g.apply((x) => x.project ?? ""),
+                role,
+                member: pulumi.interpolate`serviceAccount:${gsa.email}`,
+              },
+              { parent: this },
+            ),
           ),
         );
         serviceAccount = gsa.email;
@@ -632,11 +767,25 @@ export class GpuNodePool extends pulumi.ComponentResource {
     }
 
     if (devicePlugin) {
-      const ds = spec.apply((s) => nvidiaDevicePluginManifest(s.pool ?? gpuPoolContract(String(s.nodeLabels[POOL_LABEL]), "nvidia", s.nodeLabels, s.taints)));
-      new appsv1.DaemonSet(`${name}-device-plugin`, { metadata: ds.apply((d) => d.metadata), spec: ds.apply((d) => d.spec) }, { parent: this });
+      const ds = spec.apply((s) =>
+        nvidiaDevicePluginManifest(
+          s.pool ?? gpuPoolContract(String(s.nodeLabels[POOL_LABEL]), "nvidia", s.nodeLabels, s.taints),
+        ),
+      );
+      new appsv1.DaemonSet(
+        `${name}-device-plugin`,
+        { metadata: ds.apply((d) => d.metadata), spec: ds.apply((d) => d.spec) },
+        { parent: this },
+      );
     }
 
     this.pool = spec.apply((s) => s.pool);
-    this.registerOutputs({ pool: this.pool, poolName: this.poolName, nodeRoleArn: this.nodeRoleArn, autoScalingGroupName: this.autoScalingGroupName, nodeServiceAccount: this.nodeServiceAccount });
+    this.registerOutputs({
+      pool: this.pool,
+      poolName: this.poolName,
+      nodeRoleArn: this.nodeRoleArn,
+      autoScalingGroupName: this.autoScalingGroupName,
+      nodeServiceAccount: this.nodeServiceAccount,
+    });
   }
 }

@@ -10,4 +10,12 @@ export * from "./datastore.js";
 export * from "./autoscaler.js";
 export * from "./taints.js";
 export * from "./validate.js";
-export type { KubestepEnvironment, GpuPoolSpec, DatastoreSpec, TaintSpec, ResourceDefaults, QosClass, DatastoreKind } from "../runtime/environment.js";
+export type {
+  KubestepEnvironment,
+  GpuPoolSpec,
+  DatastoreSpec,
+  TaintSpec,
+  ResourceDefaults,
+  QosClass,
+  DatastoreKind,
+} from "../runtime/environment.js";

@@ -163,7 +163,11 @@ export function submitterRules(parallel: boolean): PolicyRule[] {
     { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
     { apiGroups: [""], resources: ["events"], verbs: ["list"] },
   ];
-  rules.push({ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: parallel ? ["create", "list", "delete"] : ["list"] });
+  rules.push({
+    apiGroups: ["jobset.x-k8s.io"],
+    resources: ["jobsets"],
+    verbs: parallel ? ["create", "list", "delete"] : ["list"],
+  });
   return rules;
 }
 
@@ -185,18 +189,36 @@ export interface PodSecurity {
 }
 
 /** The Pod Security admission defaults: enforce baseline, warn and audit restricted. */
-export const DEFAULT_POD_SECURITY: Required<PodSecurity> = { enforce: "baseline", warn: "restricted", audit: "restricted", version: "latest" };
+export const DEFAULT_POD_SECURITY: Required<PodSecurity> = {
+  enforce: "baseline",
+  warn: "restricted",
+  audit: "restricted",
+  version: "latest",
+};
 
 /** The namespace labels of a Pod Security setting (`false` = none: the cluster's defaults apply). */
 export function podSecurityLabels(ps: PodSecurity | false = {}): Record<string, string> {
   if (ps === false) return {};
-  ensure(typeof ps === "object" && ps !== null, "podSecurity", `must be { enforce?, warn?, audit?, version? } or false (got ${shown(ps)})`);
+  ensure(
+    typeof ps === "object" && ps !== null,
+    "podSecurity",
+    `must be { enforce?, warn?, audit?, version? } or false (got ${shown(ps)})`,
+  );
   const p = new Problems();
-  for (const k of Object.keys(ps)) p.ensure(["enforce", "warn", "audit", "version"].includes(k), `podSecurity.${k}`, "unknown field (allowed: enforce, warn, audit, version)");
+  for (const k of Object.keys(ps))
+    p.ensure(
+      ["enforce", "warn", "audit", "version"].includes(k),
+      `podSecurity.${k}`,
+      "unknown field (allowed: enforce, warn, audit, version)",
+    );
   const v = { ...DEFAULT_POD_SECURITY, ...ps };
   for (const mode of ["enforce", "warn", "audit"] as const)
     p.check(() => requireOneOf(v[mode], POD_SECURITY_LEVELS, `podSecurity.${mode}`));
-  p.ensure(typeof v.version === "string" && /^(latest|v1\.\d+)$/.test(v.version), "podSecurity.version", `must be "latest" or a Kubernetes minor version like "v1.34" (got ${shown(v.version)})`);
+  p.ensure(
+    typeof v.version === "string" && /^(latest|v1\.\d+)$/.test(v.version),
+    "podSecurity.version",
+    `must be "latest" or a Kubernetes minor version like "v1.34" (got ${shown(v.version)})`,
+  );
   p.throwIfAny("podSecurity");
   const labels: Record<string, string> = {};
   for (const mode of ["enforce", "warn", "audit"] as const) {
@@ -227,8 +249,13 @@ export interface NetworkPolicyManifest {
   spec: {
     podSelector: Record<string, never>;
     policyTypes: ("Ingress" | "Egress")[];
-    ingress?: { from: ({ podSelector: Record<string, never> } | { namespaceSelector: { matchLabels: Record<string, string> } })[] }[];
-    egress?: ({ to: ({ podSelector: Record<string, never> } | { ipBlock: { cidr: string } })[] } | { ports: { protocol: "UDP" | "TCP"; port: number }[] })[];
+    ingress?: {
+      from: ({ podSelector: Record<string, never> } | { namespaceSelector: { matchLabels: Record<string, string> } })[];
+    }[];
+    egress?: (
+      | { to: ({ podSelector: Record<string, never> } | { ipBlock: { cidr: string } })[] }
+      | { ports: { protocol: "UDP" | "TCP"; port: number }[] }
+    )[];
   };
 }
 
@@ -241,29 +268,77 @@ const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/;
  * Egress stays open unless `egressCidrs` is given.
  */
 export function networkPolicyManifests(namespace: string, np: NetworkPolicies = {}): NetworkPolicyManifest[] {
-  ensure(typeof np === "object" && np !== null, "networkPolicies", `must be { enabled?, ingressFromNamespaces?, egressCidrs? } (got ${shown(np)})`);
+  ensure(
+    typeof np === "object" && np !== null,
+    "networkPolicies",
+    `must be { enabled?, ingressFromNamespaces?, egressCidrs? } (got ${shown(np)})`,
+  );
   const p = new Problems();
-  for (const k of Object.keys(np)) p.ensure(["enabled", "ingressFromNamespaces", "egressCidrs"].includes(k), `networkPolicies.${k}`, "unknown field (allowed: enabled, ingressFromNamespaces, egressCidrs)");
-  p.ensure(np.enabled === undefined || typeof np.enabled === "boolean", "networkPolicies.enabled", `must be true or false (got ${shown(np.enabled)})`);
+  for (const k of Object.keys(np))
+    p.ensure(
+      ["enabled", "ingressFromNamespaces", "egressCidrs"].includes(k),
+      `networkPolicies.${k}`,
+      "unknown field (allowed: enabled, ingressFromNamespaces, egressCidrs)",
+    );
+  p.ensure(
+    np.enabled === undefined || typeof np.enabled === "boolean",
+    "networkPolicies.enabled",
+    `must be true or false (got ${shown(np.enabled)})`,
+  );
   const from = np.ingressFromNamespaces ?? [];
-  if (p.ensure(Array.isArray(from), "networkPolicies.ingressFromNamespaces", `must be a list of namespace names (got ${shown(from)})`))
+  if (
+    p.ensure(
+      Array.isArray(from),
+      "networkPolicies.ingressFromNamespaces",
+      `must be a list of namespace names (got ${shown(from)})`,
+    )
+  )
     from.forEach((n, i) => p.check(() => requireDnsLabel(n, `networkPolicies.ingressFromNamespaces[${i}]`)));
   const cidrs = np.egressCidrs;
-  if (cidrs !== undefined && p.ensure(Array.isArray(cidrs) && cidrs.length > 0, "networkPolicies.egressCidrs", `must be a non-empty list of CIDRs such as "10.0.0.0/8", or unset for open egress (got ${shown(cidrs)})`))
-    cidrs.forEach((c, i) => p.ensure(typeof c === "string" && CIDR.test(c), `networkPolicies.egressCidrs[${i}]`, `must be a CIDR such as "10.0.0.0/8" (got ${shown(c)})`));
+  if (
+    cidrs !== undefined &&
+    p.ensure(
+      Array.isArray(cidrs) && cidrs.length > 0,
+      "networkPolicies.egressCidrs",
+      `must be a non-empty list of CIDRs such as "10.0.0.0/8", or unset for open egress (got ${shown(cidrs)})`,
+    )
+  )
+    cidrs.forEach((c, i) =>
+      p.ensure(
+        typeof c === "string" && CIDR.test(c),
+        `networkPolicies.egressCidrs[${i}]`,
+        `must be a CIDR such as "10.0.0.0/8" (got ${shown(c)})`,
+      ),
+    );
   p.throwIfAny("networkPolicies");
   if (np.enabled === false) return [];
   const meta = (name: string) => ({ name, namespace, labels: { ...MANAGED_BY } });
   const all: NetworkPolicyManifest[] = [
-    { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta("kubestep-default-deny-ingress"), spec: { podSelector: {}, policyTypes: ["Ingress"] } },
-    { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta("kubestep-allow-same-namespace"), spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: {} }] }] } },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("kubestep-default-deny-ingress"),
+      spec: { podSelector: {}, policyTypes: ["Ingress"] },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("kubestep-allow-same-namespace"),
+      spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: {} }] }] },
+    },
   ];
   if (from.length)
     all.push({
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
       metadata: meta("kubestep-allow-from-namespaces"),
-      spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: from.map((n) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": n } } })) }] },
+      spec: {
+        podSelector: {},
+        policyTypes: ["Ingress"],
+        ingress: [
+          { from: from.map((n) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": n } } })) },
+        ],
+      },
     });
   if (cidrs !== undefined)
     all.push({
@@ -275,7 +350,12 @@ export function networkPolicyManifests(namespace: string, np: NetworkPolicies = 
         policyTypes: ["Egress"],
         egress: [
           { to: [{ podSelector: {} }] },
-          { ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+          {
+            ports: [
+              { protocol: "UDP", port: 53 },
+              { protocol: "TCP", port: 53 },
+            ],
+          },
           { to: cidrs.map((cidr) => ({ ipBlock: { cidr } })) },
         ],
       },
@@ -312,10 +392,16 @@ export function stepServiceAccountManifest(o: StepServiceAccountOptions): Servic
   const sa: ServiceAccountManifest = {
     apiVersion: "v1",
     kind: "ServiceAccount",
-    metadata: { name, namespace: o.namespace, labels: { ...MANAGED_BY, ...(o.labels ?? {}) }, annotations: { ...(o.annotations ?? {}) } },
+    metadata: {
+      name,
+      namespace: o.namespace,
+      labels: { ...MANAGED_BY, ...(o.labels ?? {}) },
+      annotations: { ...(o.annotations ?? {}) },
+    },
     automountServiceAccountToken: o.automountToken ?? false,
   };
-  if (o.imagePullSecrets && o.imagePullSecrets.length) sa.imagePullSecrets = o.imagePullSecrets.map((n) => ({ name: n }));
+  if (o.imagePullSecrets && o.imagePullSecrets.length)
+    sa.imagePullSecrets = o.imagePullSecrets.map((n) => ({ name: n }));
   return sa;
 }
 
@@ -333,8 +419,20 @@ export function submitterRoleManifest(namespace: string, parallel = true, name =
 /** RBAC subjects for the given submitters; service accounts default to `namespace`. */
 export function submitterSubjects(submitters: Submitters, namespace: string): Subject[] {
   const api = "rbac.authorization.k8s.io";
-  (submitters.users ?? []).forEach((u, i) => ensure(typeof u === "string" && u !== "", `submitters.users[${i}]`, `must be a non-empty user name (got ${shown(u)})`));
-  (submitters.groups ?? []).forEach((g, i) => ensure(typeof g === "string" && g !== "", `submitters.groups[${i}]`, `must be a non-empty group name (got ${shown(g)})`));
+  (submitters.users ?? []).forEach((u, i) =>
+    ensure(
+      typeof u === "string" && u !== "",
+      `submitters.users[${i}]`,
+      `must be a non-empty user name (got ${shown(u)})`,
+    ),
+  );
+  (submitters.groups ?? []).forEach((g, i) =>
+    ensure(
+      typeof g === "string" && g !== "",
+      `submitters.groups[${i}]`,
+      `must be a non-empty group name (got ${shown(g)})`,
+    ),
+  );
   (submitters.serviceAccounts ?? []).forEach((s, i) => {
     requireDnsLabel(s?.name, `submitters.serviceAccounts[${i}].name`);
     if (s.namespace !== undefined) requireDnsLabel(s.namespace, `submitters.serviceAccounts[${i}].namespace`);
@@ -342,14 +440,26 @@ export function submitterSubjects(submitters: Submitters, namespace: string): Su
   return [
     ...(submitters.users ?? []).map((name): Subject => ({ kind: "User", apiGroup: api, name })),
     ...(submitters.groups ?? []).map((name): Subject => ({ kind: "Group", apiGroup: api, name })),
-    ...(submitters.serviceAccounts ?? []).map((s): Subject => ({ kind: "ServiceAccount", name: s.name, namespace: s.namespace ?? namespace })),
+    ...(submitters.serviceAccounts ?? []).map((s): Subject => ({
+      kind: "ServiceAccount",
+      name: s.name,
+      namespace: s.namespace ?? namespace,
+    })),
   ];
 }
 
 /** The RoleBinding of the submitter Role to the given submitters. */
-export function submitterRoleBindingManifest(namespace: string, submitters: Submitters, roleName = DEFAULT_SUBMITTER_ROLE): RoleBindingManifest {
+export function submitterRoleBindingManifest(
+  namespace: string,
+  submitters: Submitters,
+  roleName = DEFAULT_SUBMITTER_ROLE,
+): RoleBindingManifest {
   const subjects = submitterSubjects(submitters, namespace);
-  ensure(subjects.length > 0, "submitters", "must name at least one user, group or service account allowed to submit steps (got none)");
+  ensure(
+    subjects.length > 0,
+    "submitters",
+    "must name at least one user, group or service account allowed to submit steps (got none)",
+  );
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "RoleBinding",
@@ -362,11 +472,19 @@ export function submitterRoleBindingManifest(namespace: string, submitters: Subm
 /** The namespace's ResourceQuota (`hard` as Kubernetes spells it, e.g. `{ "requests.nvidia.com/gpu": "4" }`). */
 export function resourceQuotaManifest(namespace: string, hard: Record<string, string>): ResourceQuotaManifest {
   ensure(
-    typeof hard === "object" && hard !== null && Object.keys(hard).length > 0 && Object.values(hard).every((v) => typeof v === "string" && v !== ""),
+    typeof hard === "object" &&
+      hard !== null &&
+      Object.keys(hard).length > 0 &&
+      Object.values(hard).every((v) => typeof v === "string" && v !== ""),
     "resourceQuota",
     `must map resource names to quantities, e.g. { "requests.cpu": "64" } (got ${shown(hard)})`,
   );
-  return { apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "kubestep-quota", namespace, labels: { ...MANAGED_BY } }, spec: { hard: { ...hard } } };
+  return {
+    apiVersion: "v1",
+    kind: "ResourceQuota",
+    metadata: { name: "kubestep-quota", namespace, labels: { ...MANAGED_BY } },
+    spec: { hard: { ...hard } },
+  };
 }
 
 /** The namespace's LimitRange for containers. */
@@ -374,10 +492,19 @@ export function limitRangeManifest(namespace: string, limits: ContainerLimits): 
   const keys = ["default", "defaultRequest", "max", "min"] as const;
   for (const k of Object.keys(limits ?? {}))
     ensure((keys as readonly string[]).includes(k), `limitRange.${k}`, `unknown field (allowed: ${keys.join(", ")})`);
-  ensure(keys.some((k) => limits[k] !== undefined), "limitRange", `must set at least one of ${keys.join(", ")} (got ${shown(limits)})`);
+  ensure(
+    keys.some((k) => limits[k] !== undefined),
+    "limitRange",
+    `must set at least one of ${keys.join(", ")} (got ${shown(limits)})`,
+  );
   const limit: LimitRangeManifest["spec"]["limits"][number] = { type: "Container" };
   for (const k of keys) if (limits[k] !== undefined) limit[k] = { ...limits[k] };
-  return { apiVersion: "v1", kind: "LimitRange", metadata: { name: "kubestep-limits", namespace, labels: { ...MANAGED_BY } }, spec: { limits: [limit] } };
+  return {
+    apiVersion: "v1",
+    kind: "LimitRange",
+    metadata: { name: "kubestep-limits", namespace, labels: { ...MANAGED_BY } },
+    spec: { limits: [limit] },
+  };
 }
 
 /** Plain (resolved) arguments of {@link StepNamespace}; see {@link StepNamespaceArgs}. */
@@ -441,7 +568,13 @@ export function stepNamespaceObjects(a: StepNamespaceSpecInput): StepNamespaceOb
     let policies: NetworkPolicyManifest[] = [];
     p.check(() => (policies = networkPolicyManifests(a.namespace, a.networkPolicies)));
     p.throwIfAny("kubestep:namespace:StepNamespace");
-    const objects: StepNamespaceObjects = { namespace: namespace!, stepServiceAccount: sa!, submitterRole: role!, submitterRoleBinding: binding!, networkPolicies: policies };
+    const objects: StepNamespaceObjects = {
+      namespace: namespace!,
+      stepServiceAccount: sa!,
+      submitterRole: role!,
+      submitterRoleBinding: binding!,
+      networkPolicies: policies,
+    };
     if (quota) objects.resourceQuota = quota;
     if (limits) objects.limitRange = limits;
     return objects;
@@ -526,7 +659,11 @@ export class StepNamespace extends pulumi.ComponentResource {
     const objects = resolveSpec(args, (a) => stepNamespaceObjects(a as StepNamespaceSpecInput));
     this.objects = objects;
 
-    const ns = new corev1.Namespace(`${name}-ns`, { metadata: objects.apply((o) => o.namespace.metadata) }, { parent: this });
+    const ns = new corev1.Namespace(
+      `${name}-ns`,
+      { metadata: objects.apply((o) => o.namespace.metadata) },
+      { parent: this },
+    );
     // Namespaced children depend on the namespace object so they are created after it.
     const child = { parent: this, dependsOn: [ns] };
     const sa = new corev1.ServiceAccount(
@@ -555,7 +692,10 @@ export class StepNamespace extends pulumi.ComponentResource {
     if (args.resourceQuota !== undefined)
       new corev1.ResourceQuota(
         `${name}-quota`,
-        { metadata: objects.apply((o) => o.resourceQuota!.metadata), spec: objects.apply((o) => o.resourceQuota!.spec) },
+        {
+          metadata: objects.apply((o) => o.resourceQuota!.metadata),
+          spec: objects.apply((o) => o.resourceQuota!.spec),
+        },
         child,
       );
     if (args.limitRange !== undefined)
@@ -580,7 +720,12 @@ export class StepNamespace extends pulumi.ComponentResource {
     this.serviceAccount = sa.metadata.name;
     this.submitterRole = role.metadata.name;
     this.networkPolicies = objects.apply((o) => o.networkPolicies.map((x) => x.metadata.name));
-    this.registerOutputs({ namespace: this.namespace, serviceAccount: this.serviceAccount, submitterRole: this.submitterRole, networkPolicies: this.networkPolicies });
+    this.registerOutputs({
+      namespace: this.namespace,
+      serviceAccount: this.serviceAccount,
+      submitterRole: this.submitterRole,
+      networkPolicies: this.networkPolicies,
+    });
   }
 }
 
@@ -589,7 +734,8 @@ function policyNamesOf(np: NetworkPoliciesArgs | undefined): string[] {
   const plain = typeof np === "object" && np !== null ? np : {};
   if (plain.enabled === false) return [];
   const names = ["kubestep-default-deny-ingress", "kubestep-allow-same-namespace"];
-  if (Array.isArray(plain.ingressFromNamespaces) && plain.ingressFromNamespaces.length) names.push("kubestep-allow-from-namespaces");
+  if (Array.isArray(plain.ingressFromNamespaces) && plain.ingressFromNamespaces.length)
+    names.push("kubestep-allow-from-namespaces");
   if (plain.egressCidrs !== undefined) names.push("kubestep-restrict-egress");
   return names;
 }

@@ -7,7 +7,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as corev1 from "@pulumi/kubernetes/core/v1/index.js";
 import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
-import { MANAGED_BY, submitterRules, submitterSubjects, type PolicyRule, type RoleBindingManifest, type RoleManifest, type ServiceAccountManifest, type Submitters } from "./namespace.js";
+import {
+  MANAGED_BY,
+  submitterRules,
+  submitterSubjects,
+  type PolicyRule,
+  type RoleBindingManifest,
+  type RoleManifest,
+  type ServiceAccountManifest,
+  type Submitters,
+} from "./namespace.js";
 import { ensure, requireDnsLabel, resolveSpec } from "./validate.js";
 
 /** Default name of the orchestrator's ServiceAccount, Role and RoleBinding (the runtime's default too). */
@@ -71,8 +80,23 @@ export function orchestratorObjects(o: OrchestratorObjectsOptions): Orchestrator
   requireDnsLabel(name, "orchestrator.name");
   const labels = { ...MANAGED_BY };
   return {
-    serviceAccount: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: o.namespace, labels: { ...labels, ...(o.labels ?? {}) }, annotations: { ...(o.annotations ?? {}) } }, automountServiceAccountToken: true },
-    role: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace: o.namespace, labels }, rules: orchestratorRules(o.parallel ?? true) },
+    serviceAccount: {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: {
+        name,
+        namespace: o.namespace,
+        labels: { ...labels, ...(o.labels ?? {}) },
+        annotations: { ...(o.annotations ?? {}) },
+      },
+      automountServiceAccountToken: true,
+    },
+    role: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace: o.namespace, labels },
+      rules: orchestratorRules(o.parallel ?? true),
+    },
     roleBinding: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",
@@ -86,14 +110,27 @@ export function orchestratorObjects(o: OrchestratorObjectsOptions): Orchestrator
 /** The deployer Role ({@link deployerRules}); bind it next to the submitter Role to whoever deploys flows. */
 export function deployerRoleManifest(namespace: string, name = DEFAULT_DEPLOYER_ROLE): RoleManifest {
   requireDnsLabel(namespace, "namespace");
-  return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace, labels: { ...MANAGED_BY } }, rules: deployerRules() };
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name, namespace, labels: { ...MANAGED_BY } },
+    rules: deployerRules(),
+  };
 }
 
 /** The RoleBinding of the deployer Role to whoever deploys flows (users, groups, service accounts; service accounts default to `namespace`). */
-export function deployerRoleBindingManifest(namespace: string, deployers: Submitters, roleName = DEFAULT_DEPLOYER_ROLE): RoleBindingManifest {
+export function deployerRoleBindingManifest(
+  namespace: string,
+  deployers: Submitters,
+  roleName = DEFAULT_DEPLOYER_ROLE,
+): RoleBindingManifest {
   requireDnsLabel(namespace, "namespace");
   const subjects = submitterSubjects(deployers, namespace);
-  ensure(subjects.length > 0, "deployments.deployers", "must name at least one user, group or service account allowed to deploy flows (got none)");
+  ensure(
+    subjects.length > 0,
+    "deployments.deployers",
+    "must name at least one user, group or service account allowed to deploy flows (got none)",
+  );
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "RoleBinding",
@@ -135,13 +172,24 @@ export class OrchestratorIdentity extends pulumi.ComponentResource {
     this.objects = objects;
     const sa = new corev1.ServiceAccount(
       `${name}-orchestrator-sa`,
-      { metadata: objects.apply((o) => o.serviceAccount.metadata), automountServiceAccountToken: objects.apply((o) => o.serviceAccount.automountServiceAccountToken) },
+      {
+        metadata: objects.apply((o) => o.serviceAccount.metadata),
+        automountServiceAccountToken: objects.apply((o) => o.serviceAccount.automountServiceAccountToken),
+      },
       { parent: this },
     );
-    const role = new rbacv1.Role(`${name}-orchestrator`, { metadata: objects.apply((o) => o.role.metadata), rules: objects.apply((o) => o.role.rules) }, { parent: this });
+    const role = new rbacv1.Role(
+      `${name}-orchestrator`,
+      { metadata: objects.apply((o) => o.role.metadata), rules: objects.apply((o) => o.role.rules) },
+      { parent: this },
+    );
     new rbacv1.RoleBinding(
       `${name}-orchestrator`,
-      { metadata: objects.apply((o) => o.roleBinding.metadata), roleRef: objects.apply((o) => o.roleBinding.roleRef), subjects: objects.apply((o) => o.roleBinding.subjects) },
+      {
+        metadata: objects.apply((o) => o.roleBinding.metadata),
+        roleRef: objects.apply((o) => o.roleBinding.roleRef),
+        subjects: objects.apply((o) => o.roleBinding.subjects),
+      },
       { parent: this, dependsOn: [sa, role] },
     );
     this.serviceAccount = sa.metadata.name;

@@ -30,7 +30,8 @@ export function validateTaint(t: unknown, path: string): asserts t is Taint {
     `must be a label key such as "nvidia.com/gpu" (got ${shown(o.key)})`,
   );
   ensure(
-    o.value === undefined || (typeof o.value === "string" && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(o.value)),
+    o.value === undefined ||
+      (typeof o.value === "string" && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(o.value)),
     `${path}.value`,
     `must be a label value (got ${shown(o.value)})`,
   );
@@ -44,7 +45,11 @@ export function validateTaint(t: unknown, path: string): asserts t is Taint {
 /** Parses the Kubernetes / AKS spelling `key=value:Effect` (or `key:Effect`). */
 export function parseTaint(s: string, path = "taint"): Taint {
   const m = /^([^=:]+)(?:=([^:]*))?:([A-Za-z]+)$/.exec(s);
-  ensure(m !== null, path, `must be "key=value:Effect" with Effect one of ${TAINT_EFFECTS.join(", ")} (got ${shown(s)})`);
+  ensure(
+    m !== null,
+    path,
+    `must be "key=value:Effect" with Effect one of ${TAINT_EFFECTS.join(", ")} (got ${shown(s)})`,
+  );
   const t = { key: m[1], ...(m[2] !== undefined && m[2] !== "" ? { value: m[2] } : {}), effect: m[3] };
   validateTaint(t, path);
   return t;

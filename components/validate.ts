@@ -24,7 +24,11 @@ export function ensure(ok: boolean, propertyPath: string, reason: string): asser
 }
 
 /** Requires `value` to be one of `allowed`. */
-export function requireOneOf<T extends string>(value: unknown, allowed: readonly T[], propertyPath: string): asserts value is T {
+export function requireOneOf<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  propertyPath: string,
+): asserts value is T {
   ensure(
     typeof value === "string" && (allowed as readonly string[]).includes(value),
     propertyPath,
@@ -47,7 +51,12 @@ export function requireString(value: unknown, propertyPath: string): asserts val
 }
 
 /** Requires an integer in `[min, max]`. */
-export function requireInt(value: unknown, propertyPath: string, min: number, max = Number.MAX_SAFE_INTEGER): asserts value is number {
+export function requireInt(
+  value: unknown,
+  propertyPath: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): asserts value is number {
   ensure(
     typeof value === "number" && Number.isInteger(value) && value >= min && value <= max,
     propertyPath,
@@ -103,8 +112,11 @@ export class Problems {
       check();
       return true;
     } catch (e) {
-      if (pulumi.InputPropertyError.isInstance(e)) this.errors.push({ propertyPath: joinPath(prefix, e.propertyPath), reason: e.reason });
-      else if (pulumi.InputPropertiesError.isInstance(e)) for (const x of e.errors) this.errors.push({ propertyPath: joinPath(prefix, x.propertyPath), reason: x.reason });
+      if (pulumi.InputPropertyError.isInstance(e))
+        this.errors.push({ propertyPath: joinPath(prefix, e.propertyPath), reason: e.reason });
+      else if (pulumi.InputPropertiesError.isInstance(e))
+        for (const x of e.errors)
+          this.errors.push({ propertyPath: joinPath(prefix, x.propertyPath), reason: x.reason });
       else throw e;
       return false;
     }
@@ -120,7 +132,10 @@ export class Problems {
   throwIfAny(component: string): void {
     if (this.errors.length === 0) return;
     const lines = this.errors.map((e) => `  - ${e.propertyPath}: ${e.reason}`).join("\n");
-    throw new pulumi.InputPropertiesError({ message: `invalid arguments of ${component} (${this.errors.length} problem${this.errors.length > 1 ? "s" : ""}):\n${lines}`, errors: [...this.errors] });
+    throw new pulumi.InputPropertiesError({
+      message: `invalid arguments of ${component} (${this.errors.length} problem${this.errors.length > 1 ? "s" : ""}):\n${lines}`,
+      errors: [...this.errors],
+    });
   }
 }
 

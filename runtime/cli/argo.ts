@@ -9,12 +9,11 @@ import { gzipSync } from "node:zlib";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
 import { loadFlow } from "../code/load.js";
 import { buildCodePackage } from "../code/package.js";
-import { loadEnvironment } from "../environment-source.js";
-import type { KubestepEnvironment, DatastoreKind } from "../environment.js";
+import type { DatastoreKind } from "../environment.js";
 import { requirePeers } from "../peers.js";
 import { resolveParams } from "../flow/params.js";
 import { DeployDefinitionError, rawDeployDeclOf, resolveDeploySpec } from "../deploy/decorators.js";
-import type { DeployHelpers } from "./deploy.js";
+import { environmentOf, namespaceOf, type DeployHelpers } from "./deploy.js";
 import type { ArgoObject } from "../argo/workflow.js";
 
 /** Usage of `kubestep argo-workflows`. */
@@ -63,14 +62,6 @@ export function argoTemplateName(flowName: string): string {
     .toLowerCase()
     .replace(/^-+|-+$/g, "");
   return `kubestep-${base}`.slice(0, 52).replace(/-+$/, "");
-}
-
-async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment | undefined> {
-  return loadEnvironment({
-    ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
-    ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}),
-    env: process.env,
-  });
 }
 
 async function kube(p: ParsedArgs, why: string) {
@@ -287,8 +278,7 @@ async function trigger(argv: string[]): Promise<number> {
   const given = p.extra;
   // Checked here (unknown names, types) so a bad value fails before a workflow exists.
   const params = resolveParams(graph.meta.params, given);
-  const namespace =
-    opt(p, "namespace") ?? environment?.namespace ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
+  const namespace = namespaceOf(p, environment);
   const name = opt(p, "name") ?? argoTemplateName(graph.flowName);
   const { custom } = await kube(p, "kubestep argo-workflows trigger");
   const camel = (k: string) => k.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -329,8 +319,7 @@ async function remove(argv: string[]): Promise<number> {
   if (!file) throw new UsageError("missing the flow file");
   const { graph } = await loadFlow(file, opt(p, "flow"));
   const environment = await environmentOf(p);
-  const namespace =
-    opt(p, "namespace") ?? environment?.namespace ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
+  const namespace = namespaceOf(p, environment);
   const name = opt(p, "name") ?? argoTemplateName(graph.flowName);
   const { core, custom } = await kube(p, "kubestep argo-workflows delete");
   const deleted: string[] = [];

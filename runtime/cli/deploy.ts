@@ -94,7 +94,8 @@ and payload keys that name a parameter of the flow set it.`,
 
 const ENV_OPTS = ["namespace", "stack", "environment", "kube-context"];
 
-async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment | undefined> {
+/** The environment of `--stack` / `--environment` (or `KUBESTEP_ENVIRONMENT`), if any. */
+export async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment | undefined> {
   return loadEnvironment({
     ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
     ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}),
@@ -102,7 +103,8 @@ async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment | undef
   });
 }
 
-function namespaceOf(p: ParsedArgs, environment: KubestepEnvironment | undefined): string {
+/** The namespace of `--namespace`, else the environment's, else `KUBESTEP_KUBERNETES_NAMESPACE`, else "default". */
+export function namespaceOf(p: ParsedArgs, environment: KubestepEnvironment | undefined): string {
   return opt(p, "namespace") ?? environment?.namespace ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
 }
 

@@ -51,6 +51,7 @@ export async function waitForHostname(host: string, timeoutSeconds: number, step
       if (Date.now() > deadline)
         throw new Error(
           `step ${step}: the control node ${host} did not resolve within ${timeoutSeconds} s (hostnameResolutionTimeout): ${(e as Error).message}`,
+          { cause: e },
         );
       await new Promise((r) => setTimeout(r, 1000));
     }

@@ -98,8 +98,7 @@ function splitArgs(s: string): string[] {
 export function parseNextCalls(stepName: string, source: string): ParsedNext[] {
   const calls: ParsedNext[] = [];
   const re = /\bthis\s*\.\s*next\s*\(/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(source))) {
+  while (re.exec(source)) {
     let depth = 1;
     let i = re.lastIndex;
     let quote: string | null = null;

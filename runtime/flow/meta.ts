@@ -24,6 +24,7 @@ export interface StepDecoratorRecord<T = unknown> {
  * declaration merging (`declare module "./meta.js" { interface StepDecoratorOptions { retry: ... } }`), so
  * readers get the recorded type without a cast.
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging, see above
 export interface StepDecoratorOptions {}
 
 /** The decorators of one step, by name: typed for the known ones, {@link StepDecoratorRecord} for any other. */

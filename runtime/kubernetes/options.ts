@@ -262,7 +262,6 @@ export function closestOption(name: string, known: readonly string[] = KUBERNETE
 type Fail = (value: unknown, allowed: string, sub?: string) => never;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 const TOLERATION_KEYS = ["key", "operator", "value", "effect", "tolerationSeconds"];
 const SECURITY_KEYS = ["privileged", "allowPrivilegeEscalation", "runAsUser", "runAsGroup", "runAsNonRoot"];

@@ -98,7 +98,7 @@ export function chartToSvg(spec: ChartSpec): string {
   const H = 280;
   const pad = { l: 56, r: 16, t: spec.title ? 32 : 12, b: 40 };
   const all = spec.series.flatMap((s) => s.values);
-  let min = Math.min(0, ...all);
+  const min = Math.min(0, ...all);
   let max = Math.max(...all, 0);
   if (min === max) max = min + 1;
   const n = spec.x.length;

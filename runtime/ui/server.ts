@@ -229,7 +229,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
           );
         res.writeHead(200, {
           "content-type": "text/html; charset=utf-8",
-          "content-security-policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox allow-same-origin",
+          "content-security-policy":
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox allow-same-origin",
           "cache-control": "no-store",
         });
         return void res.end(cardToHtml(card));

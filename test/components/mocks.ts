@@ -43,15 +43,26 @@ const seenOptions = new Map<string, SeenOptions>();
 let inflight = 0;
 let installed = false;
 
-function computed(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
+function computed(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+): { id: string; state: Record<string, unknown> } {
   const s: Record<string, unknown> = { ...inputs };
   let id = `${name}-id`;
   if (type === "aws:s3/bucket:Bucket") {
     const bucket = (inputs.bucket as string | undefined) ?? `${name}-a1b2c3`;
-    Object.assign(s, { bucket, arn: `arn:aws:s3:::${bucket}`, region: (inputs.region as string | undefined) ?? PROVIDER_REGION });
+    Object.assign(s, {
+      bucket,
+      arn: `arn:aws:s3:::${bucket}`,
+      region: (inputs.region as string | undefined) ?? PROVIDER_REGION,
+    });
     id = bucket;
   } else if (type === "aws:eks/nodeGroup:NodeGroup") {
-    Object.assign(s, { arn: `arn:aws:eks:mock::${ACCOUNT}:nodegroup/${inputs.nodeGroupName}`, resources: [{ autoscalingGroups: [{ name: `eks-${inputs.nodeGroupName}-asg` }] }] });
+    Object.assign(s, {
+      arn: `arn:aws:eks:mock::${ACCOUNT}:nodegroup/${inputs.nodeGroupName}`,
+      resources: [{ autoscalingGroups: [{ name: `eks-${inputs.nodeGroupName}-asg` }] }],
+    });
   } else if (type === "aws:iam/policy:Policy") {
     Object.assign(s, { arn: `arn:aws:iam::${ACCOUNT}:policy/${name}` });
   } else if (type === "aws:iam/role:Role") {
@@ -77,7 +88,8 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     const rg = (inputs.resourceGroupName as string | undefined) ?? "rg";
     id = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${rg}/providers/${type.split(":")[2]}/${resourceName}`;
     Object.assign(s, { name: resourceName });
-    if (type.endsWith("UserAssignedIdentity")) Object.assign(s, { name, principalId: `principal-${name}`, clientId: `client-${name}` });
+    if (type.endsWith("UserAssignedIdentity"))
+      Object.assign(s, { name, principalId: `principal-${name}`, clientId: `client-${name}` });
   } else if (type.startsWith("kubernetes:")) {
     const metadata = { ...((inputs.metadata as Record<string, unknown> | undefined) ?? {}) };
     if (metadata.name === undefined) metadata.name = `${name}-k8s`;
@@ -91,8 +103,24 @@ export async function setupMocks(stack = "test"): Promise<void> {
   await pulumi.runtime.setMocks(
     {
       newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
-        const o = seenOptions.get(`${args.type}::${args.name}`) ?? { protect: false, parent: "", dependsOn: [], ignoreChanges: [], provider: "" };
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown>, protect: o.protect, parent: o.parent, custom: args.custom ?? true, dependsOn: o.dependsOn, ignoreChanges: o.ignoreChanges, provider: o.provider });
+        const o = seenOptions.get(`${args.type}::${args.name}`) ?? {
+          protect: false,
+          parent: "",
+          dependsOn: [],
+          ignoreChanges: [],
+          provider: "",
+        };
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs as Record<string, unknown>,
+          protect: o.protect,
+          parent: o.parent,
+          custom: args.custom ?? true,
+          dependsOn: o.dependsOn,
+          ignoreChanges: o.ignoreChanges,
+          provider: o.provider,
+        });
         return computed(args.type, args.name, args.inputs as Record<string, unknown>);
       },
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
@@ -161,7 +189,10 @@ export function ofType(type: string, prefix = ""): Recorded[] {
 /** The single resource of a type (with a name prefix); throws unless there is exactly one. */
 export function one(type: string, prefix = ""): Recorded {
   const found = ofType(type, prefix);
-  if (found.length !== 1) throw new Error(`expected one ${type} named ${prefix}*, found ${found.length}: ${found.map((r) => r.name).join(", ")}`);
+  if (found.length !== 1)
+    throw new Error(
+      `expected one ${type} named ${prefix}*, found ${found.length}: ${found.map((r) => r.name).join(", ")}`,
+    );
   return found[0];
 }
 
@@ -171,7 +202,7 @@ export function inputError(fn: () => unknown): pulumi.InputPropertyError {
     fn();
   } catch (e) {
     if (pulumi.InputPropertyError.isInstance(e)) return e;
-    throw new Error(`expected an InputPropertyError, got ${String(e)}`);
+    throw new Error(`expected an InputPropertyError, got ${String(e)}`, { cause: e });
   }
   throw new Error("expected an InputPropertyError, nothing was thrown");
 }
@@ -184,8 +215,9 @@ export function inputErrors(fn: () => unknown): Record<string, string> {
   try {
     fn();
   } catch (e) {
-    if (pulumi.InputPropertiesError.isInstance(e)) return Object.fromEntries(e.errors.map((x) => [x.propertyPath, x.reason]));
-    throw new Error(`expected an InputPropertiesError, got ${String(e)}`);
+    if (pulumi.InputPropertiesError.isInstance(e))
+      return Object.fromEntries(e.errors.map((x) => [x.propertyPath, x.reason]));
+    throw new Error(`expected an InputPropertiesError, got ${String(e)}`, { cause: e });
   }
   throw new Error("expected an InputPropertiesError, nothing was thrown");
 }

@@ -27,34 +27,67 @@ const RESOURCE: Record<string, [group: string, resource: string]> = {
   PodLog: ["", "pods/log"],
   Event: ["", "events"],
 };
-const VERB: Record<string, string> = { create: "create", read: "get", list: "list", delete: "delete", deleteCollection: "deletecollection", patch: "patch", replace: "update" };
+const VERB: Record<string, string> = {
+  create: "create",
+  read: "get",
+  list: "list",
+  delete: "delete",
+  deleteCollection: "deletecollection",
+  patch: "patch",
+  replace: "update",
+};
 /** The runtime's JobSet wrappers (`createJobSet`, `listJobSets`, ...): `<verb>JobSet(s)`. */
 const JOBSET_WRAPPER = /(?<!function )\b(create|get|list|watch|patch|update|delete)JobSets?\(/g;
-const JOBSET_VERB: Record<string, string> = { create: "create", get: "get", list: "list", watch: "watch", patch: "patch", update: "update", delete: "delete" };
+const JOBSET_VERB: Record<string, string> = {
+  create: "create",
+  get: "get",
+  list: "list",
+  watch: "watch",
+  patch: "patch",
+  update: "update",
+  delete: "delete",
+};
 
 /** Every (group/resource:verb) the runtime's Kubernetes code uses, with where. */
 function runtimeCalls(): Map<string, string[]> {
   const calls = new Map<string, string[]>();
-  const add = (group: string, resource: string, verb: string, where: string) => calls.set(`${group}/${resource}:${verb}`, [...(calls.get(`${group}/${resource}:${verb}`) ?? []), where]);
+  const add = (group: string, resource: string, verb: string, where: string) =>
+    calls.set(`${group}/${resource}:${verb}`, [...(calls.get(`${group}/${resource}:${verb}`) ?? []), where]);
   for (const dir of DIRS)
-    for (const file of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith(".ts") && !DEPLOYER_FILES.includes(`runtime/${dir}/${f}`) && !ARGO_FILES.includes(`runtime/${dir}/${f}`))) {
+    for (const file of readdirSync(join(ROOT, dir)).filter(
+      (f) =>
+        f.endsWith(".ts") &&
+        !DEPLOYER_FILES.includes(`runtime/${dir}/${f}`) &&
+        !ARGO_FILES.includes(`runtime/${dir}/${f}`),
+    )) {
       const src = readFileSync(join(ROOT, dir, file), "utf8");
       const where = `runtime/${dir}/${file}`;
-      for (const m of src.matchAll(/\.(create|read|list|delete|deleteCollection|patch|replace|get)Namespaced(\w+?)\(/g)) {
+      for (const m of src.matchAll(
+        /\.(create|read|list|delete|deleteCollection|patch|replace|get)Namespaced(\w+?)\(/g,
+      )) {
         // Custom objects (JobSets) are reached through the JobSet wrappers, counted where they are called.
         if (m[2] === "CustomObject") {
-          assert.match(src, new RegExp(`export async function ${m[1] === "get" ? "get" : m[1]}JobSets?\\(`), `${where} calls ${m[1]}NamespacedCustomObject outside a ${m[1]}JobSet wrapper: map it here`);
+          assert.match(
+            src,
+            new RegExp(`export async function ${m[1] === "get" ? "get" : m[1]}JobSets?\\(`),
+            `${where} calls ${m[1]}NamespacedCustomObject outside a ${m[1]}JobSet wrapper: map it here`,
+          );
           continue;
         }
         const r = RESOURCE[m[2]];
-        assert.ok(r, `${where} calls ${m[1]}Namespaced${m[2]}: map it to a resource here and to a rule in submitterRules`);
+        assert.ok(
+          r,
+          `${where} calls ${m[1]}Namespaced${m[2]}: map it to a resource here and to a rule in submitterRules`,
+        );
         add(r[0], r[1], VERB[m[1]], where);
       }
       // Watches: the runtime's watch streams name their collection path.
       if (/\.watch\s*\(/.test(src))
-        for (const m of src.matchAll(/`\/apis?\/(?:([a-z.]+)\/)?v\d\w*\/namespaces\/\$\{\w+\}\/(\w+)`/g)) add(m[1] && !m[1].startsWith("v") ? m[1] : "", m[2], "watch", where);
+        for (const m of src.matchAll(/`\/apis?\/(?:([a-z.]+)\/)?v\d\w*\/namespaces\/\$\{\w+\}\/(\w+)`/g))
+          add(m[1] && !m[1].startsWith("v") ? m[1] : "", m[2], "watch", where);
       if (/\/pods\/\$\{\w+\}\/log\?/.test(src)) add("", "pods/log", "get", where);
-      for (const m of src.replace(/^import .*$/gm, "").matchAll(JOBSET_WRAPPER)) add("jobset.x-k8s.io", "jobsets", JOBSET_VERB[m[1]], where);
+      for (const m of src.replace(/^import .*$/gm, "").matchAll(JOBSET_WRAPPER))
+        add("jobset.x-k8s.io", "jobsets", JOBSET_VERB[m[1]], where);
     }
   return calls;
 }
@@ -62,7 +95,11 @@ function runtimeCalls(): Map<string, string[]> {
 describe("components/namespace: the submitter Role = the runtime's Kubernetes calls", () => {
   it("grants every call the runtime makes and nothing it never makes", () => {
     const calls = runtimeCalls();
-    const granted = new Set(submitterRules(true).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))));
+    const granted = new Set(
+      submitterRules(true).flatMap((r) =>
+        r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`))),
+      ),
+    );
     const used = new Set(calls.keys());
     assert.deepEqual([...used].filter((c) => !granted.has(c)).sort(), [], "calls without a right");
     assert.deepEqual([...granted].filter((c) => !used.has(c)).sort(), [], "rights nothing calls");
@@ -86,7 +123,11 @@ describe("components/namespace: the submitter Role = the runtime's Kubernetes ca
 
   it("keeps the argo-workflows command's calls to Argo objects and ConfigMaps (the rights README lists)", () => {
     const src = readFileSync(fileURLToPath(new URL("../../runtime/cli/argo.ts", import.meta.url)), "utf8");
-    const calls = [...new Set([...src.matchAll(/\.(create|read|list|delete|replace|get)Namespaced(\w+?)\(/g)].map((m) => `${m[1]}:${m[2]}`))].sort();
+    const calls = [
+      ...new Set(
+        [...src.matchAll(/\.(create|read|list|delete|replace|get)Namespaced(\w+?)\(/g)].map((m) => `${m[1]}:${m[2]}`),
+      ),
+    ].sort();
     assert.deepEqual(calls, [
       "create:ConfigMap",
       "create:CustomObject",

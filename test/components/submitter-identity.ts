@@ -5,7 +5,11 @@
  * (`KUBECONFIG=<written file> kubestep run ...`), can act as a bound submitter.
  */
 import { KubeHttp, type KubeAuth } from "../helpers/kube-http.js";
-import { stepNamespaceObjects, type StepNamespaceObjects, type StepNamespaceSpecInput } from "../../components/namespace.js";
+import {
+  stepNamespaceObjects,
+  type StepNamespaceObjects,
+  type StepNamespaceSpecInput,
+} from "../../components/namespace.js";
 
 /** Cluster coordinates + bearer token of a submitter. */
 export interface SubmitterCredentials {
@@ -44,12 +48,19 @@ export function submitterAuth(c: SubmitterCredentials): KubeAuth {
 }
 
 /** A token of a ServiceAccount, from the TokenRequest API (as `kubectl create token` gets one), valid for an hour. */
-export async function serviceAccountToken(admin: KubeHttp, namespace: string, name: string): Promise<{ token: string; caData: string }> {
-  const tr = await admin.create<{ status: { token: string } }>(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
-    apiVersion: "authentication.k8s.io/v1",
-    kind: "TokenRequest",
-    spec: { expirationSeconds: 3600 },
-  });
+export async function serviceAccountToken(
+  admin: KubeHttp,
+  namespace: string,
+  name: string,
+): Promise<{ token: string; caData: string }> {
+  const tr = await admin.create<{ status: { token: string } }>(
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { expirationSeconds: 3600 },
+    },
+  );
   return { token: tr.status.token, caData: admin.auth.ca?.toString("base64") ?? "" };
 }
 
@@ -80,10 +91,25 @@ export async function provisionSubmitter(
   submitter = "submitter",
 ): Promise<{ objects: StepNamespaceObjects; credentials: SubmitterCredentials }> {
   const objects = stepNamespaceObjects(spec);
-  const ordered = [objects.namespace, objects.stepServiceAccount, objects.submitterRole, objects.submitterRoleBinding, objects.resourceQuota, objects.limitRange, ...objects.networkPolicies];
+  const ordered = [
+    objects.namespace,
+    objects.stepServiceAccount,
+    objects.submitterRole,
+    objects.submitterRoleBinding,
+    objects.resourceQuota,
+    objects.limitRange,
+    ...objects.networkPolicies,
+  ];
   for (const o of ordered) if (o) await admin.create(collectionPath(o), o);
-  await admin.create(`/api/v1/namespaces/${spec.namespace}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: submitter } });
+  await admin.create(`/api/v1/namespaces/${spec.namespace}/serviceaccounts`, {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: submitter },
+  });
   const { token, caData } = await serviceAccountToken(admin, spec.namespace, submitter);
   const ca = caData || admin.auth.ca?.toString("base64") || "";
-  return { objects, credentials: { server: admin.auth.server, caData: ca, token, namespace: spec.namespace, serviceAccount: submitter } };
+  return {
+    objects,
+    credentials: { server: admin.auth.server, caData: ca, token, namespace: spec.namespace, serviceAccount: submitter },
+  };
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { DEFAULT_GPU_TAINT, parseTaint, toAksTaint, toEksTaint, toGkeTaint, toleration } from "../../components/taints.js";
+import {
+  DEFAULT_GPU_TAINT,
+  parseTaint,
+  toAksTaint,
+  toEksTaint,
+  toGkeTaint,
+  toleration,
+} from "../../components/taints.js";
 import { inputError } from "./mocks.js";
 
 describe("components/taints", () => {
@@ -16,8 +23,17 @@ describe("components/taints", () => {
   it("parses the k=v:Effect spelling and builds tolerations", () => {
     assert.deepEqual(parseTaint("nvidia.com/gpu=present:NoSchedule"), DEFAULT_GPU_TAINT);
     assert.deepEqual(parseTaint("gpu:NoExecute"), { key: "gpu", effect: "NoExecute" });
-    assert.deepEqual(toleration(DEFAULT_GPU_TAINT), { key: "nvidia.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" });
-    assert.deepEqual(toleration({ key: "gpu", effect: "NoExecute" }), { key: "gpu", operator: "Exists", effect: "NoExecute" });
+    assert.deepEqual(toleration(DEFAULT_GPU_TAINT), {
+      key: "nvidia.com/gpu",
+      operator: "Equal",
+      value: "present",
+      effect: "NoSchedule",
+    });
+    assert.deepEqual(toleration({ key: "gpu", effect: "NoExecute" }), {
+      key: "gpu",
+      operator: "Exists",
+      effect: "NoExecute",
+    });
   });
   it("rejects malformed taints naming the property and allowed effects", () => {
     let e = inputError(() => parseTaint("gpu=1:Never", "taints[0]"));

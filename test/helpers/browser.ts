@@ -12,10 +12,21 @@ export const SCREENSHOTS = join(ROOT, "test-output", "ui");
 
 /** Launches headless Chromium; fails with the command that installs it when it is missing. */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's chromium: bash test/tooling/browser/setup.sh (apt-get install -y chromium, as root)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing; install Debian's chromium: bash test/tooling/browser/setup.sh (apt-get install -y chromium, as root)`,
+    );
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--headless"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--headless",
+    ],
   });
 }
 

@@ -25,7 +25,9 @@ const STACK = `engine-${suffix}`;
 const TOKEN = `token-${suffix}-never-in-plaintext`;
 const KUBE_OBJECT = "pulumi-nodejs:dynamic/kubestep-test:KubeObject";
 /** The CLI version the part builds (the `// version:` line of its go.mod). */
-const PART_VERSION = /^\/\/ version: v(\S+)/m.exec(readFileSync(fileURLToPath(new URL("../tooling/parts/pulumi/go.mod", import.meta.url)), "utf8"))?.[1];
+const PART_VERSION = /^\/\/ version: v(\S+)/m.exec(
+  readFileSync(fileURLToPath(new URL("../tooling/parts/pulumi/go.mod", import.meta.url)), "utf8"),
+)?.[1];
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
@@ -52,7 +54,8 @@ describe("stacks: the real Pulumi engine on the local cluster (up / preview / up
   let firstUid = "";
   const steps: string[] = [];
 
-  const engine = (req: Omit<EngineRequest, "stack" | "workDir">): Promise<EngineResult> => runEngine({ ...req, stack: STACK, workDir }, env);
+  const engine = (req: Omit<EngineRequest, "stack" | "workDir">): Promise<EngineResult> =>
+    runEngine({ ...req, stack: STACK, workDir }, env);
 
   async function readOrGone<T>(what: string, read: () => Promise<T>): Promise<T | "gone"> {
     try {
@@ -60,21 +63,28 @@ describe("stacks: the real Pulumi engine on the local cluster (up / preview / up
     } catch (e) {
       const info = apiErrorInfo(e);
       if (info.code === 404) return "gone";
-      throw new Error(`reading ${what}: HTTP ${info.code}: ${info.message}`);
+      throw new Error(`reading ${what}: HTTP ${info.code}: ${info.message}`, { cause: e });
     }
   }
   const namespace = () => readOrGone<V1Namespace>(`namespace ${NS}`, () => core.readNamespace({ name: NS }));
-  const configMap = () => readOrGone<V1ConfigMap>(`configmap ${NS}/${CONFIG_MAP}`, () => core.readNamespacedConfigMap({ name: CONFIG_MAP, namespace: NS }));
+  const configMap = () =>
+    readOrGone<V1ConfigMap>(`configmap ${NS}/${CONFIG_MAP}`, () =>
+      core.readNamespacedConfigMap({ name: CONFIG_MAP, namespace: NS }),
+    );
 
   /** Fails a later step with the reason when an earlier one did not get the stack where it needs it. */
   function needs(step: string): void {
-    if (!steps.includes(step)) throw new Error(`the "${step}" step did not succeed (see its failure above), so this step cannot run`);
+    if (!steps.includes(step))
+      throw new Error(`the "${step}" step did not succeed (see its failure above), so this step cannot run`);
   }
 
   before(async function () {
     this.timeout(45 * 60_000);
     const kubeconfig = process.env.KUBECONFIG;
-    if (!kubeconfig) throw new Error("KUBECONFIG is not set: this test needs the local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)");
+    if (!kubeconfig)
+      throw new Error(
+        "KUBECONFIG is not set: this test needs the local cluster (export KUBECONFIG=/tmp/local-cluster/admin.kubeconfig)",
+      );
     const k8s = await import("@kubernetes/client-node");
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kubeconfig);
@@ -114,8 +124,14 @@ describe("stacks: the real Pulumi engine on the local cluster (up / preview / up
 
   it("pulumi up creates the Namespace and the ConfigMap in the cluster and exports the outputs", async () => {
     // No Node.js language host exists here: the program runs in the driver process, served to the CLI over --client.
-    const hosts = env.PATH.split(":").map((d) => join(d, "pulumi-language-nodejs")).filter((f) => existsSync(f));
-    assert.deepEqual(hosts, [], "a pulumi-language-nodejs is on the engine's PATH: this test is meant to prove the inline-program path");
+    const hosts = env.PATH.split(":")
+      .map((d) => join(d, "pulumi-language-nodejs"))
+      .filter((f) => existsSync(f));
+    assert.deepEqual(
+      hosts,
+      [],
+      "a pulumi-language-nodejs is on the engine's PATH: this test is meant to prove the inline-program path",
+    );
     deployed = true; // from here on, clean up with a destroy
     const r = await engine({
       op: "up",
@@ -127,10 +143,12 @@ describe("stacks: the real Pulumi engine on the local cluster (up / preview / up
     assert.equal(r.result, "succeeded", r.log);
     // The stack resource and the two objects (provider resources are not counted).
     assert.deepEqual(nonZero(r.changes), { create: 3 }, r.log);
-    assert.deepEqual(
-      r.resources.map((x) => x.type).sort(),
-      ["pulumi-nodejs:dynamic/kubestep-test:KubeObject", "pulumi-nodejs:dynamic/kubestep-test:KubeObject", "pulumi:providers:pulumi-nodejs", "pulumi:pulumi:Stack"],
-    );
+    assert.deepEqual(r.resources.map((x) => x.type).sort(), [
+      "pulumi-nodejs:dynamic/kubestep-test:KubeObject",
+      "pulumi-nodejs:dynamic/kubestep-test:KubeObject",
+      "pulumi:providers:pulumi-nodejs",
+      "pulumi:pulumi:Stack",
+    ]);
     assert.equal(r.outputs.namespace?.value, NS);
     assert.equal(r.outputs.configMap?.value, `${NS}/${CONFIG_MAP}`);
     assert.equal(r.outputs.greeting?.value, "hello");
@@ -148,14 +166,25 @@ describe("stacks: the real Pulumi engine on the local cluster (up / preview / up
     assert.deepEqual(cm.data, { greeting: "hello" });
     assert.equal(cm.metadata?.uid, r.outputs.configMapUid?.value, "the recorded uid is the live object's");
     firstUid = String(cm.metadata?.uid);
-    const states = r.resources.filter((x) => x.type === KUBE_OBJECT).map((x) => x.id).sort();
-    assert.deepEqual(states, [ns.metadata?.uid, cm.metadata?.uid].sort(), "each object's resource id in the state is its uid");
+    const states = r.resources
+      .filter((x) => x.type === KUBE_OBJECT)
+      .map((x) => x.id)
+      .sort();
+    assert.deepEqual(
+      states,
+      [ns.metadata?.uid, cm.metadata?.uid].sort(),
+      "each object's resource id in the state is its uid",
+    );
 
     // The passphrase secrets provider: the token is only stored encrypted, in the backend and in the stack's config.
     const stateFiles = filesUnder(backendDir).filter((f) => f.includes(STACK));
     assert.ok(stateFiles.length > 0, `no state file of stack ${STACK} under ${backendDir}`);
-    for (const f of stateFiles) assert.ok(!readFileSync(f, "utf8").includes(TOKEN), `${f} holds the secret in plaintext`);
-    assert.ok(stateFiles.some((f) => readFileSync(f, "utf8").includes('"ciphertext"')), "the state holds the secret as ciphertext");
+    for (const f of stateFiles)
+      assert.ok(!readFileSync(f, "utf8").includes(TOKEN), `${f} holds the secret in plaintext`);
+    assert.ok(
+      stateFiles.some((f) => readFileSync(f, "utf8").includes('"ciphertext"')),
+      "the state holds the secret as ciphertext",
+    );
     const stackConfig = readFileSync(join(workDir, `Pulumi.${STACK}.yaml`), "utf8");
     assert.match(stackConfig, /encryptionsalt: /);
     assert.match(stackConfig, /token:\s*\n\s*secure: /);

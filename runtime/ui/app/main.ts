@@ -531,7 +531,9 @@ function taskPage(route: Extract<Route, { page: "task" }>): void {
         const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
         logBox.dataset.live = String(l.live);
         logHead.dataset.live = String(l.live);
-        logHead.textContent = logHead.textContent!.replace(/ · (live|archived)$/, "") + (l.stored ? (l.live ? " · live" : " · archived") : "");
+        logHead.textContent =
+          logHead.textContent!.replace(/ · (live|archived)$/, "") +
+          (l.stored ? (l.live ? " · live" : " · archived") : "");
         logBox.textContent = l.stored
           ? l.text || "(empty)"
           : status === "running"

@@ -103,7 +103,7 @@ describe("kubestep CLI", function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /start \[foreach\] -> square \(foreach items\)/);
     assert.match(r.stdout, /join\(inputs\) \[join\] -> end/);
-    assert.match(r.stdout, /--n <number> \(default 3\)  how many items/);
+    assert.match(r.stdout, /--n <number> \(default 3\) {2}how many items/);
   });
 
   it("Ctrl-C stops every task, marks the run failed and exits 130", async () => {

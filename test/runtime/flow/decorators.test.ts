@@ -159,6 +159,7 @@ describe("step decorators: used wrongly", () => {
     }, /^@step: applies to step methods; here it is on the field x/);
     usage(() => {
       class F extends FlowSpec {
+        // eslint-disable-next-line no-unused-private-class-members -- the misuse under test
         @parallel() #hidden() {}
       }
       return F;

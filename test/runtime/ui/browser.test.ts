@@ -58,20 +58,41 @@ describe("kubestep ui in a browser (local datastore)", function () {
       summary: await page.locator(`[data-artifact="${name}"] .artifact-head .muted`).textContent(),
       text: await page.locator(`[data-artifact="${name}"] pre.preview`).innerText(),
     });
-    assert.deepEqual(await preview("lookup"), { type: "Map", summary: "Map(2)", text: "Map(2) { 'alpha' => 1, 'beta' => 2 }" });
+    assert.deepEqual(await preview("lookup"), {
+      type: "Map",
+      summary: "Map(2)",
+      text: "Map(2) { 'alpha' => 1, 'beta' => 2 }",
+    });
     assert.deepEqual(await preview("seen"), { type: "Set", summary: "Set(3)", text: "Set(3) { 'x', 'y', 'z' }" });
-    assert.deepEqual(await preview("when"), { type: "Date", summary: "2026-01-02T03:04:05.000Z", text: "2026-01-02T03:04:05.000Z" });
-    assert.deepEqual(await preview("big"), { type: "bigint", summary: "12345678901234567890123n", text: "12345678901234567890123n" });
-    assert.deepEqual(await preview("weights"), { type: "Float64Array", summary: "Float64Array(3) 24 B", text: "Float64Array(3) [ 0.5, 1.5, 2.5 ]" });
+    assert.deepEqual(await preview("when"), {
+      type: "Date",
+      summary: "2026-01-02T03:04:05.000Z",
+      text: "2026-01-02T03:04:05.000Z",
+    });
+    assert.deepEqual(await preview("big"), {
+      type: "bigint",
+      summary: "12345678901234567890123n",
+      text: "12345678901234567890123n",
+    });
+    assert.deepEqual(await preview("weights"), {
+      type: "Float64Array",
+      summary: "Float64Array(3) 24 B",
+      text: "Float64Array(3) [ 0.5, 1.5, 2.5 ]",
+    });
     const blob = await preview("blob");
     assert.deepEqual([blob.type, blob.summary], ["Buffer", "Buffer 300 B"]);
-    assert.match(blob.text, /^00000000 {2}00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f {2}\|\.{16}\|\n00000010 {2}10 11/);
+    assert.match(
+      blob.text,
+      /^00000000 {2}00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f {2}\|\.{16}\|\n00000010 {2}10 11/,
+    );
     assert.match(blob.text, /… truncated$/);
     const long = await preview("long");
     assert.equal(long.summary, "string (15000 chars)");
     assert.match(long.text, /^(abc)+a?b?c?…\n… truncated$/);
     assert.equal((await preview("many")).summary, "Array(1000)");
-    const download = await page.request.get(`${ui.url}${await page.locator('[data-artifact="blob"] a.download').getAttribute("href")}`);
+    const download = await page.request.get(
+      `${ui.url}${await page.locator('[data-artifact="blob"] a.download').getAttribute("href")}`,
+    );
     assert.equal(download.status(), 200);
     assert.deepEqual([...(await download.body()).subarray(0, 4)], [0, 1, 2, 3]);
     assert.equal((await download.body()).length, 300);
@@ -109,7 +130,11 @@ describe("kubestep ui in a browser (local datastore)", function () {
     assert.match(page.url(), /\?q=no-such-run$/);
     await page.keyboard.press("Escape");
     await page.keyboard.press("t");
-    assert.equal(await page.evaluate<string>("getComputedStyle(document.body).backgroundColor"), "rgb(255, 255, 255)", "t switches to the light theme");
+    assert.equal(
+      await page.evaluate<string>("getComputedStyle(document.body).backgroundColor"),
+      "rgb(255, 255, 255)",
+      "t switches to the light theme",
+    );
     const missing = await page.goto(`${ui.url}/flows/UiFlow/runs/no-such-run`);
     assert.equal(missing?.status(), 200);
     await page.waitForSelector(".error");
@@ -143,7 +168,11 @@ describe("kubestep ui in a browser (local datastore)", function () {
     await taskPage.goto(`${ui.url}/flows/UiFlow/runs/live-run/steps/slowBranch/tasks/${slowTask.taskId}`);
     await taskPage.waitForSelector('#log[data-live="true"]', { timeout: 20_000 });
     assert.match(await taskPage.locator("#log").innerText(), /slowBranch: sleeping 6000 ms/);
-    assert.equal(await taskPage.locator("h1 .badge").getAttribute("data-status"), "running", "shown before the task finished");
+    assert.equal(
+      await taskPage.locator("h1 .badge").getAttribute("data-status"),
+      "running",
+      "shown before the task finished",
+    );
     assert.match(await taskPage.locator(".log-head").innerText(), /live$/);
     await screenshot(taskPage, "local-10b-live-log");
     // Once the attempt ends, the page switches to the archived log by itself.
@@ -154,7 +183,11 @@ describe("kubestep ui in a browser (local datastore)", function () {
     assert.deepEqual(taskProblems, [], "no JavaScript error in the task page");
     await page.waitForSelector('svg.dag .node[data-step="end"][data-status="succeeded"]', { timeout: 60_000 });
     await page.waitForSelector('h1 .badge[data-status="succeeded"]', { timeout: 10_000 });
-    assert.equal(await page.evaluate<number | undefined>("window.marker"), 42, "the page was updated in place, not reloaded");
+    assert.equal(
+      await page.evaluate<number | undefined>("window.marker"),
+      42,
+      "the page was updated in place, not reloaded",
+    );
     assert.equal(await page.locator(".gantt-row").count(), 11);
     await screenshot(page, "local-11-live-done");
     const r = await live;

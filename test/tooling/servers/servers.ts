@@ -324,7 +324,7 @@ export async function createS3Buckets(endpoint: string, buckets: readonly string
         await client.send(new s3.CreateBucketCommand({ Bucket }));
       } catch (e) {
         if ((e as { name?: string }).name !== "BucketAlreadyOwnedByYou")
-          throw new Error(`creating bucket ${Bucket} on ${endpoint} failed: ${(e as Error).message}`);
+          throw new Error(`creating bucket ${Bucket} on ${endpoint} failed: ${(e as Error).message}`, { cause: e });
       }
     }
   } finally {

@@ -68,7 +68,7 @@ describe("datastore servers (up.sh / down.sh)", function () {
       KUBESTEP_AZURITE_PORT: String(ports.azure),
     };
     const names = ["versitygw", "fake-gcs-server", "azurite"];
-    let pids: number[] = [];
+    let pids: number[];
     try {
       const up = await bash("up.sh", env);
       pids = names.map((n) => Number(readFileSync(join(state, `${n}.pid`), "utf8")));

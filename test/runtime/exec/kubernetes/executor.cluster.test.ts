@@ -48,9 +48,6 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
 const run = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> =>
   kubestep(["run", ...args], { cwd, env: env(extra) });
 
-function jobsInNamespace(): string[] {
-  return kubectl("get", "jobs", "-n", NS, "-o", "name").split("\n").filter(Boolean);
-}
 function podsInNamespace(): string[] {
   return kubectl("get", "pods", "-n", NS, "-o", "name").split("\n").filter(Boolean);
 }
