@@ -11,7 +11,7 @@ import { FlowDatastore } from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
-import { LocalExecutor } from "../exec/local.js";
+import { LocalExecutor, spareCount } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
 import { parseVariable } from "../variables.js";
 import { ArtifactStore } from "../artifacts/store.js";
@@ -191,6 +191,21 @@ async function kubernetesConfigs(
   return configs;
 }
 
+/** How many tasks of `graph` can run at once under `--max-workers`: 1 for a flow without branches or foreach. */
+function localWidth(graph: FlowGraph, maxWorkers: number): number {
+  const fansOut = graph.order.some((s) => {
+    const n = graph.nodes[s]!;
+    return (
+      n.out.length > 1 ||
+      n.foreach !== undefined ||
+      n.type === "foreach" ||
+      n.type === "parallel" ||
+      !!n.meta.decorators.parallel
+    );
+  });
+  return fansOut ? maxWorkers : 1;
+}
+
 async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const p = parseArgs(argv, RUN_OPTS, ["help", "quiet"], !resume);
   if (p.flags.has("help")) return usage(resume ? "resume" : "run", 0);
@@ -238,7 +253,8 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (!(await storage.exists(ds.codeKey(code.sha)))) await storage.put(ds.codeKey(code.sha), code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
   const executor = new LocalExecutor(code.path, {
-    spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0,
+    spares: graph.order.some((s) => !k8sConfigs[s]) ? spareCount(localWidth(graph, intOpt(p, "max-workers", 16))) : 0,
+    lastSteps: ["end"],
   });
   executor.warm();
   let k8sExecutor: KubernetesExecutor | undefined;

@@ -3,13 +3,15 @@
  * Run as a program (`node package.mjs`), it executes the task in `KUBESTEP_TASK_SPEC` (or the first line of
  * stdin); imported, it only exposes `loadFlowModule()`. Content-addressed by the sha256 of its bytes.
  */
-import { existsSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { FlowDefinitionError } from "../errors.js";
 import { RUNTIME_PEERS } from "../peers.js";
 import type { DatastoreKind } from "../environment.js";
+import { cachedBuild, manifestPath, recordBuild } from "./build-cache.js";
 
 /** A built code package. */
 export interface CodePackage {
@@ -77,11 +79,37 @@ const OPTIONAL_PEER_FILTER = new RegExp(
     .join("|")})(/|$)`,
 );
 
-/** Bundles a flow file into a code package and caches it under the package's `.cache/code/`. */
+/** The installed esbuild's version (part of a cached build's key), read without loading esbuild. */
+function esbuildVersion(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(req.resolve("esbuild/package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The name esbuild gives the generated entry module (stdin). */
+const ENTRY_NAME = "kubestep-entry.ts";
+
+/** esbuild builds in progress: its service process is stopped when the last one ends (it is not kept for the run). */
+let activeBuilds = 0;
+
+/**
+ * Bundles a flow file into a code package and caches it under the package's `.cache/code/`. When every input
+ * file of the previous build with the same options is unchanged (by content), that bundle is reused and esbuild
+ * is not started at all (see build-cache.ts).
+ */
 export async function buildCodePackage(flowFile: string, options: PackageOptions = {}): Promise<CodePackage> {
-  const esbuild = await import("esbuild");
   const abs = resolve(flowFile);
   if (!existsSync(abs)) throw new FlowDefinitionError(`flow file ${flowFile} does not exist`);
+  const dir = join(PACKAGE_ROOT, ".cache", "code");
+  const manifest = manifestPath(dir, { abs, options, here, esbuild: esbuildVersion(), format: 1 });
+  const cached = cachedBuild(dir, manifest);
+  if (cached) return cached;
+  const esbuild = await import("esbuild");
+  const startedMs = Date.now();
+  activeBuilds++;
   // The flow module is imported lazily: a warm task process boots (node + runtime) before it knows
   // its task, then applies the step's environment, then imports the user's code.
   const entry = [
@@ -100,7 +128,8 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
   const indexFile = runtimeFile("index");
   const result = await esbuild
     .build({
-      stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: "kubestep-entry.ts", loader: "ts" },
+      metafile: true,
+      stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: ENTRY_NAME, loader: "ts" },
       bundle: true,
       write: false,
       format: "esm",
@@ -169,10 +198,12 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
           `cannot build the code package for ${flowFile}:\n  ${msgs.join("\n  ") || String(e)}`,
         );
       },
-    );
+    )
+    .finally(() => {
+      if (--activeBuilds === 0) void esbuild.stop();
+    });
   const bytes = result.outputFiles[0]!.contents;
   const sha = createHash("sha256").update(bytes).digest("hex");
-  const dir = join(PACKAGE_ROOT, ".cache", "code");
   const path = join(dir, `${sha}.mjs`);
   if (!existsSync(path)) {
     mkdirSync(dir, { recursive: true });
@@ -180,5 +211,8 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   }
+  recordBuild(manifest, sha, Object.keys(result.metafile.inputs), process.cwd(), startedMs, [
+    join(dirname(abs), ENTRY_NAME),
+  ]);
   return { sha, path, bytes };
 }
