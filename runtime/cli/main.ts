@@ -11,7 +11,7 @@ import { FlowDatastore } from "../datastore/flowstore.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
-import { LocalExecutor, spareCount } from "../exec/local.js";
+import { LocalExecutor, localWidth, spareCount } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
 import { parseVariable } from "../variables.js";
 import { ArtifactStore } from "../artifacts/store.js";
@@ -189,21 +189,6 @@ async function kubernetesConfigs(
     });
   }
   return configs;
-}
-
-/** How many tasks of `graph` can run at once under `--max-workers`: 1 for a flow without branches or foreach. */
-function localWidth(graph: FlowGraph, maxWorkers: number): number {
-  const fansOut = graph.order.some((s) => {
-    const n = graph.nodes[s]!;
-    return (
-      n.out.length > 1 ||
-      n.foreach !== undefined ||
-      n.type === "foreach" ||
-      n.type === "parallel" ||
-      !!n.meta.decorators.parallel
-    );
-  });
-  return fansOut ? maxWorkers : 1;
 }
 
 async function runOrResume(argv: string[], resume: boolean): Promise<number> {

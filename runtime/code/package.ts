@@ -21,6 +21,8 @@ export interface CodePackage {
   path: string;
   /** The bundle's bytes. */
   bytes: Uint8Array;
+  /** Whether the previous build's bundle was reused (every input file unchanged): esbuild did not run. */
+  fromCache?: boolean;
 }
 
 /** Options of {@link buildCodePackage}. */
@@ -106,7 +108,7 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
   const dir = join(PACKAGE_ROOT, ".cache", "code");
   const manifest = manifestPath(dir, { abs, options, here, esbuild: esbuildVersion(), format: 1 });
   const cached = cachedBuild(dir, manifest);
-  if (cached) return cached;
+  if (cached) return { ...cached, fromCache: true };
   const esbuild = await import("esbuild");
   const startedMs = Date.now();
   activeBuilds++;

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { LineSplitter, lastException, type AttemptOptions, type AttemptOutcome, type Executor } from "./executor.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
+import type { FlowGraph } from "../flow/graph.js";
 
 /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
 const KILL_GRACE_MS = 2000;
@@ -29,6 +30,21 @@ export interface LocalExecutorOptions {
  */
 export function spareCount(maxTasks: number, cores: number = availableParallelism()): number {
   return Math.max(0, Math.min(2, cores - maxTasks));
+}
+
+/** How many tasks of `graph` can run at once under `maxWorkers`: 1 for a flow without branches, foreach or @parallel. */
+export function localWidth(graph: FlowGraph, maxWorkers: number): number {
+  const fansOut = graph.order.some((s) => {
+    const n = graph.nodes[s]!;
+    return (
+      n.out.length > 1 ||
+      n.foreach !== undefined ||
+      n.type === "foreach" ||
+      n.type === "parallel" ||
+      !!n.meta.decorators.parallel
+    );
+  });
+  return fansOut ? maxWorkers : 1;
 }
 
 export class LocalExecutor implements Executor {
