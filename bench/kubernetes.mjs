@@ -60,7 +60,8 @@ function kubestepRun(flow, extraEnv = {}) {
   });
   if (r.status !== 0) {
     console.error(r.stderr);
-    process.exit(1);
+    process.exitCode = 1;
+    throw new Error(`kubestep run --flow ${flow} exited ${r.status}`); // the finally below deletes the namespace
   }
   return /run (\S+) \(datastore/.exec(r.stderr)[1];
 }
