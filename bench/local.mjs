@@ -9,7 +9,8 @@
 // artifact, (d) resume of a linear run that failed in its third step. For every run: wall time, CPU time of
 // the whole process tree (user + system, as GNU time counts every waited-for descendant), and peak RSS of the
 // whole tree (the sum over every live descendant, sampled every 15 ms); medians over the repetitions, never
-// the best. With --vs-metaflow the two tools alternate run by run, so both see the same machine; each
+// the best. Also the tree's peak PSS (proportional set size: pages shared between processes, such as the node or
+// python binary, counted once across the tree rather than once per process). With --vs-metaflow the two tools alternate run by run, so both see the same machine; each
 // kubestep/Metaflow ratio is median / median, checked against the goals (time <= 0.25x, tree RSS <= 1x).
 // Also printed: processes of a kubestep run still alive after its CLI exited (must be 0).
 //
@@ -36,7 +37,11 @@ const value = (name, dflt) => {
 const reps = Number(value("reps", "5"));
 if (!Number.isInteger(reps) || reps < 1) fail(`--reps must be a whole number >= 1, got ${value("reps")}`);
 const vsMetaflow = flag("vs-metaflow");
-const peerDir = resolve(value("vs-metaflow", join(here, "..", "..", "shared", "peers", "metaflow")));
+// Default peer folder: ../shared/peers/metaflow beside the checkout, or one level up (a worktree under /work/wt/).
+const defaultPeer = [join(here, "..", "..", "shared"), join(here, "..", "..", "..", "shared")]
+  .map((d) => join(d, "peers", "metaflow"))
+  .find((d) => existsSync(d));
+const peerDir = resolve(value("vs-metaflow", defaultPeer ?? join(here, "..", "..", "shared", "peers", "metaflow")));
 
 function fail(message) {
   console.error(`bench: ${message}`);
@@ -54,25 +59,38 @@ function procTable() {
       const stat = readFileSync(`/proc/${d}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d}/status`, "utf8"))?.[1] ?? 0) * 1024;
-      map.set(Number(d), { ppid, rss });
+      map.set(Number(d), { ppid, rss, pid: Number(d) });
     } catch {
       /* gone */
     }
   }
   return map;
 }
-function treeRss(root) {
+/** PSS of a process: its private pages plus its share of pages it shares (e.g. the node binary). */
+function pss(pid) {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+/** The tree's summed RSS (every process counts the pages it shares in full) and summed PSS. */
+function treeMemory(root) {
   const procs = procTable();
   const kids = new Map();
   for (const [pid, p] of procs) kids.set(p.ppid, [...(kids.get(p.ppid) ?? []), pid]);
-  let total = 0;
+  let rss = 0;
+  let pssTotal = 0;
   const stack = [root];
   while (stack.length) {
     const p = stack.pop();
-    total += procs.get(p)?.rss ?? 0;
+    if (procs.has(p)) {
+      rss += procs.get(p).rss;
+      pssTotal += pss(p);
+    }
     stack.push(...(kids.get(p) ?? []));
   }
-  return total;
+  return { rss, pss: pssTotal };
 }
 /** Processes whose working directory is inside `dir` (what a run leaves behind after its CLI exited). */
 function processesIn(dir) {
@@ -101,15 +119,28 @@ function measure(cmd, args, { cwd, env }) {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let peak = 0;
+    let peakPss = 0;
     let err = "";
     child.stderr.on("data", (c) => (err += c));
-    const timer = setInterval(() => (peak = Math.max(peak, treeRss(child.pid))), 15);
+    const timer = setInterval(() => {
+      const m = treeMemory(child.pid);
+      peak = Math.max(peak, m.rss);
+      peakPss = Math.max(peakPss, m.pss);
+    }, 15);
     child.on("close", (code) => {
       clearInterval(timer);
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       const m = /KSBENCH ([\d.]+) ([\d.]+)\s*$/.exec(err);
       const cpu = m ? Number(m[1]) + Number(m[2]) : NaN;
-      resolveRun({ code, secs, cpu, peak, err: err.replace(/KSBENCH .*\s*$/, ""), left: processesIn(cwd).length });
+      resolveRun({
+        code,
+        secs,
+        cpu,
+        peak,
+        peakPss,
+        err: err.replace(/KSBENCH .*\s*$/, ""),
+        left: processesIn(cwd).length,
+      });
     });
   });
 }
@@ -243,6 +274,7 @@ for (const c of CASES.filter((x) => wanted.includes(x.key))) {
       wall: median(rs.map((r) => r.secs)),
       cpu: median(rs.map((r) => r.cpu)),
       rss: median(rs.map((r) => r.peak)),
+      pss: median(rs.map((r) => r.peakPss)),
       walls: rs.map((r) => r.secs),
       left: Math.max(...rs.map((r) => r.left)),
     };
@@ -250,26 +282,26 @@ for (const c of CASES.filter((x) => wanted.includes(x.key))) {
   results.push(row);
   const k = row.kubestep;
   const line = [
-    `${c.name.padEnd(34)} kubestep ${k.wall.toFixed(2)} s wall, ${k.cpu.toFixed(2)} s cpu, ${MB(k.rss)} tree RSS, left running ${k.left} (${k.walls.map((w) => w.toFixed(2)).join(" ")})`,
+    `${c.name.padEnd(34)} kubestep ${k.wall.toFixed(2)} s wall, ${k.cpu.toFixed(2)} s cpu, ${MB(k.rss)} tree RSS, ${MB(k.pss)} PSS, left running ${k.left} (${k.walls.map((w) => w.toFixed(2)).join(" ")})`,
   ];
   if (vsMetaflow) {
     const m = row.Metaflow;
     const tr = k.wall / m.wall;
     const rr = k.rss / m.rss;
     line.push(
-      `${"".padEnd(34)} Metaflow ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu, ${MB(m.rss)} tree RSS (${m.walls.map((w) => w.toFixed(2)).join(" ")})`,
+      `${"".padEnd(34)} Metaflow ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu, ${MB(m.rss)} tree RSS, ${MB(m.pss)} PSS (${m.walls.map((w) => w.toFixed(2)).join(" ")})`,
     );
     line.push(
-      `${"".padEnd(34)} ratio: time ${tr.toFixed(2)}x (goal <= 0.25x: ${tr <= 0.25 ? "met" : "MISSED"}), cpu ${(k.cpu / m.cpu).toFixed(2)}x, tree RSS ${rr.toFixed(2)}x (goal <= 1x: ${rr <= 1 ? "met" : "MISSED"})`,
+      `${"".padEnd(34)} ratio: time ${tr.toFixed(2)}x (goal <= 0.25x: ${tr <= 0.25 ? "met" : "MISSED"}), cpu ${(k.cpu / m.cpu).toFixed(2)}x, tree RSS ${rr.toFixed(2)}x (goal <= 1x: ${rr <= 1 ? "met" : "MISSED"}), PSS ${(k.pss / m.pss).toFixed(2)}x`,
     );
   }
   console.log(line.join("\n"));
 }
 if (vsMetaflow) {
   console.log("\nsummary (kubestep / Metaflow, medians)");
-  console.log("case                               time    cpu     tree RSS");
+  console.log("case                               time    cpu     tree RSS  PSS");
   for (const r of results)
     console.log(
-      `${r.case.padEnd(34)} ${(r.kubestep.wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r.kubestep.cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r.kubestep.rss / r.Metaflow.rss).toFixed(2)}`,
+      `${r.case.padEnd(34)} ${(r.kubestep.wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r.kubestep.cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r.kubestep.rss / r.Metaflow.rss).toFixed(2).padEnd(9)} ${(r.kubestep.pss / r.Metaflow.pss).toFixed(2)}`,
     );
 }

@@ -12,7 +12,7 @@ import { describeTrigger, type RunTrigger } from "../deploy/record.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
-import { LocalExecutor } from "../exec/local.js";
+import { LocalExecutor, localWidth, spareCount } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
 import { redact } from "../redact.js";
 import { parseVariable } from "../variables.js";
@@ -248,7 +248,8 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   await ds.putCode(code.sha, code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
   const executor = new LocalExecutor(code.path, {
-    spares: graph.order.some((s) => !k8sConfigs[s]) ? Math.min(2, intOpt(p, "max-workers", 16)) : 0,
+    spares: graph.order.some((s) => !k8sConfigs[s]) ? spareCount(localWidth(graph, intOpt(p, "max-workers", 16))) : 0,
+    lastSteps: ["end"],
   });
   executor.warm();
   let k8sExecutor: KubernetesExecutor | undefined;

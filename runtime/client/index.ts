@@ -200,10 +200,13 @@ export class Run {
   }
   /** Steps that have tasks, in start order. */
   get steps(): Step[] {
-    return this.flow.source
+    // Ordered by each step's first task id: from the listing, without reading any task's metadata.
+    const src = this.flow.source;
+    return src
       .stepNames(this.id)
-      .map((n) => new Step(this, n))
-      .sort((a, b) => Number(a.tasks[0]?.id ?? 0) - Number(b.tasks[0]?.id ?? 0));
+      .map((n) => ({ n, first: Number(src.taskIds(this.id, n)[0] ?? 0) }))
+      .sort((a, b) => a.first - b.first)
+      .map(({ n }) => new Step(this, n));
   }
   /** A step by name. */
   step(name: string): Step {

@@ -4,7 +4,7 @@
  * stdin); imported, it only exposes `loadFlowModule()`. Content-addressed by the sha256 of its bytes.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
-import { isBuiltin } from "node:module";
+import { createRequire, isBuiltin } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
@@ -19,6 +19,7 @@ import {
   packageNameOf,
   type ExternalPackage,
 } from "./externals.js";
+import { cachedBuild, manifestPath, recordBuild } from "./build-cache.js";
 
 /** A built code package. */
 export interface CodePackage {
@@ -34,6 +35,8 @@ export interface CodePackage {
    * one by name, from the `node_modules` of the dependency layer the pod extracts beside it.
    */
   externals: ExternalPackage[];
+  /** Whether the previous build's bundle was reused (every input file unchanged): esbuild did not run. */
+  fromCache?: boolean;
 }
 
 /** Options of {@link buildCodePackage}. */
@@ -126,11 +129,36 @@ const OPTIONAL_PEER_FILTER = new RegExp(
     .join("|")})(/|$)`,
 );
 
-/** Bundles a flow file into a code package and caches it under the package's `.cache/code/`. */
+/** The installed esbuild's version (part of a cached build's key), read without loading esbuild. */
+function esbuildVersion(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(req.resolve("esbuild/package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The name esbuild gives the generated entry module (stdin). */
+const ENTRY_NAME = "kubestep-entry.ts";
+
+/** esbuild builds in progress: its service process is stopped when the last one ends (it is not kept for the run). */
+let activeBuilds = 0;
+
+/**
+ * Bundles a flow file into a code package and caches it under the package's `.cache/code/`. When every input
+ * file of the previous build with the same options is unchanged (by content), that bundle is reused and esbuild
+ * is not started at all (see build-cache.ts).
+ */
 export async function buildCodePackage(flowFile: string, options: PackageOptions = {}): Promise<CodePackage> {
-  const esbuild = await import("esbuild");
   const abs = resolve(flowFile);
   if (!existsSync(abs)) throw new FlowDefinitionError(`flow file ${flowFile} does not exist`);
+  const dir = join(PACKAGE_ROOT, ".cache", "code");
+  const manifest = manifestPath(dir, { abs, options, here, esbuild: esbuildVersion(), format: 1 });
+  const cached = cachedBuild(dir, manifest);
+  if (cached) return { ...cached, fromCache: true, externals: [] };
+  const esbuild = await import("esbuild");
+  const startedMs = Date.now();
   // The flow module is imported lazily: a warm task process boots (node + runtime) before it knows
   // its task, then applies the step's environment, then imports the user's code.
   const entry = [
@@ -168,9 +196,11 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     throw new FlowDefinitionError(
       `the external packages ${missing.join(", ")} of ${flowFile} are not installed in a node_modules folder above ${flowDir}; npm install them there`,
     );
+  activeBuilds++;
   const result = await esbuild
     .build({
-      stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: "kubestep-entry.ts", loader: "ts" },
+      metafile: true,
+      stdin: { contents: entry, resolveDir: dirname(abs), sourcefile: ENTRY_NAME, loader: "ts" },
       bundle: true,
       write: false,
       format: "esm",
@@ -277,10 +307,12 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
           `cannot build the code package for ${flowFile}:\n  ${msgs.join("\n  ") || String(e)}`,
         );
       },
-    );
+    )
+    .finally(() => {
+      if (--activeBuilds === 0) void esbuild.stop();
+    });
   const bytes = result.outputFiles[0]!.contents;
   const sha = createHash("sha256").update(bytes).digest("hex");
-  const dir = join(PACKAGE_ROOT, ".cache", "code");
   const path = join(dir, `${sha}.mjs`);
   // The cached file is what task processes run: one whose bytes no longer match its name is replaced.
   if (!existsSync(path) || createHash("sha256").update(readFileSync(path)).digest("hex") !== sha) {
@@ -289,5 +321,12 @@ export async function buildCodePackage(flowFile: string, options: PackageOptions
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   }
-  return { sha, path, bytes, externals: [...externals.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+  const left = [...externals.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  // A bundle with external packages is not cached: whether a package is a native addon depends on files of
+  // node_modules that esbuild never reads (so the build's inputs would not show a change).
+  if (!left.length)
+    recordBuild(manifest, sha, Object.keys(result.metafile.inputs), process.cwd(), startedMs, [
+      join(dirname(abs), ENTRY_NAME),
+    ]);
+  return { sha, path, bytes, externals: left };
 }

@@ -3,8 +3,10 @@
  * crash or `process.exit` in user code fails that attempt, never the orchestrator.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { LineSplitter, lastException, type AttemptOptions, type AttemptOutcome, type Executor } from "./executor.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
+import type { FlowGraph } from "../flow/graph.js";
 
 /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
 const KILL_GRACE_MS = 2000;
@@ -12,10 +14,37 @@ const KILL_GRACE_MS = 2000;
 /** Options of the local executor. */
 export interface LocalExecutorOptions {
   /**
-   * Task processes started ahead of need (default 2). A spare boots Node and the runtime while other
-   * tasks run and takes exactly one task; user code is imported only once the task is known.
+   * Task processes started ahead of need (default 2; see {@link spareCount}). A spare boots Node and the runtime
+   * while other tasks run and takes exactly one task; user code is imported only once the task is known.
    */
   spares?: number;
+  /** Steps after whose start no spare is started (`end`: nothing runs after it). */
+  lastSteps?: readonly string[];
+}
+
+/**
+ * How many spare task processes a local run keeps: a spare boots the next task on a core the running tasks
+ * leave idle, so it only pays when `maxTasks` (the tasks that can run at once: the flow's width bounded by
+ * `--max-workers`) is below the number of cores; otherwise it competes with running tasks for CPU and holds
+ * a booted Node (about 45 MB) for the whole run. At most 2; at least 0.
+ */
+export function spareCount(maxTasks: number, cores: number = availableParallelism()): number {
+  return Math.max(0, Math.min(2, cores - maxTasks));
+}
+
+/** How many tasks of `graph` can run at once under `maxWorkers`: 1 for a flow without branches, foreach or @parallel. */
+export function localWidth(graph: FlowGraph, maxWorkers: number): number {
+  const fansOut = graph.order.some((s) => {
+    const n = graph.nodes[s]!;
+    return (
+      n.out.length > 1 ||
+      n.foreach !== undefined ||
+      n.type === "foreach" ||
+      n.type === "parallel" ||
+      !!n.meta.decorators.parallel
+    );
+  });
+  return fansOut ? maxWorkers : 1;
 }
 
 export class LocalExecutor implements Executor {
@@ -24,16 +53,23 @@ export class LocalExecutor implements Executor {
   private stopReason: string | undefined;
   private closed = false;
   private readonly spareCount: number;
+  private readonly lastSteps: ReadonlySet<string>;
 
   constructor(
     private readonly codePath: string,
     options: LocalExecutorOptions = {},
   ) {
     this.spareCount = options.spares ?? 2;
+    this.lastSteps = new Set(options.lastSteps ?? []);
+  }
+
+  /** Task processes started ahead of need and not yet given a task. */
+  get spareProcesses(): number {
+    return this.spares.length;
   }
 
   private spawnProcess(): ChildProcess {
-    return spawn(process.execPath, ["--enable-source-maps", this.codePath], {
+    return spawn(process.execPath, [this.codePath], {
       env: { ...process.env, [TASK_SPEC_ENV]: "" },
       stdio: ["pipe", "pipe", "pipe"],
       detached: true, // own process group: Ctrl-C reaches the orchestrator, which stops the group
@@ -49,11 +85,11 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private take(): ChildProcess {
+  private take(step: string): ChildProcess {
     let child: ChildProcess | undefined;
     while ((child = this.spares.shift()) && (child.exitCode !== null || child.signalCode !== null));
     child ??= this.spawnProcess();
-    setImmediate(() => this.warm());
+    if (!this.lastSteps.has(step)) setImmediate(() => this.warm());
     return child;
   }
 
@@ -68,7 +104,7 @@ export class LocalExecutor implements Executor {
 
   runAttempt(spec: TaskSpec, o: AttemptOptions): Promise<AttemptOutcome> {
     return new Promise((resolvePromise) => {
-      const child = this.take();
+      const child = this.take(spec.step);
       if (spec.parallel) spec = { ...spec, parallel: { ...spec.parallel, mainIp: "127.0.0.1" } };
       child.stdin!.on("error", () => undefined);
       child.stdin!.end(JSON.stringify({ spec, env: o.env }) + "\n");

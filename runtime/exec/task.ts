@@ -24,6 +24,7 @@ import { buildGraph } from "../flow/graph.js";
 import { FlowDefinitionError } from "../errors.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
 import { PARALLEL_ENV, parallelNodeFromEnv } from "./gang.js";
+import { mapStack } from "./stack.js";
 
 /** Artifact names that belong to the runtime, not to the user. */
 export const RESERVED = new Set(["input", "index"]);
@@ -321,7 +322,9 @@ export async function taskProcessMain(loadFlowModule: () => Promise<Record<strin
     process.exit(0);
   } catch (e) {
     const err = e as Error;
-    process.stderr.write(`${err?.stack ?? String(e)}\n`);
+    const text = err?.stack ?? String(e);
+    // Run as `node package.mjs`: the package's frames are mapped to the user's files (no --enable-source-maps).
+    process.stderr.write(`${process.argv[1] && !process.sourceMapsEnabled ? mapStack(text, process.argv[1]) : text}\n`);
     process.exit(1);
   }
 }

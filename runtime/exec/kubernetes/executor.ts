@@ -366,11 +366,14 @@ export class KubernetesExecutor implements Executor {
 
     const verdict = await new Promise<MonitorVerdict>((resolve) => {
       let done = false;
+      // The watch may call back at once (the Job already finished): finish then runs before these are set.
+      let timer: NodeJS.Timeout | undefined;
+      let unsubscribe: (() => void) | undefined;
       const finish = (v: MonitorVerdict) => {
         if (done) return;
         done = true;
         clearInterval(timer);
-        unsubscribe();
+        unsubscribe?.();
         resolve(v);
       };
       const evaluate = (snap: JobSnapshot) => {
@@ -440,9 +443,14 @@ export class KubernetesExecutor implements Executor {
             .catch(() => undefined);
         }
       };
-      const unsubscribe = watch.subscribe(watchJob, (e) => evaluate(e.snapshot));
+      const off = watch.subscribe(watchJob, (e) => evaluate(e.snapshot));
+      if (done) {
+        off();
+        return;
+      }
+      unsubscribe = off;
       // Time-based verdicts (pending timeout, image-pull grace, @timeout) need a clock, not only events.
-      const timer = setInterval(() => {
+      timer = setInterval(() => {
         if (a.timeoutSeconds && runningSince && Date.now() - runningSince > a.timeoutSeconds * 1000)
           return finish({
             state: "failed",
