@@ -14,6 +14,8 @@ export default tseslint.config(
         "error",
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
       ],
+      // A `let` assigned once but read earlier by a closure (a timer cleared by a callback that may run first) stays.
+      "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
       // `Function` is the type of a flow class object here (its constructor's signature is the user's): the
       // runtime reads its name and decorator metadata, never calls it.
       "@typescript-eslint/no-unsafe-function-type": "off",
