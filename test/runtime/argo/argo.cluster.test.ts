@@ -13,34 +13,24 @@ import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { FLOWS, ROOT, kubestep, scratch, type CliResult } from "../../helpers/cli.js";
+import {
+  createS3Namespace,
+  deleteNamespace,
+  namespaceName,
+  kubectl,
+  kubectlApply,
+  kubernetesRunEnv,
+  required,
+} from "../../helpers/cluster-namespace.js";
 import { openStorage } from "../../../runtime/datastore/open.js";
 import { FlowDatastore } from "../../../runtime/datastore/flowstore.js";
 
-const NS = `ks-argo-${Date.now().toString(36)}`;
+const NS = namespaceName("ks-argo");
 const cwd = scratch();
 const shapes = join(FLOWS, "shapes.ts");
 const retryFlow = join(FLOWS, "argo.ts");
 
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 << 20 });
-}
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v)
-    throw new Error(
-      `${name} is not set: run with the local cluster (KUBECONFIG) and the datastore servers (test/tooling/servers/up.sh)`,
-    );
-  return v;
-}
-const env = (): Record<string, string> => ({
-  KUBESTEP_KUBERNETES_NAMESPACE: NS,
-  KUBESTEP_KUBERNETES_CONTAINER_IMAGE: `localhost/node:${process.versions.node.split(".")[0]}-local`,
-  KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "IfNotPresent",
-  KUBESTEP_KUBERNETES_SECRETS: "kubestep-s3",
-  KUBESTEP_KUBERNETES_CPU: "0.1",
-  KUBESTEP_KUBERNETES_MEMORY: "256",
-  KUBESTEP_DEFAULT_DATASTORE: "s3",
-});
+const env = (): Record<string, string> => kubernetesRunEnv(NS);
 const ks = (...args: string[]): Promise<CliResult> => kubestep(args, { cwd, env: env() });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,50 +67,31 @@ describe("kubestep argo-workflows on the real cluster with Argo Workflows built 
   this.timeout(900_000);
 
   before(() => {
-    required("KUBECONFIG");
-    required("KUBESTEP_DATASTORE_SYSROOT_S3");
-    // Builds (cached) and starts the controller for this namespace; creates the namespace.
+    createS3Namespace(NS);
+    // Builds (cached) and starts the controller for this namespace.
     execFileSync("bash", [join(ROOT, "test/tooling/argo/up.sh"), NS], { stdio: ["ignore", "ignore", "inherit"] });
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
     // The executor's rights for the workflow pods' service account, as Argo documents them.
-    execFileSync("kubectl", ["apply", "-f", "-"], {
-      input: JSON.stringify({
-        apiVersion: "v1",
-        kind: "List",
-        items: [
-          {
-            apiVersion: "rbac.authorization.k8s.io/v1",
-            kind: "Role",
-            metadata: { name: "argo-executor", namespace: NS },
-            rules: [{ apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] }],
-          },
-          {
-            apiVersion: "rbac.authorization.k8s.io/v1",
-            kind: "RoleBinding",
-            metadata: { name: "argo-executor", namespace: NS },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argo-executor" },
-            subjects: [{ kind: "ServiceAccount", name: "default", namespace: NS }],
-          },
-        ],
-      }),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    kubectlApply([
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: "argo-executor", namespace: NS },
+        rules: [{ apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] }],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "argo-executor", namespace: NS },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "argo-executor" },
+        subjects: [{ kind: "ServiceAccount", name: "default", namespace: NS }],
+      },
+    ]);
   });
   after(() => {
     try {
       execFileSync("bash", [join(ROOT, "test/tooling/argo/down.sh")], { stdio: "ignore" });
-      kubectl("delete", "namespace", NS, "--wait=false");
-    } catch {
-      /* best effort */
+    } finally {
+      deleteNamespace(NS);
     }
   });
 

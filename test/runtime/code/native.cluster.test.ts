@@ -17,21 +17,13 @@ import {
   DeleteObjectsCommand,
 } from "@aws-sdk/client-s3";
 import { ROOT, kubestep, scratch, type CliResult } from "../../helpers/cli.js";
+import { createS3Namespace, required, kubectl } from "../../helpers/cluster-namespace.js";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "native");
 const FLOW = join(FIXTURE, "native.ts");
 const NS = `ks-native-${Date.now().toString(36)}`;
 const PREFIX = `native-${Date.now().toString(36)}`;
 const NATIVE_RESULT = "native 6a77616172766674"; // "kubestep" masked with 01 02 03 04 by the addon
-
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the tests with npm test (it starts the cluster and the servers)`);
-  return v;
-}
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 
 describe("native addons in a dependency layer, on the real cluster with the S3 datastore", function () {
   this.timeout(300_000);
@@ -66,17 +58,7 @@ describe("native addons in a dependency layer, on the real cluster with the S3 d
       region: process.env.AWS_REGION ?? "us-east-1",
       forcePathStyle: true,
     });
-    kubectl("create", "namespace", NS);
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
+    createS3Namespace(NS);
   });
   after(async () => {
     try {

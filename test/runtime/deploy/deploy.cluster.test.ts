@@ -22,6 +22,7 @@ import {
 import { parseDeploymentRecord } from "../../../runtime/deploy/record.js";
 import { orchestratorLogKey, downstreamRunId } from "../../../runtime/deploy/pod.js";
 import type { RunTrigger } from "../../../runtime/deploy/record.js";
+import { createS3Namespace, required, kubectl } from "../../helpers/cluster-namespace.js";
 
 const NS = `ks-deploy-${Date.now().toString(36)}`;
 /** Run ids are unique per test execution: the S3 datastore outlives the namespace. */
@@ -30,23 +31,8 @@ const file = join(FLOWS, "deploy", "deployed.ts");
 const bad = join(FLOWS, "deploy", "bad.ts");
 const cwd = scratch();
 
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, {
-    encoding: "utf8",
-    stdio: ["pipe", "pipe", "pipe"],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-}
 function kubectlJson<T>(...args: string[]): T {
   return JSON.parse(kubectl(...args, "-o", "json")) as T;
-}
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v)
-    throw new Error(
-      `${name} is not set: run with the local cluster (KUBECONFIG) and the datastore servers (test/tooling/servers/up.sh)`,
-    );
-  return v;
 }
 const env = (): Record<string, string> => ({
   KUBESTEP_KUBERNETES_NAMESPACE: NS,
@@ -105,20 +91,7 @@ describe("deployed flows on the real cluster", function () {
   this.timeout(600_000);
 
   before(() => {
-    required("KUBECONFIG");
-    required("KUBESTEP_DATASTORE_SYSROOT_S3");
-    required("KUBESTEP_S3_ENDPOINT_URL");
-    kubectl("create", "namespace", NS);
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
+    createS3Namespace(NS);
     // The orchestrator's ServiceAccount, Role and RoleBinding exactly as the component builds them.
     const o = orchestratorObjects({ namespace: NS });
     execFileSync("kubectl", ["apply", "-f", "-"], {

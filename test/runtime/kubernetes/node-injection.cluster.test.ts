@@ -13,23 +13,13 @@ import { INJECTED_NODE, NODE_INIT_CONTAINER } from "../../../runtime/kubernetes/
 import { resolveKubernetesConfig } from "../../../runtime/kubernetes/config.js";
 import { buildJob } from "../../../runtime/kubernetes/jobspec.js";
 import type { QosClass } from "../../../runtime/kubernetes/options.js";
+import { createS3Namespace, required, kubectl } from "../../helpers/cluster-namespace.js";
 
 const NS = `ks-anyimg-${Date.now().toString(36)}`;
 const flow = join(FLOWS, "k8s", "anyimage.ts");
 const NODE_IMAGE = `localhost/node:${process.versions.node.split(".")[0]}-local`;
 const IMAGES = ["localhost/nonode:bookworm-local", "localhost/busybox:static-local", NODE_IMAGE];
 
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v)
-    throw new Error(
-      `${name} is not set: run the tests with npm test (it starts the local cluster and the datastore servers)`,
-    );
-  return v;
-}
 const cwd = scratch();
 const env = (): Record<string, string> => ({
   KUBESTEP_KUBERNETES_NAMESPACE: NS,
@@ -74,17 +64,7 @@ describe("steps on images without Node.js (real cluster, S3 datastore)", functio
         ),
         `image ${image} is not on the cluster's node: rebuild the cluster images (test/tooling/cluster/build.sh) and import them (up.sh, or ctr -n k8s.io images import)`,
       );
-    kubectl("create", "namespace", NS);
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
+    createS3Namespace(NS);
   });
   after(() => {
     try {

@@ -8,29 +8,19 @@ import { spawn, execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FLOWS, BIN, kubestep, runIdOf, scratch, type CliResult } from "../../../helpers/cli.js";
+import { createS3Namespace, required, kubectl } from "../../../helpers/cluster-namespace.js";
 
 const NS = `ks-e2e-${Date.now().toString(36)}`;
 const flows = join(FLOWS, "k8s");
 const features = join(flows, "features.ts");
 const NODE = process.env.LOCAL_CLUSTER_NODE ?? "local-node";
 
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 function kubectlApply(obj: object): void {
   execFileSync("kubectl", ["apply", "-f", "-"], {
     input: JSON.stringify(obj),
     encoding: "utf8",
     stdio: ["pipe", "pipe", "pipe"],
   });
-}
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v)
-    throw new Error(
-      `${name} is not set: run the tests with npm test (it starts the local cluster and the datastore servers)`,
-    );
-  return v;
 }
 
 const cwd = scratch();
@@ -56,20 +46,7 @@ describe("Kubernetes executor on the real cluster", function () {
   this.timeout(300_000);
 
   before(() => {
-    required("KUBECONFIG");
-    required("KUBESTEP_DATASTORE_SYSROOT_S3");
-    required("KUBESTEP_S3_ENDPOINT_URL");
-    kubectl("create", "namespace", NS);
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
+    createS3Namespace(NS);
     kubectl("create", "secret", "generic", "ks-e2e-secret", "-n", NS, "--from-literal=E2E_TOKEN=s3cr3t");
   });
   after(() => {

@@ -4,7 +4,6 @@
  * prints them, the `kubestep ui` API returns them and the task page and timeline tooltip show them (Chromium).
  */
 import { strict as assert } from "node:assert";
-import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { FLOWS, kubestep, runIdOf, scratch } from "../../../helpers/cli.js";
 import { openStorage } from "../../../../runtime/datastore/open.js";
@@ -13,21 +12,10 @@ import { UiApi } from "../../../../runtime/ui/api.js";
 import { startUiServer } from "../../../../runtime/ui/server.js";
 import { buildUi } from "../../../../runtime/ui/app/build.mjs";
 import { launchChromium, pageProblems, screenshot } from "../../../helpers/browser.js";
+import { createS3Namespace, required, kubectl } from "../../../helpers/cluster-namespace.js";
 
 const NS = `ks-place-${Date.now().toString(36)}`;
 const NODE = process.env.LOCAL_CLUSTER_NODE ?? "local-node";
-
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v)
-    throw new Error(
-      `${name} is not set: run the tests with npm test (it starts the local cluster and the datastore servers)`,
-    );
-  return v;
-}
 
 describe("Kubernetes placement of attempts on the real cluster", function () {
   this.timeout(300_000);
@@ -40,20 +28,7 @@ describe("Kubernetes placement of attempts on the real cluster", function () {
   });
 
   before(() => {
-    required("KUBECONFIG");
-    required("KUBESTEP_DATASTORE_SYSROOT_S3");
-    required("KUBESTEP_S3_ENDPOINT_URL");
-    kubectl("create", "namespace", NS);
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
+    createS3Namespace(NS);
   });
   after(() => {
     try {

@@ -13,22 +13,15 @@ import { Flow } from "../../../../runtime/client/index.js";
 import { openStorage } from "../../../../runtime/datastore/open.js";
 import { FlowDatastore } from "../../../../runtime/datastore/flowstore.js";
 import { jobNameFor } from "../../../../runtime/kubernetes/jobspec.js";
+import { createS3Namespace, required, kubectl } from "../../../helpers/cluster-namespace.js";
 
 const NS = `ks-verdicts-${Date.now().toString(36)}`;
 const flows = join(FLOWS, "k8s", "verdicts.ts");
 const NODE = process.env.LOCAL_CLUSTER_NODE ?? "local-node";
 const IMAGE = `localhost/node:${process.versions.node.split(".")[0]}-local`;
 
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 function kubectlCreate(obj: object, verb: "apply" | "create" = "apply"): void {
   execFileSync("kubectl", [verb, "-f", "-"], { input: JSON.stringify(obj), encoding: "utf8", stdio: "pipe" });
-}
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the tests with the local cluster and the datastore servers`);
-  return v;
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,20 +51,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
   this.timeout(300_000);
 
   before(() => {
-    required("KUBECONFIG");
-    required("KUBESTEP_DATASTORE_SYSROOT_S3");
-    required("KUBESTEP_S3_ENDPOINT_URL");
-    kubectl("create", "namespace", NS);
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${required("AWS_ACCESS_KEY_ID")}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${required("AWS_SECRET_ACCESS_KEY")}`,
-    );
+    createS3Namespace(NS);
   });
   after(() => {
     for (const args of [
