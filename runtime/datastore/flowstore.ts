@@ -102,6 +102,11 @@ export interface RunMeta {
   error?: string;
   /** Path of the flow file. */
   flowFile?: string;
+  /**
+   * The process driving the run (host name and pid of the CLI or orchestrator pod), so `resume` can tell a run
+   * whose driver died (continued in place, its Kubernetes Jobs re-attached) from one still running.
+   */
+  driver?: { host: string; pid: number };
 }
 
 /** sha256 (hex) of bytes. */
