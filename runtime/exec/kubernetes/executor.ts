@@ -338,10 +338,14 @@ export class KubernetesExecutor implements Executor {
 
     const verdict = await new Promise<MonitorVerdict>((resolve) => {
       let done = false;
+      // (A re-attached Job may be finished already: the subscription then decides at once, before the
+      // timer exists.)
+      let timer: ReturnType<typeof setInterval> | undefined;
+      let unsubscribe: () => void = () => undefined;
       const finish = (v: MonitorVerdict) => {
         if (done) return;
         done = true;
-        clearInterval(timer);
+        if (timer) clearInterval(timer);
         unsubscribe();
         resolve(v);
       };
@@ -404,9 +408,10 @@ export class KubernetesExecutor implements Executor {
             .catch(() => undefined);
         }
       };
-      const unsubscribe = watch.subscribe(watchJob, (e) => evaluate(e.snapshot));
+      unsubscribe = watch.subscribe(watchJob, (e) => evaluate(e.snapshot));
+      if (done) return unsubscribe();
       // Time-based verdicts (pending timeout, image-pull grace, @timeout) need a clock, not only events.
-      const timer = setInterval(() => {
+      timer = setInterval(() => {
         if (a.timeoutSeconds && runningSince && Date.now() - runningSince > a.timeoutSeconds * 1000)
           return finish({
             state: "failed",

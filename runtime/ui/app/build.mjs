@@ -24,7 +24,13 @@ export async function buildUi(outdir = join(ROOT, "dist", "ui")) {
     outdir,
     logLevel: "warning",
   });
-  await esbuild.build({ entryPoints: { app: join(HERE, "style.css") }, bundle: true, minify: true, outdir, logLevel: "warning" });
+  await esbuild.build({
+    entryPoints: { app: join(HERE, "style.css") },
+    bundle: true,
+    minify: true,
+    outdir,
+    logLevel: "warning",
+  });
   return outdir;
 }
 
