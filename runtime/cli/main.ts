@@ -11,7 +11,7 @@ import { FlowDatastore, type RunMeta } from "../datastore/flowstore.js";
 import { describeTrigger, type RunTrigger } from "../deploy/record.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
-import { Orchestrator, currentUser, type Output } from "../exec/orchestrator.js";
+import { Orchestrator, currentUser, driverAlive, type Output } from "../exec/orchestrator.js";
 import { LocalExecutor, localWidth, spareCount } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
 import { redact } from "../redact.js";
@@ -96,6 +96,10 @@ Options:
 Re-runs <step> (default: the first step that did not finish) and everything after it, in a new run that
 reuses the artifacts of every finished task before it (no recomputation). Each reused artifact is checked
 first (present, its size, its sha256): a task whose artifacts are damaged is recomputed, with the steps after it.
+
+A run left running by a CLI that died (killed, SIGKILL, machine lost) is continued in place when no step and
+no --run-id is given: its finished tasks are kept and its Kubernetes Jobs, still running or finished meanwhile,
+are re-attached rather than submitted again, so no task runs twice.
 
 Options:
   --origin-run-id <id>    the run to resume (default: the latest run of the flow)
@@ -236,15 +240,17 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const ds = new FlowDatastore(storage, graph.flowName);
   let params: Record<string, unknown>;
   let originRunId: string | undefined;
+  let continueRun = false;
   if (resume) {
     originRunId = opt(p, "origin-run-id") ?? (await ds.listRuns()).filter((r) => r !== (opt(p, "run-id") ?? "")).pop();
     if (!originRunId) throw new UsageError(`no run of ${graph.flowName} to resume in ${storage.root}`);
     const origin = await ds.readRun(originRunId);
     if (!origin) throw new UsageError(`run ${graph.flowName}/${originRunId} does not exist in ${storage.root}`);
     params = origin.params;
+    continueRun = interruptedRun(origin, stepArg, opt(p, "run-id"));
   } else params = resolveParams(graph.meta.params, p.extra);
-  const runId = opt(p, "run-id") ?? defaultRunId();
-  if (await ds.readRun(runId)) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
+  const runId = continueRun ? originRunId! : (opt(p, "run-id") ?? defaultRunId());
+  if (!continueRun && (await ds.readRun(runId))) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
   await ds.putCode(code.sha, code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
   const executor = new LocalExecutor(code.path, {
@@ -297,9 +303,17 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
     maxWorkers: intOpt(p, "max-workers", 16),
     maxNumSplits: intOpt(p, "max-num-splits", 100),
     output,
-    ...(resume ? { resume: { originRunId: originRunId!, ...(stepArg ? { step: stepArg } : {}) } } : {}),
+    ...(continueRun
+      ? { continueRun: true }
+      : resume
+        ? { resume: { originRunId: originRunId!, ...(stepArg ? { step: stepArg } : {}) } }
+        : {}),
   });
-  output.info(`${resume ? "resuming" : "running"} ${graph.flowName} run ${runId} (datastore ${storage.root})`);
+  output.info(
+    continueRun
+      ? `continuing ${graph.flowName} run ${runId}, whose driver died mid-run (datastore ${storage.root}): finished tasks are kept; its Kubernetes Jobs, running or finished, are re-attached, not submitted again`
+      : `${resume ? "resuming" : "running"} ${graph.flowName} run ${runId} (datastore ${storage.root})`,
+  );
   let interrupted = false;
   const onSignal = (sig: string) => {
     if (interrupted) return;
@@ -319,6 +333,21 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
       `run ${graph.flowName}/${runId} failed after ${secs} s: ${res.error}\n  resume it with: kubestep resume ${file} --origin-run-id ${runId}`,
     );
   return interrupted ? 130 : res.ok ? 0 : 1;
+}
+
+/**
+ * Whether `resume` continues the origin run in place: it was left running by a driver that died (the CLI was
+ * killed), so its unfinished tasks keep their ids and attempts and their Kubernetes Jobs are re-attached.
+ * Resuming from a named step, or into a named new run, always makes a new run. A run whose driver still runs
+ * on this host is refused.
+ */
+function interruptedRun(origin: RunMeta, stepArg: string | undefined, newRunId: string | undefined): boolean {
+  if (origin.status !== "running" || stepArg !== undefined || newRunId !== undefined) return false;
+  if (driverAlive(origin.driver))
+    throw new UsageError(
+      `run ${origin.flowName}/${origin.runId} is still running (pid ${origin.driver!.pid} on this host); wait for it or stop it (Ctrl-C, or kubestep kubernetes kill) before resuming`,
+    );
+  return true;
 }
 
 function describeGraph(graph: FlowGraph): string {

@@ -154,6 +154,11 @@ export interface RunMeta {
   flowFile?: string;
   /** The flow's static step graph, stored at run start so steps not reached yet are known. */
   graph?: StaticGraph;
+  /**
+   * The process driving the run (host name and pid of the CLI or orchestrator pod), so `resume` can tell a run
+   * whose driver died (continued in place, its Kubernetes Jobs re-attached) from one still running.
+   */
+  driver?: { host: string; pid: number };
 }
 
 /** sha256 (hex) of bytes. */

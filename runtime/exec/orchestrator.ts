@@ -3,7 +3,7 @@
  * `maxWorkers` at once), handles retries, timeouts, @catch, joins and foreach fan-out, records
  * metadata, streams logs with a `[run/step/task]` prefix, and supports `resume`.
  */
-import { userInfo } from "node:os";
+import { hostname, userInfo } from "node:os";
 import { ArtifactStore } from "../artifacts/store.js";
 import {
   FlowDatastore,
@@ -93,8 +93,37 @@ export function currentUser(): string {
   );
 }
 
+/** This process as a run's driver. */
+export function currentDriver(): { host: string; pid: number } {
+  return { host: hostname(), pid: process.pid };
+}
+
+/**
+ * Whether a run's recorded driver is a live process on this host (a run driven from another host, or
+ * with no driver recorded, counts as not alive: nothing here can tell).
+ */
+export function driverAlive(driver: { host: string; pid: number } | undefined): boolean {
+  if (!driver || driver.host !== hostname() || driver.pid === process.pid) return false;
+  try {
+    process.kill(driver.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 function stackKey(stack: ForeachFrame[]): string {
   return stack.map((f) => `${f.step}:${f.index}`).join(",");
+}
+
+/**
+ * The attempt a continued task resumes at: its running attempt (re-attached), or the one after its failed
+ * ones; 0 for a new task.
+ */
+function resumeAttempt(attempts: TaskMeta["attempts"] | undefined): number {
+  if (!attempts) return 0;
+  const running = attempts.findIndex((x) => x?.status === "running");
+  return running >= 0 ? running : attempts.length;
 }
 
 interface PendingJoin {
@@ -159,7 +188,7 @@ export class Orchestrator {
       ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}),
       ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
     };
-    this.run = previous ? { graph: fresh.graph, ...previous, status: "running" } : fresh;
+    this.run = { ...(previous ? { graph: fresh.graph, ...previous, status: "running" } : fresh), driver: currentDriver() };
     await this.ds.writeRun(this.run);
     const finished = new Promise<void>((r) => (this.finish = r));
     this.launch("start", [], [], 0);
@@ -405,10 +434,8 @@ export class Orchestrator {
           },
     );
     // A continued task resumes at its running attempt (re-attached), or after its failed ones.
-    const priorAttempts = members.length === 1 ? members[0]!.prior?.attempts : undefined;
-    const firstAttempt = priorAttempts
-      ? (priorAttempts.findIndex((x) => x.status === "running") + 1 || priorAttempts.length + 1) - 1
-      : 0;
+    // (A gang's nodes share their attempts: the control node's decide.)
+    const firstAttempt = resumeAttempt(members[0]!.prior?.attempts);
     await Promise.all(metas.map((m) => this.ds.writeTask(runId, m)));
     const retry = node.meta.decorators.retry?.options;
     const timeoutSeconds = node.meta.decorators.timeout?.options.seconds;
@@ -605,6 +632,44 @@ export class Orchestrator {
     this.fail(error);
   }
 
+  /**
+   * The nodes of an `@parallel` gang: new task ids, or, when the run is being continued, the ids (and attempts)
+   * its nodes had before the restart, so the gang's JobSet or Jobs (named deterministically) are re-attached.
+   */
+  private gangMembers(
+    target: string,
+    stack: ForeachFrame[],
+    splitStep: string,
+    num: number,
+  ): Array<{ taskId: string; stack: ForeachFrame[]; prior?: TaskMeta }> {
+    return Array.from({ length: num }, (_, i) => {
+      const s = [...stack, { step: splitStep, index: i, num }];
+      const key = `${target}|${stackKey(s)}`;
+      const prior = this.existing.get(key);
+      this.existing.delete(key);
+      return prior ? { taskId: prior.taskId, stack: s, prior } : { taskId: String(this.nextTaskId++), stack: s };
+    });
+  }
+
+  /** Runs a gang, or advances past it when every node had finished before the run was continued. */
+  private async runGang(
+    node: GraphNode,
+    members: Array<{ taskId: string; stack: ForeachFrame[]; prior?: TaskMeta }>,
+    parents: TaskMeta[],
+  ): Promise<void> {
+    if (members.every((m) => m.prior?.status === "succeeded" && m.prior.artifacts)) {
+      for (const m of members) {
+        this.done++;
+        this.o.output.info(
+          `[${this.o.runId}/${node.name}/${m.taskId}] finished before the restart; kept (${this.progress()})`,
+        );
+      }
+      for (const m of members) this.advance(node, m.prior!);
+      return;
+    }
+    await this.runGroup(node, members, parents);
+  }
+
   /** Schedules what follows a finished task. */
   private advance(node: GraphNode, task: TaskMeta): void {
     if (this.stopping) return;
@@ -636,11 +701,8 @@ export class Orchestrator {
           );
           return;
         }
-        const members = Array.from({ length: num }, (_, i) => ({
-          taskId: String(this.nextTaskId++),
-          stack: [...task.foreachStack, { step: node.name, index: i, num }],
-        }));
-        this.enqueue(() => this.runGroup(tn, members, [task]));
+        const members = this.gangMembers(target, task.foreachStack, node.name, num);
+        this.enqueue(() => this.runGang(tn, members, [task]));
       } else if (t.foreach !== undefined) {
         const num = task.foreachNum ?? 0;
         if (num === 0) {

@@ -173,3 +173,31 @@ export async function eventsFor(
     new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? 0).getTime();
   return [...list.items].sort((a, b) => t(a) - t(b));
 }
+
+/**
+ * Whether an API call failed for a reason that passes (the API server restarting or unreachable, 429 from
+ * priority and fairness, 5xx), so the same call may be made again.
+ */
+export function isTransientApiError(err: unknown): boolean {
+  const { code } = apiErrorInfo(err);
+  return code === 0 || code === 429 || code === 500 || code === 502 || code === 503 || code === 504;
+}
+
+/**
+ * Calls `call`, retrying transient failures ({@link isTransientApiError}) with doubling delays (from 500 ms,
+ * capped at 10 s, with jitter) for at most `budgetMs` (default 2 minutes); other errors are thrown at once.
+ * Only for idempotent calls (a create whose 409 the caller treats as "already there" is one).
+ */
+export async function withApiRetry<T>(call: () => Promise<T>, budgetMs = 120_000): Promise<T> {
+  const until = Date.now() + budgetMs;
+  let delay = 500;
+  for (;;) {
+    try {
+      return await call();
+    } catch (e) {
+      if (!isTransientApiError(e) || Date.now() + delay > until) throw e;
+      await new Promise((r) => setTimeout(r, delay * (1 + Math.random() * 0.2)));
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+}

@@ -25,7 +25,7 @@ import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../k
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
 import { PARALLEL_ENV } from "../gang.js";
 import type { KubestepVariable } from "../../variables.js";
-import { kubeApis, apiErrorInfo, type KubeApis } from "./client.js";
+import { kubeApis, apiErrorInfo, withApiRetry, type KubeApis } from "./client.js";
 import { RunWatch, type JobSnapshot } from "./watch.js";
 import { explain, explainCreateError, DEFAULT_PENDING_TIMEOUT_SECONDS, type Verdict } from "./explain.js";
 import { followPodLogs } from "./logs.js";
@@ -133,10 +133,18 @@ export class KubernetesExecutor implements Executor {
   }
 
   private watch(namespace: string, runId: string): Promise<RunWatch> {
-    let w = this.watches.get(namespace);
+    const key = `${namespace}\n${runId}`;
+    let w = this.watches.get(key);
     if (!w) {
-      w = RunWatch.start({ kubeConfig: this.o.kubeConfig, namespace, labelSelector: jobLabelSelector({ runId }) });
-      this.watches.set(namespace, w);
+      w = withApiRetry(() =>
+        RunWatch.start({
+          kubeConfig: this.o.kubeConfig,
+          namespace,
+          labelSelector: jobLabelSelector({ runId }),
+          onDiagnostic: (m) => this.o.info(`kubernetes watch of ${namespace}: ${m}`),
+        }),
+      );
+      this.watches.set(key, w);
     }
     return w;
   }
@@ -271,11 +279,13 @@ export class KubernetesExecutor implements Executor {
           workerTaskIds: (par.taskIds ?? []).slice(1),
         });
         try {
-          await createJobSet(this.o.kubeConfig, namespace, body);
+          await withApiRetry(() => createJobSet(this.o.kubeConfig, namespace, body));
+          this.o.info(`${a.prefix} created JobSet ${namespace}/${jsName} (${par.numNodes} nodes)`);
         } catch (e) {
-          return refused(e);
+          // This attempt's JobSet exists (names are deterministic): the run is being continued; re-attach to it.
+          if (apiErrorInfo(e).code !== 409) return refused(e);
+          this.o.info(`${a.prefix} re-attached to the existing JobSet ${namespace}/${jsName}`);
         }
-        this.o.info(`${a.prefix} created JobSet ${namespace}/${jsName} (${par.numNodes} nodes)`);
         this.created.set(jsName, { namespace, jobName: jsName, kind: "jobset" });
       }
       return {
@@ -293,8 +303,9 @@ export class KubernetesExecutor implements Executor {
         noJobTimeoutMs: (this.o.pendingTimeoutSeconds ?? DEFAULT_PENDING_TIMEOUT_SECONDS) * 1000,
       };
     }
-    if (spec.parallel && spec.parallel.nodeIndex > 0) {
-      // Without JobSet (and without cluster DNS) workers learn the control pod's IP from the watch.
+    if (spec.parallel && spec.parallel.nodeIndex > 0 && !watch.snapshot(jobName).job) {
+      // Without JobSet (and without cluster DNS) workers learn the control pod's IP from the watch (a worker
+      // whose Job already exists is re-attached as it is).
       const controlJob = jobNameFor({
         flowName: spec.flowName,
         runId: spec.runId,
@@ -315,7 +326,7 @@ export class KubernetesExecutor implements Executor {
       });
     }
     try {
-      await batch.createNamespacedJob({ namespace, body: job });
+      await withApiRetry(() => batch.createNamespacedJob({ namespace, body: job }));
     } catch (e) {
       if (apiErrorInfo(e).code !== 409) return refused(e);
       // This very attempt's Job exists (names are deterministic): a restarted deployed-run orchestrator

@@ -40,6 +40,8 @@ export interface FollowLogsOptions {
   signal?: AbortSignal;
   /** How long to keep retrying while the container has not started yet; default 15 minutes. */
   startTimeoutMs?: number;
+  /** First delay before reconnecting when the API server does not answer, doubled up to 10 s; default 500 ms. */
+  reconnectDelayMs?: number;
   /**
    * Reconnect a follow stream after this long even if it is healthy (some proxies cut long streams
    * anyway); default never. Lines are neither lost nor repeated across reconnects.
@@ -189,13 +191,16 @@ export async function followPodLogs(options: FollowLogsOptions): Promise<Collect
     }
   };
 
-  const containerState = async (): Promise<"waiting" | "running" | "terminated" | "gone"> => {
+  /** The container's state; "unreachable" while the API server does not answer (it restarts, the network breaks). */
+  const containerState = async (): Promise<"waiting" | "running" | "terminated" | "gone" | "unreachable"> => {
     let p: V1Pod;
     try {
       p = await core.readNamespacedPod({ name: pod, namespace });
     } catch (e) {
-      if (apiErrorInfo(e).code === 404) return "gone";
-      throw e;
+      const code = apiErrorInfo(e).code;
+      if (code === 404) return "gone";
+      if (code === 401 || code === 403) throw e;
+      return "unreachable";
     }
     container ??= p.spec?.containers[0]?.name;
     const st = p.status?.containerStatuses?.find((c) => c.name === container);
@@ -207,6 +212,7 @@ export async function followPodLogs(options: FollowLogsOptions): Promise<Collect
 
   const started = Date.now();
   const startTimeout = options.startTimeoutMs ?? 15 * 60_000;
+  const backoff = reconnectBackoff(options.reconnectDelayMs ?? 500);
   let end: CollectedLogs["end"] = "aborted";
   try {
     while (!stop.signal.aborted) {
@@ -221,10 +227,17 @@ export async function followPodLogs(options: FollowLogsOptions): Promise<Collect
         end = "pod-gone";
         break;
       }
+      if (state === "unreachable") {
+        // The API server is away: reconnect with backoff, resuming from the last line's timestamp.
+        await sleep(backoff.next(), stop.signal);
+        continue;
+      }
+      backoff.reset();
       if (state === "terminated") {
-        // The follow stream may have broken before delivering everything: read the rest.
-        await read(false);
-        end = "terminated";
+        // The follow stream may have broken before delivering everything: read the rest (from the last
+        // timestamp; lines already taken are skipped), retrying while the API server is away.
+        if (await readRest(read, stop.signal, backoff)) end = "terminated";
+        else end = (await containerState()) === "gone" ? "pod-gone" : "aborted";
         break;
       }
       if (state === "waiting" || r.status === 400) {
@@ -239,4 +252,36 @@ export async function followPodLogs(options: FollowLogsOptions): Promise<Collect
     options.signal?.removeEventListener("abort", onAbort);
   }
   return { text: chunks.join(""), lines, connections, end };
+}
+
+/** A doubling reconnect delay, capped at 10 s, with up to 20 % jitter. */
+function reconnectBackoff(baseMs: number): { next(): number; reset(): void } {
+  let delay = 0;
+  return {
+    next() {
+      delay = Math.min(delay ? delay * 2 : baseMs, 10_000);
+      return Math.round(delay * (1 + Math.random() * 0.2));
+    },
+    reset() {
+      delay = 0;
+    },
+  };
+}
+
+/**
+ * The final non-follow read of a terminated container's log, retried with backoff while the API server does
+ * not answer (bounded: 2 minutes). Returns whether the read completed.
+ */
+async function readRest(
+  read: (follow: boolean) => Promise<{ ok: boolean; status: number }>,
+  signal: AbortSignal,
+  backoff: { next(): number },
+): Promise<boolean> {
+  const until = Date.now() + 120_000;
+  for (;;) {
+    const r = await read(false);
+    if (r.ok) return true;
+    if (r.status === 404 || signal.aborted || Date.now() > until) return false;
+    await sleep(backoff.next(), signal);
+  }
 }

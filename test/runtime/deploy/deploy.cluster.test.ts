@@ -414,6 +414,79 @@ describe("deployed flows on the real cluster", function () {
     assert.match(olog, /re-attached to the existing Job/);
   });
 
+  it("the orchestrator pod killed while an @parallel gang runs: the gang's JobSet (or Jobs) is re-attached, not submitted again; each node runs once", async () => {
+    assert.equal((await ks("deploy", file, "--flow", "GangFlow")).code, 0);
+    const run = ID("gang-1");
+    const t = await ks("trigger", "GangFlow", "--run-id", run, "--seconds", "35");
+    assert.equal(t.code, 0, t.stderr);
+    const orchJob = orchestratorJobName("GangFlow", run);
+    const sel = `kubestep.io/flow=GangFlow,kubestep.io/run=${run},kubestep.io/step=train`;
+    await waitFor("both gang pods to run (bounded at 150 s)", 150, () => {
+      const pods = kubectlJson<{ items: Array<{ status: { phase: string } }> }>("get", "pods", "-n", NS, "-l", sel);
+      return pods.items.filter((p) => p.status.phase === "Running").length === 2;
+    });
+    // What the gang was submitted as, by uid: a JobSet (with the controller) or control + worker Jobs (without).
+    const uids = (kind: string) =>
+      kubectlJson<{ items: Array<{ metadata: { name: string; uid: string } }> }>("get", kind, "-n", NS, "-l", sel)
+        .items.map((o) => `${o.metadata.name}=${o.metadata.uid}`)
+        .sort();
+    const jobSetsServed = kubectl("api-versions").split("\n").includes("jobset.x-k8s.io/v1alpha2");
+    const before = { jobs: uids("jobs"), jobsets: jobSetsServed ? uids("jobsets") : [] };
+    assert.equal(before.jobs.length, 2, `two Jobs of the gang: ${before.jobs.join(", ")}`);
+    const firstPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      `job-name=${orchJob}`,
+    ).items[0]!.metadata.name;
+    kubectl("delete", "pod", "-n", NS, firstPod, "--wait=false");
+    const job = await waitFor("the run to finish after the restart (bounded at 240 s)", 240, () => {
+      const j = kubectlJson<Job>("get", "job", "-n", NS, orchJob);
+      return done(j, "Complete") || done(j, "Failed") ? j : undefined;
+    });
+    assert.ok(done(job, "Complete"), JSON.stringify(job.status));
+    assert.ok((job.status?.failed ?? 0) >= 1, `the killed pod counts as one failure: ${JSON.stringify(job.status)}`);
+    assert.equal((await runMeta("GangFlow", run))?.status, "succeeded");
+    // The very same objects (uids) ran the gang: nothing of it was submitted again.
+    // (A finished JobSet's controller may already have removed its child Jobs: those left are the same ones.)
+    const after = uids("jobs");
+    assert.ok(
+      after.every((j) => before.jobs.includes(j)),
+      `no Job of the gang was created again: before ${before.jobs.join(", ")}; after ${after.join(", ")}`,
+    );
+    if (jobSetsServed) {
+      assert.equal(before.jobsets.length, 1, `one JobSet: ${before.jobsets.join(", ")}`);
+      assert.deepEqual(uids("jobsets"), before.jobsets, "the JobSet's uid did not change");
+    }
+    const ds = await datastore("GangFlow");
+    const tasks = await ds.listTasks(run, "train");
+    assert.equal(tasks.length, 2, `train: ${tasks.join(", ")}`);
+    for (const id of tasks) {
+      const task = await ds.readTask(run, "train", id);
+      assert.equal(task?.status, "succeeded");
+      assert.equal(task?.attempts.length, 1, `train/${id} ran once: ${JSON.stringify(task?.attempts)}`);
+      const log = await ks("logs", `GangFlow/${run}/train/${id}`);
+      assert.equal((log.stdout.match(/gang node \d started/g) ?? []).length, 1, log.stdout);
+    }
+    const end = await ks("logs", `GangFlow/${run}/end`);
+    assert.match(end.stdout, /nodes=\[0,1\]/);
+    const secondPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      `job-name=${orchJob}`,
+    )
+      .items.map((p) => p.metadata.name)
+      .find((n) => n !== firstPod)!;
+    const olog = (await ds.storage.get(orchestratorLogKey("GangFlow", run, secondPod)))?.toString() ?? "";
+    assert.match(olog, /2 unfinished re-attached/);
+    assert.match(olog, jobSetsServed ? /re-attached to the existing JobSet/ : /re-attached to the existing Job/);
+  });
+
   it("@triggerOnFinish: a successful run of the deployed upstream flow starts the downstream flow, which sees the upstream run", async () => {
     assert.equal((await ks("deploy", file, "--flow", "UpstreamFlow")).code, 0);
     const d = await ks("deploy", file, "--flow", "DownstreamFlow");
