@@ -188,7 +188,10 @@ export class Orchestrator {
       ...(this.o.resume ? { originRunId: this.o.resume.originRunId } : {}),
       ...(this.o.trigger ? { trigger: this.o.trigger } : {}),
     };
-    this.run = { ...(previous ? { graph: fresh.graph, ...previous, status: "running" } : fresh), driver: currentDriver() };
+    this.run = {
+      ...(previous ? { graph: fresh.graph, ...previous, status: "running" } : fresh),
+      driver: currentDriver(),
+    };
     await this.ds.writeRun(this.run);
     const finished = new Promise<void>((r) => (this.finish = r));
     this.launch("start", [], [], 0);
