@@ -81,7 +81,7 @@ async function startRun(
     await waitFor(`${pods} nap pods to run (bounded at 150 s)`, 150, () => runningPods(runId) >= pods);
   } catch (e) {
     child.kill("SIGKILL");
-    throw new Error(`${(e as Error).message}\n${out}`);
+    throw new Error(`${(e as Error).message}\n${out}`, { cause: e });
   }
   return { child, out: () => out, closed };
 }
