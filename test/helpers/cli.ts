@@ -24,7 +24,13 @@ export function scratch(): string {
 /** Runs `kubestep <args>` and collects its output. */
 export function kubestep(
   args: string[],
-  opts: { cwd: string; env?: Record<string, string>; unset?: string[] },
+  opts: {
+    cwd: string;
+    env?: Record<string, string>;
+    unset?: string[];
+    /** Called with everything printed so far (stdout then stderr) each time the CLI prints. */
+    onOutput?: (printed: string) => void;
+  },
 ): Promise<CliResult> {
   // `unset`: variables removed from the inherited environment (really unset, not empty).
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !opts.unset?.includes(k)));
@@ -36,8 +42,14 @@ export function kubestep(
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
+    child.stdout.on("data", (c) => {
+      stdout += c;
+      opts.onOutput?.(stdout + stderr);
+    });
+    child.stderr.on("data", (c) => {
+      stderr += c;
+      opts.onOutput?.(stdout + stderr);
+    });
     child.on("error", rej);
     child.on("close", (code, signal) => res({ code, signal, stdout, stderr }));
   });

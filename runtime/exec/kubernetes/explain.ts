@@ -241,7 +241,7 @@ const VOLUME_FAILURES = /^(FailedMount|FailedAttachVolume|FailedMapVolume)$/;
  * A pod bound to a node whose container has not started (ContainerCreating): pending while it starts,
  * failed once it has been stuck longer than the pending timeout, with the kubelet's newest warning
  * (e.g. FailedMount: a config map, secret or volume that cannot be mounted). An image still being pulled
- * (the newest event is Pulling) keeps waiting.
+ * (the newest event is Pulling) or whose pull just failed keeps waiting: the image-pull verdict decides.
  */
 function explainStarting(input: ExplainInput, pod: V1Pod, now: Date, waitingReason: string | undefined): Verdict {
   const { step } = input;
@@ -259,7 +259,11 @@ function explainStarting(input: ExplainInput, pod: V1Pod, now: Date, waitingReas
   const timeout =
     input.pendingTimeoutSeconds === undefined ? DEFAULT_PENDING_TIMEOUT_SECONDS : input.pendingTimeoutSeconds;
   const why = warning ? `${warning.reason}: ${(warning.message ?? "").trim()}` : undefined;
-  const pulling = newest?.reason === "Pulling";
+  // An image being pulled, or whose pull just failed (the kubelet's event comes before the container's status
+  // says ErrImagePull): the image-pull verdict, with its own grace, decides once the status catches up.
+  const pulling =
+    newest?.reason === "Pulling" ||
+    (warning?.reason === "Failed" && /ErrImagePull|ImagePullBackOff|Failed to pull image/i.test(warning.message ?? ""));
   if (timeout === null || !Number.isFinite(timeout) || waited < timeout || pulling)
     return {
       state: "pending",

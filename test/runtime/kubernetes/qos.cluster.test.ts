@@ -41,7 +41,8 @@ describe("QoS and imagePullPolicy on the local cluster", function () {
     const config = resolveKubernetesConfig({
       step: stepName,
       env: {},
-      decorator: { namespace: env!.namespace, cpu: 0.1, ...decorator },
+      // The step image has node; no init container (its node image would be node:<major>-slim, not on this cluster).
+      decorator: { namespace: env!.namespace, cpu: 0.1, injectNode: "never", ...decorator },
       ...(environment ? { environment } : {}),
     });
     const j = buildJob(config, ctx(stepName));

@@ -304,6 +304,29 @@ describe("explain (real-shaped fixtures)", () => {
     );
   });
 
+  it("ContainerCreating whose image pull just failed (the event before the status) waits for the image-pull verdict", () => {
+    const f = load("missing-configmap");
+    const later = new Date(Date.now() + 3600_000);
+    const failedPull: CoreV1Event = {
+      metadata: {},
+      involvedObject: { kind: "Pod", name: f.pod.metadata!.name! },
+      type: "Warning",
+      reason: "Failed",
+      message: "Error: ErrImagePull",
+      lastTimestamp: later,
+    };
+    const v = explain({
+      step: "s",
+      job: f.job,
+      pod: f.pod,
+      events: [failedPull],
+      now: later,
+      pendingTimeoutSeconds: 8,
+    });
+    assert.equal(v.state, "pending");
+    assert.match(v.message!, /Failed: Error: ErrImagePull/);
+  });
+
   it("ContainerCreating: an image still being pulled keeps waiting; no warning fails retryable, saying so", () => {
     const f = load("missing-configmap");
     const podName = f.pod.metadata!.name!;

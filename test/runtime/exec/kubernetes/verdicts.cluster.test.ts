@@ -289,15 +289,29 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
   });
 
   it("the pod's bootstrap finds a code package that does not match its hash: explained, not retried", async () => {
-    // The code package the previous test uploaded, overwritten in the datastore; the CLI keeps it (content-addressed).
+    // The CLI verifies (and repairs) the stored package before the run, so it is damaged during the run: once the
+    // local start step finished, before the @kubernetes step's pod (scheduled and started after it) downloads it.
     const storage = await openStorage("s3", required("KUBESTEP_DATASTORE_SYSROOT_S3"));
     const ds = new FlowDatastore(storage, "BootstrapFlow");
     const dir = dirname(ds.codeKey("x"));
-    const keys = (await storage.list(dir)).filter((k) => k.endsWith(".mjs"));
-    assert.ok(keys.length >= 1, `a code package of BootstrapFlow is in ${dir}`);
+    let damaged: Promise<string[]> | undefined;
+    const damage = async () => {
+      const keys = (await storage.list(dir))
+        .filter((k) => k.endsWith(".mjs"))
+        .map((k) => (k.startsWith(dir) ? k : `${dir}/${k}`));
+      for (const k of keys) await storage.put(k, "not the code package");
+      return keys;
+    };
+    const r = await kubestep(["run", "--flow", "BootstrapFlow", flows], {
+      cwd,
+      env: env({}),
+      onOutput: (printed) => {
+        if (!damaged && /\/start\/1\] finished/.test(printed)) damaged = damage();
+      },
+    });
+    const keys = await damaged;
     try {
-      for (const k of keys) await storage.put(k.startsWith(dir) ? k : `${dir}/${k}`, "not the code package");
-      const r = await run("BootstrapFlow");
+      assert.ok(keys && keys.length >= 1, `the code package of BootstrapFlow was damaged in ${dir}:\n${r.stderr}`);
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
@@ -305,7 +319,7 @@ describe("Kubernetes failures, explained and retried as they deserve (real clust
       );
       assert.match(r.stderr, /not retried although @retry allows 1 more attempt\(s\): bootstrap cannot succeed/);
     } finally {
-      for (const k of keys) await storage.delete(k.startsWith(dir) ? k : `${dir}/${k}`);
+      for (const k of keys ?? []) await storage.delete(k);
     }
   });
 
