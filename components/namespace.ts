@@ -448,17 +448,22 @@ export function submitterSubjects(submitters: Submitters, namespace: string): Su
   ];
 }
 
-/** The RoleBinding of the submitter Role to the given submitters. */
-export function submitterRoleBindingManifest(
+/**
+ * The RoleBinding of Role `roleName` to `people` (users, groups, service accounts; service accounts default to
+ * `namespace`); `property` and `doWhat` name them in the error when nobody is named.
+ */
+export function roleBindingManifest(
   namespace: string,
-  submitters: Submitters,
-  roleName = DEFAULT_SUBMITTER_ROLE,
+  people: Submitters,
+  roleName: string,
+  property: string,
+  doWhat: string,
 ): RoleBindingManifest {
-  const subjects = submitterSubjects(submitters, namespace);
+  const subjects = submitterSubjects(people, namespace);
   ensure(
     subjects.length > 0,
-    "submitters",
-    "must name at least one user, group or service account allowed to submit steps (got none)",
+    property,
+    `must name at least one user, group or service account allowed to ${doWhat} (got none)`,
   );
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
@@ -467,6 +472,15 @@ export function submitterRoleBindingManifest(
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
     subjects,
   };
+}
+
+/** The RoleBinding of the submitter Role to the given submitters. */
+export function submitterRoleBindingManifest(
+  namespace: string,
+  submitters: Submitters,
+  roleName = DEFAULT_SUBMITTER_ROLE,
+): RoleBindingManifest {
+  return roleBindingManifest(namespace, submitters, roleName, "submitters", "submit steps");
 }
 
 /** The namespace's ResourceQuota (`hard` as Kubernetes spells it, e.g. `{ "requests.nvidia.com/gpu": "4" }`). */

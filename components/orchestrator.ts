@@ -10,14 +10,14 @@ import * as rbacv1 from "@pulumi/kubernetes/rbac/v1/index.js";
 import {
   MANAGED_BY,
   submitterRules,
-  submitterSubjects,
+  roleBindingManifest,
   type PolicyRule,
   type RoleBindingManifest,
   type RoleManifest,
   type ServiceAccountManifest,
   type Submitters,
 } from "./namespace.js";
-import { ensure, requireDnsLabel, resolveSpec } from "./validate.js";
+import { requireDnsLabel, resolveSpec } from "./validate.js";
 
 /** Default name of the orchestrator's ServiceAccount, Role and RoleBinding (the runtime's default too). */
 export const DEFAULT_ORCHESTRATOR_NAME = "kubestep-orchestrator";
@@ -125,19 +125,7 @@ export function deployerRoleBindingManifest(
   roleName = DEFAULT_DEPLOYER_ROLE,
 ): RoleBindingManifest {
   requireDnsLabel(namespace, "namespace");
-  const subjects = submitterSubjects(deployers, namespace);
-  ensure(
-    subjects.length > 0,
-    "deployments.deployers",
-    "must name at least one user, group or service account allowed to deploy flows (got none)",
-  );
-  return {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name: roleName, namespace, labels: { ...MANAGED_BY } },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
-    subjects,
-  };
+  return roleBindingManifest(namespace, deployers, roleName, "deployments.deployers", "deploy flows");
 }
 
 /** Arguments of {@link OrchestratorIdentity}. */
