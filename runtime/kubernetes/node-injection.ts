@@ -74,7 +74,9 @@ export interface NodeInjection {
 
 /**
  * The pod parts of the injection, or undefined when `config.injectNode` is false. The init container's image
- * pull policy is left to Kubernetes' default for the node image's tag (IfNotPresent for a pinned tag);
+ * pull policy is the step container's: the step's or the environment's `imagePullPolicy` when one is set (a team
+ * that pins `Always` or `Never` means it for every image of the pod), otherwise left out like the step
+ * container's, so Kubernetes' default for the node image's tag applies (IfNotPresent for a pinned tag).
  * `stepResources` are the step container's (see {@link nodeInitResources}).
  */
 export function nodeInjection(
@@ -88,6 +90,7 @@ export function nodeInjection(
     initContainer: {
       name: NODE_INIT_CONTAINER,
       image: config.nodeImage,
+      ...(config.imagePullPolicy !== undefined ? { imagePullPolicy: config.imagePullPolicy } : {}),
       command: nodeCopyCommand(),
       ...(Object.keys(resources).length ? { resources } : {}),
       volumeMounts: [{ name: NODE_VOLUME, mountPath: INJECTED_NODE_DIR }],

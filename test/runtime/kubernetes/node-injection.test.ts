@@ -227,6 +227,17 @@ describe("kubernetes node injection", () => {
       assert.equal(bestEffort.init![0]!.resources, undefined);
     });
 
+    it("the init container's image pull policy is the step container's, unset when the step's is", () => {
+      for (const policy of ["Always", "IfNotPresent", "Never"] as const) {
+        const { main, init } = pod({ image: CUDA, imagePullPolicy: policy });
+        assert.equal(main.imagePullPolicy, policy);
+        assert.equal(init![0]!.imagePullPolicy, policy, policy);
+      }
+      const unset = pod({ image: CUDA });
+      assert.equal(unset.main.imagePullPolicy, undefined);
+      assert.ok(!("imagePullPolicy" in unset.init![0]!));
+    });
+
     it("the init container runs with the step's security context (e.g. non-root under a restricted policy)", () => {
       const { init } = pod({ image: CUDA, securityContext: { runAsUser: 1000, runAsNonRoot: true } });
       assert.deepEqual(init![0]!.securityContext, { runAsUser: 1000, runAsNonRoot: true });
