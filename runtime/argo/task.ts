@@ -5,6 +5,7 @@
  * its log, and the outputs Argo reads (the task id; the split indices of a foreach step). The run is then a
  * kubestep run like any other: `kubestep runs/logs/dump`, the client API and `kubestep ui` show it.
  */
+import { installDependencyLayer } from "../code/layer-install.js";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { buildGraph, type FlowGraph } from "../flow/graph.js";
 import { FLOWSPEC_MARK } from "../flow/flowspec.js";
@@ -97,6 +98,9 @@ async function runArgoTaskOnce(
   const dynamic = JSON.parse(process.env[ARGO_INPUTS_ENV] ?? "null") as ArgoTaskDynamic | null;
   if (!statics || !dynamic)
     throw new Error(`${ARGO_TASK_ENV} and ${ARGO_INPUTS_ENV} must be set by the workflow template`);
+  const storage = await openStorage(statics.datastore.kind, statics.datastore.root);
+  // The flow's external packages (native addons) must be in place before the flow module is imported.
+  if (statics.deps) await installDependencyLayer(storage, statics.deps);
   const mod = await loadFlowModule();
   const graph = buildGraph(flowClass(mod, statics.flowName));
   const step = statics.step;
@@ -112,7 +116,6 @@ async function runArgoTaskOnce(
       )
     : dynamic.params;
   const params = resolveParams(graph.meta.params, given);
-  const storage = await openStorage(statics.datastore.kind, statics.datastore.root);
   const ds = new FlowDatastore(storage, statics.flowName);
   const now = () => new Date().toISOString();
 

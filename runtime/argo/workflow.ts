@@ -10,6 +10,7 @@
  * aggregated outputs. `@retry` becomes the template's retryStrategy, `@kubernetes` its resources, node
  * selector, tolerations, secrets and timeout.
  */
+import type { DependencyLayerRef } from "../code/layer-install.js";
 import type { V1Container, V1EnvVar, V1Toleration } from "@kubernetes/client-node";
 import type { FlowGraph, GraphNode } from "../flow/graph.js";
 import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
@@ -41,6 +42,8 @@ export interface ArgoTaskStatic {
   step: string;
   /** sha256 of the code package. */
   codeSha: string;
+  /** The flow's dependency layer (external packages, native addons), installed by the pod before it imports the flow. */
+  deps?: DependencyLayerRef;
   datastore: { kind: "s3" | "gs" | "azure"; root: string };
   tags: string[];
   maxNumSplits: number;
@@ -67,6 +70,8 @@ export interface ArgoBuildInput {
   configs: Record<string, ResolvedKubernetesConfig>;
   /** The code package and the ConfigMaps holding its gzipped parts. */
   code: { sha: string; configMaps: string[] };
+  /** The flow's dependency layer in the datastore, when it has external packages (runtime/code/layer.ts). */
+  deps?: DependencyLayerRef;
   datastore: ArgoTaskStatic["datastore"];
   /** Extra environment of every pod (forwarded datastore settings). */
   podEnv: Record<string, string>;
@@ -349,6 +354,7 @@ function stepTemplate(input: ArgoBuildInput, node: GraphNode, name: string): Arg
     flowName: input.graph.flowName,
     step: node.name,
     codeSha: input.code.sha,
+    ...(input.deps ? { deps: input.deps } : {}),
     datastore: input.datastore,
     tags: input.tags,
     maxNumSplits: input.maxNumSplits,

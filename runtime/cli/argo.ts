@@ -9,6 +9,9 @@ import { gzipSync } from "node:zlib";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
 import { loadFlow } from "../code/load.js";
 import { buildCodePackage } from "../code/package.js";
+import { storeDependencyLayer } from "../code/layer.js";
+import { FlowDatastore } from "../datastore/flowstore.js";
+import { openStorage } from "../datastore/open.js";
 import type { DatastoreKind } from "../environment.js";
 import { requirePeers } from "../peers.js";
 import { resolveParams } from "../flow/params.js";
@@ -207,10 +210,6 @@ async function create(argv: string[], h: DeployHelpers): Promise<number> {
     argo: true,
     externals,
   });
-  if (pkg.externals.length)
-    throw new UsageError(
-      `${graph.flowName} has external packages (${pkg.externals.map((e) => `${e.name}: ${e.reason}`).join(", ")}), which Argo workflows do not ship yet (their pods get the code from ConfigMaps); run the flow with kubestep run, whose pods get them in a dependency layer`,
-    );
   const k8sDeploy = await import("../kubernetes/deploy.js");
   const gz = gzipSync(pkg.bytes, { level: 9 });
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)
@@ -222,11 +221,22 @@ async function create(argv: string[], h: DeployHelpers): Promise<number> {
   const podEnv: Record<string, string> = {};
   for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
   const name = opt(p, "name") ?? argoTemplateName(graph.flowName);
+  // External packages and native addons: too big for ConfigMaps, so each pod installs them from the datastore
+  // (content-addressed, verified) before it imports the flow. Stored with --only-json too: the objects printed
+  // then work as soon as they are applied.
+  const deps = pkg.externals.length
+    ? await storeDependencyLayer(
+        new FlowDatastore(await openStorage(datastore.kind, datastore.root), graph.flowName),
+        pkg.externals,
+        (t) => process.stderr.write(t + "\n"),
+      )
+    : undefined;
   const codeMaps = argo.buildArgoCodeConfigMaps(graph.flowName, namespace, pkg.sha, parts);
   const built = argo.buildArgoWorkflows({
     graph,
     configs,
     code: { sha: pkg.sha, configMaps: codeMaps.map((c) => c.metadata!.name!) },
+    ...(deps ? { deps: { layer: deps.layer, key: deps.key } } : {}),
     datastore,
     podEnv,
     name,

@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
 import { loadFlow } from "../code/load.js";
 import { buildCodePackage } from "../code/package.js";
+import { storeDependencyLayer } from "../code/layer.js";
 import { FlowDatastore } from "../datastore/flowstore.js";
 import { openStorage } from "../datastore/open.js";
 import { resolveParams } from "../flow/params.js";
@@ -205,14 +206,16 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const ds = new FlowDatastore(storage, graph.flowName);
   const podDatastore = chosen.kind as Exclude<DatastoreKind, "local">;
   const taskPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, externals });
-  // Deployed runs do not carry a dependency layer yet (the orchestrator pod would need it too): refused before
-  // anything is stored or submitted.
-  if (taskPkg.externals.length)
-    throw new UsageError(
-      `${graph.flowName} has external packages (${taskPkg.externals.map((e) => `${e.name}: ${e.reason}`).join(", ")}), which kubestep deploy does not ship yet; run the flow with kubestep run, whose pods get them in a dependency layer`,
-    );
-  const orchPkg = await buildCodePackage(resolve(file), { selfContained: true, podDatastore, orchestrator: true });
+  const orchPkg = await buildCodePackage(resolve(file), {
+    selfContained: true,
+    podDatastore,
+    orchestrator: true,
+    externals,
+  });
   for (const pkg of [taskPkg, orchPkg]) await ds.putCode(pkg.sha, pkg.bytes);
+  // External packages and native addons: one content-addressed layer, uploaded once, installed by the
+  // orchestrator pod (before it imports the flow) and by every step pod.
+  const deps = await storeDependencyLayer(ds, taskPkg.externals, (t) => process.stderr.write(t + "\n"));
   const gz = gzipSync(orchPkg.bytes, { level: 9 });
   const k8sDeploy = await import("../kubernetes/deploy.js");
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)
@@ -234,6 +237,7 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
     namespace,
     datastore: { kind: podDatastore, root: chosen.root },
     taskCode: { sha: taskPkg.sha, key: ds.codeKey(taskPkg.sha) },
+    ...(deps ? { deps: { layer: deps.layer, key: deps.key } } : {}),
     orchestratorCode: {
       sha: orchPkg.sha,
       key: ds.codeKey(orchPkg.sha),

@@ -29,7 +29,11 @@ export interface PodDependencyLayer {
 /** Exit code of the bootstrap when the code package cannot be downloaded or verified. */
 export const BOOTSTRAP_FAILURE_EXIT = 70;
 
-const SCRIPT = `
+/** Where pods write the code package (and, under `deps-<sha>/`, a dependency layer beside it). */
+export const POD_CODE_DIR = "/tmp/kubestep-code";
+
+// The helpers of the scripts below (no SDK: only node's own modules), and `env`, `fail`, `download`, `untar`.
+const PRELUDE = `
 const { createHash } = await import("node:crypto");
 const fs = await import("node:fs");
 const { dirname } = await import("node:path");
@@ -100,7 +104,11 @@ const untar = async (tgz, dest) => {
   }
   if (fd >= 0) fs.closeSync(fd);
 };
-let dir = "/tmp/kubestep-code";
+`;
+
+// The dependency layer (`KUBESTEP_DEPS`, `KUBESTEP_DEPS_URL`): checked, downloaded, verified and extracted into
+// `dir/deps-<sha>/node_modules`; `dir` then names `dir/deps-<sha>`. Shared by task pods and {@link LAYER_INSTALL_SCRIPT}.
+const DEPS = `
 // The dependency layer (external packages, native addons): verified, then extracted into dir/node_modules, beside
 // the code package, where its imports resolve.
 if (env.KUBESTEP_DEPS) {
@@ -126,7 +134,9 @@ if (env.KUBESTEP_DEPS) {
     fs.renameSync(part, dir);
   }
 }
-fs.mkdirSync(dir, { recursive: true });
+`;
+
+const SCRIPT = `${PRELUDE}let dir = ${JSON.stringify(POD_CODE_DIR)};${DEPS}fs.mkdirSync(dir, { recursive: true });
 const file = dir + "/" + sha + ".mjs", tmp = file + ".part";
 const got = await download(url, tmp, "code package " + sha.slice(0, 12));
 if (got !== sha) { fs.rmSync(tmp, { force: true }); fail("code package hash mismatch: expected " + sha + ", got " + got); }
@@ -134,6 +144,15 @@ fs.renameSync(tmp, file);
 const pkg = await import(pathToFileURL(file).href);
 await pkg.runTaskProcess();
 `.trim();
+
+/**
+ * The layer part of the pod bootstrap alone, for pods whose code package comes from elsewhere (a deployed
+ * flow's orchestrator pod, an Argo task pod: ConfigMaps): with `KUBESTEP_DEPS`, `KUBESTEP_DEPS_URL` and
+ * `KUBESTEP_DEPS_DIR` (the base directory) set, it installs the layer into `<base>/deps-<sha>/node_modules`
+ * exactly as a task pod does (platform check, verified streaming download, extraction; exit 70 explained when
+ * any fails). Run by runtime/code/layer-install.ts.
+ */
+export const LAYER_INSTALL_SCRIPT = `${PRELUDE}let dir = env.KUBESTEP_DEPS_DIR;${DEPS}`.trim();
 
 /** Oldest Node.js major the code package runs on (it is bundled for `node20`, see `code/package.ts`). */
 export const MIN_POD_NODE_MAJOR = 20;

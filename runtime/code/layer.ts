@@ -4,15 +4,11 @@
  * (runtime/code/bootstrap.ts).
  */
 import type { FlowDatastore } from "../datastore/flowstore.js";
-import type { PodDependencyLayer } from "./bootstrap.js";
+import type { DependencyLayerRef } from "./layer-install.js";
 import { buildDependencyLayer, type ExternalPackage } from "./externals.js";
 
 /** A stored dependency layer. */
-export interface StoredLayer {
-  /** What the pods are told. */
-  layer: PodDependencyLayer;
-  /** Its datastore key. */
-  key: string;
+export interface StoredLayer extends DependencyLayerRef {
   /** Whether this call uploaded it (false: it was already in the datastore). */
   uploaded: boolean;
 }

@@ -12,6 +12,7 @@ import { isFlowClass } from "../flow/flowspec.js";
 import { buildGraph } from "../flow/graph.js";
 import { resolveParams } from "../flow/params.js";
 import { openStorage } from "../datastore/open.js";
+import { installDependencyLayer } from "../code/layer-install.js";
 import { FlowDatastore } from "../datastore/flowstore.js";
 import { Orchestrator, type Output } from "../exec/orchestrator.js";
 import { shortHash } from "../contract/names.js";
@@ -55,12 +56,14 @@ async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>
   const runId = run.runId ?? process.env[ORCHESTRATOR_JOB_ENV];
   if (!runId) throw new Error(`no run id: neither the deployed run nor ${ORCHESTRATOR_JOB_ENV} gives one`);
   const pod = process.env.KUBESTEP_KUBERNETES_POD_NAME ?? "orchestrator";
+  const storage = await openStorage(record.datastore.kind, record.datastore.root);
+  // The flow's external packages (native addons) must be in place before the flow module is imported.
+  if (record.deps) await installDependencyLayer(storage, record.deps);
   const mod = await loadFlowModule();
   const cls = Object.values(mod).find((v) => isFlowClass(v) && (v as Function).name === record.flowName) as
     Function | undefined;
   if (!cls) throw new Error(`the code package does not export flow ${record.flowName}`);
   const graph = buildGraph(cls);
-  const storage = await openStorage(record.datastore.kind, record.datastore.root);
   let params = run.params ?? resolveParams(record.params, {});
   if (run.resume) {
     const origin = await new FlowDatastore(storage, record.flowName).readRun(run.resume.originRunId);
@@ -123,6 +126,7 @@ async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>
     storage,
     codeSha: record.taskCode.sha,
     codeKey: record.taskCode.key,
+    ...(record.deps ? { deps: record.deps } : {}),
     configs: record.stepConfigs,
     podEnv: record.podEnv,
     pendingTimeoutSeconds: DEFAULT_PENDING_TIMEOUT_SECONDS,

@@ -3,6 +3,7 @@
  * stored in the deployment's ConfigMap (`deployment.json`) and copied into every orchestrator Job it starts,
  * so a Job keeps the version it started with when the flow is redeployed. Pure types and parsing.
  */
+import type { DependencyLayerRef } from "../code/layer-install.js";
 import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
 import type { DatastoreKind } from "../environment.js";
 import type { ParamMeta } from "../flow/meta.js";
@@ -64,6 +65,11 @@ export interface DeploymentRecord {
   datastore: { kind: Exclude<DatastoreKind, "local">; root: string };
   /** The task code package every step pod runs (sha256 and datastore key). */
   taskCode: { sha: string; key: string };
+  /**
+   * The flow's dependency layer (external packages, native addons; runtime/code/layer.ts), when it has one: the
+   * orchestrator pod installs it before it imports the flow, and gives it to every step pod.
+   */
+  deps?: DependencyLayerRef;
   /** The orchestrator code package (with the Kubernetes client): sha256, datastore key, and the ConfigMaps holding its gzipped parts in order. */
   orchestratorCode: { sha: string; key: string; configMaps: string[] };
   /** The flow's parameters (defaults and types), so `kubestep trigger` validates `--name value` without the flow file. */

@@ -19,7 +19,8 @@ import {
   LABEL_KEYS,
   type RunContext,
 } from "../../kubernetes/jobspec.js";
-import { podBootstrapCommand, type PodDependencyLayer } from "../../code/bootstrap.js";
+import { podBootstrapCommand } from "../../code/bootstrap.js";
+import type { DependencyLayerRef } from "../../code/layer-install.js";
 import { INJECTED_NODE } from "../../kubernetes/node-injection.js";
 import { buildJobSet, jobSetNameFor, COMPLETION_INDEX_ANNOTATION } from "../../kubernetes/jobset.js";
 import { createJobSet, deleteJobSet, hasJobSetApi } from "./jobset-api.js";
@@ -75,7 +76,7 @@ export interface KubernetesExecutorOptions {
   codeSha: string;
   codeKey: string;
   /** The flow's dependency layer (external packages) and its datastore key, when it has external packages. */
-  deps?: { layer: PodDependencyLayer; key: string };
+  deps?: DependencyLayerRef;
   /** Resolved, validated configuration per step. */
   configs: Record<string, ResolvedKubernetesConfig>;
   /** Extra env for every pod (forwarded datastore settings). */

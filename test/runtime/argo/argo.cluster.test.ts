@@ -203,6 +203,51 @@ describe("kubestep argo-workflows on the real cluster with Argo Workflows built 
     assert.match(logs.stdout, /label=again attempts=2/);
   });
 
+  it("a flow with a native addon: every pod installs the dependency layer from the datastore before importing the flow", async () => {
+    execFileSync("bash", [join(ROOT, "test", "tooling", "native", "setup.sh")], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    const native = join(ROOT, "test", "fixtures", "native", "native.ts");
+    const c = await ks("argo-workflows", "create", native, "--flow", "NativeAddonFlow");
+    assert.equal(c.code, 0, c.stderr + c.stdout);
+    const layer =
+      /the dependency layer ([0-9a-f]{12}) \(2 packages, [\d.]+ MB, native addons for (linux-x64-glibc-abi\d+)\)/.exec(
+        c.stderr,
+      );
+    assert.ok(layer, c.stderr);
+    // The template tells each pod the layer's content address, not a URL (a pod pre-signs its own).
+    const wt = JSON.parse(kubectl("get", "workflowtemplate", "kubestep-native-addon-flow", "-n", NS, "-o", "json")) as {
+      spec: { templates: Array<{ container?: { env?: Array<{ name: string; value?: string }> } }> };
+    };
+    const statics = wt.spec.templates
+      .flatMap((t) => t.container?.env ?? [])
+      .filter((e) => e.name === "KUBESTEP_ARGO_TASK")
+      .map((e) => JSON.parse(e.value!) as { deps?: { layer: { sha: string; platform?: string }; key: string } });
+    assert.equal(statics.length, 3, "start, remote and end");
+    for (const st of statics) {
+      assert.equal(st.deps?.layer.sha.slice(0, 12), layer[1]);
+      assert.equal(st.deps?.layer.platform, layer[2]);
+      assert.match(st.deps!.key, new RegExp(`/NativeAddonFlow/data/[0-9a-f]{2}/${st.deps!.layer.sha}$`));
+    }
+    const t = await ks("argo-workflows", "trigger", native, "--flow", "NativeAddonFlow");
+    assert.equal(t.code, 0, t.stderr + t.stdout);
+    const name = workflowOf(t);
+    const wf = await waitForWorkflow(name, 600);
+    assert.equal(wf.status?.phase, "Succeeded", JSON.stringify(wf.status).slice(0, 3000));
+    // Both probes (start, remote) ran in pods and loaded the native binary from the extracted, verified layer.
+    const logs = await ks("logs", `NativeAddonFlow/argo-${name}/end`);
+    assert.equal(logs.code, 0, logs.stderr);
+    for (const which of ["local", "pod"])
+      assert.match(
+        logs.stdout,
+        new RegExp(
+          `${which}: native 6a77616172766674 /tmp/kubestep-code/deps-${layer[1]}[0-9a-f]{52}/node_modules/bufferutil/prebuilds/linux-x64/bufferutil\\.node`,
+        ),
+      );
+    const d = await ks("argo-workflows", "delete", native, "--flow", "NativeAddonFlow");
+    assert.equal(d.code, 0, d.stderr);
+  });
+
   it("refuses a flow Argo cannot run before writing anything, and delete removes what create wrote", async () => {
     const bad = await ks("argo-workflows", "create", join(FLOWS, "parallel.ts"));
     assert.equal(bad.code, 2, bad.stderr);

@@ -18,6 +18,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { ROOT, kubestep, scratch, type CliResult } from "../../helpers/cli.js";
 import { createS3Namespace, required, kubectl } from "../../helpers/cluster-namespace.js";
+import { orchestratorObjects } from "../../../components/orchestrator.js";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "native");
 const FLOW = join(FIXTURE, "native.ts");
@@ -116,6 +117,34 @@ describe("native addons in a dependency layer, on the real cluster with the S3 d
     assert.equal(after.LastModified?.getTime(), before.LastModified?.getTime());
     assert.equal(after.ETag, before.ETag);
     assert.ok((await dataObjects()).includes(layerKey));
+  });
+
+  it("kubestep deploy ships the layer: the orchestrator pod installs it before importing the flow, every step pod gets it", async () => {
+    // The orchestrator's ServiceAccount, Role and RoleBinding exactly as the component builds them.
+    const o = orchestratorObjects({ namespace: NS });
+    execFileSync("kubectl", ["apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "List", items: [o.serviceAccount, o.role, o.roleBinding] }),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const denv = { ...env(), KUBESTEP_KUBERNETES_SECRETS: "kubestep-s3", KUBESTEP_KUBERNETES_MEMORY: "256" };
+    const d = await kubestep(["deploy", FLOW, "--flow", "NativeAddonFlow"], { cwd, env: denv });
+    assert.equal(d.code, 0, d.stderr + d.stdout);
+    // Found by its content: the layer the runs above uploaded.
+    assert.match(d.stderr, new RegExp(`the dependency layer ${layerSha.slice(0, 12)} \\(.*\\) is already in s3://`));
+    const runId = `deployed-${Date.now().toString(36)}`;
+    const t = await kubestep(["trigger", "NativeAddonFlow", "--run-id", runId, "--wait"], { cwd, env: denv });
+    assert.equal(t.code, 0, t.stderr + t.stdout);
+    assert.match(t.stderr, new RegExp(`run NativeAddonFlow/${runId} succeeded`));
+    // Every step ran in a pod (start too) and loaded the binary from the layer extracted beside the code package.
+    const logs = await kubestep(["logs", `NativeAddonFlow/${runId}/end`], { cwd, env: denv });
+    assert.equal(logs.code, 0, logs.stderr);
+    for (const which of ["local", "pod"])
+      assert.match(
+        logs.stdout,
+        new RegExp(`${which}: ${NATIVE_RESULT} /tmp/kubestep-code/deps-${layerSha}/node_modules/bufferutil/`),
+      );
+    const del = await kubestep(["deploy", FLOW, "--flow", "NativeAddonFlow", "--delete"], { cwd, env: denv });
+    assert.equal(del.code, 0, del.stderr + del.stdout);
   });
 
   it("a pod refuses a tampered layer, naming it and both hashes", async () => {
