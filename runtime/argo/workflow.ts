@@ -360,7 +360,8 @@ function stepTemplate(input: ArgoBuildInput, node: GraphNode, name: string): Arg
     maxNumSplits: input.maxNumSplits,
   };
   const dynamic =
-    `{"workflow":"{{workflow.name}}","params":{{workflow.parameters.json}},"parents":{{inputs.parameters.parents}},` +
+    // Argo cannot resolve `{{workflow.parameters.json}}` in a workflow without parameters: a flow without any gets `{}`.
+    `{"workflow":"{{workflow.name}}","params":${Object.keys(input.graph.meta.params).length ? "{{workflow.parameters.json}}" : "{}"},"parents":{{inputs.parameters.parents}},` +
     `"path":"{{inputs.parameters.path}}","attempt":"${times > 0 ? "{{retries}}" : "0"}"}`;
   const env: V1EnvVar[] = [
     { name: ARGO_TASK_ENV, value: JSON.stringify(statics) },

@@ -227,7 +227,7 @@ describe("kubestep argo-workflows on the real cluster with Argo Workflows built 
     for (const st of statics) {
       assert.equal(st.deps?.layer.sha.slice(0, 12), layer[1]);
       assert.equal(st.deps?.layer.platform, layer[2]);
-      assert.match(st.deps!.key, new RegExp(`/NativeAddonFlow/data/[0-9a-f]{2}/${st.deps!.layer.sha}$`));
+      assert.match(st.deps!.key, new RegExp(`^NativeAddonFlow/data/[0-9a-f]{2}/${st.deps!.layer.sha}$`));
     }
     const t = await ks("argo-workflows", "trigger", native, "--flow", "NativeAddonFlow");
     assert.equal(t.code, 0, t.stderr + t.stdout);

@@ -189,6 +189,38 @@ describe("argo/workflow: the flow as an Argo WorkflowTemplate", () => {
     }
   });
 
+  it("a flow without parameters passes {} (Argo cannot resolve {{workflow.parameters.json}} in a workflow without any)", async () => {
+    const { workflowTemplate: wt } = buildArgoWorkflows(await input("failing.ts", {}, "RetryFlow"));
+    assert.equal((wt.spec as { arguments?: unknown }).arguments, undefined);
+    for (const t of templatesOf(wt).filter((x) => x.container)) {
+      const inputs = (t.container as { env: Array<{ name: string; value?: string }> }).env.find(
+        (e) => e.name === ARGO_INPUTS_ENV,
+      )!.value!;
+      assert.match(inputs, /"params":\{\},/);
+      assert.doesNotMatch(inputs, /workflow\.parameters/);
+    }
+  });
+
+  it("tells each pod the flow's dependency layer by content address, never a URL", async () => {
+    const deps = {
+      layer: {
+        sha: "d".repeat(64),
+        externals: ["bufferutil"],
+        native: ["bufferutil"],
+        platform: "linux-x64-glibc-abi115",
+      },
+      key: `ShapesFlow/data/dd/${"d".repeat(64)}`,
+    };
+    const { workflowTemplate: wt } = buildArgoWorkflows(await input("shapes.ts", { deps }));
+    const steps = templatesOf(wt).filter((x) => x.container);
+    assert.ok(steps.length > 3);
+    for (const t of steps) {
+      const env = (t.container as { env: Array<{ name: string; value?: string }> }).env;
+      assert.deepEqual((JSON.parse(env.find((e) => e.name === ARGO_TASK_ENV)!.value!) as { deps: unknown }).deps, deps);
+      assert.ok(!env.some((e) => /URL/.test(e.name) && e.name !== "KUBESTEP_S3_ENDPOINT_URL"), JSON.stringify(env));
+    }
+  });
+
   it("is deterministic", async () => {
     const a = buildArgoWorkflows(await input("shapes.ts"));
     const b = buildArgoWorkflows(await input("shapes.ts"));
