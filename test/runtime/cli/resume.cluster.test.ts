@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { FLOWS, BIN, kubestep, scratch, type CliResult } from "../../helpers/cli.js";
 import { openStorage } from "../../../runtime/datastore/open.js";
 import { FlowDatastore } from "../../../runtime/datastore/flowstore.js";
+import { recordFaults, reportReliabilityAfter } from "../../helpers/reliability.js";
+import { fileURLToPath } from "node:url";
 
 const NS = `ks-resume-${Date.now().toString(36)}`;
 const naps = join(FLOWS, "k8s", "naps.ts");
@@ -88,6 +90,7 @@ async function startRun(
 
 describe("the CLI killed mid-run with steps on the real cluster", function () {
   this.timeout(600_000);
+  reportReliabilityAfter();
   let ds: FlowDatastore;
 
   before(async () => {
@@ -167,6 +170,20 @@ describe("the CLI killed mid-run with steps on the real cluster", function () {
       assert.match(log, /nap \d last line/);
     }
     for (const step of ["start", "join", "end"]) assert.equal((await ds.listTasks(run, step)).length, 1, step);
+    recordFaults(
+      "cli-killed",
+      "kubestep run SIGKILLed with 3 Jobs running, then resumed",
+      fileURLToPath(import.meta.url),
+      {
+        backend: "Kubernetes v1.34 (local cluster), S3 (versitygw)",
+        faultsInjected: 1,
+        runsCompleted: 1,
+        tasksRerun: 0,
+        objectsLost: 0,
+        outcome:
+          "resume re-attached 2 running Jobs and adopted 1 finished meanwhile; same 3 Jobs (names, uids), each task once",
+      },
+    );
   });
 
   it("the orphaned Jobs of a run nobody resumes carry ttlSecondsAfterFinished and the TTL controller deletes them once finished", async () => {
