@@ -225,6 +225,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (!file) throw new UsageError("missing the flow file");
   if (more.length || (!resume && stepArg)) throw new UsageError(`unexpected argument ${more[0] ?? stepArg}`);
   const started = Date.now();
+  const requested = requestedIsolation(p);
   const { graph, code, externals } = await loadFlow(file, opt(p, "flow"));
   const environment = await loadEnvironment({
     ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
@@ -266,10 +267,9 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (!continueRun && (await ds.readRun(runId))) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
   await ds.putCode(code.sha, code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
-  const isolation = chooseIsolation(requestedIsolation(p), code.path, [
-    ...code.externals.map((e) => e.name),
-    ...externals,
-  ]);
+  const isolation = chooseIsolation(requested, code.path, [...code.externals.map((e) => e.name), ...externals]);
+  if (isolation.reason && graph.order.some((s) => !k8sConfigs[s]))
+    output.info(`local tasks run in their own processes, not in threads: the flow's code ${isolation.reason}`);
   const executor = new LocalExecutor(code.path, {
     isolation: isolation.isolation,
     spares: graph.order.some((s) => !k8sConfigs[s]) ? spareCount(localWidth(graph, intOpt(p, "max-workers", 16))) : 0,

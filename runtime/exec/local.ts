@@ -19,6 +19,9 @@ import type { FlowGraph } from "../flow/graph.js";
 /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
 const KILL_GRACE_MS = 2000;
 
+/** How long the output streams of an ended task thread may take to end. */
+const STREAM_END_GRACE_MS = 1000;
+
 /** How local tasks are isolated: a worker thread of the CLI each, or a `node` process each. */
 export type LocalIsolation = "thread" | "process";
 
@@ -34,6 +37,8 @@ export interface LocalExecutorOptions {
   lastSteps?: readonly string[];
   /** Worker threads (default) or processes; see {@link chooseIsolation}. */
   isolation?: LocalIsolation;
+  /** The heap limit of a task thread in MB (default: the CLI's own, as a task process would have). */
+  threadHeapMb?: number;
 }
 
 /**
@@ -43,10 +48,10 @@ export interface LocalExecutorOptions {
  */
 export function threadBlocker(codeText: string, externals: readonly string[] = []): string | undefined {
   if (externals.length) return `it loads external packages (${externals.join(", ")})`;
-  const m = /\bprocess\.(chdir|setuid|setgid|seteuid|setegid|setgroups|initgroups)\s*\(|\bprocess\.umask\(\s*[^)\s]/.exec(
-    codeText,
-  );
-  if (m) return `it calls ${m[0].replace(/\s*\($/, "").replace(/\($/, "")}(), which a worker thread cannot`;
+  for (const m of codeText.matchAll(
+    /\bprocess\.(chdir|setuid|setgid|seteuid|setegid|setgroups|initgroups|umask)\s*\(\s*([^)\s])?/g,
+  ))
+    if (m[1] !== "umask" || m[2]) return `it calls process.${m[1]}(), which a worker thread cannot`;
   if (/\.node["']\s*\)/.test(codeText) || /process\.dlopen\s*\(/.test(codeText)) return "it loads a native addon";
   return undefined;
 }
@@ -108,7 +113,7 @@ interface TaskHandle {
   ignoreErrors(): void;
 }
 
-/** The heap limit of a task thread: the CLI's own (a thread's default is smaller), so a step can use as much as a process. */
+/** The default heap limit of a task thread: the CLI's own, so a step can use as much as a process could. */
 const THREAD_HEAP_MB = Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20);
 
 class ThreadTask implements TaskHandle {
@@ -119,7 +124,7 @@ class ThreadTask implements TaskHandle {
   private done = false;
   private readonly waiters: ((code: number | null, signal: NodeJS.Signals | null, error?: Error) => void)[] = [];
 
-  constructor(codePath: string) {
+  constructor(codePath: string, heapMb: number) {
     const data: TaskThreadData = { kubestepTaskThread: true, codePath };
     // The package's own entry check (`argv[1]` is the package) does not fire in a thread: the task is run here.
     this.worker = new Worker(
@@ -131,13 +136,13 @@ class ThreadTask implements TaskHandle {
         stdout: true,
         stderr: true,
         stdin: false,
-        resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB },
+        resourceLimits: { maxOldGenerationSizeMb: heapMb },
       },
     );
     this.where = `local thread ${this.worker.threadId} (pid ${process.pid})`;
     let open = 3; // exit, stdout end, stderr end
     const end = () => {
-      if (--open > 0) return;
+      if (--open > 0 || this.done) return;
       this.done = true;
       for (const w of this.waiters.splice(0)) w(this.exitCode, null, this.error);
     };
@@ -147,6 +152,11 @@ class ThreadTask implements TaskHandle {
     this.worker.once("exit", (code) => {
       this.exitCode = code;
       end();
+      // The output the thread wrote before it ended is read to the end first; a stream that never ends does not hold it.
+      setTimeout(() => {
+        open = 1;
+        end();
+      }, STREAM_END_GRACE_MS).unref();
     });
     this.worker.stdout.once("end", end);
     this.worker.stderr.once("end", end);
@@ -230,6 +240,7 @@ export class LocalExecutor implements Executor {
   private readonly lastSteps: ReadonlySet<string>;
   /** How the tasks of this executor are isolated. */
   readonly isolation: LocalIsolation;
+  private readonly threadHeapMb: number;
 
   constructor(
     private readonly codePath: string,
@@ -238,6 +249,12 @@ export class LocalExecutor implements Executor {
     this.spareCount = options.spares ?? 2;
     this.lastSteps = new Set(options.lastSteps ?? []);
     this.isolation = options.isolation ?? "thread";
+    this.threadHeapMb = options.threadHeapMb ?? THREAD_HEAP_MB;
+  }
+
+  /** Attempts running now. */
+  get runningTasks(): number {
+    return this.running.size;
   }
 
   /** Tasks started ahead of need and not yet given a task. */
@@ -246,7 +263,9 @@ export class LocalExecutor implements Executor {
   }
 
   private startTask(): TaskHandle {
-    return this.isolation === "thread" ? new ThreadTask(this.codePath) : new ProcessTask(this.codePath);
+    return this.isolation === "thread"
+      ? new ThreadTask(this.codePath, this.threadHeapMb)
+      : new ProcessTask(this.codePath);
   }
 
   /** Starts spare tasks up to the configured count. */
@@ -347,7 +366,7 @@ export class LocalExecutor implements Executor {
           error = `step ${spec.step}: stopped (${this.stopReason})`;
         } else if (oom) {
           reason = "oom";
-          error = `step ${spec.step}: ran out of memory (the task's heap limit is ${THREAD_HEAP_MB} MB): ${thrown!.message}`;
+          error = `step ${spec.step}: ran out of memory (the task's heap limit is ${this.threadHeapMb} MB): ${thrown!.message}`;
         } else if (signal) {
           reason = "killed";
           error = `step ${spec.step}: the task process was killed by ${signal}`;
