@@ -3,8 +3,6 @@
  * inputs, runs the step (awaiting it when async), stores the artifacts and the transition, exits.
  */
 import { mkdirSync } from "node:fs";
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
@@ -44,6 +42,8 @@ function findFlowClass(mod: Record<string, unknown>, name: string): Function {
  * @throws after `timeoutSeconds` with the host and the last resolver error.
  */
 export async function waitForHostname(host: string, timeoutSeconds: number, step: string): Promise<void> {
+  // Loaded here, not by every task: only @parallel workers resolve a host.
+  const [{ isIP }, { lookup }] = await Promise.all([import("node:net"), import("node:dns/promises")]);
   if (isIP(host)) return;
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
