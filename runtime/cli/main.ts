@@ -91,7 +91,8 @@ Options:
   --kube-context <name>   kubeconfig context to use (default: the current one)
   --isolation <kind>      local tasks in worker threads of the CLI (thread, the default) or one node
                           process each (process); or KUBESTEP_LOCAL_ISOLATION. Code that cannot run in
-                          a thread (process.chdir, native addons, external packages) always gets processes
+                          a thread (process.chdir, native addons, external packages, child_process)
+                          always gets processes
   --quiet                 do not print task output, only progress and errors
   --help                  this help`,
   resume: `Usage: kubestep resume <flow.ts> [step] [options]

@@ -43,16 +43,21 @@ export interface LocalExecutorOptions {
 
 /**
  * Why the code package at `codePath` cannot run in worker threads, or undefined when it can: the operations Node
- * refuses in a worker (`process.chdir`, `process.setuid` and the like, `process.umask(mask)`) and native addons
- * or other external packages (an addon must be context-aware to load in a thread).
+ * refuses in a worker (`process.chdir`, `process.setuid` and the like, `process.umask(mask)`), native addons
+ * or other external packages (an addon must be context-aware to load in a thread), and `child_process` (a task
+ * process stops the subprocesses of its step with its process group; a thread blocked in `execSync` cannot be
+ * stopped).
  */
 export function threadBlocker(codeText: string, externals: readonly string[] = []): string | undefined {
-  if (externals.length) return `it loads external packages (${externals.join(", ")})`;
+  if (externals.length) return `loads external packages (${externals.join(", ")})`;
   for (const m of codeText.matchAll(
     /\bprocess\.(chdir|setuid|setgid|seteuid|setegid|setgroups|initgroups|umask)\s*\(\s*([^)\s])?/g,
   ))
-    if (m[1] !== "umask" || m[2]) return `it calls process.${m[1]}(), which a worker thread cannot`;
-  if (/\.node["']\s*\)/.test(codeText) || /process\.dlopen\s*\(/.test(codeText)) return "it loads a native addon";
+    if (m[1] !== "umask" || m[2]) return `calls process.${m[1]}(), which a worker thread cannot`;
+  if (/\.node["']\s*\)/.test(codeText) || /process\.dlopen\s*\(/.test(codeText)) return "loads a native addon";
+  // A step's subprocesses are stopped with its task process's group (@timeout, Ctrl-C), and a thread blocked in
+  // execSync/spawnSync cannot be stopped by terminate(): code that starts processes gets processes.
+  if (/["'](node:)?child_process["']/.test(codeText)) return "starts subprocesses (child_process)";
   return undefined;
 }
 

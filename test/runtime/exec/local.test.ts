@@ -138,12 +138,18 @@ describe("local executor: tasks in worker threads", function () {
     const r = await kubestep(["run", join(FLOWS, "chdir.ts")], { cwd });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /where=\/tmp thread=false/);
+    assert.match(
+      r.stderr,
+      /local tasks run in their own processes, not in threads: the flow's code calls process\.chdir\(\), which a worker thread cannot/,
+    );
     assert.match(runOf(cwd, "ChdirFlow").step("start").task.attempts[0]!.executor!, /^local pid \d+$/);
-    assert.equal(threadBlocker("process.chdir(dir)"), "it calls process.chdir(), which a worker thread cannot");
+    assert.equal(threadBlocker("process.chdir(dir)"), "calls process.chdir(), which a worker thread cannot");
     assert.equal(threadBlocker("process.umask()"), undefined, "reading the umask works in a thread");
     assert.match(threadBlocker("process.umask(0o22)") ?? "", /process\.umask/);
     assert.match(threadBlocker("", ["sharp"]) ?? "", /external packages \(sharp\)/);
     assert.equal(threadBlocker("console.log(process.cwd())"), undefined);
+    assert.match(threadBlocker('import { execSync } from "node:child_process";') ?? "", /child_process/);
+    assert.match(threadBlocker('const cp = require("child_process");') ?? "", /child_process/);
   });
 
   it("a task that runs out of memory fails with reason oom, not the CLI; close() leaves no thread", async () => {
