@@ -4,6 +4,7 @@
 //   npm run bench                                   # kubestep alone: medians of 5
 //   npm run bench -- --vs-metaflow [DIR]            # and Metaflow, interleaved, with ratios and goals
 //   npm run bench -- --reps 7 --cases linear,resume
+//   npm run bench -- --vs-metaflow --isolation thread,process   # both local task isolations side by side
 //
 // Cases: (a) linear 5 steps, (b) 100-way foreach with --max-workers 2 and with the default, (c) a 200 MB
 // artifact, (d) resume of a linear run that failed in its third step. For every run: wall time, CPU time of
@@ -148,14 +149,18 @@ function measure(cmd, args, { cwd, env }) {
 // ---------------------------------------------------------------------------------------------------
 // The two tools
 
-function kubestepRunner() {
+function kubestepRunner(isolation, name) {
   const run = (args, cwd, env = {}) =>
     measure(process.execPath, [BIN, ...args, "--quiet"], {
       cwd,
-      env: { KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"), ...env },
+      env: {
+        KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"),
+        ...(isolation ? { KUBESTEP_LOCAL_ISOLATION: isolation } : {}),
+        ...env,
+      },
     });
   return {
-    name: "kubestep",
+    name,
     linear: (cwd) => run(["run", join(FLOWS, "linear.ts")], cwd),
     foreach: (cwd, workers) =>
       run(["run", join(FLOWS, "foreach.ts"), ...(workers ? ["--max-workers", String(workers)] : [])], cwd),
@@ -240,7 +245,14 @@ for (const w of wanted)
   if (!CASES.some((c) => c.key === w)) fail(`unknown case ${w}; cases: ${CASES.map((c) => c.key).join(", ")}`);
 if (!existsSync(TIME)) fail(`${TIME} (GNU time) is missing: apt-get install -y time`);
 
-const tools = [kubestepRunner(), ...(vsMetaflow ? [metaflowRunner()] : [])];
+// --isolation thread,process: kubestep with each local task isolation (KUBESTEP_LOCAL_ISOLATION), the first
+// compared with Metaflow, the others printed beside it ("kubestep/process").
+const isolations = value("isolation", "").split(",").filter(Boolean);
+for (const i of isolations) if (i !== "thread" && i !== "process") fail(`--isolation ${i}: use thread or process`);
+const kubesteps = (isolations.length ? isolations : [undefined]).map((iso, n) =>
+  kubestepRunner(iso, n === 0 ? "kubestep" : `kubestep/${iso}`),
+);
+const tools = [...kubesteps, ...(vsMetaflow ? [metaflowRunner()] : [])];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -281,9 +293,10 @@ for (const c of CASES.filter((x) => wanted.includes(x.key))) {
   }
   results.push(row);
   const k = row.kubestep;
-  const line = [
-    `${c.name.padEnd(34)} kubestep ${k.wall.toFixed(2)} s wall, ${k.cpu.toFixed(2)} s cpu, ${MB(k.rss)} tree RSS, ${MB(k.pss)} PSS, left running ${k.left} (${k.walls.map((w) => w.toFixed(2)).join(" ")})`,
-  ];
+  const line = kubesteps.map(
+    (t, n) =>
+      `${(n ? "" : c.name).padEnd(34)} ${t.name} ${row[t.name].wall.toFixed(2)} s wall, ${row[t.name].cpu.toFixed(2)} s cpu, ${MB(row[t.name].rss)} tree RSS, ${MB(row[t.name].pss)} PSS, left running ${row[t.name].left} (${row[t.name].walls.map((w) => w.toFixed(2)).join(" ")})`,
+  );
   if (vsMetaflow) {
     const m = row.Metaflow;
     const tr = k.wall / m.wall;
@@ -302,6 +315,11 @@ if (vsMetaflow) {
   console.log("case                               time    cpu     tree RSS  PSS");
   for (const r of results)
     console.log(
-      `${r.case.padEnd(34)} ${(r.kubestep.wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r.kubestep.cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r.kubestep.rss / r.Metaflow.rss).toFixed(2).padEnd(9)} ${(r.kubestep.pss / r.Metaflow.pss).toFixed(2)}`,
+      kubesteps
+        .map(
+          (t, n) =>
+            `${(n ? `  ${t.name}` : r.case).padEnd(34)} ${(r[t.name].wall / r.Metaflow.wall).toFixed(2).padEnd(7)} ${(r[t.name].cpu / r.Metaflow.cpu).toFixed(2).padEnd(7)} ${(r[t.name].rss / r.Metaflow.rss).toFixed(2).padEnd(9)} ${(r[t.name].pss / r.Metaflow.pss).toFixed(2)}`,
+        )
+        .join("\n"),
     );
 }

@@ -90,6 +90,13 @@ export const KUBESTEP_VARIABLES = {
     doc: "Seconds a finished Job (or JobSet) is kept.",
     default: "604800 (7 days)",
   },
+  KUBESTEP_LOCAL_ISOLATION: {
+    audience: "user",
+    doc: "How local tasks are isolated: `thread` (each task in its own worker thread of the CLI, falling back to a process for code that cannot run in a thread) or `process` (each task in its own `node` process); as `--isolation`.",
+    default: "thread",
+    parse: (t: string) => (t === "thread" || t === "process" ? t : undefined),
+    forms: "thread or process",
+  },
   // --- set by kubestep for its task processes and pods -------------------------------------------------------
   KUBESTEP_TASK_SPEC: { audience: "internal", doc: "The task a task process runs (JSON)." },
   KUBESTEP_CODE_URL: { audience: "internal", doc: "Pre-signed URL of the code package a pod downloads." },

@@ -12,7 +12,7 @@ import { describeTrigger, type RunTrigger } from "../deploy/record.js";
 import type { Storage } from "../datastore/storage.js";
 import { resolveParams, paramType } from "../flow/params.js";
 import { Orchestrator, currentUser, driverAlive, type Output } from "../exec/orchestrator.js";
-import { LocalExecutor, localWidth, spareCount } from "../exec/local.js";
+import { LocalExecutor, chooseIsolation, localWidth, spareCount, type LocalIsolation } from "../exec/local.js";
 import { isKubestepError } from "../errors.js";
 import { redact } from "../redact.js";
 import { parseVariable } from "../variables.js";
@@ -89,6 +89,10 @@ Options:
   --stack <name>          read the environment from \`pulumi stack output kubestep --stack <name>\`
   --environment <file>    read the environment from a JSON file (or KUBESTEP_ENVIRONMENT)
   --kube-context <name>   kubeconfig context to use (default: the current one)
+  --isolation <kind>      local tasks in worker threads of the CLI (thread, the default) or one node
+                          process each (process); or KUBESTEP_LOCAL_ISOLATION. Code that cannot run in
+                          a thread (process.chdir, native addons, external packages, child_process)
+                          always gets processes
   --quiet                 do not print task output, only progress and errors
   --help                  this help`,
   resume: `Usage: kubestep resume <flow.ts> [step] [options]
@@ -104,7 +108,7 @@ are re-attached rather than submitted again, so no task runs twice.
 Options:
   --origin-run-id <id>    the run to resume (default: the latest run of the flow)
   --flow, --max-workers, --max-num-splits, --tag, --run-id, --datastore, --with, --stack, --environment,
-  --kube-context, --quiet: as for run`,
+  --kube-context, --isolation, --quiet: as for run`,
   show: `Usage: kubestep show <flow.ts> [--flow <Name>]
 
 Prints the steps, their transitions and decorators, and the parameters.`,
@@ -167,6 +171,7 @@ const RUN_OPTS = [
   "stack",
   "environment",
   "kube-context",
+  "isolation",
 ];
 
 /** Which steps run on Kubernetes, with their resolved configuration (validated before anything runs). */
@@ -205,6 +210,15 @@ async function kubernetesConfigs(
   );
 }
 
+/** `--isolation`, else `KUBESTEP_LOCAL_ISOLATION`, else undefined (threads where the code allows). */
+function requestedIsolation(p: ParsedArgs): LocalIsolation | undefined {
+  const given = opt(p, "isolation");
+  if (given === undefined) return parseVariable("KUBESTEP_LOCAL_ISOLATION");
+  if (given !== "thread" && given !== "process")
+    throw new UsageError(`--isolation ${JSON.stringify(given)} is invalid; use thread or process`);
+  return given;
+}
+
 async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   const p = parseArgs(argv, RUN_OPTS, ["help", "quiet"], !resume);
   if (p.flags.has("help")) return usage(resume ? "resume" : "run", 0);
@@ -212,6 +226,7 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (!file) throw new UsageError("missing the flow file");
   if (more.length || (!resume && stepArg)) throw new UsageError(`unexpected argument ${more[0] ?? stepArg}`);
   const started = Date.now();
+  const requested = requestedIsolation(p);
   const { graph, code, externals } = await loadFlow(file, opt(p, "flow"));
   const environment = await loadEnvironment({
     ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
@@ -253,7 +268,11 @@ async function runOrResume(argv: string[], resume: boolean): Promise<number> {
   if (!continueRun && (await ds.readRun(runId))) throw new UsageError(`run ${graph.flowName}/${runId} already exists`);
   await ds.putCode(code.sha, code.bytes);
   const output = consoleOutput(p.flags.has("quiet"));
+  const isolation = chooseIsolation(requested, code.path, [...code.externals.map((e) => e.name), ...externals]);
+  if (isolation.reason && graph.order.some((s) => !k8sConfigs[s]))
+    output.info(`local tasks run in their own processes, not in threads: the flow's code ${isolation.reason}`);
   const executor = new LocalExecutor(code.path, {
+    isolation: isolation.isolation,
     spares: graph.order.some((s) => !k8sConfigs[s]) ? spareCount(localWidth(graph, intOpt(p, "max-workers", 16))) : 0,
     lastSteps: ["end"],
   });

@@ -3,10 +3,9 @@
  * inputs, runs the step (awaiting it when async), stores the artifacts and the transition, exits.
  */
 import { mkdirSync } from "node:fs";
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { ArtifactStore, artifactView, defineLazyArtifacts } from "../artifacts/store.js";
 import { FlowDatastore, type ArtifactRef, type TaskMeta, type TaskResult } from "../datastore/flowstore.js";
 import { openStorage } from "../datastore/open.js";
@@ -25,6 +24,7 @@ import { FlowDefinitionError } from "../errors.js";
 import { TASK_SPEC_ENV, type TaskSpec } from "./spec.js";
 import { PARALLEL_ENV, parallelNodeFromEnv } from "./gang.js";
 import { mapStack } from "./stack.js";
+import { parseVariable, readVariable } from "../variables.js";
 
 /** Artifact names that belong to the runtime, not to the user. */
 export const RESERVED = new Set(["input", "index"]);
@@ -42,6 +42,8 @@ function findFlowClass(mod: Record<string, unknown>, name: string): Function {
  * @throws after `timeoutSeconds` with the host and the last resolver error.
  */
 export async function waitForHostname(host: string, timeoutSeconds: number, step: string): Promise<void> {
+  // Loaded here, not by every task: only @parallel workers resolve a host.
+  const [{ isIP }, { lookup }] = await Promise.all([import("node:net"), import("node:dns/promises")]);
   if (isIP(host)) return;
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
@@ -173,7 +175,7 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
   if (spec.parallel && spec.parallel.nodeIndex > 0 && spec.parallel.mainIp)
     await waitForHostname(
       spec.parallel.mainIp,
-      Number(process.env.KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT) || 600,
+      parseVariable("KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT") ?? 600,
       spec.step,
     );
   const td = join(tmpdir(), "kubestep", spec.runId, `${spec.step}-${spec.taskId}`);
@@ -188,7 +190,7 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
     isRunningOnKubernetes: !!spec.kubernetes,
     username: spec.user,
     tags: spec.tags,
-    tempdir: process.env.KUBESTEP_TEMPDIR ?? td,
+    tempdir: readVariable("KUBESTEP_TEMPDIR") ?? td,
     ...(spec.trigger ? { trigger: spec.trigger } : {}),
     ...(spec.parallel
       ? {
@@ -275,8 +277,27 @@ export interface TaskLaunch {
   env: Record<string, string>;
 }
 
+/** What a task thread is started with (`workerData`): the code package it runs, for mapping stacks. */
+export interface TaskThreadData {
+  /** Marks a task thread (a worker thread started by the local executor). */
+  kubestepTaskThread: true;
+  /** The code package's path. */
+  codePath: string;
+}
+
+/** The data of this task thread, or undefined in a task process (or any other thread). */
+export function taskThreadData(): TaskThreadData | undefined {
+  const d = workerData as Partial<TaskThreadData> | null | undefined;
+  return !isMainThread && d?.kubestepTaskThread ? (d as TaskThreadData) : undefined;
+}
+
 function readLaunch(): Promise<TaskLaunch> {
-  const inline = process.env[TASK_SPEC_ENV];
+  // A task thread (pre-started or not) receives its task as one message from the local executor.
+  if (taskThreadData() && parentPort) {
+    const port = parentPort;
+    return new Promise((resolveLaunch) => port.once("message", (m: TaskLaunch) => resolveLaunch(m)));
+  }
+  const inline = readVariable(TASK_SPEC_ENV);
   if (inline) {
     const spec = JSON.parse(inline) as TaskSpec;
     // In a JobSet pod the spec is the control's; the pod's own node and task come from its environment.
@@ -312,7 +333,8 @@ function readLaunch(): Promise<TaskLaunch> {
 /**
  * Entry point of a task process: reads the attempt (from `KUBESTEP_TASK_SPEC`, or one JSON line on stdin
  * for a pre-started process), sets the step's environment, imports the flow, runs the step, and exits
- * with 0 on success or 1 (with the error printed) on failure.
+ * with 0 on success or 1 (with the error printed) on failure. In a task thread (see `LocalExecutor`) the same
+ * happens in a worker thread: the task arrives as a message and `process.exit` ends only the thread.
  */
 export async function taskProcessMain(loadFlowModule: () => Promise<Record<string, unknown>>): Promise<never> {
   try {
@@ -323,8 +345,10 @@ export async function taskProcessMain(loadFlowModule: () => Promise<Record<strin
   } catch (e) {
     const err = e as Error;
     const text = err?.stack ?? String(e);
-    // Run as `node package.mjs`: the package's frames are mapped to the user's files (no --enable-source-maps).
-    process.stderr.write(`${process.argv[1] && !process.sourceMapsEnabled ? mapStack(text, process.argv[1]) : text}\n`);
+    // Run as `node package.mjs` or in a task thread: the package's frames are mapped to the user's files (no
+    // --enable-source-maps).
+    const codePath = taskThreadData()?.codePath ?? process.argv[1];
+    process.stderr.write(`${codePath && !process.sourceMapsEnabled ? mapStack(text, codePath) : text}\n`);
     process.exit(1);
   }
 }

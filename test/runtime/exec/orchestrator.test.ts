@@ -91,7 +91,7 @@ describe("local orchestrator", function () {
     const cwd = scratch();
     const r = await kubestep(["run", failing, "--flow", "ExitFlow"], { cwd });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /step quit: the task process exited with code 3 before finishing the step/);
+    assert.match(r.stderr, /step quit: the task (thread|process) exited with code 3 before finishing the step/);
     assert.match(r.stdout, /\] about to exit/);
     const run = new Flow("ExitFlow", { root: join(cwd, ".kubestep") }).latestRun!;
     assert.equal(run.step("quit").task.attempts[0]!.exitCode, 3);
