@@ -4,6 +4,7 @@
  * deployment record, a ConfigMap with the orchestrator code package and, for `@schedule`, a CronJob. Each run is
  * an orchestrator Job running the kubestep runtime itself (runtime/deploy/pod.ts).
  */
+import { readKubernetesEnv } from "../../kubernetes/config.js";
 import { resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "../args.js";
@@ -106,7 +107,12 @@ export async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment 
 
 /** The namespace of `--namespace`, else the environment's, else `KUBESTEP_KUBERNETES_NAMESPACE`, else "default". */
 export function namespaceOf(p: ParsedArgs, environment: KubestepEnvironment | undefined): string {
-  return opt(p, "namespace") ?? environment?.namespace ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
+  return (
+    opt(p, "namespace") ??
+    environment?.namespace ??
+    readKubernetesEnv("(deployment)", process.env).options.namespace ??
+    "default"
+  );
 }
 
 async function kube(p: ParsedArgs, why: string) {

@@ -13,12 +13,13 @@ export async function cmdKubernetes(argv: string[]): Promise<number> {
     return usage("kubernetes", sub === undefined ? 2 : 0);
   if (sub !== "list" && sub !== "kill") throw new UsageError(`unknown subcommand kubernetes ${sub}; use list or kill`);
   await requirePeer("kubernetes", `kubestep kubernetes ${sub}`);
-  const { loadKubeConfig, kubeApis, jobLabelSelector } = await k8sModules();
+  const { loadKubeConfig, kubeApis, jobLabelSelector, readKubernetesEnv } = await k8sModules();
   const { kubeConfig } = await loadKubeConfig({
     ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}),
   });
   const { batch, core } = await kubeApis(kubeConfig);
-  const namespace = opt(p, "namespace") ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
+  const namespace =
+    opt(p, "namespace") ?? readKubernetesEnv(`kubernetes ${sub}`, process.env).options.namespace ?? "default";
   const runId = opt(p, "run-id");
   if (sub === "kill" && !runId) throw new UsageError("kubernetes kill needs --run-id <id>");
   const user = p.flags.has("all") || runId ? opt(p, "user") : (opt(p, "user") ?? currentUser());
