@@ -106,6 +106,10 @@ export const KUBESTEP_VARIABLES = {
     doc: "The flow's dependency layer a pod extracts beside the code package (JSON: sha, externals, native, platform).",
   },
   KUBESTEP_DEPS_URL: { audience: "internal", doc: "Pre-signed URL of the dependency layer a pod downloads." },
+  KUBESTEP_DEPS_DIR: {
+    audience: "internal",
+    doc: "Where a pod whose code came from ConfigMaps (deployed orchestrator, Argo task) installs the dependency layer.",
+  },
   KUBESTEP_TEMPDIR: { audience: "internal", doc: "`current.tempdir` of the task (the tmpfs with useTmpfs)." },
   KUBESTEP_HOSTNAME_RESOLUTION_TIMEOUT: {
     audience: "internal",

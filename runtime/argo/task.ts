@@ -5,6 +5,7 @@
  * its log, and the outputs Argo reads (the task id; the split indices of a foreach step). The run is then a
  * kubestep run like any other: `kubestep runs/logs/dump`, the client API and `kubestep ui` show it.
  */
+import { readVariable } from "../variables.js";
 import { installDependencyLayer } from "../code/layer-install.js";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { buildGraph, type FlowGraph } from "../flow/graph.js";
@@ -94,8 +95,8 @@ async function runArgoTaskOnce(
   loadFlowModule: () => Promise<Record<string, unknown>>,
   log: () => string,
 ): Promise<number> {
-  const statics = JSON.parse(process.env[ARGO_TASK_ENV] ?? "null") as ArgoTaskStatic | null;
-  const dynamic = JSON.parse(process.env[ARGO_INPUTS_ENV] ?? "null") as ArgoTaskDynamic | null;
+  const statics = JSON.parse(readVariable(ARGO_TASK_ENV) ?? "null") as ArgoTaskStatic | null;
+  const dynamic = JSON.parse(readVariable(ARGO_INPUTS_ENV) ?? "null") as ArgoTaskDynamic | null;
   if (!statics || !dynamic)
     throw new Error(`${ARGO_TASK_ENV} and ${ARGO_INPUTS_ENV} must be set by the workflow template`);
   const storage = await openStorage(statics.datastore.kind, statics.datastore.root);
@@ -148,7 +149,7 @@ async function runArgoTaskOnce(
   parentIds.splice(0, parentIds.length, ...parents.map((t) => `${t.step}/${t.taskId}`));
   const taskId = argoTaskId(dynamic.path);
   const foreachStack = argoForeachStack(graph, step, parents, dynamic.path);
-  const pod = process.env.KUBESTEP_KUBERNETES_POD_NAME ?? "argo";
+  const pod = readVariable("KUBESTEP_KUBERNETES_POD_NAME") ?? "argo";
   const meta: TaskMeta = (await ds.readTask(runId, step, taskId)) ?? {
     step,
     taskId,

@@ -10,6 +10,7 @@
  * For S3, GCS or Azure, `await Flow.connect(name, { datastore: "s3" })` takes a snapshot of the flow's metadata;
  * artifacts then load with `await task.fetch()` (or `await run.fetch()`) before `task.data` is read.
  */
+import { readVariable } from "../variables.js";
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalStorage } from "../datastore/local.js";
@@ -80,7 +81,7 @@ let rootOverride: string | undefined;
 /** Sets (or with no argument, returns) the datastore root the client reads. */
 export function namespaceRoot(root?: string): string {
   if (root !== undefined) rootOverride = resolve(root);
-  return rootOverride ?? resolve(process.env.KUBESTEP_DATASTORE_SYSROOT_LOCAL ?? ".kubestep");
+  return rootOverride ?? resolve(readVariable("KUBESTEP_DATASTORE_SYSROOT_LOCAL") ?? ".kubestep");
 }
 
 function children(dir: string): string[] {

@@ -8,6 +8,7 @@
  * the runs of the deployed flows with `@triggerOnFinish` on this flow.
  * Exit codes: 0 the run succeeded, 1 it failed (the Job's podFailurePolicy then fails the Job at once).
  */
+import { readVariable } from "../variables.js";
 import { isFlowClass } from "../flow/flowspec.js";
 import { buildGraph } from "../flow/graph.js";
 import { resolveParams } from "../flow/params.js";
@@ -46,16 +47,16 @@ export async function orchestratorMain(loadFlowModule: () => Promise<Record<stri
 }
 
 async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>>): Promise<number> {
-  const text = process.env[DEPLOYED_RUN_ENV];
+  const text = readVariable(DEPLOYED_RUN_ENV);
   if (!text)
     throw new Error(
       `${DEPLOYED_RUN_ENV} is not set: this code package runs a deployed run only in an orchestrator Job`,
     );
   const run = JSON.parse(text) as DeployedRunSpec;
   const record = run.deployment;
-  const runId = run.runId ?? process.env[ORCHESTRATOR_JOB_ENV];
+  const runId = run.runId ?? readVariable(ORCHESTRATOR_JOB_ENV);
   if (!runId) throw new Error(`no run id: neither the deployed run nor ${ORCHESTRATOR_JOB_ENV} gives one`);
-  const pod = process.env.KUBESTEP_KUBERNETES_POD_NAME ?? "orchestrator";
+  const pod = readVariable("KUBESTEP_KUBERNETES_POD_NAME") ?? "orchestrator";
   const storage = await openStorage(record.datastore.kind, record.datastore.root);
   // The flow's external packages (native addons) must be in place before the flow module is imported.
   if (record.deps) await installDependencyLayer(storage, record.deps);
@@ -73,12 +74,12 @@ async function orchestrate(loadFlowModule: () => Promise<Record<string, unknown>
   }
   // Only the Job that started a run continues it: another Job reaching an existing run id (two namespaces
   // scheduling the same flow into one datastore at the same minute) must not take it over.
-  const jobUid = process.env[ORCHESTRATOR_JOB_UID_ENV];
+  const jobUid = readVariable(ORCHESTRATOR_JOB_UID_ENV);
   if (jobUid) {
     const owner = (await storage.get(runOwnerKey(record.flowName, runId)))?.toString();
     if (owner === undefined && (await new FlowDatastore(storage, record.flowName).readRun(runId)))
       throw new Error(
-        `run ${record.flowName}/${runId} already exists in ${storage.root} and was not started by this deployment's Job ${process.env[ORCHESTRATOR_JOB_ENV] ?? ""}; refusing to continue it`,
+        `run ${record.flowName}/${runId} already exists in ${storage.root} and was not started by this deployment's Job ${readVariable(ORCHESTRATOR_JOB_ENV) ?? ""}; refusing to continue it`,
       );
     if (owner !== undefined && owner !== jobUid)
       throw new Error(

@@ -1,6 +1,6 @@
 /**
  * The orchestrator and deployer Roles (components/orchestrator.ts) are exactly what deployed flows call: the
- * deployer Role = every call of the deployment commands (runtime/cli/deploy.ts, runtime/exec/kubernetes/deploy-api.ts);
+ * deployer Role = every call of the deployment commands (runtime/cli/commands/deploy.ts, runtime/exec/kubernetes/deploy-api.ts);
  * the orchestrator Role = the submitter's calls (it submits steps like `kubestep run`) + the calls of the
  * deploy-api functions an orchestrator pod uses (runtime/deploy/pod.ts). A new call without its right fails here.
  */
@@ -65,7 +65,7 @@ describe("components/orchestrator: deployed flows' Roles", () => {
   it("the deployer Role grants exactly the deployment commands' calls", () => {
     const used = new Set([
       ...calls(src("runtime/exec/kubernetes/deploy-api.ts")),
-      ...calls(src("runtime/cli/deploy.ts")),
+      ...calls(src("runtime/cli/commands/deploy.ts")),
     ]);
     assert.deepEqual([...used].sort(), [...flat(deployerRules())].sort());
     assert.deepEqual([...used].sort(), [

@@ -1,6 +1,6 @@
 /**
  * The submitter Role is exactly what the runtime calls: this test reads the runtime's Kubernetes code
- * (runtime/exec/kubernetes/, runtime/cli/) and derives every (API group, resource, verb) it uses —
+ * (runtime/exec/kubernetes/, runtime/cli/, runtime/cli/commands/) and derives every (API group, resource, verb) it uses —
  * client-node calls (`createNamespacedJob`, `deleteCollectionNamespacedPod`, ...), watches, the log
  * stream and the JobSet calls — then compares them with `submitterRules(true)`. A new call in the
  * runtime without its right (or a right nothing calls) fails here, naming it.
@@ -12,14 +12,14 @@ import { fileURLToPath } from "node:url";
 import { submitterRules } from "../../components/namespace.js";
 
 const ROOT = fileURLToPath(new URL("../../runtime/", import.meta.url));
-const DIRS = ["exec/kubernetes", "cli"];
+const DIRS = ["exec/kubernetes", "cli", "cli/commands"];
 /** The deployment commands' calls: the deployer Role's, checked in orchestrator.test.ts. */
-const DEPLOYER_FILES = ["runtime/exec/kubernetes/deploy-api.ts", "runtime/cli/deploy.ts"];
+const DEPLOYER_FILES = ["runtime/exec/kubernetes/deploy-api.ts", "runtime/cli/commands/deploy.ts"];
 /**
  * `kubestep argo-workflows` writes Argo objects and code ConfigMaps: rights of whoever installs workflows in an Argo
  * namespace (README, "For teams that run Argo Workflows"), not of the submitter Role; its calls are asserted below.
  */
-const ARGO_FILES = ["runtime/cli/argo.ts"];
+const ARGO_FILES = ["runtime/cli/commands/argo.ts"];
 
 const RESOURCE: Record<string, [group: string, resource: string]> = {
   Job: ["batch", "jobs"],
@@ -122,7 +122,7 @@ describe("components/namespace: the submitter Role = the runtime's Kubernetes ca
   });
 
   it("keeps the argo-workflows command's calls to Argo objects and ConfigMaps (the rights README lists)", () => {
-    const src = readFileSync(fileURLToPath(new URL("../../runtime/cli/argo.ts", import.meta.url)), "utf8");
+    const src = readFileSync(fileURLToPath(new URL("../../runtime/cli/commands/argo.ts", import.meta.url)), "utf8");
     const calls = [
       ...new Set(
         [...src.matchAll(/\.(create|read|list|delete|replace|get)Namespaced(\w+?)\(/g)].map((m) => `${m[1]}:${m[2]}`),

@@ -14,7 +14,7 @@ import {
   type ArgoObject,
 } from "../../../runtime/argo/workflow.js";
 import { argoForeachStack, argoTaskId } from "../../../runtime/argo/task.js";
-import { argoTemplateName } from "../../../runtime/cli/argo.js";
+import { argoTemplateName } from "../../../runtime/cli/commands/argo.js";
 import type { FlowGraph } from "../../../runtime/flow/graph.js";
 import type { TaskMeta } from "../../../runtime/datastore/flowstore.js";
 

@@ -2,8 +2,8 @@
  * `kubestep ui`: a local web app over any datastore: flows, runs, a run's graph and timeline, tasks with logs,
  * artifacts and cards. Stops on Ctrl-C.
  */
-import { parseArgs, opt, UsageError } from "./args.js";
-import { openChosenDatastore } from "./datastore-choice.js";
+import { parseArgs, opt, UsageError } from "../args.js";
+import { openChosenDatastore } from "../datastore-choice.js";
 
 export const UI_USAGE = `Usage: kubestep ui [--datastore local|s3|gs|azure] [--stack NAME | --environment FILE] [--host H] [--port 8321]
 
@@ -37,7 +37,7 @@ export async function cmdUi(argv: string[]): Promise<number> {
     ...(opt(p, "stack") !== undefined ? { stack: opt(p, "stack")! } : {}),
     ...(opt(p, "environment") !== undefined ? { environment: opt(p, "environment")! } : {}),
   });
-  const { startUiServer } = await import("../ui/server.js");
+  const { startUiServer } = await import("../../ui/server.js");
   const ui = await startUiServer({ storage, host, port });
   process.stderr.write(`kubestep ui: showing ${chosen.reason} (${storage.root})\n`);
   if (ui.token)

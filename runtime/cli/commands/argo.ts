@@ -6,18 +6,18 @@
  */
 import { resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
-import { loadFlow } from "../code/load.js";
-import { buildCodePackage } from "../code/package.js";
-import { storeDependencyLayer } from "../code/layer.js";
-import { FlowDatastore } from "../datastore/flowstore.js";
-import { openStorage } from "../datastore/open.js";
-import type { DatastoreKind } from "../environment.js";
-import { requirePeers } from "../peers.js";
-import { resolveParams } from "../flow/params.js";
-import { DeployDefinitionError, rawDeployDeclOf, resolveDeploySpec } from "../deploy/decorators.js";
+import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "../args.js";
+import { loadFlow } from "../../code/load.js";
+import { buildCodePackage } from "../../code/package.js";
+import { storeDependencyLayer } from "../../code/layer.js";
+import { FlowDatastore } from "../../datastore/flowstore.js";
+import { openStorage } from "../../datastore/open.js";
+import type { DatastoreKind } from "../../environment.js";
+import { requirePeers } from "../../peers.js";
+import { resolveParams } from "../../flow/params.js";
+import { DeployDefinitionError, rawDeployDeclOf, resolveDeploySpec } from "../../deploy/decorators.js";
 import { environmentOf, namespaceOf, type DeployHelpers } from "./deploy.js";
-import type { ArgoObject } from "../argo/workflow.js";
+import type { ArgoObject } from "../../argo/workflow.js";
 
 /** Usage of `kubestep argo-workflows`. */
 export const ARGO_USAGE = `Usage: kubestep argo-workflows create <flow.ts> [--only-json] [options]
@@ -69,7 +69,7 @@ export function argoTemplateName(flowName: string): string {
 
 async function kube(p: ParsedArgs, why: string) {
   await requirePeers([{ feature: "kubernetes", reason: why }]);
-  const { loadKubeConfig } = await import("../exec/kubernetes/client.js");
+  const { loadKubeConfig } = await import("../../exec/kubernetes/client.js");
   const k8s = await import("@kubernetes/client-node");
   const { kubeConfig } = await loadKubeConfig({
     ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}),
@@ -176,7 +176,7 @@ async function create(argv: string[], h: DeployHelpers): Promise<number> {
   if (more) throw new UsageError(`unexpected argument ${more}`);
   const { cls, graph, externals } = await loadFlow(file, opt(p, "flow"));
   const environment = await environmentOf(p);
-  const argo = await import("../argo/workflow.js");
+  const argo = await import("../../argo/workflow.js");
   // Every reason the flow cannot be expressed in Argo, and every bad deployment declaration, at once.
   const problems = argo.argoProblems(graph);
   const raw = rawDeployDeclOf(cls);
@@ -210,14 +210,14 @@ async function create(argv: string[], h: DeployHelpers): Promise<number> {
     argo: true,
     externals,
   });
-  const k8sDeploy = await import("../kubernetes/deploy.js");
+  const k8sDeploy = await import("../../kubernetes/deploy.js");
   const gz = gzipSync(pkg.bytes, { level: 9 });
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)
     throw new UsageError(
       `the code package of ${graph.flowName} is ${(gz.byteLength / 1e6).toFixed(2)} MB gzipped, more than fits in ConfigMaps (${k8sDeploy.MAX_CODE_BYTES / 1e6} MB); import fewer packages in the flow file`,
     );
   const parts = k8sDeploy.codeParts(gz).map((b) => Buffer.from(b).toString("base64"));
-  const { FORWARDED_ENV } = await import("../exec/kubernetes/executor.js");
+  const { FORWARDED_ENV } = await import("../../exec/kubernetes/executor.js");
   const podEnv: Record<string, string> = {};
   for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
   const name = opt(p, "name") ?? argoTemplateName(graph.flowName);

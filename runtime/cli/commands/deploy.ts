@@ -4,25 +4,26 @@
  * deployment record, a ConfigMap with the orchestrator code package and, for `@schedule`, a CronJob. Each run is
  * an orchestrator Job running the kubestep runtime itself (runtime/deploy/pod.ts).
  */
+import { readKubernetesEnv } from "../../kubernetes/config.js";
 import { resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "./args.js";
-import { loadFlow } from "../code/load.js";
-import { buildCodePackage } from "../code/package.js";
-import { storeDependencyLayer } from "../code/layer.js";
-import { FlowDatastore } from "../datastore/flowstore.js";
-import { openStorage } from "../datastore/open.js";
-import { resolveParams } from "../flow/params.js";
-import { loadEnvironment } from "../environment-source.js";
-import type { KubestepEnvironment, DatastoreKind } from "../environment.js";
-import { requirePeers } from "../peers.js";
-import { currentUser } from "../exec/orchestrator.js";
-import { DeployDefinitionError, rawDeployDeclOf, resolveDeploySpec, type DeploySpec } from "../deploy/decorators.js";
-import type { DeploymentRecord, RunTrigger } from "../deploy/record.js";
-import type { KubernetesOptions } from "../kubernetes/options.js";
-import type { FlowGraph } from "../flow/graph.js";
-import type { ResolvedKubernetesConfig } from "../kubernetes/config.js";
-import type { PeerNeed } from "../peers.js";
+import { parseArgs, opt, intOpt, UsageError, type ParsedArgs } from "../args.js";
+import { loadFlow } from "../../code/load.js";
+import { buildCodePackage } from "../../code/package.js";
+import { storeDependencyLayer } from "../../code/layer.js";
+import { FlowDatastore } from "../../datastore/flowstore.js";
+import { openStorage } from "../../datastore/open.js";
+import { resolveParams } from "../../flow/params.js";
+import { loadEnvironment } from "../../environment-source.js";
+import type { KubestepEnvironment, DatastoreKind } from "../../environment.js";
+import { requirePeers } from "../../peers.js";
+import { currentUser } from "../../exec/orchestrator.js";
+import { DeployDefinitionError, rawDeployDeclOf, resolveDeploySpec, type DeploySpec } from "../../deploy/decorators.js";
+import type { DeploymentRecord, RunTrigger } from "../../deploy/record.js";
+import type { KubernetesOptions } from "../../kubernetes/options.js";
+import type { FlowGraph } from "../../flow/graph.js";
+import type { ResolvedKubernetesConfig } from "../../kubernetes/config.js";
+import type { PeerNeed } from "../../peers.js";
 
 /** The datastore a command uses, as `kubestep run` chooses it. */
 export interface ChosenDatastoreLike {
@@ -106,13 +107,18 @@ export async function environmentOf(p: ParsedArgs): Promise<KubestepEnvironment 
 
 /** The namespace of `--namespace`, else the environment's, else `KUBESTEP_KUBERNETES_NAMESPACE`, else "default". */
 export function namespaceOf(p: ParsedArgs, environment: KubestepEnvironment | undefined): string {
-  return opt(p, "namespace") ?? environment?.namespace ?? process.env.KUBESTEP_KUBERNETES_NAMESPACE ?? "default";
+  return (
+    opt(p, "namespace") ??
+    environment?.namespace ??
+    readKubernetesEnv("(deployment)", process.env).options.namespace ??
+    "default"
+  );
 }
 
 async function kube(p: ParsedArgs, why: string) {
   await requirePeers([{ feature: "kubernetes", reason: why }]);
-  const { loadKubeConfig } = await import("../exec/kubernetes/client.js");
-  const api = await import("../exec/kubernetes/deploy-api.js");
+  const { loadKubeConfig } = await import("../../exec/kubernetes/client.js");
+  const api = await import("../../exec/kubernetes/deploy-api.js");
   const { kubeConfig } = await loadKubeConfig({
     ...(opt(p, "kube-context") ? { context: opt(p, "kube-context")! } : {}),
   });
@@ -178,7 +184,7 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   const withSpecs = [...(p.options.with?.length ? p.options.with : ["kubernetes"])];
   if (opt(p, "namespace")) withSpecs.push(`kubernetes:namespace=${opt(p, "namespace")}`);
   const configs = await kubernetesConfigs(graph, withSpecs, environment);
-  const { parseWithKubernetes, resolveKubernetesConfig } = await import("../kubernetes/config.js");
+  const { parseWithKubernetes, resolveKubernetesConfig } = await import("../../kubernetes/config.js");
   let overrides: Partial<KubernetesOptions> = {};
   for (const w of withSpecs) overrides = { ...overrides, ...(parseWithKubernetes(w) as Partial<KubernetesOptions>) };
   const orchestratorConfig = resolveKubernetesConfig({
@@ -217,14 +223,14 @@ export async function cmdDeploy(argv: string[], h: DeployHelpers): Promise<numbe
   // orchestrator pod (before it imports the flow) and by every step pod.
   const deps = await storeDependencyLayer(ds, taskPkg.externals, (t) => process.stderr.write(t + "\n"));
   const gz = gzipSync(orchPkg.bytes, { level: 9 });
-  const k8sDeploy = await import("../kubernetes/deploy.js");
+  const k8sDeploy = await import("../../kubernetes/deploy.js");
   if (gz.byteLength > k8sDeploy.MAX_CODE_BYTES)
     throw new UsageError(
       `the orchestrator code package of ${graph.flowName} is ${(gz.byteLength / 1e6).toFixed(2)} MB gzipped, more than kubestep deploys through ConfigMaps (${k8sDeploy.MAX_CODE_BYTES / 1e6} MB); import fewer packages in the flow file`,
     );
   const parts = k8sDeploy.codeParts(gz);
 
-  const { FORWARDED_ENV } = await import("../exec/kubernetes/executor.js");
+  const { FORWARDED_ENV } = await import("../../exec/kubernetes/executor.js");
   const podEnv: Record<string, string> = {};
   for (const k of FORWARDED_ENV) if (process.env[k]) podEnv[k] = process.env[k]!;
   const previous = await api.readDeployment(apis, namespace, graph.flowName);
@@ -404,12 +410,12 @@ export async function cmdDeployments(argv: string[], _h?: DeployHelpers): Promis
       `${r.flowName}  version ${r.version}  deployed ${r.createdAt} by ${r.user}  code ${r.taskCode.sha.slice(0, 12)}  ${on.length ? on.join(", ") : "manual only"}\n`,
     );
     if (r.schedule) {
-      const { deploymentName } = await import("../kubernetes/deploy.js");
+      const { deploymentName } = await import("../../kubernetes/deploy.js");
       const cj = await apis.batch
         .readNamespacedCronJob({ namespace, name: deploymentName(r.flowName) })
         .catch(() => undefined);
       const last = cj?.status?.lastScheduleTime;
-      const { nextFireTime } = await import("../deploy/cron.js");
+      const { nextFireTime } = await import("../../deploy/cron.js");
       const next = cj?.spec?.suspend ? undefined : nextFireTime(r.schedule.cron, new Date(), r.schedule.timezone);
       process.stdout.write(
         `    schedule: ${cj ? `next fire ${cj.spec?.suspend ? "none (suspended)" : next ? next.toISOString() : "never"}, last fired ${last ? new Date(last).toISOString() : "never"}, ${cj.status?.active?.length ?? 0} running` : "CronJob missing; redeploy the flow"}\n`,

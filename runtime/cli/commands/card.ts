@@ -1,8 +1,8 @@
 /** `kubestep card get <Flow/run/step/task>`: writes a task's card as one self-contained HTML file to stdout. */
-import { parseArgs, opt, UsageError } from "./args.js";
-import { openChosenDatastore } from "./datastore-choice.js";
-import { FlowDatastore } from "../datastore/flowstore.js";
-import { cardToHtml } from "../ui/render.js";
+import { parseArgs, opt, UsageError } from "../args.js";
+import { openChosenDatastore } from "../datastore-choice.js";
+import { FlowDatastore } from "../../datastore/flowstore.js";
+import { cardToHtml } from "../../ui/render.js";
 
 export const CARD_USAGE = `Usage: kubestep card get <Flow/run/step/task> [--datastore <kind>] [--stack NAME] > card.html
 
