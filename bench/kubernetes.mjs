@@ -12,37 +12,26 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+// The tests' one namespace set-up (run with `node --import tsx`, as `npm run bench:kubernetes` does).
+import {
+  createS3Namespace,
+  deleteNamespace,
+  kubectl,
+  namespaceName,
+  NODE_IMAGE,
+} from "../test/helpers/cluster-namespace.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, "..", "bin", "kubestep.mjs");
-for (const v of ["KUBECONFIG", "KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"]) {
-  if (!process.env[v]) {
-    console.error(
-      `${v} is not set: start the cluster (test/tooling/cluster/up.sh) and the datastore servers (eval "$(bash test/tooling/servers/up.sh s3)") first`,
-    );
-    process.exit(2);
-  }
-}
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
 };
 const repeat = Number(arg("repeat", "5")) || 5;
 const sizes = arg("sizes", "20,50").split(",").map(Number);
-const NS = `ks-bench-${Date.now().toString(36)}`;
-const IMAGE = `localhost/node:${process.versions.node.split(".")[0]}-local`;
-const kubectl = (...a) => execFileSync("kubectl", a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-kubectl("create", "namespace", NS);
-kubectl(
-  "create",
-  "secret",
-  "generic",
-  "kubestep-s3",
-  "-n",
-  NS,
-  `--from-literal=AWS_ACCESS_KEY_ID=${process.env.AWS_ACCESS_KEY_ID}`,
-  `--from-literal=AWS_SECRET_ACCESS_KEY=${process.env.AWS_SECRET_ACCESS_KEY}`,
-);
+const NS = namespaceName("ks-bench");
+const IMAGE = NODE_IMAGE;
+createS3Namespace(NS); // fails saying what to start when the cluster or the S3 server is missing
 const cwd = mkdtempSync(join(tmpdir(), "kubestep-kbench-"));
 const env = {
   ...process.env,
@@ -159,5 +148,5 @@ try {
     console.log(`ratio: ${r.toFixed(2)}x (goal <= 1.1x: ${r <= 1.1 ? "met" : "MISSED"})`);
   }
 } finally {
-  kubectl("delete", "namespace", NS, "--wait=false");
+  deleteNamespace(NS);
 }

@@ -7,14 +7,23 @@
 //                             (default 50) on the local cluster with the S3 server: wall time, the CLI's peak RSS,
 //                             the most Jobs active at once (sampled), and whether any Job or pod is left 5 minutes
 //                             after the run (a 20 s ttlSecondsAfterFinished).
-// The cluster case needs KUBECONFIG and the S3 exports of test/tooling/servers/up.sh. Figures are from one run per
+// Run: npm run bench:load -- --local 1000,5000,10000 | --kubernetes 500. The cluster case needs KUBECONFIG and the
+// S3 exports of test/tooling/servers/up.sh. Figures are from one run per
 // width (a 10,000-task run takes minutes); the load test (test/runtime/exec/kubernetes/load.cluster.test.ts)
 // asserts the behaviour.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+// The tests' one namespace set-up (run with `node --import tsx`, as `npm run bench:load` does).
+import {
+  createS3Namespace,
+  deleteNamespace,
+  kubectl,
+  kubernetesRunEnv,
+  namespaceName,
+} from "../test/helpers/cluster-namespace.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, "..", "bin", "kubestep.mjs");
@@ -100,36 +109,15 @@ if (local) {
 
 const width = Number(arg("kubernetes", "0"));
 if (width) {
-  for (const v of ["KUBECONFIG", "KUBESTEP_DATASTORE_SYSROOT_S3", "KUBESTEP_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"])
-    if (!process.env[v]) {
-      console.error(`${v} is not set: start the cluster and the datastore servers first`);
-      process.exit(2);
-    }
   const maxWorkers = Number(arg("max-workers", "50"));
-  const NS = `ks-load-${Date.now().toString(36)}`;
-  const kubectl = (...a) => execFileSync("kubectl", a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  kubectl("create", "namespace", NS);
+  const NS = namespaceName("ks-load");
+  createS3Namespace(NS); // fails saying what to start when the cluster or the S3 server is missing
   try {
-    kubectl(
-      "create",
-      "secret",
-      "generic",
-      "kubestep-s3",
-      "-n",
-      NS,
-      `--from-literal=AWS_ACCESS_KEY_ID=${process.env.AWS_ACCESS_KEY_ID}`,
-      `--from-literal=AWS_SECRET_ACCESS_KEY=${process.env.AWS_SECRET_ACCESS_KEY}`,
-    );
     const cwd = mkdtempSync(join(tmpdir(), "kubestep-load-"));
     const run = `load-${Date.now().toString(36)}`;
     const env = {
       ...process.env,
-      KUBESTEP_KUBERNETES_NAMESPACE: NS,
-      KUBESTEP_KUBERNETES_CONTAINER_IMAGE: `localhost/node:${process.versions.node.split(".")[0]}-local`,
-      KUBESTEP_KUBERNETES_IMAGE_PULL_POLICY: "IfNotPresent",
-      KUBESTEP_KUBERNETES_SECRETS: "kubestep-s3",
-      KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "20",
-      KUBESTEP_DEFAULT_DATASTORE: "s3",
+      ...kubernetesRunEnv(NS, { KUBESTEP_KUBERNETES_JOB_TTL_SECONDS_AFTER_FINISHED: "20" }),
       KUBESTEP_DATASTORE_SYSROOT_LOCAL: join(cwd, ".kubestep"),
     };
     let peakActive = 0;
@@ -155,6 +143,6 @@ if (width) {
       `  wall ${r.seconds.toFixed(0)} s (${(width / r.seconds).toFixed(1)} tasks/s), CLI peak RSS ${r.cliMb.toFixed(0)} MB, most Jobs active at once (sampled every 2 s) ${peakActive}, Jobs and pods left 5 min after: ${leftAfter}`,
     );
   } finally {
-    kubectl("delete", "namespace", NS, "--wait=false");
+    deleteNamespace(NS);
   }
 }
