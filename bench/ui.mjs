@@ -2,11 +2,12 @@
 // 1,000-way foreach (written directly through the built runtime's FlowDatastore, as the orchestrator writes them),
 // then times, in Debian's Chromium: the run list (first open, cold index; then a filtered page) and the run page
 // of the 1,000-way foreach (graph, timeline of 1,000+ attempts). Prints the times; needs `npm run build`.
-// Usage: node bench/ui.mjs [--runs 10000] [--width 1000]
+// Usage: npm run bench:ui -- [--runs 10000] [--width 1000]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+// The tests' one Chromium launch (Debian's chromium, the project's flags): run with `node --import tsx`.
+import { launchChromium } from "../test/helpers/browser.ts";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -100,18 +101,7 @@ await wide.writeTask("wide", task("end", WIDTH + 3, 161_000, 162_000, { parents:
 console.log(`wrote a ${WIDTH}-way foreach run in ${Date.now() - t} ms`);
 
 const ui = await startUiServer({ storage, port: 0 });
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--headless",
-  ],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
 page.on("console", (m) => m.type() === "error" && console.error(`console error: ${m.text()}`));
