@@ -1,36 +1,16 @@
 /** Issue 13: the option semantics a Metaflow/Aqueduct user expects, and every problem reported at once. */
 import { strict as assert } from "node:assert";
 import type { KubestepEnvironment } from "../../../runtime/environment.js";
-import {
-  parseWithKubernetes,
-  resolveKubernetesConfig,
-  resolveKubernetesConfigs,
-  type KubernetesConfigInput,
-} from "../../../runtime/kubernetes/config.js";
+import { parseWithKubernetes, resolveKubernetesConfigs } from "../../../runtime/kubernetes/config.js";
 import { CUDA_IMAGES, cudaImages, cudaVersionKey } from "../../../runtime/contract/kubernetes.js";
 import { InvalidOptionsError } from "../../../runtime/errors.js";
 import { KubernetesConfigError, validateKubernetesOptions } from "../../../runtime/kubernetes/options.js";
-import { expectConfigError } from "./helpers.js";
+import { expectConfigError, resolveStep, STEP, testEnvironment } from "./helpers.js";
 
-const S = "train";
-const resolve = (over: Partial<KubernetesConfigInput> = {}) => resolveKubernetesConfig({ step: S, env: {}, ...over });
-
-function environment(over: Partial<KubestepEnvironment> = {}): KubestepEnvironment {
-  return {
-    version: 1,
-    name: "dev",
-    namespace: "env-ns",
-    serviceAccount: "env-sa",
-    datastore: { kind: "s3", root: "s3://b/p" },
-    image: "env.example.com/img:1",
-    imagePullSecrets: [],
-    defaults: {},
-    podLabels: {},
-    podAnnotations: {},
-    gpuPools: [],
-    ...over,
-  };
-}
+const S = STEP;
+const resolve = resolveStep;
+const environment = (over: Partial<KubestepEnvironment> = {}): KubestepEnvironment =>
+  testEnvironment({ imagePullSecrets: [], ...over });
 
 /** Runs `fn` and returns the InvalidOptionsError it throws. */
 function several(fn: () => unknown): InvalidOptionsError {

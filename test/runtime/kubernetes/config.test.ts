@@ -7,31 +7,13 @@ import {
   KUBERNETES_DEFAULTS,
   parseWithKubernetes,
   readKubernetesEnv,
-  resolveKubernetesConfig,
   withRegistry,
-  type KubernetesConfigInput,
 } from "../../../runtime/kubernetes/config.js";
-import { expectConfigError } from "./helpers.js";
+import { expectConfigError, resolveStep, STEP, testEnvironment } from "./helpers.js";
 
-const S = "train";
-const resolve = (over: Partial<KubernetesConfigInput> = {}) => resolveKubernetesConfig({ step: S, env: {}, ...over });
-
-function environment(over: Partial<KubestepEnvironment> = {}): KubestepEnvironment {
-  return {
-    version: 1,
-    name: "dev",
-    namespace: "env-ns",
-    serviceAccount: "env-sa",
-    datastore: { kind: "s3", root: "s3://b/p" },
-    image: "env.example.com/img:1",
-    imagePullSecrets: ["env-pull"],
-    defaults: {},
-    podLabels: {},
-    podAnnotations: {},
-    gpuPools: [],
-    ...over,
-  };
-}
+const S = STEP;
+const resolve = resolveStep;
+const environment = (over: Partial<KubestepEnvironment> = {}): KubestepEnvironment => testEnvironment({ ...over });
 
 const POOLS: KubestepEnvironment["gpuPools"] = [
   {

@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
 import { describeValue } from "../../../runtime/errors.js";
+import type { KubestepEnvironment } from "../../../runtime/environment.js";
+import { resolveKubernetesConfig, type KubernetesConfigInput } from "../../../runtime/kubernetes/config.js";
 import { KubernetesConfigError } from "../../../runtime/kubernetes/options.js";
 
 /**
@@ -36,4 +38,29 @@ export function expectConfigError(
   );
   assert.equal(err.name, "KubernetesConfigError");
   return err;
+}
+
+/** The step the configuration tests resolve. */
+export const STEP = "train";
+
+/** Resolves step {@link STEP}'s configuration with no variables, plus `over`. */
+export const resolveStep = (over: Partial<KubernetesConfigInput> = {}) =>
+  resolveKubernetesConfig({ step: STEP, env: {}, ...over });
+
+/** A valid environment (version 1) of the configuration tests, with `over` on top. */
+export function testEnvironment(over: Partial<KubestepEnvironment> = {}): KubestepEnvironment {
+  return {
+    version: 1,
+    name: "dev",
+    namespace: "env-ns",
+    serviceAccount: "env-sa",
+    datastore: { kind: "s3", root: "s3://b/p" },
+    image: "env.example.com/img:1",
+    imagePullSecrets: ["env-pull"],
+    defaults: {},
+    podLabels: {},
+    podAnnotations: {},
+    gpuPools: [],
+    ...over,
+  };
 }
