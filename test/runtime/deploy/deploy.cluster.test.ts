@@ -77,6 +77,29 @@ async function waitFor<T>(what: string, seconds: number, probe: () => T | undefi
   }
 }
 
+/**
+ * Kills the running pod of orchestrator Job `orchJob` (as an eviction or a node loss would) and waits for the Job
+ * to finish: it must complete through its next pod, the killed one counted as one failure. Returns the killed pod.
+ */
+async function killOrchestratorPod(orchJob: string): Promise<string> {
+  const firstPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
+    "get",
+    "pods",
+    "-n",
+    NS,
+    "-l",
+    `job-name=${orchJob}`,
+  ).items[0]!.metadata.name;
+  kubectl("delete", "pod", "-n", NS, firstPod, "--wait=false");
+  const job = await waitFor("the run to finish after the restart (bounded at 240 s)", 240, () => {
+    const j = kubectlJson<Job>("get", "job", "-n", NS, orchJob);
+    return done(j, "Complete") || done(j, "Failed") ? j : undefined;
+  });
+  assert.ok(done(job, "Complete"), JSON.stringify(job.status));
+  assert.ok((job.status?.failed ?? 0) >= 1, `the killed pod counts as one failure: ${JSON.stringify(job.status)}`);
+  return firstPod;
+}
+
 async function datastore(flow: string): Promise<FlowDatastore> {
   return new FlowDatastore(await openStorage("s3", required("KUBESTEP_DATASTORE_SYSROOT_S3")), flow);
 }
@@ -353,21 +376,7 @@ describe("deployed flows on the real cluster", function () {
         "kubestep.io/flow=SlowFlow,kubestep.io/step=slow",
       ).items.some((p) => p.status.phase === "Running"),
     );
-    const firstPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
-      "get",
-      "pods",
-      "-n",
-      NS,
-      "-l",
-      `job-name=${orchJob}`,
-    ).items[0]!.metadata.name;
-    kubectl("delete", "pod", "-n", NS, firstPod, "--wait=false");
-    const job = await waitFor("the run to finish after the restart (bounded at 240 s)", 240, () => {
-      const j = kubectlJson<Job>("get", "job", "-n", NS, orchJob);
-      return done(j, "Complete") || done(j, "Failed") ? j : undefined;
-    });
-    assert.ok(done(job, "Complete"), JSON.stringify(job.status));
-    assert.ok((job.status?.failed ?? 0) >= 1, `the killed pod counts as one failure: ${JSON.stringify(job.status)}`);
+    const firstPod = await killOrchestratorPod(orchJob);
     const meta = await runMeta("SlowFlow", ID("killed-1"));
     assert.equal(meta?.status, "succeeded");
     // Exactly one Job per step (attempt 0 only), and each task has a single attempt.
@@ -433,21 +442,7 @@ describe("deployed flows on the real cluster", function () {
     const jobSetsServed = kubectl("api-versions").split("\n").includes("jobset.x-k8s.io/v1alpha2");
     const before = { jobs: uids("jobs"), jobsets: jobSetsServed ? uids("jobsets") : [] };
     assert.equal(before.jobs.length, 2, `two Jobs of the gang: ${before.jobs.join(", ")}`);
-    const firstPod = kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(
-      "get",
-      "pods",
-      "-n",
-      NS,
-      "-l",
-      `job-name=${orchJob}`,
-    ).items[0]!.metadata.name;
-    kubectl("delete", "pod", "-n", NS, firstPod, "--wait=false");
-    const job = await waitFor("the run to finish after the restart (bounded at 240 s)", 240, () => {
-      const j = kubectlJson<Job>("get", "job", "-n", NS, orchJob);
-      return done(j, "Complete") || done(j, "Failed") ? j : undefined;
-    });
-    assert.ok(done(job, "Complete"), JSON.stringify(job.status));
-    assert.ok((job.status?.failed ?? 0) >= 1, `the killed pod counts as one failure: ${JSON.stringify(job.status)}`);
+    const firstPod = await killOrchestratorPod(orchJob);
     assert.equal((await runMeta("GangFlow", run))?.status, "succeeded");
     // The very same objects (uids) ran the gang: nothing of it was submitted again.
     // (A finished JobSet's controller may already have removed its child Jobs: those left are the same ones.)
