@@ -138,9 +138,8 @@ describe("load on the real cluster", function () {
 
     // Nothing left behind: the TTL controller deletes every finished Job, and its pods go with it.
     const deadline = Date.now() + 300_000;
-    let left = "";
     for (;;) {
-      left = kubectl("get", "jobs,pods", "-n", NS, "-l", `kubestep.io/run=${run}`, "-o", "name").trim();
+      const left = kubectl("get", "jobs,pods", "-n", NS, "-l", `kubestep.io/run=${run}`, "-o", "name").trim();
       if (!left) break;
       if (Date.now() > deadline)
         throw new Error(`left behind 5 minutes after the run: ${left.split("\n").length} objects`);
