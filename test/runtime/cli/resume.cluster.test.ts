@@ -4,6 +4,7 @@
  * re-attaching to the Jobs still running and adopting the one that finished meanwhile, so no Job is created
  * twice and no task runs twice; the orphans of a run nobody resumes are deleted by the TTL controller.
  */
+import { waitFor } from "../../helpers/wait.js";
 import { strict as assert } from "node:assert";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -36,17 +37,6 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
 }
 const ks = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> =>
   kubestep(args, { cwd, env: env(extra) });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, seconds: number, probe: () => T | undefined | false): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up after ${seconds} s waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 interface Job {
   metadata: { name: string; uid: string; labels: Record<string, string> };

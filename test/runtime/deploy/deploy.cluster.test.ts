@@ -5,6 +5,7 @@
  * declarations refused at deploy time. Orchestrator pods run as the orchestrator ServiceAccount bound to exactly
  * the Role components/orchestrator.ts builds (applied here as built), so every run also proves that Role suffices.
  */
+import { waitFor } from "../../helpers/wait.js";
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -44,7 +45,6 @@ const env = (): Record<string, string> => ({
   KUBESTEP_DEFAULT_DATASTORE: "s3",
 });
 const ks = (...args: string[]): Promise<CliResult> => kubestep(args, { cwd, env: env() });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Job {
   metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> };
@@ -66,16 +66,6 @@ const jobsOf = (flow: string, component = "orchestrator"): Job[] =>
   ).items;
 const done = (j: Job, t: "Complete" | "Failed") =>
   !!j.status?.conditions?.some((c) => c.type === t && c.status === "True");
-
-async function waitFor<T>(what: string, seconds: number, probe: () => T | undefined | false): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up after ${seconds} s waiting for ${what}`);
-    await sleep(1000);
-  }
-}
 
 /**
  * Kills the running pod of orchestrator Job `orchJob` (as an eviction or a node loss would) and waits for the Job

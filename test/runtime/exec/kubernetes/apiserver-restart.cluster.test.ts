@@ -8,6 +8,7 @@
  *
  * Every other client of the cluster sees the outage: run this file alone on a shared cluster.
  */
+import { waitFor } from "../../../helpers/wait.js";
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -32,17 +33,6 @@ const RESTART = join(ROOT, "test", "tooling", "cluster", "restart-apiserver.sh")
 const DOWN_SECONDS = 10;
 const TASK_SECONDS = 30;
 const cwd = scratch();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, seconds: number, probe: () => T | undefined | false): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up after ${seconds} s waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 describe("the API server restarted mid-run on the real cluster", function () {
   this.timeout(600_000);

@@ -8,6 +8,7 @@
  *
  * It loads the shared cluster for several minutes: run it alone.
  */
+import { sleep } from "../../../helpers/wait.js";
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -37,7 +38,6 @@ const MAX_WORKERS = 50;
 /** The CLI's peak RSS bound: generous (313 MB measured at 500 tasks on 2026-11-24), to catch growth without limit. */
 const RSS_BOUND_MB = 400;
 const cwd = scratch();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssMb(pid: number): number {
   try {
