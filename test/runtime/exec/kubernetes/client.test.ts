@@ -3,7 +3,12 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { apiErrorInfo, loadKubeConfig } from "../../../../runtime/exec/kubernetes/client.js";
+import {
+  apiErrorInfo,
+  isTransientApiError,
+  loadKubeConfig,
+  withApiRetry,
+} from "../../../../runtime/exec/kubernetes/client.js";
 
 const CONFIG = `apiVersion: v1
 kind: Config
@@ -77,5 +82,64 @@ describe("loadKubeConfig", () => {
     });
     assert.deepEqual(apiErrorInfo({ statusCode: 410 }), { code: 410, message: "[object Object]" });
     assert.equal(apiErrorInfo(new Error("boom")).message, "boom");
+  });
+});
+
+describe("Kubernetes API calls that fail for a while: withApiRetry", () => {
+  const status = (code: number, reason: string) => ({
+    code,
+    body: JSON.stringify({ kind: "Status", code, reason, message: `${reason} (${code})` }),
+  });
+
+  it("retries what passes (429 from priority and fairness, 5xx, the API server unreachable) and nothing else", () => {
+    for (const e of [
+      status(429, "TooManyRequests"),
+      status(503, "ServiceUnavailable"),
+      new Error("connect ECONNREFUSED"),
+    ])
+      assert.ok(isTransientApiError(e), JSON.stringify(e));
+    for (const e of [
+      status(403, "Forbidden"),
+      status(409, "AlreadyExists"),
+      status(422, "Invalid"),
+      status(404, "NotFound"),
+    ])
+      assert.ok(!isTransientApiError(e), JSON.stringify(e));
+  });
+
+  it("a create answered 429 then 503 succeeds on the third call, after backing off", async () => {
+    const answers: unknown[] = [status(429, "TooManyRequests"), status(503, "ServiceUnavailable")];
+    let calls = 0;
+    const started = Date.now();
+    const got = await withApiRetry(async () => {
+      calls++;
+      const a = answers.shift();
+      if (a) throw a;
+      return "created";
+    });
+    assert.equal(got, "created");
+    assert.equal(calls, 3);
+    assert.ok(Date.now() - started >= 1400, "waited 500 ms, then 1 s (plus jitter)");
+  });
+
+  it("a refusal is thrown at once, and a transient failure outlasting the budget is thrown with its message", async () => {
+    let calls = 0;
+    await assert.rejects(
+      withApiRetry(async () => {
+        calls++;
+        throw status(403, "Forbidden");
+      }),
+      (e: unknown) => apiErrorInfo(e).code === 403,
+    );
+    assert.equal(calls, 1);
+    calls = 0;
+    await assert.rejects(
+      withApiRetry(async () => {
+        calls++;
+        throw status(429, "TooManyRequests");
+      }, 1200),
+      (e: unknown) => /TooManyRequests/.test(apiErrorInfo(e).message),
+    );
+    assert.equal(calls, 2, "one retry fits in 1.2 s (500 ms, then 1 s would not)");
   });
 });
