@@ -198,7 +198,7 @@ export async function runTask(mod: Record<string, unknown>, spec: TaskSpec): Pro
             nodeIndex: spec.parallel.nodeIndex,
             numNodes: spec.parallel.numNodes,
             controlTaskId: spec.parallel.controlTaskId,
-            mainIp: spec.parallel.mainIp ?? process.env[PARALLEL_ENV.mainIp] ?? "127.0.0.1",
+            mainIp: spec.parallel.mainIp ?? readVariable(PARALLEL_ENV.mainIp) ?? "127.0.0.1",
           },
         }
       : {}),
