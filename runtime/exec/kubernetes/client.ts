@@ -184,9 +184,22 @@ export function isTransientApiError(err: unknown): boolean {
 }
 
 /**
+ * The wait an API server asks for with `Retry-After` (seconds, as priority and fairness sends with a 429), in
+ * milliseconds; undefined when the answer has none.
+ */
+export function retryAfterMs(err: unknown): number | undefined {
+  const headers = (err as { headers?: unknown } | undefined)?.headers;
+  if (!headers || typeof headers !== "object") return undefined;
+  const entry = Object.entries(headers as Record<string, unknown>).find(([k]) => k.toLowerCase() === "retry-after");
+  const seconds = Number(entry?.[1]);
+  return entry && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+/**
  * Calls `call`, retrying transient failures ({@link isTransientApiError}) with doubling delays (from 500 ms,
- * capped at 10 s, with jitter) for at most `budgetMs` (default 2 minutes); other errors are thrown at once.
- * Only for idempotent calls (a create whose 409 the caller treats as "already there" is one).
+ * capped at 10 s, with jitter; never sooner than the answer's `Retry-After`) for at most `budgetMs` (default 2
+ * minutes); other errors are thrown at once. Only for idempotent calls (a create whose 409 the caller treats as
+ * "already there" is one).
  */
 export async function withApiRetry<T>(call: () => Promise<T>, budgetMs = 120_000): Promise<T> {
   const until = Date.now() + budgetMs;
@@ -195,8 +208,9 @@ export async function withApiRetry<T>(call: () => Promise<T>, budgetMs = 120_000
     try {
       return await call();
     } catch (e) {
-      if (!isTransientApiError(e) || Date.now() + delay > until) throw e;
-      await new Promise((r) => setTimeout(r, delay * (1 + Math.random() * 0.2)));
+      const wait = Math.max(delay * (1 + Math.random() * 0.2), retryAfterMs(e) ?? 0);
+      if (!isTransientApiError(e) || Date.now() + wait > until) throw e;
+      await new Promise((r) => setTimeout(r, wait));
       delay = Math.min(delay * 2, 10_000);
     }
   }

@@ -7,6 +7,7 @@ import {
   apiErrorInfo,
   isTransientApiError,
   loadKubeConfig,
+  retryAfterMs,
   withApiRetry,
 } from "../../../../runtime/exec/kubernetes/client.js";
 
@@ -120,6 +121,28 @@ describe("Kubernetes API calls that fail for a while: withApiRetry", () => {
     assert.equal(got, "created");
     assert.equal(calls, 3);
     assert.ok(Date.now() - started >= 1400, "waited 500 ms, then 1 s (plus jitter)");
+  });
+
+  it("waits at least what a 429's Retry-After asks for (priority and fairness)", async () => {
+    const throttled = { ...status(429, "TooManyRequests"), headers: { "Retry-After": "2" } };
+    assert.equal(retryAfterMs(throttled), 2000);
+    assert.equal(retryAfterMs({ headers: { "retry-after": "0" } }), 0);
+    assert.equal(retryAfterMs(status(429, "TooManyRequests")), undefined);
+    assert.equal(retryAfterMs({ headers: { "retry-after": "soon" } }), undefined);
+    let calls = 0;
+    const started = Date.now();
+    await withApiRetry(async () => {
+      if (calls++ === 0) throw throttled;
+    });
+    assert.equal(calls, 2);
+    assert.ok(Date.now() - started >= 1990, "the second call came after the 2 s asked for, not after 500 ms");
+    // A Retry-After beyond the budget ends the retries with the 429.
+    await assert.rejects(
+      withApiRetry(async () => {
+        throw { ...throttled, headers: { "retry-after": "30" } };
+      }, 5000),
+      (e: unknown) => apiErrorInfo(e).code === 429,
+    );
   });
 
   it("a refusal is thrown at once, and a transient failure outlasting the budget is thrown with its message", async () => {
