@@ -55,9 +55,11 @@ describe("the API server restarted mid-run on the real cluster", function () {
       { cwd, env: kubernetesRunEnv(NS), onOutput: (p) => (printed = p) },
     );
     // Every task's pod runs and its log stream is live (a few ticks of each streamed) before the outage.
-    await waitFor(`each nap task to stream 4 ticks (bounded at 180 s)\n${printed}`, 180, () =>
+    await waitFor("each nap task to stream 4 ticks (bounded at 180 s)", 180, () =>
       [0, 1, 2].every((i) => printed.includes(`nap ${i} tick 4/${ticks}`)),
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; the CLI printed:\n${printed}`, { cause: e });
+    });
     const restartedAt = Date.now();
     execFileSync("bash", [RESTART, String(DOWN_SECONDS)], { stdio: ["ignore", "ignore", "inherit"] });
     const outageMs = Date.now() - restartedAt;
@@ -105,10 +107,19 @@ describe("the API server restarted mid-run on the real cluster", function () {
     }
 
     // The cluster is whole again: the node is Ready, cluster DNS resolves and the JobSet controller answers.
-    const node = JSON.parse(kubectl("get", "nodes", "-o", "json")).items[0] as {
-      status: { conditions: Array<{ type: string; status: string }> };
-    };
-    assert.ok(node.status.conditions.some((c) => c.type === "Ready" && c.status === "True"));
+    // An outage longer than the node monitor's grace period makes the node controller mark the node Unknown (and
+    // taint it unreachable) until the kubelet's next status post: bounded wait, so the tests after this one start
+    // on a schedulable node.
+    await waitFor("the node to be Ready and untainted again (bounded at 180 s)", 180, () => {
+      const node = JSON.parse(kubectl("get", "nodes", "-o", "json")).items[0] as {
+        spec: { taints?: Array<{ key: string }> };
+        status: { conditions: Array<{ type: string; status: string }> };
+      };
+      return (
+        node.status.conditions.some((c) => c.type === "Ready" && c.status === "True") &&
+        !(node.spec.taints ?? []).some((t) => t.key.startsWith("node.kubernetes.io/"))
+      );
+    });
     assert.match(kubectl("get", "--raw", "/readyz"), /ok/);
     const resolved = execFileSync(
       "kubectl",
